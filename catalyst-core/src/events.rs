@@ -1,0 +1,74 @@
+//! Domain events published on the event bus for gateways, bindings and webhooks.
+
+use crate::id::{NodeId, ServerId, UserId};
+use crate::lifecycle::ServerState;
+use crate::model::{ServerLog, ServerMetrics, Timestamp};
+
+/// Something observers may care about. Serialized as `{"type": …, …}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum DomainEvent {
+    /// A server moved to a new lifecycle state.
+    ServerStateUpdate {
+        /// The server.
+        server_id: ServerId,
+        /// Previous state.
+        from: ServerState,
+        /// New state.
+        to: ServerState,
+        /// Why, when known (exit code, restart decision).
+        reason: Option<String>,
+        /// When.
+        at: Timestamp,
+    },
+    /// A console line.
+    ServerLog(ServerLog),
+    /// Output of the install script.
+    InstallationProgress {
+        /// The server.
+        server_id: ServerId,
+        /// One line of installer output.
+        line: String,
+    },
+    /// A resource sample.
+    ResourceStats(ServerMetrics),
+    /// A server was deleted.
+    ServerDeleted {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// A user's access to a server changed or was removed: open sessions must re-check.
+    AccessChanged {
+        /// The server.
+        server_id: ServerId,
+        /// The user.
+        user_id: UserId,
+    },
+    /// A user's logins were revoked (logout everywhere, password change, deletion).
+    UserRevoked {
+        /// The user.
+        user_id: UserId,
+    },
+    /// A node came online or went offline.
+    NodeStatus {
+        /// The node.
+        node_id: NodeId,
+        /// Is it connected now?
+        online: bool,
+    },
+}
+
+impl DomainEvent {
+    /// The server this event concerns, if any (for per-server subscriptions).
+    pub fn server_id(&self) -> Option<ServerId> {
+        match self {
+            DomainEvent::ServerStateUpdate { server_id, .. }
+            | DomainEvent::InstallationProgress { server_id, .. }
+            | DomainEvent::ServerDeleted { server_id }
+            | DomainEvent::AccessChanged { server_id, .. } => Some(*server_id),
+            DomainEvent::ServerLog(l) => Some(l.server_id),
+            DomainEvent::ResourceStats(m) => Some(m.server_id),
+            DomainEvent::UserRevoked { .. } | DomainEvent::NodeStatus { .. } => None,
+        }
+    }
+}

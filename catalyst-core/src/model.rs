@@ -1,0 +1,64 @@
+//! Domain models. Plain data with serde; rules live in [`crate::lifecycle`],
+//! [`crate::permission`], [`crate::render`] and [`crate::validate`].
+
+mod ops;
+mod server;
+mod template;
+mod user;
+
+pub use ops::*;
+pub use server::*;
+pub use template::*;
+pub use user::*;
+
+/// A page request: `offset` rows skipped, at most `limit` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Rows to skip.
+    #[serde(default)]
+    pub offset: u64,
+    /// Rows to return, at most [`Page::MAX_LIMIT`].
+    #[serde(default = "Page::default_limit")]
+    pub limit: u32,
+}
+
+impl Page {
+    /// The largest page a store will return.
+    pub const MAX_LIMIT: u32 = 500;
+
+    fn default_limit() -> u32 {
+        50
+    }
+
+    /// A page of `limit` rows after `offset`.
+    pub fn new(offset: u64, limit: u32) -> Self {
+        Self { offset, limit }
+    }
+
+    /// The limit clamped to `1..=MAX_LIMIT`.
+    pub fn effective_limit(&self) -> u32 {
+        self.limit.clamp(1, Self::MAX_LIMIT)
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            limit: Self::default_limit(),
+        }
+    }
+}
+
+/// One page of results plus the total count.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Paged<T> {
+    /// The rows of this page.
+    pub items: Vec<T>,
+    /// How many rows match in all.
+    pub total: u64,
+}
+
+/// Wall-clock instants are UTC everywhere.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

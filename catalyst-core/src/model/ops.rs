@@ -1,0 +1,377 @@
+//! Operational records: logs, metrics, audit, backups, tasks, alerts, API keys.
+
+use std::fmt;
+
+use crate::id::{
+    AlertId, AlertRuleId, ApiKeyId, AuditId, BackupId, NodeId, ServerId, TaskId, UserId,
+};
+use crate::model::Timestamp;
+use crate::permission::Permission;
+
+/// Which stream a console line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// The process's standard output.
+    Stdout,
+    /// The process's standard error.
+    Stderr,
+    /// Catalyst's own notes (state changes, install steps, throttling).
+    System,
+}
+
+impl LogStream {
+    /// Stable text form stored in databases.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+            LogStream::System => "system",
+        }
+    }
+
+    /// Parse the stored text form.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "stdout" => Ok(LogStream::Stdout),
+            "stderr" => Ok(LogStream::Stderr),
+            "system" => Ok(LogStream::System),
+            other => Err(crate::Error::invalid(format!(
+                "unknown log stream {other:?}"
+            ))),
+        }
+    }
+}
+
+/// One console line. `(server_id, seq)` is unique: appending the same line twice is a no-op.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerLog {
+    /// The server.
+    pub server_id: ServerId,
+    /// Per-server sequence number assigned by the node, strictly increasing.
+    pub seq: i64,
+    /// Source stream.
+    pub stream: LogStream,
+    /// The text, without the trailing newline.
+    pub line: String,
+    /// When the node saw it.
+    pub at: Timestamp,
+}
+
+/// Filter for reading logs back, newest first.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Only this stream.
+    #[serde(default)]
+    pub stream: Option<LogStream>,
+    /// Only lines with `seq < before` (pagination cursor).
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// Only lines with `seq > after` (resume cursor).
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// At most this many (clamped like a page).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One resource sample of one server.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServerMetrics {
+    /// The server.
+    pub server_id: ServerId,
+    /// Sample time.
+    pub at: Timestamp,
+    /// CPU in percent of one core.
+    pub cpu_percent: f64,
+    /// Resident memory.
+    pub memory_bytes: u64,
+    /// Memory limit.
+    pub memory_limit_bytes: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Bytes used by the server directory.
+    pub disk_bytes: u64,
+}
+
+/// Who did something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "id")]
+pub enum ActorRef {
+    /// A logged-in user.
+    User(UserId),
+    /// A user acting through an API key.
+    ApiKey(ApiKeyId),
+    /// A node agent.
+    Node(NodeId),
+    /// Catalyst itself (scheduler, crash policy, bootstrap).
+    System,
+    /// Nobody authenticated (e.g. a failed login).
+    Anonymous,
+}
+
+/// One audited action.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditLog {
+    /// Identity.
+    pub id: AuditId,
+    /// Who acted.
+    pub actor: ActorRef,
+    /// The user behind the actor, for filtering.
+    pub user_id: Option<UserId>,
+    /// Dotted verb, e.g. `server.start`, `auth.login`.
+    pub action: String,
+    /// Kind of object acted on, e.g. `server`.
+    pub target_type: String,
+    /// Its id, if any.
+    pub target_id: Option<String>,
+    /// Did it succeed?
+    pub success: bool,
+    /// Extra facts (never secrets).
+    pub details: serde_json::Value,
+    /// Client address, when known.
+    pub ip: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Filter for audit queries.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this user.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+    /// Only this action (exact), or a prefix ending in `.` (e.g. `server.`).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Only this target type.
+    #[serde(default)]
+    pub target_type: Option<String>,
+    /// Only this target id.
+    #[serde(default)]
+    pub target_id: Option<String>,
+    /// At or after.
+    #[serde(default)]
+    pub from: Option<Timestamp>,
+    /// Before.
+    #[serde(default)]
+    pub to: Option<Timestamp>,
+}
+
+/// Where a backup is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupTargetKind {
+    /// A directory on the node.
+    Local,
+    /// S3-compatible object storage.
+    S3,
+    /// A remote SFTP server.
+    Sftp,
+}
+
+/// Progress of a backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupStatus {
+    /// Queued or running.
+    InProgress,
+    /// Stored and verified.
+    Completed,
+    /// Gave up; `error` says why.
+    Failed,
+}
+
+/// A backup's metadata.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Backup {
+    /// Identity.
+    pub id: BackupId,
+    /// The server backed up.
+    pub server_id: ServerId,
+    /// Display name.
+    pub name: String,
+    /// Target kind.
+    pub target: BackupTargetKind,
+    /// Bytes stored.
+    pub size_bytes: u64,
+    /// SHA-256 of the stored object, hex.
+    pub sha256: Option<String>,
+    /// Status.
+    pub status: BackupStatus,
+    /// Locked backups are never removed by retention.
+    pub locked: bool,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Start time.
+    pub created_at: Timestamp,
+    /// End time.
+    pub completed_at: Option<Timestamp>,
+}
+
+/// What a scheduled task does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
+pub enum TaskAction {
+    /// Start the server.
+    Start,
+    /// Stop the server.
+    Stop,
+    /// Restart the server.
+    Restart,
+    /// Take a backup.
+    Backup,
+    /// Send a console command.
+    Command(String),
+}
+
+/// What to do about firings missed while no control plane was running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Forget missed firings.
+    #[default]
+    Skip,
+    /// Run once for all missed firings.
+    RunOnce,
+}
+
+/// A cron-driven action on a server.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduledTask {
+    /// Identity.
+    pub id: TaskId,
+    /// The server acted on.
+    pub server_id: ServerId,
+    /// Display name.
+    pub name: String,
+    /// Cron expression (croner syntax: seconds optional, L, W, #).
+    pub cron: String,
+    /// IANA time zone the expression is read in.
+    pub timezone: String,
+    /// What it does.
+    pub action: TaskAction,
+    /// Disabled tasks never fire.
+    pub enabled: bool,
+    /// Missed-run policy.
+    pub catch_up: CatchUp,
+    /// Whose permissions the task runs with.
+    pub created_by: UserId,
+    /// Last firing.
+    pub last_run_at: Option<Timestamp>,
+    /// Next planned firing.
+    pub next_run_at: Option<Timestamp>,
+    /// Firings so far.
+    pub run_count: u64,
+    /// Outcome of the last firing.
+    pub last_result: Option<String>,
+    /// Error of the last firing.
+    pub last_error: Option<String>,
+    /// Compare-and-swap version (claims a firing).
+    pub version: i64,
+}
+
+/// How bad an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Needs attention.
+    Warning,
+    /// Needs action now.
+    Critical,
+}
+
+/// A raised alert.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Alert {
+    /// Identity.
+    pub id: AlertId,
+    /// The rule that raised it.
+    pub rule_id: Option<AlertRuleId>,
+    /// The server concerned.
+    pub server_id: Option<ServerId>,
+    /// The node concerned.
+    pub node_id: Option<NodeId>,
+    /// Kind, e.g. `resource_threshold`, `node_offline`, `server_crashed`.
+    pub kind: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Text for humans.
+    pub message: String,
+    /// Resolved alerts are kept for history.
+    pub resolved: bool,
+    /// Raised at.
+    pub created_at: Timestamp,
+    /// Resolved at.
+    pub resolved_at: Option<Timestamp>,
+    /// Resolved by.
+    pub resolved_by: Option<UserId>,
+}
+
+/// A condition plus the actions taken when it holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertRule {
+    /// Identity.
+    pub id: AlertRuleId,
+    /// Display name.
+    pub name: String,
+    /// The condition as structured JSON (kind, metric, threshold, duration, target).
+    pub condition: serde_json::Value,
+    /// Actions (webhooks) as structured JSON.
+    pub actions: serde_json::Value,
+    /// Disabled rules are not evaluated.
+    pub enabled: bool,
+    /// Creator.
+    pub created_by: UserId,
+    /// Compare-and-swap version.
+    pub version: i64,
+}
+
+/// An API key: `catalyst_<prefix>_<secret>`, of which only a hash is stored.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApiKey {
+    /// Identity.
+    pub id: ApiKeyId,
+    /// Display name.
+    pub name: String,
+    /// Public prefix used to find the key.
+    pub prefix: String,
+    /// SHA-256 of the secret.
+    #[serde(skip_serializing, default)]
+    pub secret_hash: String,
+    /// The user the key acts for.
+    pub user_id: UserId,
+    /// A subset of the user's permissions.
+    pub scopes: Vec<Permission>,
+    /// Requests allowed per window.
+    pub rate_limit: Option<u32>,
+    /// Window length in seconds.
+    pub rate_window_secs: u32,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Last use.
+    pub last_used_at: Option<Timestamp>,
+    /// Revoked keys are refused at once.
+    pub revoked: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .field("user_id", &self.user_id)
+            .field("scopes", &self.scopes)
+            .field("revoked", &self.revoked)
+            .finish_non_exhaustive()
+    }
+}

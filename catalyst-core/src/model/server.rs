@@ -1,0 +1,125 @@
+use std::collections::BTreeMap;
+
+use crate::id::{NodeId, ServerId, TemplateId, UserId};
+use crate::lifecycle::ServerState;
+use crate::model::Timestamp;
+use crate::permission::Permission;
+use crate::restart::RestartPolicy;
+
+/// A game server (or any long-running app) placed on a node.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Server {
+    /// Identity.
+    pub id: ServerId,
+    /// Display name, unique per owner.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// The customer who owns it.
+    pub owner_id: UserId,
+    /// Where it runs.
+    pub node_id: NodeId,
+    /// What it runs.
+    pub template_id: TemplateId,
+    /// Values of the template's variables (validated).
+    pub variables: BTreeMap<String, String>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Network endpoints; exactly one is primary.
+    pub allocations: Vec<Allocation>,
+    /// What happens when it exits unasked.
+    pub restart_policy: RestartPolicy,
+    /// Lifecycle state.
+    pub state: ServerState,
+    /// Crashes since the last reset.
+    pub crash_count: u32,
+    /// Times of recent crashes, newest last, for the restart window.
+    pub crash_history: Vec<Timestamp>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// Compare-and-swap version.
+    pub version: i64,
+}
+
+impl Server {
+    /// Suspension is a lifecycle state, not a side flag.
+    pub fn suspended(&self) -> bool {
+        self.state == ServerState::Suspended
+    }
+
+    /// The primary allocation.
+    pub fn primary_allocation(&self) -> Option<&Allocation> {
+        self.allocations.iter().find(|a| a.primary)
+    }
+}
+
+/// Resource limits of one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory in MiB.
+    pub memory_mb: u64,
+    /// Swap in MiB on top of memory (0 = none).
+    #[serde(default)]
+    pub swap_mb: u64,
+    /// CPU in percent of one core (200 = two cores; 0 = unlimited).
+    #[serde(default)]
+    pub cpu_percent: u32,
+    /// Disk in MiB.
+    pub disk_mb: u64,
+    /// Block-IO weight 10..=1000.
+    #[serde(default = "default_io_weight")]
+    pub io_weight: u16,
+    /// Maximum number of processes.
+    #[serde(default = "default_pids")]
+    pub pids: u32,
+}
+
+fn default_io_weight() -> u16 {
+    500
+}
+
+fn default_pids() -> u32 {
+    512
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 1024,
+            swap_mb: 0,
+            cpu_percent: 100,
+            disk_mb: 5120,
+            io_weight: 500,
+            pids: 512,
+        }
+    }
+}
+
+/// An `ip:port` the server listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allocation {
+    /// IP address, `0.0.0.0` for all.
+    pub ip: String,
+    /// TCP and UDP port.
+    pub port: u16,
+    /// The address players connect to.
+    #[serde(default)]
+    pub primary: bool,
+}
+
+/// A user's permissions on one server that they do not own (a subuser).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServerAccess {
+    /// The server.
+    pub server_id: ServerId,
+    /// The subuser.
+    pub user_id: UserId,
+    /// Server-scoped permissions granted.
+    pub permissions: Vec<Permission>,
+    /// When granted.
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,380 @@
+//! Ports: the async traits the runtime implements. Each states its guarantees; each has a fake
+//! and a conformance suite in [`crate::testing`] (feature `testing`).
+//!
+//! Store guarantees shared by every store port:
+//! - `create_*` refuses a duplicate unique key with `conflict` and writes nothing.
+//! - `get_*` of a missing id is `not_found`.
+//! - `update_*` is a compare-and-swap: it succeeds only if the stored `version` equals the given
+//!   one, stores `version + 1` and returns the stored row; otherwise `conflict` (or `not_found`).
+//!   Two writers holding the same version can never both win.
+//! - `delete_*` of a missing id is `not_found`; deleting a row that others reference is `conflict`.
+//! - Every multi-row write is atomic.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::Result;
+use crate::events::DomainEvent;
+use crate::id::{LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
+use crate::model::{
+    Allocation, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged,
+    Role, Server, ServerAccess, ServerLog, Session, Template, User,
+};
+use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
+
+/// Users, roles and login sessions.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Insert a user; email and username are unique.
+    async fn create_user(&self, user: &User) -> Result<()>;
+    /// A user by id.
+    async fn get_user(&self, id: UserId) -> Result<User>;
+    /// A user by (lower-cased) email.
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// Users ordered by creation time.
+    async fn list_users(&self, page: Page) -> Result<Paged<User>>;
+    /// Compare-and-swap update.
+    async fn update_user(&self, user: &User) -> Result<User>;
+    /// Delete a user; `conflict` while they own servers. Their sessions and access go too.
+    async fn delete_user(&self, id: UserId) -> Result<()>;
+    /// How many users exist.
+    async fn count_users(&self) -> Result<u64>;
+
+    /// Insert a role; the name is unique.
+    async fn create_role(&self, role: &Role) -> Result<()>;
+    /// A role by id.
+    async fn get_role(&self, id: RoleId) -> Result<Role>;
+    /// A role by name.
+    async fn find_role_by_name(&self, name: &str) -> Result<Option<Role>>;
+    /// All roles by name.
+    async fn list_roles(&self) -> Result<Vec<Role>>;
+    /// Compare-and-swap update.
+    async fn update_role(&self, role: &Role) -> Result<Role>;
+    /// Delete a role; `conflict` while users hold it.
+    async fn delete_role(&self, id: RoleId) -> Result<()>;
+
+    /// Insert a session.
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// A session by id.
+    async fn get_session(&self, id: SessionId) -> Result<Session>;
+    /// Replace the refresh hash if it still equals `expected_hash` (rotation; a replayed
+    /// old token loses the race and gets `conflict`).
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<()>;
+    /// Revoke one session (idempotent).
+    async fn revoke_session(&self, id: SessionId) -> Result<()>;
+    /// Revoke every session of a user; returns how many were live.
+    async fn revoke_user_sessions(&self, user: UserId) -> Result<u64>;
+}
+
+/// Locations and nodes.
+#[async_trait]
+pub trait NodeStore: Send + Sync {
+    /// Insert a location; the name is unique.
+    async fn create_location(&self, location: &Location) -> Result<()>;
+    /// A location by id.
+    async fn get_location(&self, id: LocationId) -> Result<Location>;
+    /// All locations by name.
+    async fn list_locations(&self) -> Result<Vec<Location>>;
+    /// Compare-and-swap update.
+    async fn update_location(&self, location: &Location) -> Result<Location>;
+    /// Delete; `conflict` while nodes are in it.
+    async fn delete_location(&self, id: LocationId) -> Result<()>;
+
+    /// Insert a node; the name is unique; the location must exist (`not_found`).
+    async fn create_node(&self, node: &Node) -> Result<()>;
+    /// A node by id.
+    async fn get_node(&self, id: NodeId) -> Result<Node>;
+    /// Nodes ordered by name.
+    async fn list_nodes(&self, page: Page) -> Result<Paged<Node>>;
+    /// Compare-and-swap update.
+    async fn update_node(&self, node: &Node) -> Result<Node>;
+    /// Delete; `conflict` while servers are on it.
+    async fn delete_node(&self, id: NodeId) -> Result<()>;
+}
+
+/// Templates.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Insert; the name is unique.
+    async fn create_template(&self, template: &Template) -> Result<()>;
+    /// A template by id.
+    async fn get_template(&self, id: TemplateId) -> Result<Template>;
+    /// Templates ordered by name.
+    async fn list_templates(&self, page: Page) -> Result<Paged<Template>>;
+    /// Compare-and-swap update.
+    async fn update_template(&self, template: &Template) -> Result<Template>;
+    /// Delete; `conflict` while servers use it.
+    async fn delete_template(&self, id: TemplateId) -> Result<()>;
+}
+
+/// Which servers a listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerFilter {
+    /// Only servers this user owns or has subuser access to.
+    pub visible_to: Option<UserId>,
+    /// Only servers on this node.
+    pub node_id: Option<NodeId>,
+    /// Only servers owned by this user.
+    pub owner_id: Option<UserId>,
+}
+
+/// What a node has handed out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeUsage {
+    /// Servers on the node.
+    pub servers: u64,
+    /// Sum of memory limits, MiB.
+    pub memory_mb: u64,
+    /// Sum of disk limits, MiB.
+    pub disk_mb: u64,
+}
+
+/// Servers, their allocations and their subusers.
+#[async_trait]
+pub trait ServerStore: Send + Sync {
+    /// Insert a server with its allocations atomically. `(node, ip, port)` is unique across
+    /// servers (`conflict`); owner, node and template must exist (`not_found`).
+    async fn create_server(&self, server: &Server) -> Result<()>;
+    /// A server by id.
+    async fn get_server(&self, id: ServerId) -> Result<Server>;
+    /// Servers by creation time.
+    async fn list_servers(&self, filter: &ServerFilter, page: Page) -> Result<Paged<Server>>;
+    /// Compare-and-swap update, allocations included (re-checked for conflicts).
+    async fn update_server(&self, server: &Server) -> Result<Server>;
+    /// Delete a server, its allocations, access rows and logs.
+    async fn delete_server(&self, id: ServerId) -> Result<()>;
+    /// Totals handed out on a node.
+    async fn node_usage(&self, node: NodeId) -> Result<NodeUsage>;
+    /// Grant or replace a user's subuser permissions on a server.
+    async fn put_access(&self, access: &ServerAccess) -> Result<()>;
+    /// A user's access row on a server, if any.
+    async fn get_access(&self, server: ServerId, user: UserId) -> Result<Option<ServerAccess>>;
+    /// Every access row of a server.
+    async fn list_access(&self, server: ServerId) -> Result<Vec<ServerAccess>>;
+    /// Remove a user's access; `not_found` if none.
+    async fn delete_access(&self, server: ServerId, user: UserId) -> Result<()>;
+}
+
+/// Console logs.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Append lines in one transaction; a `(server, seq)` already stored is skipped, so a
+    /// batch resent after a reconnect never duplicates. Returns how many were new.
+    async fn append_logs(&self, lines: &[ServerLog]) -> Result<u64>;
+    /// Lines of a server, newest first, filtered.
+    async fn list_logs(&self, server: ServerId, query: &LogQuery) -> Result<Vec<ServerLog>>;
+    /// Delete lines older than `before`; returns how many went.
+    async fn prune_logs(&self, before: crate::model::Timestamp) -> Result<u64>;
+}
+
+/// The audit trail: append-only.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Append one entry.
+    async fn append_audit(&self, entry: &AuditLog) -> Result<()>;
+    /// Entries newest first, filtered and paged.
+    async fn query_audit(&self, query: &AuditQuery, page: Page) -> Result<Paged<AuditLog>>;
+}
+
+/// Every store port; what the control plane is built on.
+pub trait Store:
+    UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug
+{
+}
+
+impl<
+    T: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug,
+> Store for T
+{
+}
+
+/// The control plane's handle on its nodes.
+///
+/// Guarantees: a request to a node that is not connected fails fast with `unavailable`;
+/// a request either gets the node's answer or an error within the link's timeout; events of
+/// one server arrive in the order the node emitted them.
+#[async_trait]
+pub trait NodeLink: Send + Sync + std::fmt::Debug {
+    /// Send a request and wait for the answer.
+    async fn request(&self, node: NodeId, request: NodeRequest) -> Result<NodeResponse>;
+    /// Is the node connected right now?
+    fn is_online(&self, node: NodeId) -> bool;
+    /// Events from every node, from now on.
+    fn subscribe(&self) -> BoxStream<'static, (NodeId, NodeEvent)>;
+}
+
+/// Publishes domain events. Never blocks; slow observers lose old events, not the publisher.
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    /// Publish one event.
+    fn publish(&self, event: DomainEvent);
+}
+
+/// How a container reaches the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// Share the host's network namespace.
+    #[default]
+    Host,
+    /// Own namespace on a bridge, allocations forwarded (CNI).
+    Bridge,
+}
+
+/// A bind mount.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mount {
+    /// Host path.
+    pub source: String,
+    /// Path inside the container.
+    pub target: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// What to create.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerSpec {
+    /// Container id (unique per runtime).
+    pub id: String,
+    /// Image reference.
+    pub image: String,
+    /// argv.
+    pub command: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Bind mounts (the server directory at `/home/container`).
+    pub mounts: Vec<Mount>,
+    /// Working directory inside the container.
+    pub workdir: String,
+    /// Limits.
+    pub limits: Limits,
+    /// Ports to expose.
+    pub allocations: Vec<Allocation>,
+    /// Network mode.
+    pub network: NetworkMode,
+    /// Size of the `/tmp` tmpfs in MiB.
+    pub tmpfs_mb: u64,
+    /// Mount the root file system read-only.
+    pub read_only_rootfs: bool,
+}
+
+/// A signal to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// SIGTERM.
+    Term,
+    /// SIGINT.
+    Int,
+    /// SIGHUP.
+    Hup,
+    /// SIGKILL, to every process of the container.
+    Kill,
+}
+
+impl Signal {
+    /// Parse `SIGTERM`, `TERM`, `sigint`, ….
+    pub fn parse(s: &str) -> Result<Self> {
+        let upper = s.trim().to_ascii_uppercase();
+        match upper.strip_prefix("SIG").unwrap_or(&upper) {
+            "TERM" => Ok(Signal::Term),
+            "INT" => Ok(Signal::Int),
+            "HUP" => Ok(Signal::Hup),
+            "KILL" => Ok(Signal::Kill),
+            _ => Err(crate::Error::invalid(format!("unsupported signal {s:?}"))),
+        }
+    }
+
+    /// The POSIX number.
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Hup => 1,
+            Signal::Int => 2,
+            Signal::Kill => 9,
+            Signal::Term => 15,
+        }
+    }
+}
+
+/// How a container's main process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExitStatus {
+    /// Exit code, `None` when killed by a signal.
+    pub code: Option<i32>,
+    /// Killed by the OOM killer.
+    pub oom: bool,
+}
+
+/// One line of container output.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsoleLine {
+    /// Stream.
+    pub stream: LogStream,
+    /// Text without the newline (lossy UTF-8, capped by the runtime).
+    pub line: String,
+}
+
+/// A live resource sample of a container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerStats {
+    /// CPU percent of one core since the previous sample.
+    pub cpu_percent: f64,
+    /// Memory in use.
+    pub memory_bytes: u64,
+    /// Memory limit.
+    pub memory_limit_bytes: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+}
+
+/// A container the runtime knows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerInfo {
+    /// Container id.
+    pub id: String,
+    /// Is its task running?
+    pub running: bool,
+}
+
+/// Runs containers (containerd, plain processes, or a fake).
+///
+/// Guarantees: `attach` before `start` sees every line from the first; `wait` may be called
+/// before or after the exit and returns the same status; `signal(Kill)` reaches every
+/// process of the container; `remove` of a missing container is `not_found`; containers keep
+/// running when the runtime object is dropped (re-attach with `list` + `attach`).
+#[async_trait]
+pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
+    /// Short name for logs (`containerd`, `process`, `fake`).
+    fn name(&self) -> &'static str;
+    /// Make the image available locally.
+    async fn ensure_image(&self, image: &str) -> Result<()>;
+    /// Create a container; `conflict` if the id exists.
+    async fn create(&self, spec: &ContainerSpec) -> Result<()>;
+    /// Start its main process.
+    async fn start(&self, id: &str) -> Result<()>;
+    /// Output lines from now on.
+    async fn attach(&self, id: &str) -> Result<BoxStream<'static, ConsoleLine>>;
+    /// Write to standard input.
+    async fn write_stdin(&self, id: &str, data: &[u8]) -> Result<()>;
+    /// Send a signal to the main process (`Kill`: to all).
+    async fn signal(&self, id: &str, signal: Signal) -> Result<()>;
+    /// Wait for the main process to exit.
+    async fn wait(&self, id: &str) -> Result<ExitStatus>;
+    /// A resource sample.
+    async fn stats(&self, id: &str) -> Result<ContainerStats>;
+    /// Change limits in place.
+    async fn update_limits(&self, id: &str, limits: &Limits) -> Result<()>;
+    /// Remove a stopped container.
+    async fn remove(&self, id: &str) -> Result<()>;
+    /// Containers this runtime manages.
+    async fn list(&self) -> Result<Vec<ContainerInfo>>;
+}

@@ -1,0 +1,168 @@
+//! The control plane ↔ node protocol: serde types only, carried by any [`crate::ports::NodeLink`].
+
+use std::collections::BTreeMap;
+
+use crate::id::{NodeId, ServerId};
+use crate::lifecycle::ServerState;
+use crate::model::{
+    Allocation, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp,
+};
+use crate::restart::RestartPolicy;
+
+/// Version of this protocol, exchanged in the handshake.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Everything a node needs to run one server, rendered by the control plane.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServerSpec {
+    /// The server.
+    pub server_id: ServerId,
+    /// Image to run.
+    pub image: String,
+    /// Rendered startup command (run by `/bin/sh -c`).
+    pub startup: String,
+    /// Rendered environment.
+    pub env: BTreeMap<String, String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Network endpoints.
+    pub allocations: Vec<Allocation>,
+    /// How to ask it to stop.
+    pub stop: StopAction,
+    /// "Started" markers.
+    pub done_patterns: Vec<DonePattern>,
+    /// Install step, if the template has one.
+    pub install: Option<InstallScript>,
+    /// Crash policy, applied on the node.
+    pub restart_policy: RestartPolicy,
+}
+
+/// A request from the control plane to a node.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum NodeRequest {
+    /// Store or replace a server's definition (idempotent).
+    Configure {
+        /// The definition.
+        spec: ServerSpec,
+    },
+    /// Run the install script.
+    Install {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Start the process.
+    Start {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Stop gracefully.
+    Stop {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Stop then start.
+    Restart {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// SIGKILL (or abort the installer).
+    Kill {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Write a line to the console.
+    Command {
+        /// The server.
+        server_id: ServerId,
+        /// The line, without newline.
+        line: String,
+    },
+    /// Remove container and files.
+    Delete {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// What the node has (sent by the control plane after reconnects).
+    Inventory,
+}
+
+/// A node's answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum NodeResponse {
+    /// Done (or accepted; progress follows as events).
+    Ok,
+    /// The node's servers and their states.
+    Inventory {
+        /// Server states as the node sees them.
+        servers: Vec<(ServerId, ServerState)>,
+    },
+}
+
+/// Something a node reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum NodeEvent {
+    /// A server changed state on the node.
+    StateChanged {
+        /// The server.
+        server_id: ServerId,
+        /// Previous state.
+        from: ServerState,
+        /// New state.
+        to: ServerState,
+        /// Why (exit code, restart decision).
+        reason: Option<String>,
+        /// When.
+        at: Timestamp,
+    },
+    /// Console output.
+    Log {
+        /// The server.
+        server_id: ServerId,
+        /// Per-server sequence.
+        seq: i64,
+        /// Stream.
+        stream: LogStream,
+        /// Text.
+        line: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Installer output.
+    InstallOutput {
+        /// The server.
+        server_id: ServerId,
+        /// Text.
+        line: String,
+    },
+    /// A resource sample.
+    Stats(ServerMetrics),
+    /// A crash was recorded (the control plane keeps the history).
+    Crashed {
+        /// The server.
+        server_id: ServerId,
+        /// When.
+        at: Timestamp,
+        /// Exit code.
+        code: Option<i32>,
+        /// OOM kill.
+        oom: bool,
+    },
+    /// Periodic node health.
+    Health {
+        /// The node.
+        node_id: NodeId,
+        /// CPU percent of the whole machine.
+        cpu_percent: f64,
+        /// Memory used.
+        memory_used_bytes: u64,
+        /// Memory total.
+        memory_total_bytes: u64,
+        /// Disk used.
+        disk_used_bytes: u64,
+        /// Disk total.
+        disk_total_bytes: u64,
+    },
+}

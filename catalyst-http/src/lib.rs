@@ -1,0 +1,1 @@
+//! The HTTP edge of Catalyst: REST, WebSocket gateway and the agent endpoint.

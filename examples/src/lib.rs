@@ -1,0 +1,1 @@
+//! Examples live as `cargo run -p examples --example NAME`.
