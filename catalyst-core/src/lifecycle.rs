@@ -80,10 +80,7 @@ impl ServerState {
 
     /// Is a game process (not the installer) possibly alive in this state?
     pub fn has_process(self) -> bool {
-        matches!(
-            self,
-            ServerState::Starting | ServerState::Running | ServerState::Stopping
-        )
+        matches!(self, ServerState::Starting | ServerState::Running | ServerState::Stopping)
     }
 }
 
@@ -169,18 +166,9 @@ impl Event {
         Event::Stop,
         Event::Restart,
         Event::Kill,
-        Event::Exited {
-            code: Some(0),
-            oom: false,
-        },
-        Event::Exited {
-            code: Some(1),
-            oom: false,
-        },
-        Event::Exited {
-            code: None,
-            oom: true,
-        },
+        Event::Exited { code: Some(0), oom: false },
+        Event::Exited { code: Some(1), oom: false },
+        Event::Exited { code: None, oom: true },
         Event::Suspend,
         Event::Unsuspend,
         Event::BeginTransfer,
@@ -191,13 +179,7 @@ impl Event {
     ];
 
     fn is_clean_exit(&self) -> bool {
-        matches!(
-            self,
-            Event::Exited {
-                code: Some(0),
-                oom: false
-            }
-        )
+        matches!(self, Event::Exited { code: Some(0), oom: false })
     }
 }
 
@@ -267,10 +249,7 @@ pub struct Transition {
 }
 
 fn to(next: ServerState, effects: &[Effect]) -> Result<Transition, Error> {
-    Ok(Transition {
-        next,
-        effects: effects.to_vec(),
-    })
+    Ok(Transition { next, effects: effects.to_vec() })
 }
 
 /// The lifecycle table. Pure, total, and the only place transitions are decided.
@@ -280,23 +259,17 @@ pub fn apply(state: ServerState, event: Event) -> Result<Transition, Error> {
 
     match (state, event) {
         // Install and reinstall: only when nothing runs.
-        (S::Stopped | S::Crashed | S::InstallFailed, Event::Install) => {
-            to(S::Installing, &[RunInstall])
-        }
+        (S::Stopped | S::Crashed | S::InstallFailed, Event::Install) => to(S::Installing, &[RunInstall]),
         (S::Installing, Event::InstallSucceeded) => to(S::Stopped, &[]),
         (S::Installing, Event::InstallFailed) => to(S::InstallFailed, &[]),
         (S::Installing, Event::Kill) => to(S::Installing, &[AbortInstall]),
 
         // Power.
-        (S::Stopped | S::Crashed, Event::Start | Event::Restart) => {
-            to(S::Starting, &[StartProcess])
-        }
+        (S::Stopped | S::Crashed, Event::Start | Event::Restart) => to(S::Starting, &[StartProcess]),
         (S::Starting, Event::Started) => to(S::Running, &[]),
         (S::Running, Event::Started) => to(S::Running, &[]),
         (S::Starting | S::Running, Event::Stop) => to(S::Stopping, &[StopProcess]),
-        (S::Starting | S::Running, Event::Restart) => {
-            to(S::Stopping, &[StopProcess, FollowUp(self::FollowUp::Start)])
-        }
+        (S::Starting | S::Running, Event::Restart) => to(S::Stopping, &[StopProcess, FollowUp(self::FollowUp::Start)]),
         (S::Starting | S::Running | S::Stopping, Event::Kill) => to(S::Stopping, &[KillProcess]),
 
         // Exits.
@@ -305,67 +278,43 @@ pub fn apply(state: ServerState, event: Event) -> Result<Transition, Error> {
             if e.is_clean_exit() {
                 to(S::Stopped, &[ApplyRestartPolicy { clean: true, oom }])
             } else {
-                to(
-                    S::Crashed,
-                    &[RecordCrash, ApplyRestartPolicy { clean: false, oom }],
-                )
+                to(S::Crashed, &[RecordCrash, ApplyRestartPolicy { clean: false, oom }])
             }
         }
         // A late or duplicate exit report (e.g. after re-attaching) changes nothing.
-        (S::Stopped | S::Crashed | S::Suspended | S::InstallFailed, Event::Exited { .. }) => {
-            to(state, &[])
-        }
+        (S::Stopped | S::Crashed | S::Suspended | S::InstallFailed, Event::Exited { .. }) => to(state, &[]),
 
         // Suspension: always possible except mid-transfer/restore/delete.
         (S::Stopped | S::Crashed | S::InstallFailed, Event::Suspend) => to(S::Suspended, &[]),
-        (S::Starting | S::Running, Event::Suspend) => to(
-            S::Stopping,
-            &[StopProcess, FollowUp(self::FollowUp::Suspend)],
-        ),
-        (S::Stopping, Event::Suspend) => to(
-            S::Stopping,
-            &[KillProcess, FollowUp(self::FollowUp::Suspend)],
-        ),
-        (S::Installing, Event::Suspend) => to(
-            S::Installing,
-            &[AbortInstall, FollowUp(self::FollowUp::Suspend)],
-        ),
+        (S::Starting | S::Running, Event::Suspend) => {
+            to(S::Stopping, &[StopProcess, FollowUp(self::FollowUp::Suspend)])
+        }
+        (S::Stopping, Event::Suspend) => to(S::Stopping, &[KillProcess, FollowUp(self::FollowUp::Suspend)]),
+        (S::Installing, Event::Suspend) => to(S::Installing, &[AbortInstall, FollowUp(self::FollowUp::Suspend)]),
         (S::Suspended, Event::Unsuspend) => to(S::Stopped, &[]),
 
         // Transfer and restore: only from rest.
         (S::Stopped | S::Crashed, Event::BeginTransfer) => to(S::Transferring, &[RunTransfer]),
         (S::Transferring, Event::TransferFinished) => to(S::Stopped, &[]),
-        (S::Stopped | S::Crashed | S::InstallFailed, Event::BeginRestore) => {
-            to(S::Restoring, &[RunRestore])
-        }
+        (S::Stopped | S::Crashed | S::InstallFailed, Event::BeginRestore) => to(S::Restoring, &[RunRestore]),
         (S::Restoring, Event::RestoreFinished) => to(S::Stopped, &[]),
 
         // Delete: from rest at once; otherwise stop first.
-        (S::Stopped | S::Crashed | S::InstallFailed | S::Suspended, Event::Delete) => {
-            to(S::Deleting, &[Destroy])
+        (S::Stopped | S::Crashed | S::InstallFailed | S::Suspended, Event::Delete) => to(S::Deleting, &[Destroy]),
+        (S::Starting | S::Running | S::Stopping, Event::Delete) => {
+            to(S::Stopping, &[KillProcess, FollowUp(self::FollowUp::Delete)])
         }
-        (S::Starting | S::Running | S::Stopping, Event::Delete) => to(
-            S::Stopping,
-            &[KillProcess, FollowUp(self::FollowUp::Delete)],
-        ),
-        (S::Installing, Event::Delete) => to(
-            S::Installing,
-            &[AbortInstall, FollowUp(self::FollowUp::Delete)],
-        ),
+        (S::Installing, Event::Delete) => to(S::Installing, &[AbortInstall, FollowUp(self::FollowUp::Delete)]),
 
-        (state, event) => Err(Error::new(
-            ErrorKind::InvalidTransition,
-            format!("cannot {} a server that is {}", event.name(), state),
-        )),
+        (state, event) => {
+            Err(Error::new(ErrorKind::InvalidTransition, format!("cannot {} a server that is {}", event.name(), state)))
+        }
     }
 }
 
 /// The state diagram in mermaid syntax, generated from [`apply`].
 pub fn mermaid_diagram() -> String {
-    let mut lines = vec![
-        "stateDiagram-v2".to_string(),
-        "    [*] --> installing".to_string(),
-    ];
+    let mut lines = vec!["stateDiagram-v2".to_string(), "    [*] --> installing".to_string()];
     for state in ServerState::ALL {
         let mut seen: Vec<(ServerState, String)> = Vec::new();
         for event in Event::REPRESENTATIVES {
@@ -374,10 +323,7 @@ pub fn mermaid_diagram() -> String {
                 continue; // no-op acknowledgements clutter the diagram
             }
             let label = match event {
-                Event::Exited {
-                    code: Some(0),
-                    oom: false,
-                } => "exited (clean)".to_string(),
+                Event::Exited { code: Some(0), oom: false } => "exited (clean)".to_string(),
                 Event::Exited { oom: true, .. } => "exited (oom)".to_string(),
                 Event::Exited { .. } => "exited (failed)".to_string(),
                 e => e.name().to_string(),
@@ -415,38 +361,10 @@ mod tests {
             (S::Stopped, Event::Start, Some(S::Starting)),
             (S::Starting, Event::Started, Some(S::Running)),
             (S::Running, Event::Stop, Some(S::Stopping)),
-            (
-                S::Stopping,
-                Event::Exited {
-                    code: Some(0),
-                    oom: false,
-                },
-                Some(S::Stopped),
-            ),
-            (
-                S::Running,
-                Event::Exited {
-                    code: Some(1),
-                    oom: false,
-                },
-                Some(S::Crashed),
-            ),
-            (
-                S::Running,
-                Event::Exited {
-                    code: None,
-                    oom: true,
-                },
-                Some(S::Crashed),
-            ),
-            (
-                S::Running,
-                Event::Exited {
-                    code: Some(0),
-                    oom: false,
-                },
-                Some(S::Stopped),
-            ),
+            (S::Stopping, Event::Exited { code: Some(0), oom: false }, Some(S::Stopped)),
+            (S::Running, Event::Exited { code: Some(1), oom: false }, Some(S::Crashed)),
+            (S::Running, Event::Exited { code: None, oom: true }, Some(S::Crashed)),
+            (S::Running, Event::Exited { code: Some(0), oom: false }, Some(S::Stopped)),
             (S::Crashed, Event::Start, Some(S::Starting)),
             (S::Running, Event::Kill, Some(S::Stopping)),
             (S::Stopping, Event::Kill, Some(S::Stopping)),
@@ -488,34 +406,15 @@ mod tests {
 
     #[test]
     fn crash_records_and_asks_policy() {
-        let t = apply(
-            S::Running,
-            Event::Exited {
-                code: None,
-                oom: true,
-            },
-        )
-        .expect("allowed");
-        assert_eq!(
-            t.effects,
-            vec![
-                Effect::RecordCrash,
-                Effect::ApplyRestartPolicy {
-                    clean: false,
-                    oom: true
-                }
-            ]
-        );
+        let t = apply(S::Running, Event::Exited { code: None, oom: true }).expect("allowed");
+        assert_eq!(t.effects, vec![Effect::RecordCrash, Effect::ApplyRestartPolicy { clean: false, oom: true }]);
     }
 
     #[test]
     fn restart_of_running_server_stops_then_follows_up() {
         let t = apply(S::Running, Event::Restart).expect("allowed");
         assert_eq!(t.next, S::Stopping);
-        assert_eq!(
-            t.effects,
-            vec![Effect::StopProcess, Effect::FollowUp(FollowUp::Start)]
-        );
+        assert_eq!(t.effects, vec![Effect::StopProcess, Effect::FollowUp(FollowUp::Start)]);
     }
 
     #[test]
@@ -531,9 +430,6 @@ mod tests {
             std::fs::write(path, &body).expect("write docs/state-machine.md");
         }
         let on_disk = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            on_disk == body,
-            "docs/state-machine.md is stale: run CATALYST_WRITE_DOCS=1 cargo test"
-        );
+        assert!(on_disk == body, "docs/state-machine.md is stale: run CATALYST_WRITE_DOCS=1 cargo test");
     }
 }

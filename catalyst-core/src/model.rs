@@ -44,10 +44,7 @@ impl Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self {
-            offset: 0,
-            limit: Self::default_limit(),
-        }
+        Self { offset: 0, limit: Self::default_limit() }
     }
 }
 

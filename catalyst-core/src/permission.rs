@@ -140,11 +140,7 @@ impl PermissionSet {
     /// What the owner of a server may do on it: every server-scoped permission except
     /// deleting it (a billing decision, made with a global grant).
     pub fn owner() -> Self {
-        Permission::ALL
-            .iter()
-            .copied()
-            .filter(|p| p.is_server_scoped() && *p != Permission::ServerDelete)
-            .collect()
+        Permission::ALL.iter().copied().filter(|p| p.is_server_scoped() && *p != Permission::ServerDelete).collect()
     }
 
     /// Expand patterns: `*`, `prefix.*`, or an exact permission. Unknown patterns are errors.
@@ -156,15 +152,10 @@ impl PermissionSet {
                 return Ok(Self::all());
             }
             if let Some(prefix) = pattern.strip_suffix(".*") {
-                let matched: PermissionSet = Permission::ALL
-                    .iter()
-                    .copied()
-                    .filter(|p| p.as_str().split('.').next() == Some(prefix))
-                    .collect();
+                let matched: PermissionSet =
+                    Permission::ALL.iter().copied().filter(|p| p.as_str().split('.').next() == Some(prefix)).collect();
                 if matched.is_empty() {
-                    return Err(Error::invalid(format!(
-                        "unknown permission group {pattern:?}"
-                    )));
+                    return Err(Error::invalid(format!("unknown permission group {pattern:?}")));
                 }
                 set = set.union(matched);
             } else {
@@ -206,10 +197,7 @@ impl PermissionSet {
 
     /// The members, in declaration order.
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL
-            .iter()
-            .copied()
-            .filter(move |p| self.contains(*p))
+        Permission::ALL.iter().copied().filter(move |p| self.contains(*p))
     }
 }
 
@@ -242,37 +230,17 @@ pub struct Principal {
 impl Principal {
     /// A user with the union of their roles' permissions.
     pub fn user(user_id: UserId, global: PermissionSet) -> Self {
-        Self {
-            user_id: Some(user_id),
-            actor: ActorRef::User(user_id),
-            global,
-            ceiling: None,
-        }
+        Self { user_id: Some(user_id), actor: ActorRef::User(user_id), global, ceiling: None }
     }
 
     /// A user acting through an API key limited to `scopes`.
-    pub fn api_key(
-        user_id: UserId,
-        key: crate::id::ApiKeyId,
-        global: PermissionSet,
-        scopes: PermissionSet,
-    ) -> Self {
-        Self {
-            user_id: Some(user_id),
-            actor: ActorRef::ApiKey(key),
-            global,
-            ceiling: Some(scopes),
-        }
+    pub fn api_key(user_id: UserId, key: crate::id::ApiKeyId, global: PermissionSet, scopes: PermissionSet) -> Self {
+        Self { user_id: Some(user_id), actor: ActorRef::ApiKey(key), global, ceiling: Some(scopes) }
     }
 
     /// Catalyst itself (bootstrap, scheduler): holds everything.
     pub fn system() -> Self {
-        Self {
-            user_id: None,
-            actor: ActorRef::System,
-            global: PermissionSet::all(),
-            ceiling: None,
-        }
+        Self { user_id: None, actor: ActorRef::System, global: PermissionSet::all(), ceiling: None }
     }
 
     /// The user behind the call, if any.
@@ -386,12 +354,9 @@ pub fn authorize(principal: &Principal, permission: Permission, scope: Scope<'_>
         return Ok(grant(false));
     }
     let can_see = principal.holds(Permission::ServerRead)
-        || (local.contains(Permission::ServerRead)
-            && principal.allowed_by_ceiling(Permission::ServerRead));
+        || (local.contains(Permission::ServerRead) && principal.allowed_by_ceiling(Permission::ServerRead));
     if can_see {
-        Err(Error::denied(format!(
-            "missing permission {permission} on this server"
-        )))
+        Err(Error::denied(format!("missing permission {permission} on this server")))
     } else {
         Err(Error::not_found("server"))
     }
@@ -411,11 +376,7 @@ mod tests {
     use super::*;
 
     fn authz(owner: UserId, subuser: Option<PermissionSet>) -> ServerAuthz {
-        ServerAuthz {
-            server_id: ServerId::new(),
-            owner_id: owner,
-            subuser,
-        }
+        ServerAuthz { server_id: ServerId::new(), owner_id: owner, subuser }
     }
 
     #[test]
@@ -433,10 +394,7 @@ mod tests {
         assert!(s.contains(Permission::ServerTransfer));
         assert!(s.contains(Permission::FileRead));
         assert!(!s.contains(Permission::FileWrite));
-        assert_eq!(
-            PermissionSet::from_patterns(&["*"]).ok(),
-            Some(PermissionSet::all())
-        );
+        assert_eq!(PermissionSet::from_patterns(&["*"]).ok(), Some(PermissionSet::all()));
         assert!(PermissionSet::from_patterns(&["nope.*"]).is_err());
         let admin = PermissionSet::from_patterns(&["admin.*"]).expect("valid");
         assert!(admin.contains(Permission::AdminAuditLogs));
@@ -447,22 +405,13 @@ mod tests {
         let owner = UserId::new();
         let sub = UserId::new();
         let stranger = UserId::new();
-        let operator = Principal::user(
-            UserId::new(),
-            PermissionSet::from_patterns(&["server.*"]).expect("valid"),
-        );
-        let sub_perms =
-            PermissionSet::from_patterns(&["server.read", "console.read"]).expect("valid");
+        let operator = Principal::user(UserId::new(), PermissionSet::from_patterns(&["server.*"]).expect("valid"));
+        let sub_perms = PermissionSet::from_patterns(&["server.read", "console.read"]).expect("valid");
         let s_owner = authz(owner, None);
         let s_sub = authz(owner, Some(sub_perms));
         use crate::ErrorKind::*;
         let cases: Vec<(Principal, Permission, Scope<'_>, Option<crate::ErrorKind>)> = vec![
-            (
-                Principal::user(owner, PermissionSet::EMPTY),
-                Permission::ServerStart,
-                Scope::Server(&s_owner),
-                None,
-            ),
+            (Principal::user(owner, PermissionSet::EMPTY), Permission::ServerStart, Scope::Server(&s_owner), None),
             (
                 Principal::user(owner, PermissionSet::EMPTY),
                 Permission::ServerDelete,
@@ -475,12 +424,7 @@ mod tests {
                 Scope::Server(&s_owner),
                 Some(PermissionDenied),
             ),
-            (
-                Principal::user(sub, PermissionSet::EMPTY),
-                Permission::ConsoleRead,
-                Scope::Server(&s_sub),
-                None,
-            ),
+            (Principal::user(sub, PermissionSet::EMPTY), Permission::ConsoleRead, Scope::Server(&s_sub), None),
             (
                 Principal::user(sub, PermissionSet::EMPTY),
                 Permission::ServerStop,
@@ -499,24 +443,9 @@ mod tests {
                 Scope::Server(&s_owner),
                 Some(NotFound),
             ),
-            (
-                operator.clone(),
-                Permission::ServerTransfer,
-                Scope::Server(&s_owner),
-                None,
-            ),
-            (
-                operator,
-                Permission::NodeCreate,
-                Scope::Global,
-                Some(PermissionDenied),
-            ),
-            (
-                Principal::system(),
-                Permission::AdminUsers,
-                Scope::Global,
-                None,
-            ),
+            (operator.clone(), Permission::ServerTransfer, Scope::Server(&s_owner), None),
+            (operator, Permission::NodeCreate, Scope::Global, Some(PermissionDenied)),
+            (Principal::system(), Permission::AdminUsers, Scope::Global, None),
         ];
         for (who, perm, scope, want) in cases {
             let got = authorize(&who, perm, scope).err().map(|e| e.kind());
@@ -532,9 +461,7 @@ mod tests {
         let p = Principal::api_key(owner, key, PermissionSet::all(), scopes);
         let s = authz(owner, None);
         assert!(authorize(&p, Permission::ServerRead, Scope::Server(&s)).is_ok());
-        let err = authorize(&p, Permission::ServerStart, Scope::Server(&s))
-            .err()
-            .map(|e| e.kind());
+        let err = authorize(&p, Permission::ServerStart, Scope::Server(&s)).err().map(|e| e.kind());
         assert_eq!(err, Some(crate::ErrorKind::PermissionDenied));
         assert!(authorize(&p, Permission::NodeCreate, Scope::Global).is_err());
     }
@@ -543,12 +470,8 @@ mod tests {
     fn grant_carries_scope() {
         let owner = UserId::new();
         let s = authz(owner, None);
-        let g = authorize(
-            &Principal::user(owner, PermissionSet::EMPTY),
-            Permission::FileRead,
-            Scope::Server(&s),
-        )
-        .expect("owner");
+        let g = authorize(&Principal::user(owner, PermissionSet::EMPTY), Permission::FileRead, Scope::Server(&s))
+            .expect("owner");
         assert_eq!(g.server(), Some(s.server_id));
         assert!(!g.is_global());
     }

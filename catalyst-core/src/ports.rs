@@ -19,8 +19,8 @@ use crate::Result;
 use crate::events::DomainEvent;
 use crate::id::{LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
 use crate::model::{
-    Allocation, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged,
-    Role, Server, ServerAccess, ServerLog, Session, Template, User,
+    Allocation, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged, Role, Server,
+    ServerAccess, ServerLog, Session, Template, User,
 };
 use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
 
@@ -61,12 +61,7 @@ pub trait UserStore: Send + Sync {
     async fn get_session(&self, id: SessionId) -> Result<Session>;
     /// Replace the refresh hash if it still equals `expected_hash` (rotation; a replayed
     /// old token loses the race and gets `conflict`).
-    async fn rotate_session(
-        &self,
-        id: SessionId,
-        expected_hash: &str,
-        new_hash: &str,
-    ) -> Result<()>;
+    async fn rotate_session(&self, id: SessionId, expected_hash: &str, new_hash: &str) -> Result<()>;
     /// Revoke one session (idempotent).
     async fn revoke_session(&self, id: SessionId) -> Result<()>;
     /// Revoke every session of a user; returns how many were live.
@@ -184,16 +179,9 @@ pub trait AuditStore: Send + Sync {
 }
 
 /// Every store port; what the control plane is built on.
-pub trait Store:
-    UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug
-{
-}
+pub trait Store: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug {}
 
-impl<
-    T: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug,
-> Store for T
-{
-}
+impl<T: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug> Store for T {}
 
 /// The control plane's handle on its nodes.
 ///

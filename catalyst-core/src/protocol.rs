@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::id::{NodeId, ServerId};
 use crate::lifecycle::ServerState;
-use crate::model::{
-    Allocation, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp,
-};
+use crate::model::{Allocation, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp};
 use crate::restart::RestartPolicy;
 
 /// Version of this protocol, exchanged in the handshake.

@@ -29,8 +29,7 @@ impl RenderContext {
 
     /// Allow every pair of `values`.
     pub fn extend(mut self, values: &BTreeMap<String, String>) -> Self {
-        self.values
-            .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.values.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         self
     }
 
@@ -49,13 +48,12 @@ pub fn render(text: &str, ctx: &RenderContext) -> Result<String> {
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| Error::invalid(format!("unclosed '{{{{' in {:?}", truncate(text))))?;
+        let end = after.find("}}").ok_or_else(|| Error::invalid(format!("unclosed '{{{{' in {:?}", truncate(text))))?;
         let name = after[..end].trim();
-        let value = ctx.values.get(name).ok_or_else(|| {
-            Error::invalid(format!("unknown variable {{{{{name}}}}} in template"))
-        })?;
+        let value = ctx
+            .values
+            .get(name)
+            .ok_or_else(|| Error::invalid(format!("unknown variable {{{{{name}}}}} in template")))?;
         out.push_str(value);
         rest = &after[end + 2..];
     }
@@ -77,40 +75,25 @@ pub fn validate_template(t: &Template, builtins: &[&str]) -> Result<()> {
     for v in &t.variables {
         check_variable_name(&v.name)?;
         if !seen.insert(v.name.as_str()) {
-            return Err(Error::invalid(format!(
-                "variable {} is declared twice",
-                v.name
-            )));
+            return Err(Error::invalid(format!("variable {} is declared twice", v.name)));
         }
         if builtins.contains(&v.name.as_str()) {
-            return Err(Error::invalid(format!(
-                "variable {} shadows a built-in",
-                v.name
-            )));
+            return Err(Error::invalid(format!("variable {} shadows a built-in", v.name)));
         }
         if let Some(re) = &v.rules.regex {
-            regex::Regex::new(re)
-                .map_err(|e| Error::invalid(format!("variable {}: bad regex: {e}", v.name)))?;
+            regex::Regex::new(re).map_err(|e| Error::invalid(format!("variable {}: bad regex: {e}", v.name)))?;
         }
         if let (Some(min), Some(max)) = (v.rules.min, v.rules.max)
             && min > max
         {
-            return Err(Error::invalid(format!(
-                "variable {}: min {min} exceeds max {max}",
-                v.name
-            )));
+            return Err(Error::invalid(format!("variable {}: min {min} exceeds max {max}", v.name)));
         }
         if let Some(default) = &v.default {
             check_value(v, default)?;
         }
     }
     let mut ctx = RenderContext::new();
-    for name in t
-        .variables
-        .iter()
-        .map(|v| v.name.as_str())
-        .chain(builtins.iter().copied())
-    {
+    for name in t.variables.iter().map(|v| v.name.as_str()).chain(builtins.iter().copied()) {
         ctx = ctx.with(name, "");
     }
     render(&t.startup, &ctx)?;
@@ -131,31 +114,21 @@ pub fn check_variable_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_uppercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!(
-            "variable name {name:?} must be UPPER_SNAKE, 1-64 characters"
-        )))
+        Err(Error::invalid(format!("variable name {name:?} must be UPPER_SNAKE, 1-64 characters")))
     }
 }
 
 /// Validate a server's values against the template's variables and fill in defaults.
 ///
 /// Unknown keys are refused; errors name the variable and the rule that failed.
-pub fn resolve_variables(
-    template: &Template,
-    given: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>> {
+pub fn resolve_variables(template: &Template, given: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
     for key in given.keys() {
         if !template.variables.iter().any(|v| &v.name == key) {
-            return Err(Error::invalid(format!(
-                "variable {key} is not defined by template {}",
-                template.name
-            )));
+            return Err(Error::invalid(format!("variable {key} is not defined by template {}", template.name)));
         }
     }
     let mut out = BTreeMap::new();
@@ -166,10 +139,7 @@ pub fn resolve_variables(
                 out.insert(var.name.clone(), value.clone());
             }
             None if var.rules.required => {
-                return Err(Error::invalid(format!(
-                    "variable {}: rule required: a value is required",
-                    var.name
-                )));
+                return Err(Error::invalid(format!("variable {}: rule required: a value is required", var.name)));
             }
             None => {
                 out.insert(var.name.clone(), String::new());
@@ -181,12 +151,7 @@ pub fn resolve_variables(
 
 /// Check one value against one variable's rules.
 pub fn check_value(var: &TemplateVariable, value: &str) -> Result<()> {
-    let fail = |rule: &str, why: String| {
-        Err(Error::invalid(format!(
-            "variable {}: rule {rule}: {why}",
-            var.name
-        )))
-    };
+    let fail = |rule: &str, why: String| Err(Error::invalid(format!("variable {}: rule {rule}: {why}", var.name)));
     let rules = &var.rules;
     if rules.required && value.is_empty() {
         return fail("required", "a value is required".into());
@@ -255,24 +220,13 @@ mod tests {
     use crate::model::VariableRules;
 
     fn var(name: &str, rules: VariableRules) -> TemplateVariable {
-        TemplateVariable {
-            name: name.into(),
-            description: String::new(),
-            default: None,
-            user_editable: true,
-            rules,
-        }
+        TemplateVariable { name: name.into(), description: String::new(), default: None, user_editable: true, rules }
     }
 
     #[test]
     fn renders_once_without_re_evaluating_values() {
-        let ctx = RenderContext::new()
-            .with("A", "{{SECRET}}")
-            .with("SECRET", "hunter2");
-        assert_eq!(
-            render("x {{A}} y {{ SECRET }}", &ctx).ok().as_deref(),
-            Some("x {{SECRET}} y hunter2")
-        );
+        let ctx = RenderContext::new().with("A", "{{SECRET}}").with("SECRET", "hunter2");
+        assert_eq!(render("x {{A}} y {{ SECRET }}", &ctx).ok().as_deref(), Some("x {{SECRET}} y hunter2"));
     }
 
     #[test]
@@ -286,30 +240,11 @@ mod tests {
 
     #[test]
     fn rules_table() {
-        let int = VariableRules {
-            kind: VariableKind::Int,
-            min: Some(1),
-            max: Some(10),
-            ..Default::default()
-        };
-        let s = VariableRules {
-            min: Some(2),
-            max: Some(4),
-            regex: Some("[a-z]+".into()),
-            ..Default::default()
-        };
-        let one = VariableRules {
-            one_of: Some(vec!["a".into(), "b".into()]),
-            ..Default::default()
-        };
-        let b = VariableRules {
-            kind: VariableKind::Bool,
-            ..Default::default()
-        };
-        let req = VariableRules {
-            required: true,
-            ..Default::default()
-        };
+        let int = VariableRules { kind: VariableKind::Int, min: Some(1), max: Some(10), ..Default::default() };
+        let s = VariableRules { min: Some(2), max: Some(4), regex: Some("[a-z]+".into()), ..Default::default() };
+        let one = VariableRules { one_of: Some(vec!["a".into(), "b".into()]), ..Default::default() };
+        let b = VariableRules { kind: VariableKind::Bool, ..Default::default() };
+        let req = VariableRules { required: true, ..Default::default() };
         let cases: &[(&VariableRules, &str, Option<&str>)] = &[
             (&int, "5", None),
             (&int, "0", Some("rule min")),
@@ -327,17 +262,12 @@ mod tests {
             (&req, "x\u{7}", Some("rule string")),
         ];
         for (rules, value, want) in cases {
-            let got = check_value(&var("V", (*rules).clone()), value)
-                .err()
-                .map(|e| e.message().to_string());
+            let got = check_value(&var("V", (*rules).clone()), value).err().map(|e| e.message().to_string());
             match want {
                 None => assert!(got.is_none(), "{value:?}: {got:?}"),
                 Some(rule) => {
                     let msg = got.unwrap_or_default();
-                    assert!(
-                        msg.contains(rule) && msg.contains("variable V"),
-                        "{value:?}: {msg}"
-                    );
+                    assert!(msg.contains(rule) && msg.contains("variable V"), "{value:?}: {msg}");
                 }
             }
         }

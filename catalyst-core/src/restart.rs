@@ -88,50 +88,30 @@ impl RestartPolicy {
             return RestartDecision::Stay;
         }
         if exit.oom && !self.restart_on_oom {
-            return RestartDecision::GiveUp {
-                reason: "killed for running out of memory".into(),
-            };
+            return RestartDecision::GiveUp { reason: "killed for running out of memory".into() };
         }
-        let window =
-            chrono::Duration::seconds(i64::try_from(self.window_secs).unwrap_or(i64::MAX / 1000));
-        let recent = crashes
-            .iter()
-            .filter(|t| now.signed_duration_since(**t) < window)
-            .count();
+        let window = chrono::Duration::seconds(i64::try_from(self.window_secs).unwrap_or(i64::MAX / 1000));
+        let recent = crashes.iter().filter(|t| now.signed_duration_since(**t) < window).count();
         let recent = u32::try_from(recent).unwrap_or(u32::MAX);
         if recent >= self.max_restarts {
             return RestartDecision::GiveUp {
-                reason: format!(
-                    "exited {} times within {} s",
-                    recent.saturating_add(1),
-                    self.window_secs
-                ),
+                reason: format!("exited {} times within {} s", recent.saturating_add(1), self.window_secs),
             };
         }
-        RestartDecision::Restart {
-            delay: self.backoff(recent),
-            attempt: recent + 1,
-        }
+        RestartDecision::Restart { delay: self.backoff(recent), attempt: recent + 1 }
     }
 
     /// The delay before restart number `previous + 1`: initial × 2^previous, capped.
     pub fn backoff(&self, previous: u32) -> Duration {
         let factor = 1u64.checked_shl(previous.min(63)).unwrap_or(u64::MAX);
-        Duration::from_millis(
-            self.backoff_initial_ms
-                .saturating_mul(factor)
-                .min(self.backoff_max_ms),
-        )
+        Duration::from_millis(self.backoff_initial_ms.saturating_mul(factor).min(self.backoff_max_ms))
     }
 
     /// Keep only the crash times that still count, so the history never grows unbounded.
     pub fn prune(&self, crashes: &mut Vec<Timestamp>, now: Timestamp) {
-        let window =
-            chrono::Duration::seconds(i64::try_from(self.window_secs).unwrap_or(i64::MAX / 1000));
+        let window = chrono::Duration::seconds(i64::try_from(self.window_secs).unwrap_or(i64::MAX / 1000));
         crashes.retain(|t| now.signed_duration_since(*t) < window);
-        let keep = usize::try_from(self.max_restarts)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
+        let keep = usize::try_from(self.max_restarts).unwrap_or(usize::MAX).saturating_add(1);
         if crashes.len() > keep {
             crashes.drain(..crashes.len() - keep);
         }
@@ -146,44 +126,25 @@ mod tests {
         chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap_or_default()
     }
 
-    const CRASH: ExitInfo = ExitInfo {
-        clean: false,
-        oom: false,
-    };
-    const CLEAN: ExitInfo = ExitInfo {
-        clean: true,
-        oom: false,
-    };
-    const OOM: ExitInfo = ExitInfo {
-        clean: false,
-        oom: true,
-    };
+    const CRASH: ExitInfo = ExitInfo { clean: false, oom: false };
+    const CLEAN: ExitInfo = ExitInfo { clean: true, oom: false };
+    const OOM: ExitInfo = ExitInfo { clean: false, oom: true };
 
     #[test]
     fn modes() {
         let mut p = RestartPolicy::default();
-        assert!(matches!(
-            p.decide(CRASH, &[], at(0)),
-            RestartDecision::Restart { attempt: 1, .. }
-        ));
+        assert!(matches!(p.decide(CRASH, &[], at(0)), RestartDecision::Restart { attempt: 1, .. }));
         assert_eq!(p.decide(CLEAN, &[], at(0)), RestartDecision::Stay);
         p.mode = RestartMode::Always;
-        assert!(matches!(
-            p.decide(CLEAN, &[], at(0)),
-            RestartDecision::Restart { .. }
-        ));
+        assert!(matches!(p.decide(CLEAN, &[], at(0)), RestartDecision::Restart { .. }));
         p.mode = RestartMode::Never;
         assert_eq!(p.decide(CRASH, &[], at(0)), RestartDecision::Stay);
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let p = RestartPolicy {
-            backoff_initial_ms: 1000,
-            backoff_max_ms: 5000,
-            max_restarts: 10,
-            ..Default::default()
-        };
+        let p =
+            RestartPolicy { backoff_initial_ms: 1000, backoff_max_ms: 5000, max_restarts: 10, ..Default::default() };
         let delays: Vec<u64> = (0..5).map(|n| p.backoff(n).as_millis() as u64).collect();
         assert_eq!(delays, vec![1000, 2000, 4000, 5000, 5000]);
         assert_eq!(p.backoff(200), Duration::from_millis(5000));
@@ -191,52 +152,29 @@ mod tests {
 
     #[test]
     fn gives_up_after_max_in_window_and_forgets_old_crashes() {
-        let p = RestartPolicy {
-            max_restarts: 2,
-            window_secs: 60,
-            ..Default::default()
-        };
+        let p = RestartPolicy { max_restarts: 2, window_secs: 60, ..Default::default() };
         let history = [at(0), at(10)];
-        assert!(matches!(
-            p.decide(CRASH, &history, at(20)),
-            RestartDecision::GiveUp { .. }
-        ));
+        assert!(matches!(p.decide(CRASH, &history, at(20)), RestartDecision::GiveUp { .. }));
         // Both earlier crashes are outside the window 100 s later.
-        assert!(matches!(
-            p.decide(CRASH, &history, at(100)),
-            RestartDecision::Restart { attempt: 1, .. }
-        ));
+        assert!(matches!(p.decide(CRASH, &history, at(100)), RestartDecision::Restart { attempt: 1, .. }));
         // One inside, one outside.
         assert_eq!(
             p.decide(CRASH, &history, at(65)),
-            RestartDecision::Restart {
-                delay: Duration::from_millis(2000),
-                attempt: 2
-            }
+            RestartDecision::Restart { delay: Duration::from_millis(2000), attempt: 2 }
         );
     }
 
     #[test]
     fn oom_aware() {
         let mut p = RestartPolicy::default();
-        assert!(matches!(
-            p.decide(OOM, &[], at(0)),
-            RestartDecision::GiveUp { .. }
-        ));
+        assert!(matches!(p.decide(OOM, &[], at(0)), RestartDecision::GiveUp { .. }));
         p.restart_on_oom = true;
-        assert!(matches!(
-            p.decide(OOM, &[], at(0)),
-            RestartDecision::Restart { .. }
-        ));
+        assert!(matches!(p.decide(OOM, &[], at(0)), RestartDecision::Restart { .. }));
     }
 
     #[test]
     fn prune_bounds_history() {
-        let p = RestartPolicy {
-            max_restarts: 2,
-            window_secs: 1000,
-            ..Default::default()
-        };
+        let p = RestartPolicy { max_restarts: 2, window_secs: 1000, ..Default::default() };
         let mut h = vec![at(0), at(1), at(2), at(3), at(4)];
         p.prune(&mut h, at(5));
         assert_eq!(h, vec![at(2), at(3), at(4)]);

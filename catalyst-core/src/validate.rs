@@ -9,14 +9,10 @@ pub fn name(field: &str, value: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(format!("{field} must not be empty")));
     }
     if v.chars().count() > max {
-        return Err(Error::invalid(format!(
-            "{field} must be at most {max} characters"
-        )));
+        return Err(Error::invalid(format!("{field} must be at most {max} characters")));
     }
     if v.chars().any(char::is_control) {
-        return Err(Error::invalid(format!(
-            "{field} must not contain control characters"
-        )));
+        return Err(Error::invalid(format!("{field} must not contain control characters")));
     }
     Ok(v.to_string())
 }
@@ -24,9 +20,7 @@ pub fn name(field: &str, value: &str, max: usize) -> Result<String> {
 /// Free text up to `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String> {
     if value.chars().count() > max {
-        return Err(Error::invalid(format!(
-            "{field} must be at most {max} characters"
-        )));
+        return Err(Error::invalid(format!("{field} must be at most {max} characters")));
     }
     Ok(value.to_string())
 }
@@ -43,27 +37,16 @@ pub fn email(value: &str) -> Result<String> {
                 && !domain.contains('@')
         })
         && !v.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(v)
-    } else {
-        Err(Error::invalid(format!(
-            "email {value:?} is not a valid address"
-        )))
-    }
+    if ok { Ok(v) } else { Err(Error::invalid(format!("email {value:?} is not a valid address"))) }
 }
 
 /// A username: 3-32 of `[a-zA-Z0-9_.-]`.
 pub fn username(value: &str) -> Result<String> {
-    let ok = (3..=32).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let ok = (3..=32).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(value.to_string())
     } else {
-        Err(Error::invalid(
-            "username must be 3-32 characters of letters, digits, '_', '.', '-'",
-        ))
+        Err(Error::invalid("username must be 3-32 characters of letters, digits, '_', '.', '-'"))
     }
 }
 

@@ -1,1 +1,6 @@
+//! Catalyst's I/O: stores, the control-plane facade and services, and the node side.
+//!
+//! Everything here implements or uses the ports of `catalyst_core`. Libraries take typed
+//! configuration; only binaries read the environment.
 
+pub mod store;

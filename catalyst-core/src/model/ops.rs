@@ -2,9 +2,7 @@
 
 use std::fmt;
 
-use crate::id::{
-    AlertId, AlertRuleId, ApiKeyId, AuditId, BackupId, NodeId, ServerId, TaskId, UserId,
-};
+use crate::id::{AlertId, AlertRuleId, ApiKeyId, AuditId, BackupId, NodeId, ServerId, TaskId, UserId};
 use crate::model::Timestamp;
 use crate::permission::Permission;
 
@@ -36,9 +34,7 @@ impl LogStream {
             "stdout" => Ok(LogStream::Stdout),
             "stderr" => Ok(LogStream::Stderr),
             "system" => Ok(LogStream::System),
-            other => Err(crate::Error::invalid(format!(
-                "unknown log stream {other:?}"
-            ))),
+            other => Err(crate::Error::invalid(format!("unknown log stream {other:?}"))),
         }
     }
 }

@@ -87,14 +87,7 @@ fn default_pids() -> u32 {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            memory_mb: 1024,
-            swap_mb: 0,
-            cpu_percent: 100,
-            disk_mb: 5120,
-            io_weight: 500,
-            pids: 512,
-        }
+        Self { memory_mb: 1024, swap_mb: 0, cpu_percent: 100, disk_mb: 5120, io_weight: 500, pids: 512 }
     }
 }
 

@@ -9,8 +9,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::id::{AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
 use crate::lifecycle::ServerState;
 use crate::model::{
-    ActorRef, Allocation, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page,
-    Role, Server, ServerAccess, ServerLog, Session, StopAction, Template, Timestamp, User,
+    ActorRef, Allocation, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Role, Server,
+    ServerAccess, ServerLog, Session, StopAction, Template, Timestamp, User,
 };
 use crate::permission::Permission;
 use crate::ports::{ServerFilter, Store};
@@ -41,13 +41,7 @@ pub mod fixtures {
 
     /// A location.
     pub fn location(name: &str) -> Location {
-        Location {
-            id: LocationId::new(),
-            name: name.into(),
-            description: String::new(),
-            created_at: now(),
-            version: 0,
-        }
+        Location { id: LocationId::new(), name: name.into(), description: String::new(), created_at: now(), version: 0 }
     }
 
     /// A node in `location`.
@@ -89,13 +83,7 @@ pub mod fixtures {
     }
 
     /// A server on `node` owned by `owner` listening on `port`.
-    pub fn server(
-        name: &str,
-        owner: UserId,
-        node: NodeId,
-        template: TemplateId,
-        port: u16,
-    ) -> Server {
+    pub fn server(name: &str, owner: UserId, node: NodeId, template: TemplateId, port: u16) -> Server {
         Server {
             id: ServerId::new(),
             name: name.into(),
@@ -105,11 +93,7 @@ pub mod fixtures {
             template_id: template,
             variables: BTreeMap::new(),
             limits: Limits::default(),
-            allocations: vec![Allocation {
-                ip: "0.0.0.0".into(),
-                port,
-                primary: true,
-            }],
+            allocations: vec![Allocation { ip: "0.0.0.0".into(), port, primary: true }],
             restart_policy: RestartPolicy::default(),
             state: ServerState::Stopped,
             crash_count: 0,
@@ -122,13 +106,7 @@ pub mod fixtures {
 
     /// One console line.
     pub fn log(server: ServerId, seq: i64, stream: LogStream) -> ServerLog {
-        ServerLog {
-            server_id: server,
-            seq,
-            stream,
-            line: format!("line {seq}"),
-            at: now(),
-        }
+        ServerLog { server_id: server, seq, stream, line: format!("line {seq}"), at: now() }
     }
 
     /// An audit entry.
@@ -171,44 +149,16 @@ pub async fn all(store: &dyn Store) {
 pub async fn users(store: &dyn Store) {
     let alice = user("alice");
     store.create_user(&alice).await.expect("create user");
-    assert_eq!(
-        store.get_user(alice.id).await.expect("get user"),
-        alice,
-        "user round-trips"
-    );
+    assert_eq!(store.get_user(alice.id).await.expect("get user"), alice, "user round-trips");
     let mut dup = user("alice2");
     dup.email = alice.email.clone();
-    assert_eq!(
-        kind(store.create_user(&dup).await),
-        ErrorKind::Conflict,
-        "duplicate email"
-    );
+    assert_eq!(kind(store.create_user(&dup).await), ErrorKind::Conflict, "duplicate email");
     let mut dup = user("alice3");
     dup.username = alice.username.clone();
-    assert_eq!(
-        kind(store.create_user(&dup).await),
-        ErrorKind::Conflict,
-        "duplicate username"
-    );
-    assert_eq!(
-        kind(store.get_user(UserId::new()).await),
-        ErrorKind::NotFound
-    );
-    assert_eq!(
-        store
-            .find_user_by_email(&alice.email)
-            .await
-            .expect("find")
-            .map(|u| u.id),
-        Some(alice.id)
-    );
-    assert!(
-        store
-            .find_user_by_email("nobody@example.test")
-            .await
-            .expect("find")
-            .is_none()
-    );
+    assert_eq!(kind(store.create_user(&dup).await), ErrorKind::Conflict, "duplicate username");
+    assert_eq!(kind(store.get_user(UserId::new()).await), ErrorKind::NotFound);
+    assert_eq!(store.find_user_by_email(&alice.email).await.expect("find").map(|u| u.id), Some(alice.id));
+    assert!(store.find_user_by_email("nobody@example.test").await.expect("find").is_none());
 
     // Compare-and-swap: exactly one of two writers holding version 0 wins.
     let mut a = alice.clone();
@@ -217,25 +167,14 @@ pub async fn users(store: &dyn Store) {
     b.username = "alice_b".into();
     let stored = store.update_user(&a).await.expect("first writer wins");
     assert_eq!(stored.version, 1);
-    assert_eq!(
-        kind(store.update_user(&b).await),
-        ErrorKind::Conflict,
-        "second writer loses"
-    );
-    assert_eq!(
-        store.get_user(alice.id).await.expect("get").username,
-        "alice_a"
-    );
+    assert_eq!(kind(store.update_user(&b).await), ErrorKind::Conflict, "second writer loses");
+    assert_eq!(store.get_user(alice.id).await.expect("get").username, "alice_a");
 
     let bob = user("bob");
     store.create_user(&bob).await.expect("create bob");
     let mut steal = store.get_user(bob.id).await.expect("get bob");
     steal.email = alice.email.clone();
-    assert_eq!(
-        kind(store.update_user(&steal).await),
-        ErrorKind::Conflict,
-        "update to a taken email"
-    );
+    assert_eq!(kind(store.update_user(&steal).await), ErrorKind::Conflict, "update to a taken email");
     assert_eq!(store.count_users().await.expect("count"), 2);
     let page = store.list_users(Page::new(0, 1)).await.expect("list");
     assert_eq!((page.items.len(), page.total), (1, 2), "paging");
@@ -250,50 +189,18 @@ pub async fn users(store: &dyn Store) {
         version: 0,
     };
     store.create_role(&role).await.expect("create role");
-    assert_eq!(
-        kind(
-            store
-                .create_role(&Role {
-                    id: RoleId::new(),
-                    ..role.clone()
-                })
-                .await
-        ),
-        ErrorKind::Conflict
-    );
+    assert_eq!(kind(store.create_role(&Role { id: RoleId::new(), ..role.clone() }).await), ErrorKind::Conflict);
     assert_eq!(store.get_role(role.id).await.expect("get role"), role);
-    assert_eq!(
-        store
-            .find_role_by_name("operators")
-            .await
-            .expect("find")
-            .map(|r| r.id),
-        Some(role.id)
-    );
+    assert_eq!(store.find_role_by_name("operators").await.expect("find").map(|r| r.id), Some(role.id));
     let mut held = store.get_user(bob.id).await.expect("bob");
     held.roles = vec![role.id];
     store.update_user(&held).await.expect("give role");
-    assert_eq!(
-        store.get_user(bob.id).await.expect("bob").roles,
-        vec![role.id],
-        "roles round-trip"
-    );
-    assert_eq!(
-        kind(store.delete_role(role.id).await),
-        ErrorKind::Conflict,
-        "role in use"
-    );
+    assert_eq!(store.get_user(bob.id).await.expect("bob").roles, vec![role.id], "roles round-trip");
+    assert_eq!(kind(store.delete_role(role.id).await), ErrorKind::Conflict, "role in use");
     let mut r2 = role.clone();
     r2.permissions.push("file.read".into());
-    assert_eq!(
-        store.update_role(&r2).await.expect("update role").version,
-        1
-    );
-    assert_eq!(
-        kind(store.update_role(&r2).await),
-        ErrorKind::Conflict,
-        "stale role version"
-    );
+    assert_eq!(store.update_role(&r2).await.expect("update role").version, 1);
+    assert_eq!(kind(store.update_role(&r2).await), ErrorKind::Conflict, "stale role version");
     assert_eq!(store.list_roles().await.expect("roles").len(), 1);
 
     // Sessions.
@@ -306,77 +213,32 @@ pub async fn users(store: &dyn Store) {
         revoked: false,
     };
     store.create_session(&session).await.expect("session");
-    store
-        .rotate_session(session.id, "h1", "h2")
-        .await
-        .expect("rotate");
-    assert_eq!(
-        kind(store.rotate_session(session.id, "h1", "h3").await),
-        ErrorKind::Conflict,
-        "replayed token"
-    );
-    assert_eq!(
-        store
-            .get_session(session.id)
-            .await
-            .expect("get")
-            .refresh_hash,
-        "h2"
-    );
-    assert_eq!(
-        store
-            .revoke_user_sessions(bob.id)
-            .await
-            .expect("revoke all"),
-        1
-    );
+    store.rotate_session(session.id, "h1", "h2").await.expect("rotate");
+    assert_eq!(kind(store.rotate_session(session.id, "h1", "h3").await), ErrorKind::Conflict, "replayed token");
+    assert_eq!(store.get_session(session.id).await.expect("get").refresh_hash, "h2");
+    assert_eq!(store.revoke_user_sessions(bob.id).await.expect("revoke all"), 1);
     assert!(store.get_session(session.id).await.expect("get").revoked);
-    assert_eq!(
-        kind(store.rotate_session(session.id, "h2", "h4").await),
-        ErrorKind::Conflict,
-        "revoked session"
-    );
+    assert_eq!(kind(store.rotate_session(session.id, "h2", "h4").await), ErrorKind::Conflict, "revoked session");
 
     // Deleting a user removes their sessions.
     store.delete_user(bob.id).await.expect("delete bob");
-    assert_eq!(
-        kind(store.get_session(session.id).await),
-        ErrorKind::NotFound
-    );
+    assert_eq!(kind(store.get_session(session.id).await), ErrorKind::NotFound);
     assert_eq!(kind(store.delete_user(bob.id).await), ErrorKind::NotFound);
-    store
-        .delete_role(role.id)
-        .await
-        .expect("delete role once unused");
+    store.delete_role(role.id).await.expect("delete role once unused");
 }
 
 /// [`crate::ports::NodeStore`] conformance.
 pub async fn nodes(store: &dyn Store) {
     let loc = location("eu-west");
     store.create_location(&loc).await.expect("location");
-    assert_eq!(
-        kind(store.create_location(&location("eu-west")).await),
-        ErrorKind::Conflict
-    );
+    assert_eq!(kind(store.create_location(&location("eu-west")).await), ErrorKind::Conflict);
     assert_eq!(store.get_location(loc.id).await.expect("get"), loc);
     let n = node("n1", loc.id);
     store.create_node(&n).await.expect("node");
     assert_eq!(store.get_node(n.id).await.expect("get node"), n);
-    assert_eq!(
-        kind(store.create_node(&node("n1", loc.id)).await),
-        ErrorKind::Conflict,
-        "node name"
-    );
-    assert_eq!(
-        kind(store.create_node(&node("n2", LocationId::new())).await),
-        ErrorKind::NotFound,
-        "missing location"
-    );
-    assert_eq!(
-        kind(store.delete_location(loc.id).await),
-        ErrorKind::Conflict,
-        "location in use"
-    );
+    assert_eq!(kind(store.create_node(&node("n1", loc.id)).await), ErrorKind::Conflict, "node name");
+    assert_eq!(kind(store.create_node(&node("n2", LocationId::new())).await), ErrorKind::NotFound, "missing location");
+    assert_eq!(kind(store.delete_location(loc.id).await), ErrorKind::Conflict, "location in use");
 
     let mut enrolled = n.clone();
     enrolled.deployment_token_hash = Some("tok".into());
@@ -386,43 +248,18 @@ pub async fn nodes(store: &dyn Store) {
     let stored = store.update_node(&enrolled).await.expect("update node");
     assert_eq!(stored.version, 1);
     let back = store.get_node(n.id).await.expect("get");
-    assert_eq!(
-        back.credential_hash.as_deref(),
-        Some("cred"),
-        "secrets are stored (hashed) and read back"
-    );
+    assert_eq!(back.credential_hash.as_deref(), Some("cred"), "secrets are stored (hashed) and read back");
     assert_eq!(back.deployment_token_hash.as_deref(), Some("tok"));
-    assert_eq!(
-        kind(store.update_node(&enrolled).await),
-        ErrorKind::Conflict,
-        "stale node version"
-    );
+    assert_eq!(kind(store.update_node(&enrolled).await), ErrorKind::Conflict, "stale node version");
 
     let mut l2 = loc.clone();
     l2.description = "Dublin".into();
-    assert_eq!(
-        store
-            .update_location(&l2)
-            .await
-            .expect("update loc")
-            .description,
-        "Dublin"
-    );
+    assert_eq!(store.update_location(&l2).await.expect("update loc").description, "Dublin");
     assert_eq!(store.list_locations().await.expect("list").len(), 1);
-    assert_eq!(
-        store
-            .list_nodes(Page::default())
-            .await
-            .expect("nodes")
-            .total,
-        1
-    );
+    assert_eq!(store.list_nodes(Page::default()).await.expect("nodes").total, 1);
     store.delete_node(n.id).await.expect("delete node");
     assert_eq!(kind(store.get_node(n.id).await), ErrorKind::NotFound);
-    store
-        .delete_location(loc.id)
-        .await
-        .expect("delete location");
+    store.delete_location(loc.id).await.expect("delete location");
 }
 
 /// [`crate::ports::TemplateStore`] conformance.
@@ -434,40 +271,22 @@ pub async fn templates(store: &dyn Store) {
         description: "game version".into(),
         default: Some("1.21".into()),
         user_editable: true,
-        rules: crate::model::VariableRules {
-            required: true,
-            ..Default::default()
-        },
+        rules: crate::model::VariableRules { required: true, ..Default::default() },
     });
     t.install = Some(crate::model::InstallScript {
         image: "debian".into(),
         entrypoint: "/bin/sh".into(),
         script: "echo hi".into(),
     });
-    t.done_patterns
-        .push(crate::model::DonePattern::Regex("Done \\(".into()));
+    t.done_patterns.push(crate::model::DonePattern::Regex("Done \\(".into()));
     store.create_template(&t).await.expect("template");
-    assert_eq!(
-        store.get_template(t.id).await.expect("get"),
-        t,
-        "nested fields round-trip"
-    );
-    assert_eq!(
-        kind(store.create_template(&template("paper")).await),
-        ErrorKind::Conflict
-    );
+    assert_eq!(store.get_template(t.id).await.expect("get"), t, "nested fields round-trip");
+    assert_eq!(kind(store.create_template(&template("paper")).await), ErrorKind::Conflict);
     let mut t2 = t.clone();
     t2.startup = "./other.sh".into();
     assert_eq!(store.update_template(&t2).await.expect("update").version, 1);
     assert_eq!(kind(store.update_template(&t2).await), ErrorKind::Conflict);
-    assert_eq!(
-        store
-            .list_templates(Page::default())
-            .await
-            .expect("list")
-            .total,
-        1
-    );
+    assert_eq!(store.list_templates(Page::default()).await.expect("list").total, 1);
     store.delete_template(t.id).await.expect("delete");
     assert_eq!(kind(store.delete_template(t.id).await), ErrorKind::NotFound);
 }
@@ -490,12 +309,7 @@ async fn world(store: &dyn Store, tag: &str) -> World {
     store.create_node(&node).await.expect("node");
     let template = template(&format!("tpl-{tag}"));
     store.create_template(&template).await.expect("template");
-    World {
-        owner,
-        other,
-        node,
-        template,
-    }
+    World { owner, other, node, template }
 }
 
 /// [`crate::ports::ServerStore`] conformance.
@@ -505,36 +319,16 @@ pub async fn servers(store: &dyn Store) {
     s.variables.insert("VERSION".into(), "1.21".into());
     s.crash_history = vec![now()];
     store.create_server(&s).await.expect("create server");
-    assert_eq!(
-        store.get_server(s.id).await.expect("get"),
-        s,
-        "server round-trips"
-    );
+    assert_eq!(store.get_server(s.id).await.expect("get"), s, "server round-trips");
 
     // Allocation conflicts are refused and nothing is half-written.
     let clash = server("beta", w.owner.id, w.node.id, w.template.id, 25565);
-    assert_eq!(
-        kind(store.create_server(&clash).await),
-        ErrorKind::Conflict,
-        "same ip:port on one node"
-    );
-    assert_eq!(
-        kind(store.get_server(clash.id).await),
-        ErrorKind::NotFound,
-        "refused server not stored"
-    );
+    assert_eq!(kind(store.create_server(&clash).await), ErrorKind::Conflict, "same ip:port on one node");
+    assert_eq!(kind(store.get_server(clash.id).await), ErrorKind::NotFound, "refused server not stored");
     let missing_owner = server("gamma", UserId::new(), w.node.id, w.template.id, 1);
-    assert_eq!(
-        kind(store.create_server(&missing_owner).await),
-        ErrorKind::NotFound,
-        "unknown owner"
-    );
+    assert_eq!(kind(store.create_server(&missing_owner).await), ErrorKind::NotFound, "unknown owner");
     let missing_node = server("gamma", w.owner.id, NodeId::new(), w.template.id, 1);
-    assert_eq!(
-        kind(store.create_server(&missing_node).await),
-        ErrorKind::NotFound,
-        "unknown node"
-    );
+    assert_eq!(kind(store.create_server(&missing_node).await), ErrorKind::NotFound, "unknown node");
 
     let beta = server("beta", w.owner.id, w.node.id, w.template.id, 25566);
     store.create_server(&beta).await.expect("beta");
@@ -544,44 +338,21 @@ pub async fn servers(store: &dyn Store) {
     starting.state = ServerState::Starting;
     let mut suspended = s.clone();
     suspended.state = ServerState::Suspended;
-    let won = store
-        .update_server(&starting)
-        .await
-        .expect("first transition");
+    let won = store.update_server(&starting).await.expect("first transition");
     assert_eq!(won.version, s.version + 1);
-    assert_eq!(
-        kind(store.update_server(&suspended).await),
-        ErrorKind::Conflict,
-        "second transition loses"
-    );
-    assert_eq!(
-        store.get_server(s.id).await.expect("get").state,
-        ServerState::Starting
-    );
+    assert_eq!(kind(store.update_server(&suspended).await), ErrorKind::Conflict, "second transition loses");
+    assert_eq!(store.get_server(s.id).await.expect("get").state, ServerState::Starting);
 
     // Moving onto a taken allocation by update is refused too.
     let mut b2 = store.get_server(beta.id).await.expect("beta");
     b2.allocations[0].port = 25565;
-    assert_eq!(
-        kind(store.update_server(&b2).await),
-        ErrorKind::Conflict,
-        "update into a taken allocation"
-    );
+    assert_eq!(kind(store.update_server(&b2).await), ErrorKind::Conflict, "update into a taken allocation");
 
     // Usage and filters.
     let usage = store.node_usage(w.node.id).await.expect("usage");
-    assert_eq!(
-        (usage.servers, usage.memory_mb),
-        (2, 2 * Limits::default().memory_mb)
-    );
+    assert_eq!((usage.servers, usage.memory_mb), (2, 2 * Limits::default().memory_mb));
     let visible = store
-        .list_servers(
-            &ServerFilter {
-                visible_to: Some(w.other.id),
-                ..Default::default()
-            },
-            Page::default(),
-        )
+        .list_servers(&ServerFilter { visible_to: Some(w.other.id), ..Default::default() }, Page::default())
         .await
         .expect("list");
     assert_eq!(visible.total, 0, "a stranger sees nothing");
@@ -594,87 +365,34 @@ pub async fn servers(store: &dyn Store) {
         created_at: now(),
     };
     store.put_access(&access).await.expect("grant");
-    assert_eq!(
-        store
-            .get_access(s.id, w.other.id)
-            .await
-            .expect("get access"),
-        Some(access.clone())
-    );
+    assert_eq!(store.get_access(s.id, w.other.id).await.expect("get access"), Some(access.clone()));
     let visible = store
-        .list_servers(
-            &ServerFilter {
-                visible_to: Some(w.other.id),
-                ..Default::default()
-            },
-            Page::default(),
-        )
+        .list_servers(&ServerFilter { visible_to: Some(w.other.id), ..Default::default() }, Page::default())
         .await
         .expect("list");
-    assert_eq!(
-        visible.items.iter().map(|x| x.id).collect::<Vec<_>>(),
-        vec![s.id],
-        "subuser sees the shared server"
-    );
+    assert_eq!(visible.items.iter().map(|x| x.id).collect::<Vec<_>>(), vec![s.id], "subuser sees the shared server");
     let mut more = access.clone();
     more.permissions.push(Permission::FileRead);
     store.put_access(&more).await.expect("replace grant");
-    assert_eq!(
-        store.list_access(s.id).await.expect("list access"),
-        vec![more]
-    );
+    assert_eq!(store.list_access(s.id).await.expect("list access"), vec![more]);
     let owned = store
-        .list_servers(
-            &ServerFilter {
-                owner_id: Some(w.owner.id),
-                ..Default::default()
-            },
-            Page::new(1, 10),
-        )
+        .list_servers(&ServerFilter { owner_id: Some(w.owner.id), ..Default::default() }, Page::new(1, 10))
         .await
         .expect("page 2");
     assert_eq!((owned.items.len(), owned.total), (1, 2), "offset paging");
-    assert_eq!(
-        kind(store.delete_user(w.owner.id).await),
-        ErrorKind::Conflict,
-        "owner of servers"
-    );
-    assert_eq!(
-        kind(store.delete_node(w.node.id).await),
-        ErrorKind::Conflict,
-        "node with servers"
-    );
-    assert_eq!(
-        kind(store.delete_template(w.template.id).await),
-        ErrorKind::Conflict,
-        "template in use"
-    );
+    assert_eq!(kind(store.delete_user(w.owner.id).await), ErrorKind::Conflict, "owner of servers");
+    assert_eq!(kind(store.delete_node(w.node.id).await), ErrorKind::Conflict, "node with servers");
+    assert_eq!(kind(store.delete_template(w.template.id).await), ErrorKind::Conflict, "template in use");
 
     // Deleting the subuser removes their access; deleting the server removes everything.
     store.delete_access(s.id, w.other.id).await.expect("revoke");
-    assert_eq!(
-        kind(store.delete_access(s.id, w.other.id).await),
-        ErrorKind::NotFound
-    );
-    store
-        .append_logs(&[log(s.id, 1, LogStream::Stdout)])
-        .await
-        .expect("log");
+    assert_eq!(kind(store.delete_access(s.id, w.other.id).await), ErrorKind::NotFound);
+    store.append_logs(&[log(s.id, 1, LogStream::Stdout)]).await.expect("log");
     store.delete_server(s.id).await.expect("delete");
     assert_eq!(kind(store.get_server(s.id).await), ErrorKind::NotFound);
-    assert!(
-        store
-            .list_logs(s.id, &LogQuery::default())
-            .await
-            .expect("logs")
-            .is_empty(),
-        "logs cascade"
-    );
+    assert!(store.list_logs(s.id, &LogQuery::default()).await.expect("logs").is_empty(), "logs cascade");
     let again = server("alpha2", w.owner.id, w.node.id, w.template.id, 25565);
-    store
-        .create_server(&again)
-        .await
-        .expect("a freed allocation is reusable");
+    store.create_server(&again).await.expect("a freed allocation is reusable");
 }
 
 /// [`crate::ports::LogStore`] conformance, including a batch larger than SQLite's
@@ -683,86 +401,28 @@ pub async fn logs(store: &dyn Store) {
     let w = world(store, "logs").await;
     let s = server("logger", w.owner.id, w.node.id, w.template.id, 30000);
     store.create_server(&s).await.expect("server");
-    let batch: Vec<ServerLog> = (1..=20_000)
-        .map(|i| {
-            log(
-                s.id,
-                i,
-                if i % 10 == 0 {
-                    LogStream::Stderr
-                } else {
-                    LogStream::Stdout
-                },
-            )
-        })
-        .collect();
+    let batch: Vec<ServerLog> =
+        (1..=20_000).map(|i| log(s.id, i, if i % 10 == 0 { LogStream::Stderr } else { LogStream::Stdout })).collect();
     assert_eq!(store.append_logs(&batch).await.expect("big batch"), 20_000);
-    assert_eq!(
-        store.append_logs(&batch[..100]).await.expect("resend"),
-        0,
-        "resent lines are skipped"
-    );
-    let newest = store
-        .list_logs(
-            s.id,
-            &LogQuery {
-                limit: Some(3),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("list");
-    assert_eq!(
-        newest.iter().map(|l| l.seq).collect::<Vec<_>>(),
-        vec![20_000, 19_999, 19_998],
-        "newest first"
-    );
+    assert_eq!(store.append_logs(&batch[..100]).await.expect("resend"), 0, "resent lines are skipped");
+    let newest = store.list_logs(s.id, &LogQuery { limit: Some(3), ..Default::default() }).await.expect("list");
+    assert_eq!(newest.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![20_000, 19_999, 19_998], "newest first");
     assert_eq!(newest[0], batch[19_999], "line round-trips");
     let errs = store
         .list_logs(
             s.id,
-            &LogQuery {
-                stream: Some(LogStream::Stderr),
-                before: Some(100),
-                limit: Some(500),
-                ..Default::default()
-            },
+            &LogQuery { stream: Some(LogStream::Stderr), before: Some(100), limit: Some(500), ..Default::default() },
         )
         .await
         .expect("filter");
-    assert_eq!(
-        errs.iter().map(|l| l.seq).collect::<Vec<_>>(),
-        vec![90, 80, 70, 60, 50, 40, 30, 20, 10]
-    );
-    let resumed = store
-        .list_logs(
-            s.id,
-            &LogQuery {
-                after: Some(19_995),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("resume");
+    assert_eq!(errs.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![90, 80, 70, 60, 50, 40, 30, 20, 10]);
+    let resumed = store.list_logs(s.id, &LogQuery { after: Some(19_995), ..Default::default() }).await.expect("resume");
     assert_eq!(resumed.len(), 5);
-    assert_eq!(
-        kind(
-            store
-                .append_logs(&[log(ServerId::new(), 1, LogStream::System)])
-                .await
-        ),
-        ErrorKind::NotFound
-    );
+    assert_eq!(kind(store.append_logs(&[log(ServerId::new(), 1, LogStream::System)]).await), ErrorKind::NotFound);
     let mut old = log(s.id, 30_000, LogStream::System);
     old.at = now() - chrono::Duration::days(40);
     store.append_logs(&[old]).await.expect("old line");
-    assert_eq!(
-        store
-            .prune_logs(now() - chrono::Duration::days(30))
-            .await
-            .expect("prune"),
-        1
-    );
+    assert_eq!(store.prune_logs(now() - chrono::Duration::days(30)).await.expect("prune"), 1);
 }
 
 /// [`crate::ports::AuditStore`] conformance.
@@ -777,73 +437,28 @@ pub async fn audit(store: &dyn Store) {
     for e in &entries {
         store.append_audit(e).await.expect("append");
     }
-    let all = store
-        .query_audit(&AuditQuery::default(), Page::default())
-        .await
-        .expect("all");
+    let all = store.query_audit(&AuditQuery::default(), Page::default()).await.expect("all");
     assert_eq!(all.total, 3);
     assert_eq!(all.items[0], entries[2], "newest first, round-trips");
-    let by_user = store
-        .query_audit(
-            &AuditQuery {
-                user_id: Some(u),
-                ..Default::default()
-            },
-            Page::default(),
-        )
-        .await
-        .expect("user");
+    let by_user =
+        store.query_audit(&AuditQuery { user_id: Some(u), ..Default::default() }, Page::default()).await.expect("user");
     assert_eq!(by_user.total, 2);
     let prefix = store
-        .query_audit(
-            &AuditQuery {
-                action: Some("server.".into()),
-                ..Default::default()
-            },
-            Page::default(),
-        )
+        .query_audit(&AuditQuery { action: Some("server.".into()), ..Default::default() }, Page::default())
         .await
         .expect("prefix");
     assert_eq!(prefix.total, 2);
     let exact = store
-        .query_audit(
-            &AuditQuery {
-                action: Some("server.stop".into()),
-                ..Default::default()
-            },
-            Page::default(),
-        )
+        .query_audit(&AuditQuery { action: Some("server.stop".into()), ..Default::default() }, Page::default())
         .await
         .expect("exact");
-    assert_eq!(
-        exact.items.iter().map(|e| e.id).collect::<Vec<_>>(),
-        vec![entries[1].id]
-    );
+    assert_eq!(exact.items.iter().map(|e| e.id).collect::<Vec<_>>(), vec![entries[1].id]);
     let window = AuditQuery {
         from: Some(t0 + chrono::Duration::minutes(30)),
         to: Some(t0 + chrono::Duration::minutes(80)),
         ..Default::default()
     };
-    assert_eq!(
-        store
-            .query_audit(&window, Page::default())
-            .await
-            .expect("range")
-            .total,
-        1
-    );
-    let target = AuditQuery {
-        target_type: Some("server".into()),
-        target_id: Some("t1".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        store
-            .query_audit(&target, Page::new(2, 10))
-            .await
-            .expect("target")
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(store.query_audit(&window, Page::default()).await.expect("range").total, 1);
+    let target = AuditQuery { target_type: Some("server".into()), target_id: Some("t1".into()), ..Default::default() };
+    assert_eq!(store.query_audit(&target, Page::new(2, 10)).await.expect("target").items.len(), 1);
 }

@@ -7,9 +7,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::stream::BoxStream;
 
 use crate::model::{Limits, LogStream};
-use crate::ports::{
-    ConsoleLine, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, ExitStatus, Signal,
-};
+use crate::ports::{ConsoleLine, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, ExitStatus, Signal};
 use crate::{Error, Result};
 
 /// A call the fake received, for assertions.
@@ -59,12 +57,8 @@ struct Container {
 
 impl Container {
     fn emit(&mut self, line: &str) {
-        let msg = ConsoleLine {
-            stream: LogStream::Stdout,
-            line: line.to_string(),
-        };
-        self.listeners
-            .retain(|l| l.unbounded_send(msg.clone()).is_ok());
+        let msg = ConsoleLine { stream: LogStream::Stdout, line: line.to_string() };
+        self.listeners.retain(|l| l.unbounded_send(msg.clone()).is_ok());
     }
 
     fn exit(&mut self, status: ExitStatus) {
@@ -100,10 +94,7 @@ impl FakeRuntime {
     /// Make a running container exit as if it crashed.
     pub fn crash(&self, id: &str, status: ExitStatus) -> Result<()> {
         let mut inner = self.lock();
-        let c = inner
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("container"))?;
+        let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
         c.exit(status);
         Ok(())
     }
@@ -116,9 +107,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn ensure_image(&self, image: &str) -> Result<()> {
-        self.lock()
-            .calls
-            .push(FakeRuntimeCall::EnsureImage(image.to_string()));
+        self.lock().calls.push(FakeRuntimeCall::EnsureImage(image.to_string()));
         Ok(())
     }
 
@@ -128,13 +117,7 @@ impl ContainerRuntime for FakeRuntime {
         if inner.containers.contains_key(&spec.id) {
             return Err(Error::conflict(format!("container {} exists", spec.id)));
         }
-        let c = Container {
-            spec: spec.clone(),
-            running: false,
-            exit: None,
-            listeners: vec![],
-            waiters: vec![],
-        };
+        let c = Container { spec: spec.clone(), running: false, exit: None, listeners: vec![], waiters: vec![] };
         inner.containers.insert(spec.id.clone(), c);
         Ok(())
     }
@@ -142,10 +125,7 @@ impl ContainerRuntime for FakeRuntime {
     async fn start(&self, id: &str) -> Result<()> {
         let mut inner = self.lock();
         inner.calls.push(FakeRuntimeCall::Start(id.to_string()));
-        let c = inner
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("container"))?;
+        let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
         if c.running {
             return Err(Error::conflict("container is already running"));
         }
@@ -153,15 +133,8 @@ impl ContainerRuntime for FakeRuntime {
         c.exit = None;
         if id.ends_with("-install") {
             c.emit("installing…");
-            let code = if c.spec.env.contains_key("FAKE_INSTALL_FAIL") {
-                1
-            } else {
-                0
-            };
-            c.exit(ExitStatus {
-                code: Some(code),
-                oom: false,
-            });
+            let code = if c.spec.env.contains_key("FAKE_INSTALL_FAIL") { 1 } else { 0 };
+            c.exit(ExitStatus { code: Some(code), oom: false });
         } else {
             c.emit("starting");
             c.emit("Done (fake)!");
@@ -171,10 +144,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn attach(&self, id: &str) -> Result<BoxStream<'static, ConsoleLine>> {
         let mut inner = self.lock();
-        let c = inner
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("container"))?;
+        let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
         let (tx, rx) = mpsc::unbounded();
         c.listeners.push(tx);
         Ok(rx.boxed())
@@ -183,31 +153,17 @@ impl ContainerRuntime for FakeRuntime {
     async fn write_stdin(&self, id: &str, data: &[u8]) -> Result<()> {
         let mut inner = self.lock();
         let text = String::from_utf8_lossy(data).trim_end().to_string();
-        inner
-            .calls
-            .push(FakeRuntimeCall::Stdin(id.to_string(), text.clone()));
-        let c = inner
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("container"))?;
+        inner.calls.push(FakeRuntimeCall::Stdin(id.to_string(), text.clone()));
+        let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
         if !c.running {
             return Err(Error::conflict("container is not running"));
         }
         for line in text.lines() {
             c.emit(&format!("> {line}"));
             match line {
-                "stop" => c.exit(ExitStatus {
-                    code: Some(0),
-                    oom: false,
-                }),
-                "crash" => c.exit(ExitStatus {
-                    code: Some(1),
-                    oom: false,
-                }),
-                "oom" => c.exit(ExitStatus {
-                    code: None,
-                    oom: true,
-                }),
+                "stop" => c.exit(ExitStatus { code: Some(0), oom: false }),
+                "crash" => c.exit(ExitStatus { code: Some(1), oom: false }),
+                "oom" => c.exit(ExitStatus { code: None, oom: true }),
                 _ => {}
             }
         }
@@ -216,13 +172,8 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn signal(&self, id: &str, signal: Signal) -> Result<()> {
         let mut inner = self.lock();
-        inner
-            .calls
-            .push(FakeRuntimeCall::Signal(id.to_string(), signal));
-        let c = inner
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("container"))?;
+        inner.calls.push(FakeRuntimeCall::Signal(id.to_string(), signal));
+        let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
         if c.running {
             let code = match signal {
                 Signal::Kill => None,
@@ -236,10 +187,7 @@ impl ContainerRuntime for FakeRuntime {
     async fn wait(&self, id: &str) -> Result<ExitStatus> {
         let rx = {
             let mut inner = self.lock();
-            let c = inner
-                .containers
-                .get_mut(id)
-                .ok_or_else(|| Error::not_found("container"))?;
+            let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
             if let (Some(status), false) = (c.exit, c.running) {
                 return Ok(status);
             }
@@ -247,16 +195,12 @@ impl ContainerRuntime for FakeRuntime {
             c.waiters.push(tx);
             rx
         };
-        rx.await
-            .map_err(|_| Error::unavailable("container vanished"))
+        rx.await.map_err(|_| Error::unavailable("container vanished"))
     }
 
     async fn stats(&self, id: &str) -> Result<ContainerStats> {
         let inner = self.lock();
-        let c = inner
-            .containers
-            .get(id)
-            .ok_or_else(|| Error::not_found("container"))?;
+        let c = inner.containers.get(id).ok_or_else(|| Error::not_found("container"))?;
         Ok(ContainerStats {
             cpu_percent: if c.running { 1.0 } else { 0.0 },
             memory_bytes: if c.running { 64 << 20 } else { 0 },
@@ -268,13 +212,8 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn update_limits(&self, id: &str, limits: &Limits) -> Result<()> {
         let mut inner = self.lock();
-        inner
-            .calls
-            .push(FakeRuntimeCall::UpdateLimits(id.to_string()));
-        let c = inner
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found("container"))?;
+        inner.calls.push(FakeRuntimeCall::UpdateLimits(id.to_string()));
+        let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
         c.spec.limits = *limits;
         Ok(())
     }
@@ -293,15 +232,8 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn list(&self) -> Result<Vec<ContainerInfo>> {
-        let mut out: Vec<ContainerInfo> = self
-            .lock()
-            .containers
-            .iter()
-            .map(|(id, c)| ContainerInfo {
-                id: id.clone(),
-                running: c.running,
-            })
-            .collect();
+        let mut out: Vec<ContainerInfo> =
+            self.lock().containers.iter().map(|(id, c)| ContainerInfo { id: id.clone(), running: c.running }).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }

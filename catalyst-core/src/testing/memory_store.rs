@@ -5,12 +5,10 @@ use async_trait::async_trait;
 
 use crate::id::{LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
 use crate::model::{
-    AuditLog, AuditQuery, Location, LogQuery, Node, Page, Paged, Role, Server, ServerAccess,
-    ServerLog, Session, Template, Timestamp, User,
+    AuditLog, AuditQuery, Location, LogQuery, Node, Page, Paged, Role, Server, ServerAccess, ServerLog, Session,
+    Template, Timestamp, User,
 };
-use crate::ports::{
-    AuditStore, LogStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TemplateStore, UserStore,
-};
+use crate::ports::{AuditStore, LogStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TemplateStore, UserStore};
 use crate::{Error, Result};
 
 /// Every store port in memory, behind one lock (never held across an await).
@@ -46,16 +44,9 @@ impl MemoryStore {
 
 fn page_of<T: Clone>(mut rows: Vec<T>, page: Page) -> Paged<T> {
     let total = rows.len() as u64;
-    let start = usize::try_from(page.offset)
-        .unwrap_or(usize::MAX)
-        .min(rows.len());
-    let end = start
-        .saturating_add(page.effective_limit() as usize)
-        .min(rows.len());
-    Paged {
-        items: rows.drain(start..end).collect(),
-        total,
-    }
+    let start = usize::try_from(page.offset).unwrap_or(usize::MAX).min(rows.len());
+    let end = start.saturating_add(page.effective_limit() as usize).min(rows.len());
+    Paged { items: rows.drain(start..end).collect(), total }
 }
 
 fn cas<T: Clone>(
@@ -66,9 +57,7 @@ fn cas<T: Clone>(
     bump: impl FnOnce(&mut T),
 ) -> Result<T> {
     if stored_version != given_version {
-        return Err(Error::conflict(
-            "the object was modified concurrently; reload and retry",
-        ));
+        return Err(Error::conflict("the object was modified concurrently; reload and retry"));
     }
     *stored = given.clone();
     bump(stored);
@@ -93,20 +82,11 @@ impl UserStore for MemoryStore {
     }
 
     async fn get_user(&self, id: UserId) -> Result<User> {
-        self.lock()
-            .users
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("user"))
+        self.lock().users.get(&id).cloned().ok_or_else(|| Error::not_found("user"))
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-        Ok(self
-            .lock()
-            .users
-            .values()
-            .find(|u| u.email == email)
-            .cloned())
+        Ok(self.lock().users.values().find(|u| u.email == email).cloned())
     }
 
     async fn list_users(&self, page: Page) -> Result<Paged<User>> {
@@ -117,22 +97,13 @@ impl UserStore for MemoryStore {
 
     async fn update_user(&self, user: &User) -> Result<User> {
         let mut s = self.lock();
-        if s.users
-            .values()
-            .any(|u| u.id != user.id && u.email == user.email)
-        {
+        if s.users.values().any(|u| u.id != user.id && u.email == user.email) {
             return Err(Error::conflict("email is already registered"));
         }
-        if s.users
-            .values()
-            .any(|u| u.id != user.id && u.username == user.username)
-        {
+        if s.users.values().any(|u| u.id != user.id && u.username == user.username) {
             return Err(Error::conflict("username is taken"));
         }
-        let stored = s
-            .users
-            .get_mut(&user.id)
-            .ok_or_else(|| Error::not_found("user"))?;
+        let stored = s.users.get_mut(&user.id).ok_or_else(|| Error::not_found("user"))?;
         let v = stored.version;
         cas(stored, v, user, user.version, |u| u.version += 1)
     }
@@ -165,11 +136,7 @@ impl UserStore for MemoryStore {
     }
 
     async fn get_role(&self, id: RoleId) -> Result<Role> {
-        self.lock()
-            .roles
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("role"))
+        self.lock().roles.get(&id).cloned().ok_or_else(|| Error::not_found("role"))
     }
 
     async fn find_role_by_name(&self, name: &str) -> Result<Option<Role>> {
@@ -184,16 +151,10 @@ impl UserStore for MemoryStore {
 
     async fn update_role(&self, role: &Role) -> Result<Role> {
         let mut s = self.lock();
-        if s.roles
-            .values()
-            .any(|r| r.id != role.id && r.name == role.name)
-        {
+        if s.roles.values().any(|r| r.id != role.id && r.name == role.name) {
             return Err(Error::conflict("role name is taken"));
         }
-        let stored = s
-            .roles
-            .get_mut(&role.id)
-            .ok_or_else(|| Error::not_found("role"))?;
+        let stored = s.roles.get_mut(&role.id).ok_or_else(|| Error::not_found("role"))?;
         let v = stored.version;
         cas(stored, v, role, role.version, |r| r.version += 1)
     }
@@ -223,24 +184,12 @@ impl UserStore for MemoryStore {
     }
 
     async fn get_session(&self, id: SessionId) -> Result<Session> {
-        self.lock()
-            .sessions
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("session"))
+        self.lock().sessions.get(&id).cloned().ok_or_else(|| Error::not_found("session"))
     }
 
-    async fn rotate_session(
-        &self,
-        id: SessionId,
-        expected_hash: &str,
-        new_hash: &str,
-    ) -> Result<()> {
+    async fn rotate_session(&self, id: SessionId, expected_hash: &str, new_hash: &str) -> Result<()> {
         let mut s = self.lock();
-        let session = s
-            .sessions
-            .get_mut(&id)
-            .ok_or_else(|| Error::not_found("session"))?;
+        let session = s.sessions.get_mut(&id).ok_or_else(|| Error::not_found("session"))?;
         if session.revoked || session.refresh_hash != expected_hash {
             return Err(Error::conflict("refresh token was already used"));
         }
@@ -250,10 +199,7 @@ impl UserStore for MemoryStore {
 
     async fn revoke_session(&self, id: SessionId) -> Result<()> {
         let mut s = self.lock();
-        let session = s
-            .sessions
-            .get_mut(&id)
-            .ok_or_else(|| Error::not_found("session"))?;
+        let session = s.sessions.get_mut(&id).ok_or_else(|| Error::not_found("session"))?;
         session.revoked = true;
         Ok(())
     }
@@ -261,11 +207,7 @@ impl UserStore for MemoryStore {
     async fn revoke_user_sessions(&self, user: UserId) -> Result<u64> {
         let mut s = self.lock();
         let mut n = 0;
-        for session in s
-            .sessions
-            .values_mut()
-            .filter(|x| x.user_id == user && !x.revoked)
-        {
+        for session in s.sessions.values_mut().filter(|x| x.user_id == user && !x.revoked) {
             session.revoked = true;
             n += 1;
         }
@@ -277,9 +219,7 @@ impl UserStore for MemoryStore {
 impl NodeStore for MemoryStore {
     async fn create_location(&self, location: &Location) -> Result<()> {
         let mut s = self.lock();
-        if s.locations.values().any(|l| l.name == location.name)
-            || s.locations.contains_key(&location.id)
-        {
+        if s.locations.values().any(|l| l.name == location.name) || s.locations.contains_key(&location.id) {
             return Err(Error::conflict("location name is taken"));
         }
         s.locations.insert(location.id, location.clone());
@@ -287,11 +227,7 @@ impl NodeStore for MemoryStore {
     }
 
     async fn get_location(&self, id: LocationId) -> Result<Location> {
-        self.lock()
-            .locations
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("location"))
+        self.lock().locations.get(&id).cloned().ok_or_else(|| Error::not_found("location"))
     }
 
     async fn list_locations(&self) -> Result<Vec<Location>> {
@@ -302,16 +238,10 @@ impl NodeStore for MemoryStore {
 
     async fn update_location(&self, location: &Location) -> Result<Location> {
         let mut s = self.lock();
-        if s.locations
-            .values()
-            .any(|l| l.id != location.id && l.name == location.name)
-        {
+        if s.locations.values().any(|l| l.id != location.id && l.name == location.name) {
             return Err(Error::conflict("location name is taken"));
         }
-        let stored = s
-            .locations
-            .get_mut(&location.id)
-            .ok_or_else(|| Error::not_found("location"))?;
+        let stored = s.locations.get_mut(&location.id).ok_or_else(|| Error::not_found("location"))?;
         let v = stored.version;
         cas(stored, v, location, location.version, |l| l.version += 1)
     }
@@ -341,11 +271,7 @@ impl NodeStore for MemoryStore {
     }
 
     async fn get_node(&self, id: NodeId) -> Result<Node> {
-        self.lock()
-            .nodes
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("node"))
+        self.lock().nodes.get(&id).cloned().ok_or_else(|| Error::not_found("node"))
     }
 
     async fn list_nodes(&self, page: Page) -> Result<Paged<Node>> {
@@ -359,16 +285,10 @@ impl NodeStore for MemoryStore {
         if !s.locations.contains_key(&node.location_id) {
             return Err(Error::not_found("location"));
         }
-        if s.nodes
-            .values()
-            .any(|n| n.id != node.id && n.name == node.name)
-        {
+        if s.nodes.values().any(|n| n.id != node.id && n.name == node.name) {
             return Err(Error::conflict("node name is taken"));
         }
-        let stored = s
-            .nodes
-            .get_mut(&node.id)
-            .ok_or_else(|| Error::not_found("node"))?;
+        let stored = s.nodes.get_mut(&node.id).ok_or_else(|| Error::not_found("node"))?;
         let v = stored.version;
         cas(stored, v, node, node.version, |n| n.version += 1)
     }
@@ -390,9 +310,7 @@ impl NodeStore for MemoryStore {
 impl TemplateStore for MemoryStore {
     async fn create_template(&self, template: &Template) -> Result<()> {
         let mut s = self.lock();
-        if s.templates.values().any(|t| t.name == template.name)
-            || s.templates.contains_key(&template.id)
-        {
+        if s.templates.values().any(|t| t.name == template.name) || s.templates.contains_key(&template.id) {
             return Err(Error::conflict("template name is taken"));
         }
         s.templates.insert(template.id, template.clone());
@@ -400,11 +318,7 @@ impl TemplateStore for MemoryStore {
     }
 
     async fn get_template(&self, id: TemplateId) -> Result<Template> {
-        self.lock()
-            .templates
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("template"))
+        self.lock().templates.get(&id).cloned().ok_or_else(|| Error::not_found("template"))
     }
 
     async fn list_templates(&self, page: Page) -> Result<Paged<Template>> {
@@ -415,16 +329,10 @@ impl TemplateStore for MemoryStore {
 
     async fn update_template(&self, template: &Template) -> Result<Template> {
         let mut s = self.lock();
-        if s.templates
-            .values()
-            .any(|t| t.id != template.id && t.name == template.name)
-        {
+        if s.templates.values().any(|t| t.id != template.id && t.name == template.name) {
             return Err(Error::conflict("template name is taken"));
         }
-        let stored = s
-            .templates
-            .get_mut(&template.id)
-            .ok_or_else(|| Error::not_found("template"))?;
+        let stored = s.templates.get_mut(&template.id).ok_or_else(|| Error::not_found("template"))?;
         let v = stored.version;
         cas(stored, v, template, template.version, |t| t.version += 1)
     }
@@ -446,14 +354,7 @@ fn allocation_taken(s: &State, server: &Server) -> bool {
     s.servers
         .values()
         .filter(|o| o.id != server.id && o.node_id == server.node_id)
-        .any(|o| {
-            o.allocations.iter().any(|a| {
-                server
-                    .allocations
-                    .iter()
-                    .any(|b| a.ip == b.ip && a.port == b.port)
-            })
-        })
+        .any(|o| o.allocations.iter().any(|a| server.allocations.iter().any(|b| a.ip == b.ip && a.port == b.port)))
 }
 
 #[async_trait]
@@ -473,20 +374,14 @@ impl ServerStore for MemoryStore {
             return Err(Error::conflict("server id exists"));
         }
         if allocation_taken(&s, server) {
-            return Err(Error::conflict(
-                "an allocation is already used on this node",
-            ));
+            return Err(Error::conflict("an allocation is already used on this node"));
         }
         s.servers.insert(server.id, server.clone());
         Ok(())
     }
 
     async fn get_server(&self, id: ServerId) -> Result<Server> {
-        self.lock()
-            .servers
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("server"))
+        self.lock().servers.get(&id).cloned().ok_or_else(|| Error::not_found("server"))
     }
 
     async fn list_servers(&self, filter: &ServerFilter, page: Page) -> Result<Paged<Server>> {
@@ -496,11 +391,7 @@ impl ServerStore for MemoryStore {
             .values()
             .filter(|srv| filter.node_id.is_none_or(|n| srv.node_id == n))
             .filter(|srv| filter.owner_id.is_none_or(|o| srv.owner_id == o))
-            .filter(|srv| {
-                filter
-                    .visible_to
-                    .is_none_or(|u| srv.owner_id == u || s.access.contains_key(&(srv.id, u)))
-            })
+            .filter(|srv| filter.visible_to.is_none_or(|u| srv.owner_id == u || s.access.contains_key(&(srv.id, u))))
             .cloned()
             .collect();
         rows.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
@@ -513,14 +404,9 @@ impl ServerStore for MemoryStore {
             return Err(Error::not_found("node"));
         }
         if allocation_taken(&s, server) {
-            return Err(Error::conflict(
-                "an allocation is already used on this node",
-            ));
+            return Err(Error::conflict("an allocation is already used on this node"));
         }
-        let stored = s
-            .servers
-            .get_mut(&server.id)
-            .ok_or_else(|| Error::not_found("server"))?;
+        let stored = s.servers.get_mut(&server.id).ok_or_else(|| Error::not_found("server"))?;
         let v = stored.version;
         cas(stored, v, server, server.version, |x| x.version += 1)
     }
@@ -554,8 +440,7 @@ impl ServerStore for MemoryStore {
         if !s.users.contains_key(&access.user_id) {
             return Err(Error::not_found("user"));
         }
-        s.access
-            .insert((access.server_id, access.user_id), access.clone());
+        s.access.insert((access.server_id, access.user_id), access.clone());
         Ok(())
     }
 
@@ -576,11 +461,7 @@ impl ServerStore for MemoryStore {
     }
 
     async fn delete_access(&self, server: ServerId, user: UserId) -> Result<()> {
-        self.lock()
-            .access
-            .remove(&(server, user))
-            .map(|_| ())
-            .ok_or_else(|| Error::not_found("server access"))
+        self.lock().access.remove(&(server, user)).map(|_| ()).ok_or_else(|| Error::not_found("server access"))
     }
 }
 
@@ -595,9 +476,7 @@ impl LogStore for MemoryStore {
             }
         }
         for line in lines {
-            if let std::collections::btree_map::Entry::Vacant(e) =
-                s.logs.entry((line.server_id, line.seq))
-            {
+            if let std::collections::btree_map::Entry::Vacant(e) = s.logs.entry((line.server_id, line.seq)) {
                 e.insert(line.clone());
                 added += 1;
             }
@@ -637,12 +516,7 @@ impl AuditStore for MemoryStore {
 
     async fn query_audit(&self, query: &AuditQuery, page: Page) -> Result<Paged<AuditLog>> {
         let s = self.lock();
-        let mut rows: Vec<AuditLog> = s
-            .audit
-            .iter()
-            .filter(|e| audit_matches(e, query))
-            .cloned()
-            .collect();
+        let mut rows: Vec<AuditLog> = s.audit.iter().filter(|e| audit_matches(e, query)).cloned().collect();
         rows.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
         Ok(page_of(rows, page))
     }
@@ -651,17 +525,11 @@ impl AuditStore for MemoryStore {
 /// The audit filter semantics every store implements.
 pub(crate) fn audit_matches(e: &AuditLog, q: &AuditQuery) -> bool {
     q.user_id.is_none_or(|u| e.user_id == Some(u))
-        && q.action.as_ref().is_none_or(|a| {
-            if a.ends_with('.') {
-                e.action.starts_with(a.as_str())
-            } else {
-                &e.action == a
-            }
-        })
-        && q.target_type.as_ref().is_none_or(|t| &e.target_type == t)
-        && q.target_id
+        && q.action
             .as_ref()
-            .is_none_or(|t| e.target_id.as_ref() == Some(t))
+            .is_none_or(|a| if a.ends_with('.') { e.action.starts_with(a.as_str()) } else { &e.action == a })
+        && q.target_type.as_ref().is_none_or(|t| &e.target_type == t)
+        && q.target_id.as_ref().is_none_or(|t| e.target_id.as_ref() == Some(t))
         && q.from.is_none_or(|f| e.at >= f)
         && q.to.is_none_or(|t| e.at < t)
 }

@@ -57,34 +57,19 @@ fn run(state: &mut ServerState, world: &mut World, event: Event) {
     for effect in &t.effects {
         match effect {
             Effect::StartProcess => {
-                assert!(
-                    !world.process,
-                    "{before} + {event:?}: start while a process runs"
-                );
-                assert!(
-                    !world.installer,
-                    "{before} + {event:?}: start while installing"
-                );
+                assert!(!world.process, "{before} + {event:?}: start while a process runs");
+                assert!(!world.installer, "{before} + {event:?}: start while installing");
                 world.process = true;
             }
             Effect::RunInstall => {
-                assert!(
-                    !world.process && !world.installer,
-                    "{before} + {event:?}: install over a live process"
-                );
+                assert!(!world.process && !world.installer, "{before} + {event:?}: install over a live process");
                 world.installer = true;
             }
             Effect::RunTransfer | Effect::RunRestore => {
-                assert!(
-                    !world.process && !world.installer,
-                    "{before} + {event:?}: job over a live process"
-                );
+                assert!(!world.process && !world.installer, "{before} + {event:?}: job over a live process");
                 world.busy = true;
             }
-            Effect::Destroy => assert!(
-                !world.process && !world.installer,
-                "{before}: destroy while running"
-            ),
+            Effect::Destroy => assert!(!world.process && !world.installer, "{before}: destroy while running"),
             Effect::FollowUp(f) => world.follow_ups.push(f.event()),
             _ => {}
         }
@@ -95,23 +80,13 @@ fn run(state: &mut ServerState, world: &mut World, event: Event) {
         assert!(world.process, "{state} without a process");
     }
     if !state.has_process() {
-        assert!(
-            !world.process,
-            "{state} with a live process (after {before} + {event:?})"
-        );
+        assert!(!world.process, "{state} with a live process (after {before} + {event:?})");
     }
     if world.installer {
-        assert_eq!(
-            *state,
-            ServerState::Installing,
-            "installer runs outside installing"
-        );
+        assert_eq!(*state, ServerState::Installing, "installer runs outside installing");
     }
     if *state == ServerState::Suspended {
-        assert!(
-            !world.process && !world.installer && !world.busy,
-            "suspended with something running"
-        );
+        assert!(!world.process && !world.installer && !world.busy, "suspended with something running");
     }
 }
 
@@ -173,15 +148,9 @@ fn every_state_is_reachable_and_every_state_but_deleting_can_leave() {
             }
         }
     }
-    assert_eq!(
-        seen.len(),
-        ServerState::ALL.len(),
-        "unreachable states: {seen:?}"
-    );
+    assert_eq!(seen.len(), ServerState::ALL.len(), "unreachable states: {seen:?}");
     for s in ServerState::ALL {
-        let leaves = Event::REPRESENTATIVES
-            .iter()
-            .any(|ev| apply(s, *ev).is_ok_and(|t| t.next != s));
+        let leaves = Event::REPRESENTATIVES.iter().any(|ev| apply(s, *ev).is_ok_and(|t| t.next != s));
         assert_eq!(leaves, s != ServerState::Deleting, "{s}");
     }
 }

@@ -1,0 +1,1076 @@
+//! What SQLite and PostgreSQL share: error mapping, row types, and one macro that implements
+//! the store ports for a concrete `sqlx` database. The SQL uses `$N` placeholders, which both
+//! dialects accept; only bulk log appends differ and live in each adapter.
+
+use catalyst_core::{Error, ErrorKind};
+
+/// Map a sqlx error: uniqueness → `conflict`, references → `not_found` on insert (the
+/// referenced row is missing) or `conflict` on delete (the row is still referenced).
+pub(crate) fn map_err(e: sqlx::Error, unique: &str, reference: (ErrorKind, &str)) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => return Error::conflict(unique.to_string()),
+            sqlx::error::ErrorKind::ForeignKeyViolation => return Error::new(reference.0, reference.1.to_string()),
+            // SQLite reports ON DELETE RESTRICT with the generic constraint code.
+            _ if db.message().contains("FOREIGN KEY constraint failed") => {
+                return Error::new(reference.0, reference.1.to_string());
+            }
+            _ => {}
+        }
+    }
+    db_err(e)
+}
+
+/// Any other database failure.
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::new(ErrorKind::Unavailable, "the database is unavailable").with_source(e)
+        }
+        other => Error::internal("database error", other),
+    }
+}
+
+/// Decode failures of stored JSON or enums are internal errors.
+pub(crate) fn decode_err(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::internal(format!("stored {what} is unreadable"), e)
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The JSON part of a template row.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct TemplateBody {
+    pub description: String,
+    pub image: String,
+    pub startup: String,
+    pub env: std::collections::BTreeMap<String, String>,
+    pub variables: Vec<catalyst_core::model::TemplateVariable>,
+    pub install: Option<catalyst_core::model::InstallScript>,
+    pub stop: catalyst_core::model::StopAction,
+    pub done_patterns: Vec<catalyst_core::model::DonePattern>,
+    pub config_files: Vec<catalyst_core::model::ConfigFileEdit>,
+}
+
+/// The JSON part of a server row.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct ServerBody {
+    pub name: String,
+    pub description: String,
+    pub variables: std::collections::BTreeMap<String, String>,
+    pub limits: catalyst_core::model::Limits,
+    pub allocations: Vec<catalyst_core::model::Allocation>,
+    pub restart_policy: catalyst_core::restart::RestartPolicy,
+    pub crash_count: u32,
+    pub crash_history: Vec<catalyst_core::model::Timestamp>,
+}
+
+/// Escape `%`, `_` and `\` for a `LIKE … ESCAPE '\'` prefix match.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Implements every store port except [`catalyst_core::ports::LogStore::append_logs`]
+/// (dialect-specific bulk path, provided by the adapter as `append_logs_impl`).
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty) => {
+        mod sql_impl {
+            use async_trait::async_trait;
+            use catalyst_core::id::*;
+            use catalyst_core::lifecycle::ServerState;
+            use catalyst_core::model::*;
+            use catalyst_core::ports::*;
+            use catalyst_core::{Error, ErrorKind, Result};
+            use sqlx::Row;
+            use sqlx::types::Json;
+            use uuid::Uuid;
+
+            use super::super::sql::{
+                ServerBody, TemplateBody, db_err, decode_err, like_prefix, map_err, to_i64, to_u64,
+            };
+            use super::*;
+
+            type Db = $db;
+            type DbRow = <Db as sqlx::Database>::Row;
+
+            fn stale(what: &str) -> Error {
+                Error::conflict(format!("the {what} was modified concurrently; reload and retry"))
+            }
+
+            fn col<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(row: &'r DbRow, name: &str) -> Result<T> {
+                row.try_get(name).map_err(|e| decode_err(name, e))
+            }
+
+            async fn exists(pool: &sqlx::Pool<Db>, table: &str, id: Uuid) -> Result<bool> {
+                let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await.map_err(db_err)?;
+                Ok(row.is_some())
+            }
+
+            /// After an UPDATE … WHERE version = $n touched nothing: missing or stale?
+            async fn cas_failure(pool: &sqlx::Pool<Db>, table: &str, id: Uuid, what: &str) -> Error {
+                match exists(pool, table, id).await {
+                    Ok(true) => stale(what),
+                    Ok(false) => Error::not_found(what),
+                    Err(e) => e,
+                }
+            }
+
+            async fn user_roles(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Vec<RoleId>> {
+                let rows = sqlx::query("SELECT role_id FROM user_roles WHERE user_id = $1 ORDER BY position")
+                    .bind(id)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(|r| col::<Uuid>(r, "role_id").map(RoleId)).collect()
+            }
+
+            async fn user_from(pool: &sqlx::Pool<Db>, row: &DbRow) -> Result<User> {
+                let id: Uuid = col(row, "id")?;
+                Ok(User {
+                    id: UserId(id),
+                    email: col(row, "email")?,
+                    username: col(row, "username")?,
+                    password_hash: col(row, "password_hash")?,
+                    roles: user_roles(pool, id).await?,
+                    created_at: col(row, "created_at")?,
+                    updated_at: col(row, "updated_at")?,
+                    version: col(row, "version")?,
+                })
+            }
+
+            fn role_from(row: &DbRow) -> Result<Role> {
+                Ok(Role {
+                    id: RoleId(col(row, "id")?),
+                    name: col(row, "name")?,
+                    description: col(row, "description")?,
+                    permissions: col::<Json<Vec<String>>>(row, "permissions")?.0,
+                    created_at: col(row, "created_at")?,
+                    version: col(row, "version")?,
+                })
+            }
+
+            fn session_from(row: &DbRow) -> Result<Session> {
+                Ok(Session {
+                    id: SessionId(col(row, "id")?),
+                    user_id: UserId(col(row, "user_id")?),
+                    refresh_hash: col(row, "refresh_hash")?,
+                    created_at: col(row, "created_at")?,
+                    expires_at: col(row, "expires_at")?,
+                    revoked: col(row, "revoked")?,
+                })
+            }
+
+            fn location_from(row: &DbRow) -> Result<Location> {
+                Ok(Location {
+                    id: LocationId(col(row, "id")?),
+                    name: col(row, "name")?,
+                    description: col(row, "description")?,
+                    created_at: col(row, "created_at")?,
+                    version: col(row, "version")?,
+                })
+            }
+
+            fn node_from(row: &DbRow) -> Result<Node> {
+                Ok(Node {
+                    id: NodeId(col(row, "id")?),
+                    name: col(row, "name")?,
+                    location_id: LocationId(col(row, "location_id")?),
+                    fqdn: col(row, "fqdn")?,
+                    memory_mb: to_u64(col(row, "memory_mb")?),
+                    disk_mb: to_u64(col(row, "disk_mb")?),
+                    overallocate_percent: u32::try_from(col::<i64>(row, "overallocate_percent")?).unwrap_or(0),
+                    deployment_token_hash: col(row, "deployment_token_hash")?,
+                    deployment_token_expires_at: col(row, "deployment_token_expires_at")?,
+                    credential_hash: col(row, "credential_hash")?,
+                    last_seen_at: col(row, "last_seen_at")?,
+                    created_at: col(row, "created_at")?,
+                    version: col(row, "version")?,
+                })
+            }
+
+            fn template_from(row: &DbRow) -> Result<Template> {
+                let body: TemplateBody = col::<Json<TemplateBody>>(row, "body")?.0;
+                Ok(Template {
+                    id: TemplateId(col(row, "id")?),
+                    name: col(row, "name")?,
+                    description: body.description,
+                    image: body.image,
+                    startup: body.startup,
+                    env: body.env,
+                    variables: body.variables,
+                    install: body.install,
+                    stop: body.stop,
+                    done_patterns: body.done_patterns,
+                    config_files: body.config_files,
+                    created_at: col(row, "created_at")?,
+                    version: col(row, "version")?,
+                })
+            }
+
+            fn template_body(t: &Template) -> Json<TemplateBody> {
+                Json(TemplateBody {
+                    description: t.description.clone(),
+                    image: t.image.clone(),
+                    startup: t.startup.clone(),
+                    env: t.env.clone(),
+                    variables: t.variables.clone(),
+                    install: t.install.clone(),
+                    stop: t.stop.clone(),
+                    done_patterns: t.done_patterns.clone(),
+                    config_files: t.config_files.clone(),
+                })
+            }
+
+            fn server_from(row: &DbRow) -> Result<Server> {
+                let body: ServerBody = col::<Json<ServerBody>>(row, "body")?.0;
+                let state: String = col(row, "state")?;
+                Ok(Server {
+                    id: ServerId(col(row, "id")?),
+                    name: body.name,
+                    description: body.description,
+                    owner_id: UserId(col(row, "owner_id")?),
+                    node_id: NodeId(col(row, "node_id")?),
+                    template_id: TemplateId(col(row, "template_id")?),
+                    variables: body.variables,
+                    limits: body.limits,
+                    allocations: body.allocations,
+                    restart_policy: body.restart_policy,
+                    state: ServerState::parse(&state).map_err(|e| decode_err("state", e))?,
+                    crash_count: body.crash_count,
+                    crash_history: body.crash_history,
+                    created_at: col(row, "created_at")?,
+                    updated_at: col(row, "updated_at")?,
+                    version: col(row, "version")?,
+                })
+            }
+
+            fn server_body(s: &Server) -> Json<ServerBody> {
+                Json(ServerBody {
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    variables: s.variables.clone(),
+                    limits: s.limits,
+                    allocations: s.allocations.clone(),
+                    restart_policy: s.restart_policy,
+                    crash_count: s.crash_count,
+                    crash_history: s.crash_history.clone(),
+                })
+            }
+
+            fn access_from(row: &DbRow) -> Result<ServerAccess> {
+                Ok(ServerAccess {
+                    server_id: ServerId(col(row, "server_id")?),
+                    user_id: UserId(col(row, "user_id")?),
+                    permissions: col::<Json<Vec<catalyst_core::permission::Permission>>>(row, "permissions")?.0,
+                    created_at: col(row, "created_at")?,
+                })
+            }
+
+            pub(super) fn log_from(row: &DbRow) -> Result<ServerLog> {
+                let stream: String = col(row, "stream")?;
+                Ok(ServerLog {
+                    server_id: ServerId(col(row, "server_id")?),
+                    seq: col(row, "seq")?,
+                    stream: LogStream::parse(&stream).map_err(|e| decode_err("stream", e))?,
+                    line: col(row, "line")?,
+                    at: col(row, "at")?,
+                })
+            }
+
+            fn audit_from(row: &DbRow) -> Result<AuditLog> {
+                Ok(AuditLog {
+                    id: AuditId(col(row, "id")?),
+                    actor: col::<Json<ActorRef>>(row, "actor")?.0,
+                    user_id: col::<Option<Uuid>>(row, "user_id")?.map(UserId),
+                    action: col(row, "action")?,
+                    target_type: col(row, "target_type")?,
+                    target_id: col(row, "target_id")?,
+                    success: col(row, "success")?,
+                    details: col::<Json<serde_json::Value>>(row, "details")?.0,
+                    ip: col(row, "ip")?,
+                    at: col(row, "at")?,
+                })
+            }
+
+            fn limit_offset(page: Page) -> (i64, i64) {
+                (i64::from(page.effective_limit()), to_i64(page.offset))
+            }
+
+            async fn write_user_roles(tx: &mut sqlx::Transaction<'_, Db>, user: &User) -> Result<()> {
+                sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+                    .bind(user.id.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                for (i, role) in user.roles.iter().enumerate() {
+                    sqlx::query("INSERT INTO user_roles (user_id, role_id, position) VALUES ($1, $2, $3)")
+                        .bind(user.id.0)
+                        .bind(role.0)
+                        .bind(i as i64)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| map_err(e, "the role is listed twice", (ErrorKind::NotFound, "role not found")))?;
+                }
+                Ok(())
+            }
+
+            #[async_trait]
+            impl UserStore for $store {
+                async fn create_user(&self, user: &User) -> Result<()> {
+                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    sqlx::query(
+                        "INSERT INTO users (id, email, username, password_hash, created_at, updated_at, version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(user.id.0)
+                    .bind(&user.email)
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind(user.created_at)
+                    .bind(user.updated_at)
+                    .bind(user.version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "email or username is already registered", (ErrorKind::NotFound, "")))?;
+                    write_user_roles(&mut tx, user).await?;
+                    tx.commit().await.map_err(db_err)
+                }
+
+                async fn get_user(&self, id: UserId) -> Result<User> {
+                    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("user"))?;
+                    user_from(&self.pool, &row).await
+                }
+
+                async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+                    let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+                        .bind(email)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    match row {
+                        Some(row) => Ok(Some(user_from(&self.pool, &row).await?)),
+                        None => Ok(None),
+                    }
+                }
+
+                async fn list_users(&self, page: Page) -> Result<Paged<User>> {
+                    let (limit, offset) = limit_offset(page);
+                    let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2")
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let mut items = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        items.push(user_from(&self.pool, row).await?);
+                    }
+                    Ok(Paged { items, total: self.count_users().await? })
+                }
+
+                async fn update_user(&self, user: &User) -> Result<User> {
+                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    let done = sqlx::query(
+                        "UPDATE users SET email = $1, username = $2, password_hash = $3, updated_at = $4, \
+                         version = version + 1 WHERE id = $5 AND version = $6",
+                    )
+                    .bind(&user.email)
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind(user.updated_at)
+                    .bind(user.id.0)
+                    .bind(user.version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "email or username is already registered", (ErrorKind::NotFound, "")))?;
+                    if done.rows_affected() == 0 {
+                        drop(tx);
+                        return Err(cas_failure(&self.pool, "users", user.id.0, "user").await);
+                    }
+                    write_user_roles(&mut tx, user).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(User { version: user.version + 1, ..user.clone() })
+                }
+
+                async fn delete_user(&self, id: UserId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(e, "", (ErrorKind::Conflict, "the user still owns servers")))?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("user")) } else { Ok(()) }
+                }
+
+                async fn count_users(&self) -> Result<u64> {
+                    let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await.map_err(db_err)?;
+                    Ok(to_u64(col(&row, "n")?))
+                }
+
+                async fn create_role(&self, role: &Role) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO roles (id, name, description, permissions, created_at, version) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(role.id.0)
+                    .bind(&role.name)
+                    .bind(&role.description)
+                    .bind(Json(&role.permissions))
+                    .bind(role.created_at)
+                    .bind(role.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "role name is taken", (ErrorKind::NotFound, "")))?;
+                    Ok(())
+                }
+
+                async fn get_role(&self, id: RoleId) -> Result<Role> {
+                    let row = sqlx::query("SELECT * FROM roles WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("role"))?;
+                    role_from(&row)
+                }
+
+                async fn find_role_by_name(&self, name: &str) -> Result<Option<Role>> {
+                    let row = sqlx::query("SELECT * FROM roles WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    row.as_ref().map(role_from).transpose()
+                }
+
+                async fn list_roles(&self) -> Result<Vec<Role>> {
+                    let rows =
+                        sqlx::query("SELECT * FROM roles ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
+                    rows.iter().map(role_from).collect()
+                }
+
+                async fn update_role(&self, role: &Role) -> Result<Role> {
+                    let done = sqlx::query(
+                        "UPDATE roles SET name = $1, description = $2, permissions = $3, version = version + 1 \
+                         WHERE id = $4 AND version = $5",
+                    )
+                    .bind(&role.name)
+                    .bind(&role.description)
+                    .bind(Json(&role.permissions))
+                    .bind(role.id.0)
+                    .bind(role.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "role name is taken", (ErrorKind::NotFound, "")))?;
+                    if done.rows_affected() == 0 {
+                        return Err(cas_failure(&self.pool, "roles", role.id.0, "role").await);
+                    }
+                    Ok(Role { version: role.version + 1, ..role.clone() })
+                }
+
+                async fn delete_role(&self, id: RoleId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(e, "", (ErrorKind::Conflict, "users still hold this role")))?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("role")) } else { Ok(()) }
+                }
+
+                async fn create_session(&self, session: &Session) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at, revoked) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(session.id.0)
+                    .bind(session.user_id.0)
+                    .bind(&session.refresh_hash)
+                    .bind(session.created_at)
+                    .bind(session.expires_at)
+                    .bind(session.revoked)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "session exists", (ErrorKind::NotFound, "user not found")))?;
+                    Ok(())
+                }
+
+                async fn get_session(&self, id: SessionId) -> Result<Session> {
+                    let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("session"))?;
+                    session_from(&row)
+                }
+
+                async fn rotate_session(&self, id: SessionId, expected_hash: &str, new_hash: &str) -> Result<()> {
+                    let done = sqlx::query(
+                        "UPDATE sessions SET refresh_hash = $1 WHERE id = $2 AND refresh_hash = $3 AND revoked = FALSE",
+                    )
+                    .bind(new_hash)
+                    .bind(id.0)
+                    .bind(expected_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 1 {
+                        return Ok(());
+                    }
+                    if exists(&self.pool, "sessions", id.0).await? {
+                        Err(Error::conflict("refresh token was already used"))
+                    } else {
+                        Err(Error::not_found("session"))
+                    }
+                }
+
+                async fn revoke_session(&self, id: SessionId) -> Result<()> {
+                    let done = sqlx::query("UPDATE sessions SET revoked = TRUE WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("session")) } else { Ok(()) }
+                }
+
+                async fn revoke_user_sessions(&self, user: UserId) -> Result<u64> {
+                    let done = sqlx::query("UPDATE sessions SET revoked = TRUE WHERE user_id = $1 AND revoked = FALSE")
+                        .bind(user.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            #[async_trait]
+            impl NodeStore for $store {
+                async fn create_location(&self, l: &Location) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO locations (id, name, description, created_at, version) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(l.id.0)
+                    .bind(&l.name)
+                    .bind(&l.description)
+                    .bind(l.created_at)
+                    .bind(l.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "location name is taken", (ErrorKind::NotFound, "")))?;
+                    Ok(())
+                }
+
+                async fn get_location(&self, id: LocationId) -> Result<Location> {
+                    let row = sqlx::query("SELECT * FROM locations WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("location"))?;
+                    location_from(&row)
+                }
+
+                async fn list_locations(&self) -> Result<Vec<Location>> {
+                    let rows = sqlx::query("SELECT * FROM locations ORDER BY name")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(location_from).collect()
+                }
+
+                async fn update_location(&self, l: &Location) -> Result<Location> {
+                    let done = sqlx::query(
+                        "UPDATE locations SET name = $1, description = $2, version = version + 1 \
+                         WHERE id = $3 AND version = $4",
+                    )
+                    .bind(&l.name)
+                    .bind(&l.description)
+                    .bind(l.id.0)
+                    .bind(l.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "location name is taken", (ErrorKind::NotFound, "")))?;
+                    if done.rows_affected() == 0 {
+                        return Err(cas_failure(&self.pool, "locations", l.id.0, "location").await);
+                    }
+                    Ok(Location { version: l.version + 1, ..l.clone() })
+                }
+
+                async fn delete_location(&self, id: LocationId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM locations WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(e, "", (ErrorKind::Conflict, "nodes are still in this location")))?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("location")) } else { Ok(()) }
+                }
+
+                async fn create_node(&self, n: &Node) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO nodes (id, name, location_id, fqdn, memory_mb, disk_mb, overallocate_percent, \
+                         deployment_token_hash, deployment_token_expires_at, credential_hash, last_seen_at, \
+                         created_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    )
+                    .bind(n.id.0)
+                    .bind(&n.name)
+                    .bind(n.location_id.0)
+                    .bind(&n.fqdn)
+                    .bind(to_i64(n.memory_mb))
+                    .bind(to_i64(n.disk_mb))
+                    .bind(i64::from(n.overallocate_percent))
+                    .bind(&n.deployment_token_hash)
+                    .bind(n.deployment_token_expires_at)
+                    .bind(&n.credential_hash)
+                    .bind(n.last_seen_at)
+                    .bind(n.created_at)
+                    .bind(n.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "node name is taken", (ErrorKind::NotFound, "location not found")))?;
+                    Ok(())
+                }
+
+                async fn get_node(&self, id: NodeId) -> Result<Node> {
+                    let row = sqlx::query("SELECT * FROM nodes WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("node"))?;
+                    node_from(&row)
+                }
+
+                async fn list_nodes(&self, page: Page) -> Result<Paged<Node>> {
+                    let (limit, offset) = limit_offset(page);
+                    let rows = sqlx::query("SELECT * FROM nodes ORDER BY name LIMIT $1 OFFSET $2")
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let total = sqlx::query("SELECT COUNT(*) AS n FROM nodes")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Paged { items: rows.iter().map(node_from).collect::<Result<_>>()?, total: to_u64(col(&total, "n")?) })
+                }
+
+                async fn update_node(&self, n: &Node) -> Result<Node> {
+                    let done = sqlx::query(
+                        "UPDATE nodes SET name = $1, location_id = $2, fqdn = $3, memory_mb = $4, disk_mb = $5, \
+                         overallocate_percent = $6, deployment_token_hash = $7, deployment_token_expires_at = $8, \
+                         credential_hash = $9, last_seen_at = $10, version = version + 1 \
+                         WHERE id = $11 AND version = $12",
+                    )
+                    .bind(&n.name)
+                    .bind(n.location_id.0)
+                    .bind(&n.fqdn)
+                    .bind(to_i64(n.memory_mb))
+                    .bind(to_i64(n.disk_mb))
+                    .bind(i64::from(n.overallocate_percent))
+                    .bind(&n.deployment_token_hash)
+                    .bind(n.deployment_token_expires_at)
+                    .bind(&n.credential_hash)
+                    .bind(n.last_seen_at)
+                    .bind(n.id.0)
+                    .bind(n.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "node name is taken", (ErrorKind::NotFound, "location not found")))?;
+                    if done.rows_affected() == 0 {
+                        return Err(cas_failure(&self.pool, "nodes", n.id.0, "node").await);
+                    }
+                    Ok(Node { version: n.version + 1, ..n.clone() })
+                }
+
+                async fn delete_node(&self, id: NodeId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM nodes WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(e, "", (ErrorKind::Conflict, "servers are still on this node")))?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("node")) } else { Ok(()) }
+                }
+            }
+
+            #[async_trait]
+            impl TemplateStore for $store {
+                async fn create_template(&self, t: &Template) -> Result<()> {
+                    sqlx::query("INSERT INTO templates (id, name, body, created_at, version) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(t.id.0)
+                        .bind(&t.name)
+                        .bind(template_body(t))
+                        .bind(t.created_at)
+                        .bind(t.version)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(e, "template name is taken", (ErrorKind::NotFound, "")))?;
+                    Ok(())
+                }
+
+                async fn get_template(&self, id: TemplateId) -> Result<Template> {
+                    let row = sqlx::query("SELECT * FROM templates WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("template"))?;
+                    template_from(&row)
+                }
+
+                async fn list_templates(&self, page: Page) -> Result<Paged<Template>> {
+                    let (limit, offset) = limit_offset(page);
+                    let rows = sqlx::query("SELECT * FROM templates ORDER BY name LIMIT $1 OFFSET $2")
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let total = sqlx::query("SELECT COUNT(*) AS n FROM templates")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Paged {
+                        items: rows.iter().map(template_from).collect::<Result<_>>()?,
+                        total: to_u64(col(&total, "n")?),
+                    })
+                }
+
+                async fn update_template(&self, t: &Template) -> Result<Template> {
+                    let done = sqlx::query(
+                        "UPDATE templates SET name = $1, body = $2, version = version + 1 WHERE id = $3 AND version = $4",
+                    )
+                    .bind(&t.name)
+                    .bind(template_body(t))
+                    .bind(t.id.0)
+                    .bind(t.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "template name is taken", (ErrorKind::NotFound, "")))?;
+                    if done.rows_affected() == 0 {
+                        return Err(cas_failure(&self.pool, "templates", t.id.0, "template").await);
+                    }
+                    Ok(Template { version: t.version + 1, ..t.clone() })
+                }
+
+                async fn delete_template(&self, id: TemplateId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM templates WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_err(e, "", (ErrorKind::Conflict, "servers still use this template")))?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("template")) } else { Ok(()) }
+                }
+            }
+
+            async fn write_allocations(tx: &mut sqlx::Transaction<'_, Db>, s: &Server) -> Result<()> {
+                sqlx::query("DELETE FROM allocations WHERE server_id = $1")
+                    .bind(s.id.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                for a in &s.allocations {
+                    sqlx::query("INSERT INTO allocations (node_id, ip, port, server_id) VALUES ($1, $2, $3, $4)")
+                        .bind(s.node_id.0)
+                        .bind(&a.ip)
+                        .bind(i64::from(a.port))
+                        .bind(s.id.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| {
+                            map_err(e, "an allocation is already used on this node", (ErrorKind::NotFound, "node not found"))
+                        })?;
+                }
+                Ok(())
+            }
+
+            #[async_trait]
+            impl ServerStore for $store {
+                async fn create_server(&self, s: &Server) -> Result<()> {
+                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    for (table, id, what) in
+                        [("users", s.owner_id.0, "user"), ("nodes", s.node_id.0, "node"), ("templates", s.template_id.0, "template")]
+                    {
+                        let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
+                        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                        if found.is_none() {
+                            return Err(Error::not_found(what));
+                        }
+                    }
+                    sqlx::query(
+                        "INSERT INTO servers (id, owner_id, node_id, template_id, state, memory_mb, disk_mb, body, \
+                         created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(s.id.0)
+                    .bind(s.owner_id.0)
+                    .bind(s.node_id.0)
+                    .bind(s.template_id.0)
+                    .bind(s.state.as_str())
+                    .bind(to_i64(s.limits.memory_mb))
+                    .bind(to_i64(s.limits.disk_mb))
+                    .bind(server_body(s))
+                    .bind(s.created_at)
+                    .bind(s.updated_at)
+                    .bind(s.version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "server id exists", (ErrorKind::NotFound, "owner, node or template not found")))?;
+                    write_allocations(&mut tx, s).await?;
+                    tx.commit().await.map_err(db_err)
+                }
+
+                async fn get_server(&self, id: ServerId) -> Result<Server> {
+                    let row = sqlx::query("SELECT * FROM servers WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("server"))?;
+                    server_from(&row)
+                }
+
+                async fn list_servers(&self, f: &ServerFilter, page: Page) -> Result<Paged<Server>> {
+                    const WHERE: &str = "WHERE ($1 IS NULL OR node_id = $1) AND ($2 IS NULL OR owner_id = $2) \
+                         AND ($3 IS NULL OR owner_id = $3 OR EXISTS \
+                         (SELECT 1 FROM server_access a WHERE a.server_id = servers.id AND a.user_id = $3))";
+                    let (limit, offset) = limit_offset(page);
+                    let sql = format!("SELECT * FROM servers {WHERE} ORDER BY created_at, id LIMIT $4 OFFSET $5");
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(f.node_id.map(|x| x.0))
+                        .bind(f.owner_id.map(|x| x.0))
+                        .bind(f.visible_to.map(|x| x.0))
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let sql = format!("SELECT COUNT(*) AS n FROM servers {WHERE}");
+                    let total = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(f.node_id.map(|x| x.0))
+                        .bind(f.owner_id.map(|x| x.0))
+                        .bind(f.visible_to.map(|x| x.0))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Paged { items: rows.iter().map(server_from).collect::<Result<_>>()?, total: to_u64(col(&total, "n")?) })
+                }
+
+                async fn update_server(&self, s: &Server) -> Result<Server> {
+                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    let done = sqlx::query(
+                        "UPDATE servers SET node_id = $1, state = $2, memory_mb = $3, disk_mb = $4, body = $5, \
+                         updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",
+                    )
+                    .bind(s.node_id.0)
+                    .bind(s.state.as_str())
+                    .bind(to_i64(s.limits.memory_mb))
+                    .bind(to_i64(s.limits.disk_mb))
+                    .bind(server_body(s))
+                    .bind(s.updated_at)
+                    .bind(s.id.0)
+                    .bind(s.version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_err(e, "", (ErrorKind::NotFound, "node not found")))?;
+                    if done.rows_affected() == 0 {
+                        drop(tx);
+                        return Err(cas_failure(&self.pool, "servers", s.id.0, "server").await);
+                    }
+                    write_allocations(&mut tx, s).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(Server { version: s.version + 1, ..s.clone() })
+                }
+
+                async fn delete_server(&self, id: ServerId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM servers WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("server")) } else { Ok(()) }
+                }
+
+                async fn node_usage(&self, node: NodeId) -> Result<NodeUsage> {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS mem, \
+                         CAST(COALESCE(SUM(disk_mb), 0) AS BIGINT) AS disk \
+                         FROM servers WHERE node_id = $1",
+                    )
+                    .bind(node.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(NodeUsage {
+                        servers: to_u64(col(&row, "n")?),
+                        memory_mb: to_u64(col(&row, "mem")?),
+                        disk_mb: to_u64(col(&row, "disk")?),
+                    })
+                }
+
+                async fn put_access(&self, a: &ServerAccess) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO server_access (server_id, user_id, permissions, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (server_id, user_id) DO UPDATE SET permissions = excluded.permissions",
+                    )
+                    .bind(a.server_id.0)
+                    .bind(a.user_id.0)
+                    .bind(Json(&a.permissions))
+                    .bind(a.created_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "", (ErrorKind::NotFound, "server or user not found")))?;
+                    Ok(())
+                }
+
+                async fn get_access(&self, server: ServerId, user: UserId) -> Result<Option<ServerAccess>> {
+                    let row = sqlx::query("SELECT * FROM server_access WHERE server_id = $1 AND user_id = $2")
+                        .bind(server.0)
+                        .bind(user.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    row.as_ref().map(access_from).transpose()
+                }
+
+                async fn list_access(&self, server: ServerId) -> Result<Vec<ServerAccess>> {
+                    let rows = sqlx::query("SELECT * FROM server_access WHERE server_id = $1 ORDER BY created_at, user_id")
+                        .bind(server.0)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(access_from).collect()
+                }
+
+                async fn delete_access(&self, server: ServerId, user: UserId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM server_access WHERE server_id = $1 AND user_id = $2")
+                        .bind(server.0)
+                        .bind(user.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("server access")) } else { Ok(()) }
+                }
+            }
+
+            #[async_trait]
+            impl LogStore for $store {
+                async fn append_logs(&self, lines: &[ServerLog]) -> Result<u64> {
+                    if lines.is_empty() {
+                        return Ok(0);
+                    }
+                    self.append_logs_impl(lines).await
+                }
+
+                async fn list_logs(&self, server: ServerId, q: &LogQuery) -> Result<Vec<ServerLog>> {
+                    let limit = i64::from(Page::new(0, q.limit.unwrap_or(100)).effective_limit());
+                    let rows = sqlx::query(
+                        "SELECT * FROM server_logs WHERE server_id = $1 AND ($2 IS NULL OR stream = $2) \
+                         AND ($3 IS NULL OR seq < $3) AND ($4 IS NULL OR seq > $4) ORDER BY seq DESC LIMIT $5",
+                    )
+                    .bind(server.0)
+                    .bind(q.stream.map(|s| s.as_str()))
+                    .bind(q.before)
+                    .bind(q.after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    rows.iter().map(log_from).collect()
+                }
+
+                async fn prune_logs(&self, before: Timestamp) -> Result<u64> {
+                    let done = sqlx::query("DELETE FROM server_logs WHERE at < $1")
+                        .bind(before)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            #[async_trait]
+            impl AuditStore for $store {
+                async fn append_audit(&self, e: &AuditLog) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO audit_logs (id, actor, user_id, action, target_type, target_id, success, details, \
+                         ip, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(e.id.0)
+                    .bind(Json(&e.actor))
+                    .bind(e.user_id.map(|u| u.0))
+                    .bind(&e.action)
+                    .bind(&e.target_type)
+                    .bind(&e.target_id)
+                    .bind(e.success)
+                    .bind(Json(&e.details))
+                    .bind(&e.ip)
+                    .bind(e.at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|err| map_err(err, "audit id exists", (ErrorKind::Internal, "")))?;
+                    Ok(())
+                }
+
+                async fn query_audit(&self, q: &AuditQuery, page: Page) -> Result<Paged<AuditLog>> {
+                    const WHERE: &str = "WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR action = $2) \
+                         AND ($3 IS NULL OR action LIKE $3 ESCAPE '\\') AND ($4 IS NULL OR target_type = $4) \
+                         AND ($5 IS NULL OR target_id = $5) AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7)";
+                    let (exact, prefix) = match &q.action {
+                        Some(a) if a.ends_with('.') => (None, Some(like_prefix(a))),
+                        Some(a) => (Some(a.clone()), None),
+                        None => (None, None),
+                    };
+                    let (limit, offset) = limit_offset(page);
+                    macro_rules! bind_filter {
+                        ($query:expr) => {
+                            $query
+                                .bind(q.user_id.map(|u| u.0))
+                                .bind(exact.clone())
+                                .bind(prefix.clone())
+                                .bind(q.target_type.clone())
+                                .bind(q.target_id.clone())
+                                .bind(q.from)
+                                .bind(q.to)
+                        };
+                    }
+                    let sql = format!("SELECT * FROM audit_logs {WHERE} ORDER BY at DESC, id DESC LIMIT $8 OFFSET $9");
+                    let rows = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let sql = format!("SELECT COUNT(*) AS n FROM audit_logs {WHERE}");
+                    let total = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Paged { items: rows.iter().map(audit_from).collect::<Result<_>>()?, total: to_u64(col(&total, "n")?) })
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,5 @@
+//! catalyst-runtime integration tests: one binary, one module per feature.
+
+mod support;
+
+mod stores;
