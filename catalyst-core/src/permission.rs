@@ -225,22 +225,46 @@ pub struct Principal {
     global: PermissionSet,
     /// An API key's scopes: nothing outside them is allowed, whatever the user holds.
     ceiling: Option<PermissionSet>,
+    session: Option<crate::id::SessionId>,
+    ip: Option<std::net::IpAddr>,
 }
 
 impl Principal {
     /// A user with the union of their roles' permissions.
     pub fn user(user_id: UserId, global: PermissionSet) -> Self {
-        Self { user_id: Some(user_id), actor: ActorRef::User(user_id), global, ceiling: None }
+        Self { user_id: Some(user_id), actor: ActorRef::User(user_id), global, ceiling: None, session: None, ip: None }
     }
 
     /// A user acting through an API key limited to `scopes`.
     pub fn api_key(user_id: UserId, key: crate::id::ApiKeyId, global: PermissionSet, scopes: PermissionSet) -> Self {
-        Self { user_id: Some(user_id), actor: ActorRef::ApiKey(key), global, ceiling: Some(scopes) }
+        Self { user_id: Some(user_id), actor: ActorRef::ApiKey(key), global, ceiling: Some(scopes), session: None, ip: None }
     }
 
     /// Catalyst itself (bootstrap, scheduler): holds everything.
     pub fn system() -> Self {
-        Self { user_id: None, actor: ActorRef::System, global: PermissionSet::all(), ceiling: None }
+        Self { user_id: None, actor: ActorRef::System, global: PermissionSet::all(), ceiling: None, session: None, ip: None }
+    }
+
+    /// The same principal, bound to the login session it authenticated with.
+    pub fn with_session(mut self, session: crate::id::SessionId) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// The same principal, calling from `ip` (recorded in audit entries).
+    pub fn with_ip(mut self, ip: std::net::IpAddr) -> Self {
+        self.ip = Some(ip);
+        self
+    }
+
+    /// Where the call came from, when known.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.ip
+    }
+
+    /// The login session, for logout.
+    pub fn session(&self) -> Option<crate::id::SessionId> {
+        self.session
     }
 
     /// The user behind the call, if any.

@@ -76,6 +76,21 @@ pub enum NodeRequest {
         /// The line, without newline.
         line: String,
     },
+    /// Lock the server (stopping it first if it runs).
+    Suspend {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Unlock the server.
+    Unsuspend {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Forget the crash history (after an operator fixed the cause).
+    ResetCrashes {
+        /// The server.
+        server_id: ServerId,
+    },
     /// Remove container and files.
     Delete {
         /// The server.
@@ -91,6 +106,11 @@ pub enum NodeRequest {
 pub enum NodeResponse {
     /// Done (or accepted; progress follows as events).
     Ok,
+    /// Accepted; the server's state on the node right after the request.
+    State {
+        /// The state.
+        state: ServerState,
+    },
     /// The node's servers and their states.
     Inventory {
         /// Server states as the node sees them.

@@ -4,3 +4,8 @@
 //! configuration; only binaries read the environment.
 
 pub mod store;
+pub mod link;
+pub mod node;
+pub mod control;
+
+pub use control::{Catalyst, CatalystBuilder};

@@ -1,0 +1,166 @@
+//! The control plane behind one facade, [`Catalyst`]: every method takes the acting
+//! [`Principal`], authorizes, validates, writes through the store ports, audits, and talks to
+//! nodes through the [`NodeLink`] port. Cheap to clone, `Send + Sync`, serde in and out: the
+//! HTTP layer and the Python/Node bindings wrap it as it is.
+
+pub mod auth;
+mod bus;
+mod inputs;
+mod nodes;
+mod node_events;
+mod servers;
+mod templates;
+mod users;
+
+use std::sync::Arc;
+
+pub use bus::EventBus;
+use catalyst_core::clock::{Clock, SystemClock};
+use catalyst_core::id::AuditId;
+use catalyst_core::model::AuditLog;
+use catalyst_core::permission::{Grant, Principal};
+use catalyst_core::ports::{EventSink, NodeLink, Store};
+use catalyst_core::{Error, Result};
+pub use inputs::*;
+
+use self::auth::{AuthConfig, Tokens};
+
+/// The control plane.
+#[derive(Debug, Clone)]
+pub struct Catalyst {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    link: Arc<dyn NodeLink>,
+    clock: Arc<dyn Clock>,
+    bus: Arc<EventBus>,
+    tokens: Tokens,
+    auth: AuthConfig,
+}
+
+/// Builds a [`Catalyst`] from its ports.
+#[derive(Debug)]
+pub struct CatalystBuilder {
+    store: Option<Arc<dyn Store>>,
+    link: Option<Arc<dyn NodeLink>>,
+    clock: Arc<dyn Clock>,
+    bus: Option<Arc<EventBus>>,
+    auth: Option<AuthConfig>,
+}
+
+impl Default for CatalystBuilder {
+    fn default() -> Self {
+        Self { store: None, link: None, clock: Arc::new(SystemClock), bus: None, auth: None }
+    }
+}
+
+impl CatalystBuilder {
+    /// The store (required).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The node link (required).
+    pub fn link(mut self, link: Arc<dyn NodeLink>) -> Self {
+        self.link = Some(link);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The event bus (default: a new one).
+    pub fn bus(mut self, bus: Arc<EventBus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Token settings (required).
+    pub fn auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Build and start consuming node events. Must run inside a tokio runtime.
+    pub async fn build(self) -> Result<Catalyst> {
+        let store = self.store.ok_or_else(|| Error::invalid("CatalystBuilder: a store is required"))?;
+        let link = self.link.ok_or_else(|| Error::invalid("CatalystBuilder: a node link is required"))?;
+        let auth = self.auth.ok_or_else(|| Error::invalid("CatalystBuilder: auth settings are required"))?;
+        let catalyst = Catalyst {
+            inner: Arc::new(Inner {
+                tokens: Tokens::new(&auth),
+                auth,
+                store,
+                link,
+                clock: self.clock,
+                bus: self.bus.unwrap_or_default(),
+            }),
+        };
+        node_events::spawn(catalyst.clone());
+        Ok(catalyst)
+    }
+}
+
+impl Catalyst {
+    /// Start building.
+    pub fn builder() -> CatalystBuilder {
+        CatalystBuilder::default()
+    }
+
+    /// The event bus: subscribe for state changes, console lines, stats.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// The store, for adapters that need direct reads (e.g. health checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    fn now(&self) -> catalyst_core::model::Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn publish(&self, event: catalyst_core::events::DomainEvent) {
+        self.inner.bus.publish(event);
+    }
+
+    /// Record an audit entry. A failing audit write is logged, never silently dropped, and does
+    /// not undo the action it describes.
+    async fn audit(&self, who: Who<'_>, action: &str, target: (&str, Option<String>), success: bool, details: serde_json::Value) {
+        let (actor, user_id, ip) = match who {
+            Who::Principal(p) => (p.actor(), p.user_id(), p.ip()),
+            Who::Grant(g, p) => (g.actor(), g.user_id(), p.ip()),
+            Who::Anonymous(ip) => (catalyst_core::model::ActorRef::Anonymous, None, ip),
+        };
+        let entry = AuditLog {
+            id: AuditId::new(),
+            actor,
+            user_id,
+            action: action.to_string(),
+            target_type: target.0.to_string(),
+            target_id: target.1,
+            success,
+            details,
+            ip: ip.map(|i| i.to_string()),
+            at: self.now(),
+        };
+        if let Err(e) = self.inner.store.append_audit(&entry).await {
+            tracing::error!(action, error = %e, "audit entry could not be written");
+        }
+    }
+}
+
+/// Who an audit entry is about.
+enum Who<'a> {
+    Principal(&'a Principal),
+    Grant(&'a Grant, &'a Principal),
+    Anonymous(Option<std::net::IpAddr>),
+}

@@ -1,0 +1,300 @@
+//! Inputs and outputs of the facade: plain serde types, validated by the services.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use catalyst_core::id::{LocationId, NodeId, RoleId, TemplateId, UserId};
+use catalyst_core::model::{
+    Allocation, ConfigFileEdit, DonePattern, InstallScript, Limits, StopAction, TemplateVariable, Timestamp, User,
+};
+use catalyst_core::permission::Permission;
+use catalyst_core::restart::RestartPolicy;
+
+/// Self-service registration.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterInput {
+    /// E-mail address (the login).
+    pub email: String,
+    /// Display name.
+    pub username: String,
+    /// Password, 8 characters or more.
+    pub password: String,
+}
+
+impl fmt::Debug for RegisterInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterInput").field("email", &self.email).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// A login attempt.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+impl fmt::Debug for LoginInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginInput").field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+/// Tokens handed out at login and refresh.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct LoginOutput {
+    /// Bearer token for the API (short-lived JWT).
+    pub access_token: String,
+    /// Opaque token to get a new access token; rotates on each use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The user.
+    pub user: User,
+}
+
+impl fmt::Debug for LoginOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginOutput").field("user", &self.user).field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
+}
+
+/// The caller and what they hold.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Me {
+    /// The user.
+    pub user: User,
+    /// Global permissions (after any API key ceiling).
+    pub permissions: Vec<Permission>,
+}
+
+/// Change a user (operators).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// New e-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// New display name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// New role list.
+    #[serde(default)]
+    pub roles: Option<Vec<RoleId>>,
+}
+
+/// A new role.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    /// Unique name.
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
+    /// Permission patterns (`*`, `server.*`, `file.read`).
+    pub permissions: Vec<String>,
+}
+
+/// A new location.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLocation {
+    /// Unique short name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Change a location.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationPatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A new node.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNode {
+    /// Unique name.
+    pub name: String,
+    /// Location.
+    pub location_id: LocationId,
+    /// Public host name.
+    pub fqdn: String,
+    /// Memory to hand out, MiB.
+    pub memory_mb: u64,
+    /// Disk to hand out, MiB.
+    pub disk_mb: u64,
+    /// Over-allocation percent.
+    #[serde(default)]
+    pub overallocate_percent: u32,
+}
+
+/// Change a node.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New location.
+    #[serde(default)]
+    pub location_id: Option<LocationId>,
+    /// New host name.
+    #[serde(default)]
+    pub fqdn: Option<String>,
+    /// New memory, MiB.
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// New disk, MiB.
+    #[serde(default)]
+    pub disk_mb: Option<u64>,
+    /// New over-allocation.
+    #[serde(default)]
+    pub overallocate_percent: Option<u32>,
+}
+
+/// A one-time deployment token, shown once.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct DeploymentToken {
+    /// The node it enrolls.
+    pub node_id: NodeId,
+    /// The token.
+    pub token: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for DeploymentToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeploymentToken").field("node_id", &self.node_id).field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
+/// A node's long-lived credential, handed to the agent once at enrollment.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct NodeCredential {
+    /// The node.
+    pub node_id: NodeId,
+    /// The secret.
+    pub token: String,
+}
+
+impl fmt::Debug for NodeCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeCredential").field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+/// A new template (also the full replacement for updates).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTemplate {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Container image.
+    pub image: String,
+    /// Startup command with `{{VAR}}` placeholders.
+    pub startup: String,
+    /// Fixed environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Variables.
+    #[serde(default)]
+    pub variables: Vec<TemplateVariable>,
+    /// Install step.
+    #[serde(default)]
+    pub install: Option<InstallScript>,
+    /// Stop action (default: SIGTERM).
+    #[serde(default = "default_stop")]
+    pub stop: StopAction,
+    /// "Started" markers.
+    #[serde(default)]
+    pub done_patterns: Vec<DonePattern>,
+    /// Config file edits.
+    #[serde(default)]
+    pub config_files: Vec<ConfigFileEdit>,
+}
+
+fn default_stop() -> StopAction {
+    StopAction::Signal("SIGTERM".into())
+}
+
+/// A new server.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewServer {
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// The customer.
+    pub owner_id: UserId,
+    /// Where.
+    pub node_id: NodeId,
+    /// What.
+    pub template_id: TemplateId,
+    /// Variable values.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Endpoints; one primary (the first if none is marked).
+    pub allocations: Vec<Allocation>,
+    /// Crash policy.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+}
+
+/// Change a server. Limits, allocations and the restart policy need a global `server.update`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Changed variable values (merged).
+    #[serde(default)]
+    pub variables: Option<BTreeMap<String, String>>,
+    /// New limits.
+    #[serde(default)]
+    pub limits: Option<Limits>,
+    /// New allocations.
+    #[serde(default)]
+    pub allocations: Option<Vec<Allocation>>,
+    /// New restart policy.
+    #[serde(default)]
+    pub restart_policy: Option<RestartPolicy>,
+}
+
+/// Give a user (subuser) permissions on a server.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantAccess {
+    /// The user.
+    pub user_id: UserId,
+    /// Server-scoped permissions.
+    pub permissions: Vec<Permission>,
+}

@@ -1,0 +1,134 @@
+//! Consumes node events: persists state changes and crash records, batches console lines into
+//! the log store, and republishes everything on the event bus.
+
+use std::time::Duration;
+
+use catalyst_core::events::DomainEvent;
+use catalyst_core::id::ServerId;
+use catalyst_core::lifecycle::ServerState;
+use catalyst_core::model::{ServerLog, Timestamp};
+use catalyst_core::protocol::NodeEvent;
+use catalyst_core::{ErrorKind, Result};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::Catalyst;
+
+/// Lines per store write, and the longest a line waits before it is written.
+const LOG_BATCH: usize = 1000;
+const LOG_FLUSH: Duration = Duration::from_millis(200);
+/// Lines waiting for the store; beyond this, lines are dropped (and counted) rather than
+/// growing memory without bound while the database is slow.
+const LOG_QUEUE: usize = 50_000;
+
+pub(super) fn spawn(catalyst: Catalyst) {
+    let (log_tx, log_rx) = mpsc::channel::<ServerLog>(LOG_QUEUE);
+    tokio::spawn(write_logs(catalyst.clone(), log_rx));
+    let mut events = catalyst.inner.link.subscribe();
+    tokio::spawn(async move {
+        let mut dropped: u64 = 0;
+        while let Some((_node, event)) = events.next().await {
+            match event {
+                NodeEvent::StateChanged { server_id, from, to, reason, at } => {
+                    if let Err(e) = catalyst.record_state(server_id, to).await
+                        && e.kind() != ErrorKind::NotFound
+                    {
+                        tracing::error!(%server_id, error = %e, "could not persist a state change");
+                    }
+                    catalyst.publish(DomainEvent::ServerStateUpdate { server_id, from, to, reason, at });
+                }
+                NodeEvent::Crashed { server_id, at, .. } => {
+                    if let Err(e) = catalyst.record_crash(server_id, at).await
+                        && e.kind() != ErrorKind::NotFound
+                    {
+                        tracing::error!(%server_id, error = %e, "could not record a crash");
+                    }
+                }
+                NodeEvent::Log { server_id, seq, stream, line, at } => {
+                    let log = ServerLog { server_id, seq, stream, line, at };
+                    catalyst.publish(DomainEvent::ServerLog(log.clone()));
+                    if log_tx.try_send(log).is_err() {
+                        dropped += 1;
+                        if dropped.is_power_of_two() {
+                            tracing::warn!(dropped, "the log store is falling behind; console lines dropped");
+                        }
+                    }
+                }
+                NodeEvent::InstallOutput { server_id, line } => {
+                    catalyst.publish(DomainEvent::InstallationProgress { server_id, line });
+                }
+                NodeEvent::Stats(m) => catalyst.publish(DomainEvent::ResourceStats(m)),
+                NodeEvent::Health { .. } => {}
+            }
+        }
+    });
+}
+
+async fn write_logs(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerLog>) {
+    let mut batch = Vec::with_capacity(LOG_BATCH);
+    loop {
+        let first = match rx.recv().await {
+            Some(l) => l,
+            None => return,
+        };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + LOG_FLUSH;
+        while batch.len() < LOG_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(l)) => batch.push(l),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if let Err(e) = catalyst.inner.store.append_logs(&batch).await {
+            // A deleted server's lines are refused; write the rest one server at a time.
+            if e.kind() == ErrorKind::NotFound {
+                let mut by_server: std::collections::BTreeMap<ServerId, Vec<ServerLog>> = Default::default();
+                for l in batch.drain(..) {
+                    by_server.entry(l.server_id).or_default().push(l);
+                }
+                for lines in by_server.values() {
+                    let _ = catalyst.inner.store.append_logs(lines).await;
+                }
+            } else {
+                tracing::error!(error = %e, lines = batch.len(), "could not store console lines");
+            }
+        }
+        batch.clear();
+    }
+}
+
+impl Catalyst {
+    /// The node is authoritative for runtime states: store what it reports.
+    async fn record_state(&self, id: ServerId, to: ServerState) -> Result<()> {
+        for _ in 0..8 {
+            let mut s = self.inner.store.get_server(id).await?;
+            if s.state == to {
+                return Ok(());
+            }
+            s.state = to;
+            s.updated_at = self.now();
+            match self.inner.store.update_server(&s).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(catalyst_core::Error::conflict("could not record the state after retries"))
+    }
+
+    async fn record_crash(&self, id: ServerId, at: Timestamp) -> Result<()> {
+        for _ in 0..8 {
+            let mut s = self.inner.store.get_server(id).await?;
+            s.crash_count = s.crash_count.saturating_add(1);
+            s.crash_history.push(at);
+            let policy = s.restart_policy;
+            policy.prune(&mut s.crash_history, at);
+            match self.inner.store.update_server(&s).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(catalyst_core::Error::conflict("could not record the crash after retries"))
+    }
+}

@@ -1,0 +1,448 @@
+//! Servers: CRUD, lifecycle commands (validated by the table, executed by the node), console,
+//! logs and subusers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use catalyst_core::events::DomainEvent;
+use catalyst_core::id::{ServerId, UserId};
+use catalyst_core::lifecycle::{Event, ServerState, apply};
+use catalyst_core::model::{Allocation, Limits, LogQuery, Page, Paged, Server, ServerAccess, ServerLog, Template};
+use catalyst_core::permission::{Grant, Permission, PermissionSet, Principal, Scope, ServerAuthz, authorize, server_permissions};
+use catalyst_core::ports::ServerFilter;
+use catalyst_core::protocol::{NodeRequest, NodeResponse, ServerSpec};
+use catalyst_core::render::{self, RenderContext};
+use catalyst_core::{Error, ErrorKind, Result, validate};
+use serde_json::json;
+
+use super::{Catalyst, GrantAccess, NewServer, ServerPatch, Who};
+
+/// Variables every template may use besides its own.
+pub const BUILTIN_VARIABLES: &[&str] = &["SERVER_ID", "SERVER_MEMORY", "SERVER_IP", "SERVER_PORT"];
+
+const MAX_ALLOCATIONS: usize = 32;
+
+fn check_limits(l: &Limits) -> Result<()> {
+    let bad = |m: &str| Err(Error::invalid(format!("limits: {m}")));
+    if !(16..=1 << 20).contains(&l.memory_mb) {
+        return bad("memory_mb must be 16..=1048576");
+    }
+    if l.swap_mb > 1 << 20 {
+        return bad("swap_mb must be at most 1048576");
+    }
+    if l.cpu_percent > 100 * 1024 {
+        return bad("cpu_percent must be at most 102400");
+    }
+    if !(16..=1 << 30).contains(&l.disk_mb) {
+        return bad("disk_mb must be 16..=1073741824");
+    }
+    if !(10..=1000).contains(&l.io_weight) {
+        return bad("io_weight must be 10..=1000");
+    }
+    if !(16..=65536).contains(&l.pids) {
+        return bad("pids must be 16..=65536");
+    }
+    Ok(())
+}
+
+/// Validate and normalise allocations: parseable IPs, ports > 0, no duplicates, one primary.
+fn check_allocations(mut allocations: Vec<Allocation>) -> Result<Vec<Allocation>> {
+    if allocations.is_empty() || allocations.len() > MAX_ALLOCATIONS {
+        return Err(Error::invalid(format!("a server needs 1-{MAX_ALLOCATIONS} allocations")));
+    }
+    let mut seen = BTreeSet::new();
+    for a in &mut allocations {
+        let ip: IpAddr = a.ip.trim().parse().map_err(|_| Error::invalid(format!("allocation ip {:?} is not an IP address", a.ip)))?;
+        a.ip = ip.to_string();
+        if a.port == 0 {
+            return Err(Error::invalid("allocation port must be 1-65535"));
+        }
+        if !seen.insert((a.ip.clone(), a.port)) {
+            return Err(Error::invalid(format!("allocation {}:{} is listed twice", a.ip, a.port)));
+        }
+    }
+    match allocations.iter().filter(|a| a.primary).count() {
+        0 => allocations[0].primary = true,
+        1 => {}
+        _ => return Err(Error::invalid("exactly one allocation may be primary")),
+    }
+    Ok(allocations)
+}
+
+/// Render what the node needs: startup, environment (template env, variables, built-ins).
+pub(super) fn spec_for(server: &Server, template: &Template) -> Result<ServerSpec> {
+    let primary = server.primary_allocation().cloned().unwrap_or(Allocation { ip: "0.0.0.0".into(), port: 0, primary: true });
+    let ctx = RenderContext::new()
+        .extend(&server.variables)
+        .with("SERVER_ID", server.id.to_string())
+        .with("SERVER_MEMORY", server.limits.memory_mb.to_string())
+        .with("SERVER_IP", primary.ip)
+        .with("SERVER_PORT", primary.port.to_string());
+    let mut env = BTreeMap::new();
+    for (k, v) in &template.env {
+        env.insert(k.clone(), render::render(v, &ctx)?);
+    }
+    env.extend(ctx.values().iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(ServerSpec {
+        server_id: server.id,
+        image: template.image.clone(),
+        startup: render::render(&template.startup, &ctx)?,
+        env,
+        limits: server.limits,
+        allocations: server.allocations.clone(),
+        stop: template.stop.clone(),
+        done_patterns: template.done_patterns.clone(),
+        install: template.install.clone(),
+        restart_policy: server.restart_policy,
+    })
+}
+
+impl Catalyst {
+    /// Load a server and what the caller holds on it. Invisible servers are `not_found`.
+    async fn load_server(&self, who: &Principal, id: ServerId) -> Result<(Server, ServerAuthz)> {
+        let server = self.inner.store.get_server(id).await?;
+        let subuser = match who.user_id() {
+            Some(u) if u != server.owner_id => self
+                .inner
+                .store
+                .get_access(id, u)
+                .await?
+                .map(|a| a.permissions.into_iter().collect::<PermissionSet>()),
+            _ => None,
+        };
+        let authz = ServerAuthz { server_id: id, owner_id: server.owner_id, subuser };
+        Ok((server, authz))
+    }
+
+    async fn server_with(&self, who: &Principal, id: ServerId, permission: Permission) -> Result<(Server, Grant)> {
+        let (server, authz) = self.load_server(who, id).await?;
+        let grant = authorize(who, permission, Scope::Server(&authz))?;
+        Ok((server, grant))
+    }
+
+    async fn check_capacity(&self, node_id: catalyst_core::id::NodeId, extra_memory: u64, extra_disk: u64) -> Result<()> {
+        let node = self.inner.store.get_node(node_id).await?;
+        let usage = self.inner.store.node_usage(node_id).await?;
+        if usage.memory_mb + extra_memory > node.memory_capacity_mb() {
+            return Err(Error::new(ErrorKind::QuotaExceeded, format!("node {} has not enough memory left", node.name)));
+        }
+        if usage.disk_mb + extra_disk > node.disk_capacity_mb() {
+            return Err(Error::new(ErrorKind::QuotaExceeded, format!("node {} has not enough disk left", node.name)));
+        }
+        Ok(())
+    }
+
+    async fn send(&self, _grant: &Grant, server: &Server, request: NodeRequest) -> Result<NodeResponse> {
+        self.inner.link.request(server.node_id, request).await
+    }
+
+    async fn configure(&self, grant: &Grant, server: &Server) -> Result<()> {
+        let template = self.inner.store.get_template(server.template_id).await?;
+        let spec = spec_for(server, &template)?;
+        self.send(grant, server, NodeRequest::Configure { spec }).await.map(|_| ())
+    }
+
+    /// Persist a state the control plane decides alone (the node is unreachable or not involved).
+    async fn set_state(&self, id: ServerId, to: ServerState, reason: Option<String>) -> Result<Server> {
+        for _ in 0..8 {
+            let mut s = self.inner.store.get_server(id).await?;
+            let from = s.state;
+            s.state = to;
+            s.updated_at = self.now();
+            match self.inner.store.update_server(&s).await {
+                Ok(s) => {
+                    if from != to {
+                        self.publish(DomainEvent::ServerStateUpdate { server_id: id, from, to, reason, at: self.now() });
+                    }
+                    return Ok(s);
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::conflict("the server is changing too fast; retry"))
+    }
+
+    /// Create a server (`server.create`) on a node with room, then install it.
+    pub async fn create_server(&self, who: &Principal, input: NewServer) -> Result<Server> {
+        let grant = authorize(who, Permission::ServerCreate, Scope::Global)?;
+        let template = self.inner.store.get_template(input.template_id).await?;
+        check_limits(&input.limits)?;
+        let variables = render::resolve_variables(&template, &input.variables)?;
+        let now = self.now();
+        let server = Server {
+            id: ServerId::new(),
+            name: validate::name("name", &input.name, 100)?,
+            description: validate::text("description", &input.description, 4096)?,
+            owner_id: input.owner_id,
+            node_id: input.node_id,
+            template_id: input.template_id,
+            variables,
+            limits: input.limits,
+            allocations: check_allocations(input.allocations)?,
+            restart_policy: input.restart_policy,
+            state: ServerState::Installing,
+            crash_count: 0,
+            crash_history: vec![],
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        spec_for(&server, &template)?;
+        self.check_capacity(server.node_id, server.limits.memory_mb, server.limits.disk_mb).await?;
+        self.inner.store.create_server(&server).await?;
+        self.audit(Who::Grant(&grant, who), "server.create", ("server", Some(server.id.to_string())), true, json!({"name": server.name, "node_id": server.node_id})).await;
+        let dispatched = match self.configure(&grant, &server).await {
+            Ok(()) => self.send(&grant, &server, NodeRequest::Install { server_id: server.id }).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = dispatched {
+            let reason = format!("install could not start: {}", e.message());
+            return self.set_state(server.id, ServerState::InstallFailed, Some(reason)).await;
+        }
+        Ok(server)
+    }
+
+    /// One server (`server.read`).
+    pub async fn get_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        Ok(self.server_with(who, id, Permission::ServerRead).await?.0)
+    }
+
+    /// The servers the caller may see: all with a global `server.read`, else owned and shared.
+    pub async fn list_servers(&self, who: &Principal, page: Page) -> Result<Paged<Server>> {
+        let filter = if who.holds(Permission::ServerRead) {
+            ServerFilter::default()
+        } else {
+            let u = who.user_id().ok_or_else(|| Error::denied("missing permission server.read"))?;
+            ServerFilter { visible_to: Some(u), ..Default::default() }
+        };
+        self.inner.store.list_servers(&filter, page).await
+    }
+
+    /// Change a server (`server.update`). Limits, allocations, the restart policy and
+    /// variables that are not user-editable need a global grant.
+    pub async fn update_server(&self, who: &Principal, id: ServerId, patch: ServerPatch) -> Result<Server> {
+        let (mut server, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
+        let operator_only = patch.limits.is_some() || patch.allocations.is_some() || patch.restart_policy.is_some();
+        if operator_only && !grant.is_global() {
+            return Err(Error::denied("only operators may change limits, allocations or the restart policy"));
+        }
+        if let Some(v) = &patch.name {
+            server.name = validate::name("name", v, 100)?;
+        }
+        if let Some(v) = &patch.description {
+            server.description = validate::text("description", v, 4096)?;
+        }
+        let template = self.inner.store.get_template(server.template_id).await?;
+        if let Some(vars) = &patch.variables {
+            for key in vars.keys() {
+                let editable = template.variables.iter().find(|v| &v.name == key).is_some_and(|v| v.user_editable);
+                if !editable && !grant.is_global() {
+                    return Err(Error::denied(format!("variable {key} is not editable")));
+                }
+            }
+            let mut merged = server.variables.clone();
+            merged.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            server.variables = render::resolve_variables(&template, &merged)?;
+        }
+        if let Some(limits) = patch.limits {
+            check_limits(&limits)?;
+            let extra_mem = limits.memory_mb.saturating_sub(server.limits.memory_mb);
+            let extra_disk = limits.disk_mb.saturating_sub(server.limits.disk_mb);
+            if extra_mem > 0 || extra_disk > 0 {
+                self.check_capacity(server.node_id, extra_mem, extra_disk).await?;
+            }
+            server.limits = limits;
+        }
+        if let Some(allocations) = patch.allocations {
+            server.allocations = check_allocations(allocations)?;
+        }
+        if let Some(policy) = patch.restart_policy {
+            server.restart_policy = policy;
+        }
+        spec_for(&server, &template)?;
+        server.updated_at = self.now();
+        let server = self.inner.store.update_server(&server).await?;
+        if self.inner.link.is_online(server.node_id) {
+            // The node keeps the old definition until it hears this; the next start needs it anyway.
+            let _ = self.configure(&grant, &server).await;
+        }
+        self.audit(Who::Grant(&grant, who), "server.update", ("server", Some(id.to_string())), true, json!({})).await;
+        Ok(server)
+    }
+
+    /// Delete a server (`server.delete`): the node kills and removes it, then the record goes.
+    pub async fn delete_server(&self, who: &Principal, id: ServerId) -> Result<()> {
+        let (server, grant) = self.server_with(who, id, Permission::ServerDelete).await?;
+        apply(server.state, Event::Delete)?;
+        match self.send(&grant, &server, NodeRequest::Delete { server_id: id }).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.inner.store.delete_server(id).await?;
+        self.publish(DomainEvent::ServerDeleted { server_id: id });
+        self.audit(Who::Grant(&grant, who), "server.delete", ("server", Some(id.to_string())), true, json!({})).await;
+        Ok(())
+    }
+
+    /// Validate with the table, then let the node execute. Returns the server with the state the
+    /// node reports right after the request (the row follows through node events).
+    async fn power(&self, who: &Principal, id: ServerId, permission: Permission, event: Event) -> Result<Server> {
+        let (mut server, grant) = self.server_with(who, id, permission).await?;
+        apply(server.state, event)?;
+        let request = match event {
+            Event::Start => NodeRequest::Start { server_id: id },
+            Event::Stop => NodeRequest::Stop { server_id: id },
+            Event::Restart => NodeRequest::Restart { server_id: id },
+            Event::Kill => NodeRequest::Kill { server_id: id },
+            Event::Install => NodeRequest::Install { server_id: id },
+            Event::Suspend => NodeRequest::Suspend { server_id: id },
+            Event::Unsuspend => NodeRequest::Unsuspend { server_id: id },
+            other => return Err(Error::invalid(format!("{} is not a power action", other.name()))),
+        };
+        let action = format!("server.{}", event.name());
+        if matches!(event, Event::Start | Event::Restart | Event::Install) {
+            self.configure(&grant, &server).await?;
+        }
+        let outcome = self.send(&grant, &server, request).await;
+        let outcome = match outcome {
+            // Suspension must work for billing even when the node is away: at rest, the control
+            // plane records it alone and the node learns it when it reconnects.
+            Err(e) if e.kind() == ErrorKind::Unavailable && matches!(event, Event::Suspend | Event::Unsuspend) => {
+                match apply(server.state, event) {
+                    Ok(t) if !t.next.has_process() && t.effects.is_empty() => {
+                        server = self.set_state(id, t.next, Some("recorded while the node is offline".into())).await?;
+                        Ok(NodeResponse::State { state: server.state })
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        };
+        self.audit(Who::Grant(&grant, who), &action, ("server", Some(id.to_string())), outcome.is_ok(), json!({})).await;
+        if let NodeResponse::State { state } = outcome? {
+            server.state = state;
+        }
+        Ok(server)
+    }
+
+    /// Start (`server.start`).
+    pub async fn start_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        self.power(who, id, Permission::ServerStart, Event::Start).await
+    }
+
+    /// Stop gracefully (`server.stop`).
+    pub async fn stop_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        self.power(who, id, Permission::ServerStop, Event::Stop).await
+    }
+
+    /// Restart (`server.restart`).
+    pub async fn restart_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        self.power(who, id, Permission::ServerRestart, Event::Restart).await
+    }
+
+    /// SIGKILL (`server.stop`).
+    pub async fn kill_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        self.power(who, id, Permission::ServerStop, Event::Kill).await
+    }
+
+    /// Run the install script again (`server.update`).
+    pub async fn reinstall_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        self.power(who, id, Permission::ServerUpdate, Event::Install).await
+    }
+
+    /// Suspend (`server.suspend`, an operator permission): stops it and refuses starts.
+    pub async fn suspend_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        let server = self.power(who, id, Permission::ServerSuspend, Event::Suspend).await?;
+        self.publish(DomainEvent::AccessChanged { server_id: id, user_id: server.owner_id });
+        Ok(server)
+    }
+
+    /// Lift a suspension (`server.suspend`).
+    pub async fn unsuspend_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        self.power(who, id, Permission::ServerSuspend, Event::Unsuspend).await
+    }
+
+    /// Write a line to the console (`console.write`).
+    pub async fn send_command(&self, who: &Principal, id: ServerId, line: &str) -> Result<()> {
+        let (server, grant) = self.server_with(who, id, Permission::ConsoleWrite).await?;
+        if line.len() > 4096 || line.contains(['\n', '\r', '\0']) {
+            return Err(Error::invalid("a command is one line of at most 4096 bytes"));
+        }
+        let outcome = self.send(&grant, &server, NodeRequest::Command { server_id: id, line: line.to_string() }).await;
+        self.audit(Who::Grant(&grant, who), "server.command", ("server", Some(id.to_string())), outcome.is_ok(), json!({})).await;
+        outcome.map(|_| ())
+    }
+
+    /// Stored console lines, newest first (`console.read`).
+    pub async fn server_logs(&self, who: &Principal, id: ServerId, query: &LogQuery) -> Result<Vec<ServerLog>> {
+        self.server_with(who, id, Permission::ConsoleRead).await?;
+        self.inner.store.list_logs(id, query).await
+    }
+
+    /// Clear the crash counter and history (`server.update`), so the restart policy starts over.
+    pub async fn reset_crash_count(&self, who: &Principal, id: ServerId) -> Result<Server> {
+        let (_, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
+        let mut result = None;
+        for _ in 0..8 {
+            let mut s = self.inner.store.get_server(id).await?;
+            s.crash_count = 0;
+            s.crash_history.clear();
+            s.updated_at = self.now();
+            match self.inner.store.update_server(&s).await {
+                Ok(s) => {
+                    result = Some(s);
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let server = result.ok_or_else(|| Error::conflict("the server is changing too fast; retry"))?;
+        if self.inner.link.is_online(server.node_id) {
+            self.send(&grant, &server, NodeRequest::ResetCrashes { server_id: id }).await?;
+        }
+        self.audit(Who::Grant(&grant, who), "server.reset_crash_count", ("server", Some(id.to_string())), true, json!({})).await;
+        Ok(server)
+    }
+
+    /// Subusers of a server (`server.read`).
+    pub async fn list_access(&self, who: &Principal, id: ServerId) -> Result<Vec<ServerAccess>> {
+        self.server_with(who, id, Permission::ServerRead).await?;
+        self.inner.store.list_access(id).await
+    }
+
+    /// Give a user permissions on a server (`server.update`). Only server-scoped permissions,
+    /// and never more than the granter holds on that server.
+    pub async fn grant_access(&self, who: &Principal, id: ServerId, input: GrantAccess) -> Result<ServerAccess> {
+        let (server, authz) = self.load_server(who, id).await?;
+        let grant = authorize(who, Permission::ServerUpdate, Scope::Server(&authz))?;
+        if input.user_id == server.owner_id {
+            return Err(Error::invalid("the owner already holds every permission on the server"));
+        }
+        let requested: PermissionSet = input.permissions.iter().copied().collect();
+        if let Some(p) = requested.iter().find(|p| !p.is_server_scoped()) {
+            return Err(Error::invalid(format!("{p} cannot be granted on one server")));
+        }
+        let held = if grant.is_global() { PermissionSet::all() } else { server_permissions(who, &authz) };
+        if !requested.is_subset(held) {
+            return Err(Error::denied("you cannot grant permissions you do not hold"));
+        }
+        self.inner.store.get_user(input.user_id).await?;
+        let access = ServerAccess { server_id: id, user_id: input.user_id, permissions: requested.iter().collect(), created_at: self.now() };
+        self.inner.store.put_access(&access).await?;
+        self.publish(DomainEvent::AccessChanged { server_id: id, user_id: input.user_id });
+        self.audit(Who::Grant(&grant, who), "server.access.grant", ("server", Some(id.to_string())), true, json!({"user_id": input.user_id, "permissions": access.permissions})).await;
+        Ok(access)
+    }
+
+    /// Remove a subuser (`server.update`); their open sessions on the server are told at once.
+    pub async fn revoke_access(&self, who: &Principal, id: ServerId, user: UserId) -> Result<()> {
+        let (_, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
+        self.inner.store.delete_access(id, user).await?;
+        self.publish(DomainEvent::AccessChanged { server_id: id, user_id: user });
+        self.audit(Who::Grant(&grant, who), "server.access.revoke", ("server", Some(id.to_string())), true, json!({"user_id": user})).await;
+        Ok(())
+    }
+}

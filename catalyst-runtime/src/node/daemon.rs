@@ -1,0 +1,540 @@
+//! `NodeDaemon`: every server of one node, each with its lifecycle state machine.
+//!
+//! The daemon is the one executor of the lifecycle table: requests and runtime reports are
+//! events; effects become runtime calls. Nothing long runs under a server's lock (installs,
+//! process waits, grace timers and restart back-off are tasks), and every runtime call made
+//! under the lock has a timeout, so a kill always gets through.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use catalyst_core::clock::Clock;
+use catalyst_core::id::{NodeId, ServerId};
+use catalyst_core::lifecycle::{Effect, Event, ServerState, apply};
+use catalyst_core::model::{DonePattern, LogStream, StopAction, Timestamp};
+use catalyst_core::ports::{ContainerRuntime, ContainerSpec, Mount, NetworkMode, Signal};
+use catalyst_core::protocol::{NodeEvent, NodeRequest, NodeResponse, ServerSpec};
+use catalyst_core::restart::{ExitInfo, RestartDecision};
+use catalyst_core::{Error, ErrorKind, Result};
+use futures::StreamExt;
+use futures::channel::mpsc;
+use tokio::sync::Mutex;
+
+/// Daemon settings.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Server directories live under `<data_dir>/servers/<id>`.
+    pub data_dir: PathBuf,
+    /// How long a stop may take before SIGKILL.
+    pub stop_grace: Duration,
+    /// Longest an install may run.
+    pub install_timeout: Duration,
+    /// Longest a single runtime call may take while a server is locked.
+    pub call_timeout: Duration,
+    /// Container network mode.
+    pub network: NetworkMode,
+}
+
+impl DaemonConfig {
+    /// Defaults under `data_dir`: 30 s grace, 30 min install timeout, host networking.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            stop_grace: Duration::from_secs(30),
+            install_timeout: Duration::from_secs(30 * 60),
+            call_timeout: Duration::from_secs(10),
+            network: NetworkMode::Host,
+        }
+    }
+}
+
+/// Owns the servers of one node.
+#[derive(Debug, Clone)]
+pub struct NodeDaemon {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    node_id: NodeId,
+    runtime: Arc<dyn ContainerRuntime>,
+    clock: Arc<dyn Clock>,
+    config: DaemonConfig,
+    servers: StdMutex<HashMap<ServerId, Arc<Slot>>>,
+    subscribers: StdMutex<Vec<mpsc::UnboundedSender<(NodeId, NodeEvent)>>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    id: ServerId,
+    machine: Mutex<Machine>,
+}
+
+#[derive(Debug)]
+struct Machine {
+    spec: ServerSpec,
+    state: ServerState,
+    /// Bumped on every start and install, so stale exits and timers are ignored.
+    generation: u64,
+    /// Restart times within the policy window.
+    restarts: Vec<Timestamp>,
+    /// Follow-up events to apply once nothing runs.
+    pending: Vec<Event>,
+    /// Next console sequence number.
+    seq: i64,
+    /// The last exit, for the restart decision.
+    last_exit: Option<ExitInfo>,
+}
+
+fn container_id(id: ServerId) -> String {
+    id.to_string()
+}
+
+fn install_container_id(id: ServerId) -> String {
+    format!("{id}-install")
+}
+
+impl NodeDaemon {
+    /// A daemon for `node_id` running servers on `runtime`.
+    pub fn new(node_id: NodeId, runtime: Arc<dyn ContainerRuntime>, clock: Arc<dyn Clock>, config: DaemonConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                node_id,
+                runtime,
+                clock,
+                config,
+                servers: StdMutex::new(HashMap::new()),
+                subscribers: StdMutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The node this daemon runs.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<(NodeId, NodeEvent)> {
+        let (tx, rx) = mpsc::unbounded();
+        self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    /// The state of one server as the node sees it.
+    pub async fn state(&self, id: ServerId) -> Result<ServerState> {
+        Ok(self.slot(id)?.machine.lock().await.state)
+    }
+
+    /// Handle one request from the control plane.
+    pub async fn handle(&self, request: NodeRequest) -> Result<NodeResponse> {
+        match request {
+            NodeRequest::Configure { spec } => {
+                self.configure(spec).await;
+                Ok(NodeResponse::Ok)
+            }
+            NodeRequest::Install { server_id } => self.event(server_id, Event::Install).await,
+            NodeRequest::Start { server_id } => self.event(server_id, Event::Start).await,
+            NodeRequest::Stop { server_id } => self.event(server_id, Event::Stop).await,
+            NodeRequest::Restart { server_id } => self.event(server_id, Event::Restart).await,
+            NodeRequest::Kill { server_id } => self.event(server_id, Event::Kill).await,
+            NodeRequest::Suspend { server_id } => self.event(server_id, Event::Suspend).await,
+            NodeRequest::Unsuspend { server_id } => self.event(server_id, Event::Unsuspend).await,
+            NodeRequest::Delete { server_id } => self.event(server_id, Event::Delete).await,
+            NodeRequest::ResetCrashes { server_id } => {
+                self.slot(server_id)?.machine.lock().await.restarts.clear();
+                Ok(NodeResponse::Ok)
+            }
+            NodeRequest::Command { server_id, line } => {
+                let slot = self.slot(server_id)?;
+                let m = slot.machine.lock().await;
+                if !matches!(m.state, ServerState::Starting | ServerState::Running) {
+                    return Err(Error::new(ErrorKind::InvalidTransition, format!("cannot send a command to a server that is {}", m.state)));
+                }
+                let mut data = line.into_bytes();
+                data.push(b'\n');
+                self.call(self.inner.runtime.write_stdin(&container_id(server_id), &data)).await?;
+                Ok(NodeResponse::Ok)
+            }
+            NodeRequest::Inventory => {
+                let slots: Vec<Arc<Slot>> = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+                let mut servers = Vec::with_capacity(slots.len());
+                for slot in slots {
+                    servers.push((slot.id, slot.machine.lock().await.state));
+                }
+                servers.sort_by_key(|(id, _)| *id);
+                Ok(NodeResponse::Inventory { servers })
+            }
+        }
+    }
+
+    async fn configure(&self, spec: ServerSpec) {
+        let existing = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).get(&spec.server_id).cloned();
+        match existing {
+            Some(slot) => slot.machine.lock().await.spec = spec,
+            None => {
+                let slot = Arc::new(Slot {
+                    id: spec.server_id,
+                    machine: Mutex::new(Machine {
+                        spec,
+                        state: ServerState::Stopped,
+                        generation: 0,
+                        restarts: Vec::new(),
+                        pending: Vec::new(),
+                        seq: 0,
+                        last_exit: None,
+                    }),
+                });
+                self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).insert(slot.id, slot);
+            }
+        }
+    }
+
+    fn slot(&self, id: ServerId) -> Result<Arc<Slot>> {
+        self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned().ok_or_else(|| Error::not_found("server"))
+    }
+
+    fn emit(&self, event: NodeEvent) {
+        let mut subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain(|s| s.unbounded_send((self.inner.node_id, event.clone())).is_ok());
+    }
+
+    fn system_line(&self, m: &mut Machine, line: String) {
+        m.seq += 1;
+        self.emit(NodeEvent::Log { server_id: m.spec.server_id, seq: m.seq, stream: LogStream::System, line, at: self.inner.clock.now() });
+    }
+
+    async fn call<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.inner.config.call_timeout, fut)
+            .await
+            .map_err(|_| Error::new(ErrorKind::Timeout, "the container runtime did not answer in time"))?
+    }
+
+    async fn event(&self, id: ServerId, event: Event) -> Result<NodeResponse> {
+        let slot = self.slot(id)?;
+        let mut m = slot.machine.lock().await;
+        self.step(&slot, &mut m, event, None).await?;
+        Ok(NodeResponse::State { state: m.state })
+    }
+
+    /// Apply one event and every follow-up it makes due. Holds the server's lock.
+    ///
+    /// Boxed (and `Send`) because effects spawn tasks that step again.
+    fn step<'a>(
+        &'a self,
+        slot: &'a Arc<Slot>,
+        m: &'a mut Machine,
+        event: Event,
+        reason: Option<String>,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut queue = vec![(event, reason)];
+            let mut first = true;
+            while let Some((event, reason)) = queue.pop() {
+                let t = match apply(m.state, event) {
+                    Ok(t) => t,
+                    Err(e) if first => return Err(e),
+                    Err(e) => {
+                        self.system_line(m, format!("follow-up {} skipped: {}", event.name(), e.message()));
+                        continue;
+                    }
+                };
+                first = false;
+                let from = m.state;
+                m.state = t.next;
+                if from != t.next {
+                    self.emit(NodeEvent::StateChanged { server_id: slot.id, from, to: t.next, reason, at: self.inner.clock.now() });
+                }
+                for effect in t.effects {
+                    self.run_effect(slot, m, effect).await;
+                }
+                if !m.state.has_process() && m.state != ServerState::Installing && queue.is_empty() {
+                    queue.extend(std::mem::take(&mut m.pending).into_iter().rev().map(|e| (e, None)));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn run_effect(&self, slot: &Arc<Slot>, m: &mut Machine, effect: Effect) {
+        let runtime = &self.inner.runtime;
+        match effect {
+            Effect::RunInstall => {
+                m.generation += 1;
+                tokio::spawn(self.clone().install(slot.clone(), m.spec.clone(), m.generation));
+            }
+            Effect::AbortInstall => {
+                if let Err(e) = self.call(runtime.signal(&install_container_id(slot.id), Signal::Kill)).await {
+                    self.system_line(m, format!("abort install: {}", e.message()));
+                }
+            }
+            Effect::StartProcess => {
+                m.generation += 1;
+                m.last_exit = None;
+                tokio::spawn(self.clone().start_process(slot.clone(), m.spec.clone(), m.generation));
+            }
+            Effect::StopProcess => {
+                let id = container_id(slot.id);
+                let asked = match &m.spec.stop {
+                    StopAction::Command(cmd) => self.call(runtime.write_stdin(&id, format!("{cmd}\n").as_bytes())).await,
+                    StopAction::Signal(name) => match Signal::parse(name) {
+                        Ok(sig) => self.call(runtime.signal(&id, sig)).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Err(e) = asked {
+                    self.system_line(m, format!("stop request failed ({}); killing", e.message()));
+                    let _ = self.call(runtime.signal(&id, Signal::Kill)).await;
+                }
+                tokio::spawn(self.clone().kill_after_grace(slot.clone(), m.generation));
+            }
+            Effect::KillProcess => {
+                if let Err(e) = self.call(runtime.signal(&container_id(slot.id), Signal::Kill)).await {
+                    self.system_line(m, format!("kill: {}", e.message()));
+                }
+            }
+            Effect::RecordCrash => {
+                let exit = m.last_exit.unwrap_or(ExitInfo { clean: false, oom: false });
+                self.emit(NodeEvent::Crashed { server_id: slot.id, at: self.inner.clock.now(), code: None, oom: exit.oom });
+            }
+            Effect::ApplyRestartPolicy { clean, oom } => {
+                let now = self.inner.clock.now();
+                let policy = m.spec.restart_policy;
+                policy.prune(&mut m.restarts, now);
+                match policy.decide(ExitInfo { clean, oom }, &m.restarts, now) {
+                    RestartDecision::Restart { delay, attempt } => {
+                        m.restarts.push(now);
+                        self.system_line(m, format!("restarting in {} ms (attempt {attempt})", delay.as_millis()));
+                        tokio::spawn(self.clone().restart_after(slot.clone(), m.generation, delay));
+                    }
+                    RestartDecision::GiveUp { reason } => self.system_line(m, format!("not restarting: {reason}")),
+                    RestartDecision::Stay => {}
+                }
+            }
+            Effect::RunTransfer => {
+                self.system_line(m, "transfers are not supported by this node yet".into());
+                m.pending.push(Event::TransferFinished);
+            }
+            Effect::RunRestore => {
+                self.system_line(m, "restores are not supported by this node yet".into());
+                m.pending.push(Event::RestoreFinished);
+            }
+            Effect::Destroy => {
+                for id in [container_id(slot.id), install_container_id(slot.id)] {
+                    match self.call(runtime.remove(&id)).await {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => self.system_line(m, format!("remove {id}: {}", e.message())),
+                    }
+                }
+                self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.id);
+            }
+            Effect::FollowUp(f) => m.pending.push(f.event()),
+        }
+    }
+
+    fn server_dir(&self, id: ServerId) -> PathBuf {
+        self.inner.config.data_dir.join("servers").join(id.to_string())
+    }
+
+    fn container_spec(&self, spec: &ServerSpec, id: String, image: String, command: Vec<String>) -> ContainerSpec {
+        ContainerSpec {
+            id,
+            image,
+            command,
+            env: spec.env.clone(),
+            mounts: vec![Mount {
+                source: self.server_dir(spec.server_id).to_string_lossy().into_owned(),
+                target: "/home/container".into(),
+                read_only: false,
+            }],
+            workdir: "/home/container".into(),
+            limits: spec.limits,
+            allocations: spec.allocations.clone(),
+            network: self.inner.config.network,
+            tmpfs_mb: 100,
+            read_only_rootfs: false,
+        }
+    }
+
+    /// Create a fresh container (removing a stale one) and attach before starting.
+    async fn launch(&self, cspec: &ContainerSpec) -> Result<futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>> {
+        let runtime = &self.inner.runtime;
+        tokio::fs::create_dir_all(&cspec.mounts[0].source)
+            .await
+            .map_err(|e| Error::internal("cannot create the server directory", e))?;
+        self.call(runtime.ensure_image(&cspec.image)).await?;
+        match self.call(runtime.remove(&cspec.id)).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.call(runtime.create(cspec)).await?;
+        let output = self.call(runtime.attach(&cspec.id)).await?;
+        self.call(runtime.start(&cspec.id)).await?;
+        Ok(output)
+    }
+
+    async fn install(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
+        let outcome = match &spec.install {
+            None => Ok(true),
+            Some(script) => {
+                let id = install_container_id(slot.id);
+                let mut cspec = self.container_spec(&spec, id.clone(), script.image.clone(), vec![script.entrypoint.clone(), "-c".into(), script.script.clone()]);
+                cspec.mounts[0].target = "/mnt/server".into();
+                cspec.workdir = "/mnt/server".into();
+                match self.launch(&cspec).await {
+                    Err(e) => Err(e),
+                    Ok(mut output) => {
+                        let pump = {
+                            let this = self.clone();
+                            let server_id = slot.id;
+                            tokio::spawn(async move {
+                                while let Some(line) = output.next().await {
+                                    this.emit(NodeEvent::InstallOutput { server_id, line: line.line });
+                                }
+                            })
+                        };
+                        let waited = tokio::time::timeout(self.inner.config.install_timeout, self.inner.runtime.wait(&id)).await;
+                        let result = match waited {
+                            Ok(Ok(status)) => Ok(status.code == Some(0)),
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => {
+                                let _ = self.call(self.inner.runtime.signal(&id, Signal::Kill)).await;
+                                Err(Error::new(ErrorKind::Timeout, "the install script timed out"))
+                            }
+                        };
+                        // The output ends when the container does; let the last lines through.
+                        let abort = pump.abort_handle();
+                        if tokio::time::timeout(Duration::from_secs(2), pump).await.is_err() {
+                            abort.abort();
+                        }
+                        let _ = self.call(self.inner.runtime.remove(&id)).await;
+                        result
+                    }
+                }
+            }
+        };
+        let mut m = slot.machine.lock().await;
+        if m.generation != generation || m.state != ServerState::Installing {
+            return;
+        }
+        let (event, reason) = match outcome {
+            Ok(true) => (Event::InstallSucceeded, None),
+            Ok(false) => (Event::InstallFailed, Some("the install script exited with an error".to_string())),
+            Err(e) => (Event::InstallFailed, Some(e.message().to_string())),
+        };
+        if let Some(r) = &reason {
+            self.system_line(&mut m, format!("install failed: {r}"));
+        }
+        let _ = self.step(&slot, &mut m, event, reason).await;
+    }
+
+    async fn start_process(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
+        let id = container_id(slot.id);
+        let cspec = self.container_spec(&spec, id.clone(), spec.image.clone(), vec!["/bin/sh".into(), "-c".into(), spec.startup.clone()]);
+        let output = match self.launch(&cspec).await {
+            Ok(output) => output,
+            Err(e) => {
+                let mut m = slot.machine.lock().await;
+                if m.generation == generation {
+                    self.system_line(&mut m, format!("failed to start: {}", e.message()));
+                    m.last_exit = Some(ExitInfo { clean: false, oom: false });
+                    let _ = self.step(&slot, &mut m, Event::Exited { code: None, oom: false }, Some(e.message().to_string())).await;
+                }
+                return;
+            }
+        };
+        let patterns = DoneMatcher::new(&spec.done_patterns);
+        if patterns.is_empty() {
+            let mut m = slot.machine.lock().await;
+            if m.generation == generation {
+                let _ = self.step(&slot, &mut m, Event::Started, None).await;
+            }
+        }
+        tokio::spawn(self.clone().pump(slot.clone(), output, patterns, generation));
+        let status = self.inner.runtime.wait(&id).await;
+        let mut m = slot.machine.lock().await;
+        if m.generation != generation || !m.state.has_process() {
+            return;
+        }
+        let (code, oom) = match status {
+            Ok(s) => (s.code, s.oom),
+            Err(e) => {
+                self.system_line(&mut m, format!("lost the process: {}", e.message()));
+                (None, false)
+            }
+        };
+        m.last_exit = Some(ExitInfo { clean: code == Some(0) && !oom, oom });
+        let reason = match (code, oom) {
+            (_, true) => "killed: out of memory".to_string(),
+            (Some(c), _) => format!("exited with code {c}"),
+            (None, _) => "killed by a signal".to_string(),
+        };
+        let _ = self.step(&slot, &mut m, Event::Exited { code, oom }, Some(reason)).await;
+    }
+
+    async fn pump(self, slot: Arc<Slot>, mut output: futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>, patterns: DoneMatcher, generation: u64) {
+        while let Some(line) = output.next().await {
+            let mut m = slot.machine.lock().await;
+            m.seq += 1;
+            let started = m.state == ServerState::Starting && m.generation == generation && patterns.matches(&line.line);
+            self.emit(NodeEvent::Log { server_id: slot.id, seq: m.seq, stream: line.stream, line: line.line, at: self.inner.clock.now() });
+            if started {
+                let _ = self.step(&slot, &mut m, Event::Started, None).await;
+            }
+        }
+    }
+
+    async fn kill_after_grace(self, slot: Arc<Slot>, generation: u64) {
+        tokio::time::sleep(self.inner.config.stop_grace).await;
+        let mut m = slot.machine.lock().await;
+        if m.generation == generation && m.state == ServerState::Stopping {
+            self.system_line(&mut m, "the server did not stop in time; killing it".into());
+            let _ = self.call(self.inner.runtime.signal(&container_id(slot.id), Signal::Kill)).await;
+        }
+    }
+
+    async fn restart_after(self, slot: Arc<Slot>, generation: u64, delay: Duration) {
+        tokio::time::sleep(delay).await;
+        let mut m = slot.machine.lock().await;
+        if m.generation == generation && matches!(m.state, ServerState::Crashed | ServerState::Stopped) {
+            let _ = self.step(&slot, &mut m, Event::Start, Some("restart policy".into())).await;
+        }
+    }
+}
+
+/// The template's "done" patterns, compiled once per start.
+#[derive(Debug)]
+struct DoneMatcher {
+    substrings: Vec<String>,
+    regexes: Vec<regex::Regex>,
+}
+
+impl DoneMatcher {
+    fn new(patterns: &[DonePattern]) -> Self {
+        let mut substrings = Vec::new();
+        let mut regexes = Vec::new();
+        for p in patterns {
+            match p {
+                DonePattern::Substring(s) => substrings.push(s.clone()),
+                DonePattern::Regex(r) => match regex::Regex::new(r) {
+                    Ok(re) => regexes.push(re),
+                    // Validated at template creation; an invalid one degrades to a substring.
+                    Err(_) => substrings.push(r.clone()),
+                },
+            }
+        }
+        Self { substrings, regexes }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.substrings.is_empty() && self.regexes.is_empty()
+    }
+
+    fn matches(&self, line: &str) -> bool {
+        self.substrings.iter().any(|s| line.contains(s.as_str())) || self.regexes.iter().any(|r| r.is_match(line))
+    }
+}
