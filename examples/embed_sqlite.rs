@@ -12,12 +12,12 @@ use catalyst_core::events::DomainEvent;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{DonePattern, InstallScript, Limits, StopAction};
 use catalyst_core::testing::FakeRuntime;
+use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
 use catalyst_runtime::control::{LoginInput, NewLocation, NewNode, NewServer, NewTemplate};
 use catalyst_runtime::link::LocalLink;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use catalyst_runtime::store::SqliteStore;
-use catalyst_runtime::Catalyst;
 use tokio::sync::broadcast;
 
 #[tokio::main]
@@ -41,49 +41,67 @@ async fn main() -> anyhow::Result<()> {
     let admin = catalyst.authenticate(&login.access_token).await?;
     println!("logged in as {}", login.user.email);
 
-    let location = catalyst.create_location(&admin, NewLocation { name: "eu-west".into(), description: String::new() }).await?;
+    let location =
+        catalyst.create_location(&admin, NewLocation { name: "eu-west".into(), description: String::new() }).await?;
     let node = catalyst
-        .create_node(&admin, NewNode {
-            name: "node-1".into(),
-            location_id: location.id,
-            fqdn: "node-1.example.com".into(),
-            memory_mb: 8192,
-            disk_mb: 100_000,
-            overallocate_percent: 0,
-        })
+        .create_node(
+            &admin,
+            NewNode {
+                name: "node-1".into(),
+                location_id: location.id,
+                fqdn: "node-1.example.com".into(),
+                memory_mb: 8192,
+                disk_mb: 100_000,
+                overallocate_percent: 0,
+            },
+        )
         .await?;
     // The node's agent, in this process: a daemon over a container runtime.
     let runtime = Arc::new(FakeRuntime::new());
     link.add_node(NodeDaemon::new(node.id, runtime, Arc::new(SystemClock), DaemonConfig::new(dir.join("node"))));
 
     let template = catalyst
-        .create_template(&admin, NewTemplate {
-            name: "echo-server".into(),
-            description: "Echoes commands, exits on stop".into(),
-            image: "catalyst/echo:latest".into(),
-            startup: "./server --port {{SERVER_PORT}}".into(),
-            env: Default::default(),
-            variables: vec![],
-            install: Some(InstallScript { image: "catalyst/installer:latest".into(), entrypoint: "/bin/sh".into(), script: "echo installing".into() }),
-            stop: StopAction::Command("stop".into()),
-            done_patterns: vec![DonePattern::Substring("Done".into())],
-            config_files: vec![],
-        })
+        .create_template(
+            &admin,
+            NewTemplate {
+                name: "echo-server".into(),
+                description: "Echoes commands, exits on stop".into(),
+                image: "catalyst/echo:latest".into(),
+                startup: "./server --port {{SERVER_PORT}}".into(),
+                env: Default::default(),
+                variables: vec![],
+                install: Some(InstallScript {
+                    image: "catalyst/installer:latest".into(),
+                    entrypoint: "/bin/sh".into(),
+                    script: "echo installing".into(),
+                }),
+                stop: StopAction::Command("stop".into()),
+                done_patterns: vec![DonePattern::Substring("Done".into())],
+                config_files: vec![],
+            },
+        )
         .await?;
 
     let mut events = catalyst.events().subscribe();
     let server = catalyst
-        .create_server(&admin, NewServer {
-            name: "my-first-server".into(),
-            description: String::new(),
-            owner_id: login.user.id,
-            node_id: node.id,
-            template_id: template.id,
-            variables: Default::default(),
-            limits: Limits { memory_mb: 1024, ..Limits::default() },
-            allocations: vec![catalyst_core::model::Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-            restart_policy: Default::default(),
-        })
+        .create_server(
+            &admin,
+            NewServer {
+                name: "my-first-server".into(),
+                description: String::new(),
+                owner_id: login.user.id,
+                node_id: node.id,
+                template_id: template.id,
+                variables: Default::default(),
+                limits: Limits { memory_mb: 1024, ..Limits::default() },
+                allocations: vec![catalyst_core::model::Allocation {
+                    ip: "0.0.0.0".into(),
+                    port: 25565,
+                    primary: true,
+                }],
+                restart_policy: Default::default(),
+            },
+        )
         .await?;
     println!("created server {} ({})", server.name, server.state);
     wait_for(&mut events, ServerState::Stopped).await?;

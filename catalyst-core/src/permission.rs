@@ -237,12 +237,26 @@ impl Principal {
 
     /// A user acting through an API key limited to `scopes`.
     pub fn api_key(user_id: UserId, key: crate::id::ApiKeyId, global: PermissionSet, scopes: PermissionSet) -> Self {
-        Self { user_id: Some(user_id), actor: ActorRef::ApiKey(key), global, ceiling: Some(scopes), session: None, ip: None }
+        Self {
+            user_id: Some(user_id),
+            actor: ActorRef::ApiKey(key),
+            global,
+            ceiling: Some(scopes),
+            session: None,
+            ip: None,
+        }
     }
 
     /// Catalyst itself (bootstrap, scheduler): holds everything.
     pub fn system() -> Self {
-        Self { user_id: None, actor: ActorRef::System, global: PermissionSet::all(), ceiling: None, session: None, ip: None }
+        Self {
+            user_id: None,
+            actor: ActorRef::System,
+            global: PermissionSet::all(),
+            ceiling: None,
+            session: None,
+            ip: None,
+        }
     }
 
     /// The same principal, bound to the login session it authenticated with.

@@ -41,8 +41,8 @@ pub struct ServerSpec {
 pub enum NodeRequest {
     /// Store or replace a server's definition (idempotent).
     Configure {
-        /// The definition.
-        spec: ServerSpec,
+        /// The definition (boxed: it dwarfs every other request).
+        spec: Box<ServerSpec>,
     },
     /// Run the install script.
     Install {

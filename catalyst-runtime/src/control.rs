@@ -6,8 +6,8 @@
 pub mod auth;
 mod bus;
 mod inputs;
-mod nodes;
 mod node_events;
+mod nodes;
 mod servers;
 mod templates;
 mod users;
@@ -134,7 +134,14 @@ impl Catalyst {
 
     /// Record an audit entry. A failing audit write is logged, never silently dropped, and does
     /// not undo the action it describes.
-    async fn audit(&self, who: Who<'_>, action: &str, target: (&str, Option<String>), success: bool, details: serde_json::Value) {
+    async fn audit(
+        &self,
+        who: Who<'_>,
+        action: &str,
+        target: (&str, Option<String>),
+        success: bool,
+        details: serde_json::Value,
+    ) {
         let (actor, user_id, ip) = match who {
             Who::Principal(p) => (p.actor(), p.user_id(), p.ip()),
             Who::Grant(g, p) => (g.actor(), g.user_id(), p.ip()),

@@ -3,9 +3,9 @@
 //! Everything here implements or uses the ports of `catalyst_core`. Libraries take typed
 //! configuration; only binaries read the environment.
 
-pub mod store;
+pub mod control;
 pub mod link;
 pub mod node;
-pub mod control;
+pub mod store;
 
 pub use control::{Catalyst, CatalystBuilder};

@@ -91,7 +91,7 @@ impl UserStore for MemoryStore {
 
     async fn list_users(&self, page: Page) -> Result<Paged<User>> {
         let mut rows: Vec<User> = self.lock().users.values().cloned().collect();
-        rows.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        rows.sort_by_key(|r| (r.created_at, r.id));
         Ok(page_of(rows, page))
     }
 
@@ -394,7 +394,7 @@ impl ServerStore for MemoryStore {
             .filter(|srv| filter.visible_to.is_none_or(|u| srv.owner_id == u || s.access.contains_key(&(srv.id, u))))
             .cloned()
             .collect();
-        rows.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        rows.sort_by_key(|r| (r.created_at, r.id));
         Ok(page_of(rows, page))
     }
 
@@ -456,7 +456,7 @@ impl ServerStore for MemoryStore {
             .take_while(|((srv, _), _)| *srv == server)
             .map(|(_, a)| a.clone())
             .collect();
-        rows.sort_by(|a, b| (a.created_at, a.user_id).cmp(&(b.created_at, b.user_id)));
+        rows.sort_by_key(|r| (r.created_at, r.user_id));
         Ok(rows)
     }
 
@@ -517,7 +517,7 @@ impl AuditStore for MemoryStore {
     async fn query_audit(&self, query: &AuditQuery, page: Page) -> Result<Paged<AuditLog>> {
         let s = self.lock();
         let mut rows: Vec<AuditLog> = s.audit.iter().filter(|e| audit_matches(e, query)).cloned().collect();
-        rows.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+        rows.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
         Ok(page_of(rows, page))
     }
 }

@@ -125,12 +125,12 @@ impl Tokens {
 
     /// Verify signature, audience, issuer and expiry against the wall clock.
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| {
+            match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => Error::unauthenticated("the token has expired"),
                 _ => Error::unauthenticated("the token is invalid"),
-            })
+            }
+        })
     }
 
     /// Access token lifetime.
@@ -199,7 +199,10 @@ mod tests {
         assert_eq!((claims.sub, claims.sid), (user, sid));
 
         let expired = tokens.issue(user, sid, now - chrono::Duration::hours(2)).expect("issue");
-        assert_eq!(tokens.verify(&expired).map_err(|e| e.message().to_string()).err().as_deref(), Some("the token has expired"));
+        assert_eq!(
+            tokens.verify(&expired).map_err(|e| e.message().to_string()).err().as_deref(),
+            Some("the token has expired")
+        );
 
         let mut tampered = t.clone();
         tampered.pop();
@@ -207,8 +210,17 @@ mod tests {
         assert!(tokens.verify(&tampered).is_err());
 
         // Same key, other audience: refused.
-        let other = Claims { sub: user, sid, aud: "catalyst-sftp".into(), iss: ISSUER.into(), iat: now.timestamp(), exp: now.timestamp() + 60 };
-        let foreign = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &other, &EncodingKey::from_secret(&[7u8; 32])).expect("enc");
+        let other = Claims {
+            sub: user,
+            sid,
+            aud: "catalyst-sftp".into(),
+            iss: ISSUER.into(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + 60,
+        };
+        let foreign =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &other, &EncodingKey::from_secret(&[7u8; 32]))
+                .expect("enc");
         assert!(tokens.verify(&foreign).is_err());
 
         let other_key = Tokens::new(&AuthConfig::with_secret(vec![8u8; 32]).expect("secret"));

@@ -24,7 +24,10 @@ pub struct RegisterInput {
 
 impl fmt::Debug for RegisterInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegisterInput").field("email", &self.email).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("RegisterInput")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +64,10 @@ pub struct LoginOutput {
 
 impl fmt::Debug for LoginOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginOutput").field("user", &self.user).field("expires_in", &self.expires_in).finish_non_exhaustive()
+        f.debug_struct("LoginOutput")
+            .field("user", &self.user)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,7 +187,10 @@ pub struct DeploymentToken {
 
 impl fmt::Debug for DeploymentToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeploymentToken").field("node_id", &self.node_id).field("expires_at", &self.expires_at).finish_non_exhaustive()
+        f.debug_struct("DeploymentToken")
+            .field("node_id", &self.node_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 

@@ -46,7 +46,14 @@ impl Catalyst {
             version: 0,
         };
         self.inner.store.create_location(&location).await?;
-        self.audit(Who::Grant(&grant, who), "location.create", ("location", Some(location.id.to_string())), true, json!({"name": location.name})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "location.create",
+            ("location", Some(location.id.to_string())),
+            true,
+            json!({"name": location.name}),
+        )
+        .await;
         Ok(location)
     }
 
@@ -73,7 +80,8 @@ impl Catalyst {
             l.description = validate::text("description", d, 1024)?;
         }
         let l = self.inner.store.update_location(&l).await?;
-        self.audit(Who::Grant(&grant, who), "location.update", ("location", Some(id.to_string())), true, json!({})).await;
+        self.audit(Who::Grant(&grant, who), "location.update", ("location", Some(id.to_string())), true, json!({}))
+            .await;
         Ok(l)
     }
 
@@ -81,7 +89,8 @@ impl Catalyst {
     pub async fn delete_location(&self, who: &Principal, id: LocationId) -> Result<()> {
         let grant = authorize(who, Permission::NodeDelete, Scope::Global)?;
         self.inner.store.delete_location(id).await?;
-        self.audit(Who::Grant(&grant, who), "location.delete", ("location", Some(id.to_string())), true, json!({})).await;
+        self.audit(Who::Grant(&grant, who), "location.delete", ("location", Some(id.to_string())), true, json!({}))
+            .await;
         Ok(())
     }
 
@@ -104,7 +113,14 @@ impl Catalyst {
             version: 0,
         };
         self.inner.store.create_node(&node).await?;
-        self.audit(Who::Grant(&grant, who), "node.create", ("node", Some(node.id.to_string())), true, json!({"name": node.name})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "node.create",
+            ("node", Some(node.id.to_string())),
+            true,
+            json!({"name": node.name}),
+        )
+        .await;
         Ok(node)
     }
 
@@ -166,11 +182,13 @@ impl Catalyst {
         let grant = authorize(who, Permission::NodeUpdate, Scope::Global)?;
         let mut node = self.inner.store.get_node(id).await?;
         let token = random_secret();
-        let expires_at = self.now() + chrono::Duration::from_std(self.inner.auth.deployment_ttl).unwrap_or(chrono::Duration::hours(1));
+        let expires_at = self.now()
+            + chrono::Duration::from_std(self.inner.auth.deployment_ttl).unwrap_or(chrono::Duration::hours(1));
         node.deployment_token_hash = Some(sha256_hex(&token));
         node.deployment_token_expires_at = Some(expires_at);
         self.inner.store.update_node(&node).await?;
-        self.audit(Who::Grant(&grant, who), "node.deployment_token", ("node", Some(id.to_string())), true, json!({})).await;
+        self.audit(Who::Grant(&grant, who), "node.deployment_token", ("node", Some(id.to_string())), true, json!({}))
+            .await;
         Ok(DeploymentToken { node_id: id, token, expires_at })
     }
 
@@ -178,8 +196,9 @@ impl Catalyst {
     pub async fn enroll_node(&self, id: NodeId, deployment_token: &str) -> Result<NodeCredential> {
         let refused = || Error::unauthenticated("the deployment token is invalid or expired");
         let mut node = self.inner.store.get_node(id).await.map_err(|_| refused())?;
-        let valid = node.deployment_token_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256_hex(deployment_token)))
-            && node.deployment_token_expires_at.is_some_and(|t| t > self.now());
+        let valid =
+            node.deployment_token_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256_hex(deployment_token)))
+                && node.deployment_token_expires_at.is_some_and(|t| t > self.now());
         if !valid {
             self.audit(Who::Anonymous(None), "node.enroll", ("node", Some(id.to_string())), false, json!({})).await;
             return Err(refused());

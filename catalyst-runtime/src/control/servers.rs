@@ -8,7 +8,9 @@ use catalyst_core::events::DomainEvent;
 use catalyst_core::id::{ServerId, UserId};
 use catalyst_core::lifecycle::{Event, ServerState, apply};
 use catalyst_core::model::{Allocation, Limits, LogQuery, Page, Paged, Server, ServerAccess, ServerLog, Template};
-use catalyst_core::permission::{Grant, Permission, PermissionSet, Principal, Scope, ServerAuthz, authorize, server_permissions};
+use catalyst_core::permission::{
+    Grant, Permission, PermissionSet, Principal, Scope, ServerAuthz, authorize, server_permissions,
+};
 use catalyst_core::ports::ServerFilter;
 use catalyst_core::protocol::{NodeRequest, NodeResponse, ServerSpec};
 use catalyst_core::render::{self, RenderContext};
@@ -52,7 +54,10 @@ fn check_allocations(mut allocations: Vec<Allocation>) -> Result<Vec<Allocation>
     }
     let mut seen = BTreeSet::new();
     for a in &mut allocations {
-        let ip: IpAddr = a.ip.trim().parse().map_err(|_| Error::invalid(format!("allocation ip {:?} is not an IP address", a.ip)))?;
+        let ip: IpAddr =
+            a.ip.trim()
+                .parse()
+                .map_err(|_| Error::invalid(format!("allocation ip {:?} is not an IP address", a.ip)))?;
         a.ip = ip.to_string();
         if a.port == 0 {
             return Err(Error::invalid("allocation port must be 1-65535"));
@@ -71,7 +76,8 @@ fn check_allocations(mut allocations: Vec<Allocation>) -> Result<Vec<Allocation>
 
 /// Render what the node needs: startup, environment (template env, variables, built-ins).
 pub(super) fn spec_for(server: &Server, template: &Template) -> Result<ServerSpec> {
-    let primary = server.primary_allocation().cloned().unwrap_or(Allocation { ip: "0.0.0.0".into(), port: 0, primary: true });
+    let primary =
+        server.primary_allocation().cloned().unwrap_or(Allocation { ip: "0.0.0.0".into(), port: 0, primary: true });
     let ctx = RenderContext::new()
         .extend(&server.variables)
         .with("SERVER_ID", server.id.to_string())
@@ -102,12 +108,9 @@ impl Catalyst {
     async fn load_server(&self, who: &Principal, id: ServerId) -> Result<(Server, ServerAuthz)> {
         let server = self.inner.store.get_server(id).await?;
         let subuser = match who.user_id() {
-            Some(u) if u != server.owner_id => self
-                .inner
-                .store
-                .get_access(id, u)
-                .await?
-                .map(|a| a.permissions.into_iter().collect::<PermissionSet>()),
+            Some(u) if u != server.owner_id => {
+                self.inner.store.get_access(id, u).await?.map(|a| a.permissions.into_iter().collect::<PermissionSet>())
+            }
             _ => None,
         };
         let authz = ServerAuthz { server_id: id, owner_id: server.owner_id, subuser };
@@ -120,7 +123,12 @@ impl Catalyst {
         Ok((server, grant))
     }
 
-    async fn check_capacity(&self, node_id: catalyst_core::id::NodeId, extra_memory: u64, extra_disk: u64) -> Result<()> {
+    async fn check_capacity(
+        &self,
+        node_id: catalyst_core::id::NodeId,
+        extra_memory: u64,
+        extra_disk: u64,
+    ) -> Result<()> {
         let node = self.inner.store.get_node(node_id).await?;
         let usage = self.inner.store.node_usage(node_id).await?;
         if usage.memory_mb + extra_memory > node.memory_capacity_mb() {
@@ -139,7 +147,7 @@ impl Catalyst {
     async fn configure(&self, grant: &Grant, server: &Server) -> Result<()> {
         let template = self.inner.store.get_template(server.template_id).await?;
         let spec = spec_for(server, &template)?;
-        self.send(grant, server, NodeRequest::Configure { spec }).await.map(|_| ())
+        self.send(grant, server, NodeRequest::Configure { spec: Box::new(spec) }).await.map(|_| ())
     }
 
     /// Persist a state the control plane decides alone (the node is unreachable or not involved).
@@ -152,7 +160,13 @@ impl Catalyst {
             match self.inner.store.update_server(&s).await {
                 Ok(s) => {
                     if from != to {
-                        self.publish(DomainEvent::ServerStateUpdate { server_id: id, from, to, reason, at: self.now() });
+                        self.publish(DomainEvent::ServerStateUpdate {
+                            server_id: id,
+                            from,
+                            to,
+                            reason,
+                            at: self.now(),
+                        });
                     }
                     return Ok(s);
                 }
@@ -191,7 +205,14 @@ impl Catalyst {
         spec_for(&server, &template)?;
         self.check_capacity(server.node_id, server.limits.memory_mb, server.limits.disk_mb).await?;
         self.inner.store.create_server(&server).await?;
-        self.audit(Who::Grant(&grant, who), "server.create", ("server", Some(server.id.to_string())), true, json!({"name": server.name, "node_id": server.node_id})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "server.create",
+            ("server", Some(server.id.to_string())),
+            true,
+            json!({"name": server.name, "node_id": server.node_id}),
+        )
+        .await;
         let dispatched = match self.configure(&grant, &server).await {
             Ok(()) => self.send(&grant, &server, NodeRequest::Install { server_id: server.id }).await.map(|_| ()),
             Err(e) => Err(e),
@@ -320,7 +341,8 @@ impl Catalyst {
             }
             other => other,
         };
-        self.audit(Who::Grant(&grant, who), &action, ("server", Some(id.to_string())), outcome.is_ok(), json!({})).await;
+        self.audit(Who::Grant(&grant, who), &action, ("server", Some(id.to_string())), outcome.is_ok(), json!({}))
+            .await;
         if let NodeResponse::State { state } = outcome? {
             server.state = state;
         }
@@ -371,7 +393,14 @@ impl Catalyst {
             return Err(Error::invalid("a command is one line of at most 4096 bytes"));
         }
         let outcome = self.send(&grant, &server, NodeRequest::Command { server_id: id, line: line.to_string() }).await;
-        self.audit(Who::Grant(&grant, who), "server.command", ("server", Some(id.to_string())), outcome.is_ok(), json!({})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "server.command",
+            ("server", Some(id.to_string())),
+            outcome.is_ok(),
+            json!({}),
+        )
+        .await;
         outcome.map(|_| ())
     }
 
@@ -403,7 +432,14 @@ impl Catalyst {
         if self.inner.link.is_online(server.node_id) {
             self.send(&grant, &server, NodeRequest::ResetCrashes { server_id: id }).await?;
         }
-        self.audit(Who::Grant(&grant, who), "server.reset_crash_count", ("server", Some(id.to_string())), true, json!({})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "server.reset_crash_count",
+            ("server", Some(id.to_string())),
+            true,
+            json!({}),
+        )
+        .await;
         Ok(server)
     }
 
@@ -430,10 +466,22 @@ impl Catalyst {
             return Err(Error::denied("you cannot grant permissions you do not hold"));
         }
         self.inner.store.get_user(input.user_id).await?;
-        let access = ServerAccess { server_id: id, user_id: input.user_id, permissions: requested.iter().collect(), created_at: self.now() };
+        let access = ServerAccess {
+            server_id: id,
+            user_id: input.user_id,
+            permissions: requested.iter().collect(),
+            created_at: self.now(),
+        };
         self.inner.store.put_access(&access).await?;
         self.publish(DomainEvent::AccessChanged { server_id: id, user_id: input.user_id });
-        self.audit(Who::Grant(&grant, who), "server.access.grant", ("server", Some(id.to_string())), true, json!({"user_id": input.user_id, "permissions": access.permissions})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "server.access.grant",
+            ("server", Some(id.to_string())),
+            true,
+            json!({"user_id": input.user_id, "permissions": access.permissions}),
+        )
+        .await;
         Ok(access)
     }
 
@@ -442,7 +490,14 @@ impl Catalyst {
         let (_, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
         self.inner.store.delete_access(id, user).await?;
         self.publish(DomainEvent::AccessChanged { server_id: id, user_id: user });
-        self.audit(Who::Grant(&grant, who), "server.access.revoke", ("server", Some(id.to_string())), true, json!({"user_id": user})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "server.access.revoke",
+            ("server", Some(id.to_string())),
+            true,
+            json!({"user_id": user}),
+        )
+        .await;
         Ok(())
     }
 }

@@ -64,7 +64,14 @@ impl Catalyst {
         let grant = authorize(who, Permission::TemplateCreate, Scope::Global)?;
         let t = build(TemplateId::new(), input, self.now(), 0)?;
         self.inner.store.create_template(&t).await?;
-        self.audit(Who::Grant(&grant, who), "template.create", ("template", Some(t.id.to_string())), true, json!({"name": t.name})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "template.create",
+            ("template", Some(t.id.to_string())),
+            true,
+            json!({"name": t.name}),
+        )
+        .await;
         Ok(t)
     }
 
@@ -86,7 +93,8 @@ impl Catalyst {
         let old = self.inner.store.get_template(id).await?;
         let t = build(id, input, old.created_at, old.version)?;
         let t = self.inner.store.update_template(&t).await?;
-        self.audit(Who::Grant(&grant, who), "template.update", ("template", Some(id.to_string())), true, json!({})).await;
+        self.audit(Who::Grant(&grant, who), "template.update", ("template", Some(id.to_string())), true, json!({}))
+            .await;
         Ok(t)
     }
 
@@ -94,7 +102,8 @@ impl Catalyst {
     pub async fn delete_template(&self, who: &Principal, id: TemplateId) -> Result<()> {
         let grant = authorize(who, Permission::TemplateDelete, Scope::Global)?;
         self.inner.store.delete_template(id).await?;
-        self.audit(Who::Grant(&grant, who), "template.delete", ("template", Some(id.to_string())), true, json!({})).await;
+        self.audit(Who::Grant(&grant, who), "template.delete", ("template", Some(id.to_string())), true, json!({}))
+            .await;
         Ok(())
     }
 }

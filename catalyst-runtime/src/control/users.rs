@@ -13,7 +13,8 @@ use super::{Catalyst, LoginInput, LoginOutput, Me, NewRole, RegisterInput, UserP
 pub const ADMIN_ROLE: &str = "admin";
 
 /// A hash that verifies nothing, so unknown e-mails cost the same time as wrong passwords.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
 
 impl Catalyst {
     /// Create an account. Allowed for anyone when registration is open, otherwise only for
@@ -42,7 +43,8 @@ impl Catalyst {
             Some(p) => Who::Principal(p),
             None => Who::Anonymous(None),
         };
-        self.audit(actor, "auth.register", ("user", Some(user.id.to_string())), true, json!({"email": user.email})).await;
+        self.audit(actor, "auth.register", ("user", Some(user.id.to_string())), true, json!({"email": user.email}))
+            .await;
         Ok(user)
     }
 
@@ -73,7 +75,8 @@ impl Catalyst {
             user_id: user.id,
             refresh_hash: sha256_hex(&secret),
             created_at: now,
-            expires_at: now + chrono::Duration::from_std(self.inner.auth.refresh_ttl).unwrap_or(chrono::Duration::days(30)),
+            expires_at: now
+                + chrono::Duration::from_std(self.inner.auth.refresh_ttl).unwrap_or(chrono::Duration::days(30)),
             revoked: false,
         };
         self.inner.store.create_session(&session).await?;
@@ -109,7 +112,9 @@ impl Catalyst {
     pub async fn principal_for(&self, user_id: UserId) -> Result<Principal> {
         let user = match self.inner.store.get_user(user_id).await {
             Ok(u) => u,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::unauthenticated("the user no longer exists")),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::unauthenticated("the user no longer exists"));
+            }
             Err(e) => return Err(e),
         };
         let mut set = PermissionSet::EMPTY;
@@ -133,7 +138,14 @@ impl Catalyst {
         if !constant_time_eq(&presented, &session.refresh_hash) {
             // Reuse of a rotated token: end the session for everyone holding it.
             self.inner.store.revoke_session(sid).await?;
-            self.audit(Who::Anonymous(None), "auth.refresh_reuse", ("session", Some(sid.to_string())), false, json!({})).await;
+            self.audit(
+                Who::Anonymous(None),
+                "auth.refresh_reuse",
+                ("session", Some(sid.to_string())),
+                false,
+                json!({}),
+            )
+            .await;
             return Err(bad());
         }
         let next = random_secret();
@@ -200,7 +212,14 @@ impl Catalyst {
             self.inner.store.revoke_user_sessions(id).await?;
             self.publish(catalyst_core::events::DomainEvent::UserRevoked { user_id: id });
         }
-        self.audit(Who::Grant(&grant, who), "user.update", ("user", Some(id.to_string())), true, json!({"roles_changed": roles_changed})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "user.update",
+            ("user", Some(id.to_string())),
+            true,
+            json!({"roles_changed": roles_changed}),
+        )
+        .await;
         Ok(user)
     }
 
@@ -247,7 +266,14 @@ impl Catalyst {
             version: 0,
         };
         self.inner.store.create_role(&role).await?;
-        self.audit(Who::Grant(&grant, who), "role.create", ("role", Some(role.id.to_string())), true, json!({"name": role.name})).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "role.create",
+            ("role", Some(role.id.to_string())),
+            true,
+            json!({"name": role.name}),
+        )
+        .await;
         Ok(role)
     }
 
@@ -300,7 +326,14 @@ impl Catalyst {
             version: 0,
         };
         self.inner.store.create_user(&user).await?;
-        self.audit(Who::Principal(&Principal::system()), "user.bootstrap_admin", ("user", Some(user.id.to_string())), true, json!({})).await;
+        self.audit(
+            Who::Principal(&Principal::system()),
+            "user.bootstrap_admin",
+            ("user", Some(user.id.to_string())),
+            true,
+            json!({}),
+        )
+        .await;
         Ok(Some(user))
     }
 }

@@ -16,8 +16,10 @@ use crate::node::NodeDaemon;
 #[derive(Debug, Default, Clone)]
 pub struct LocalLink {
     daemons: Arc<RwLock<HashMap<NodeId, NodeDaemon>>>,
-    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<(NodeId, NodeEvent)>>>>,
+    subscribers: Arc<Mutex<Vec<EventSender>>>,
 }
+
+type EventSender = mpsc::UnboundedSender<(NodeId, NodeEvent)>;
 
 impl LocalLink {
     /// A link with no nodes.

@@ -98,7 +98,12 @@ fn install_container_id(id: ServerId) -> String {
 
 impl NodeDaemon {
     /// A daemon for `node_id` running servers on `runtime`.
-    pub fn new(node_id: NodeId, runtime: Arc<dyn ContainerRuntime>, clock: Arc<dyn Clock>, config: DaemonConfig) -> Self {
+    pub fn new(
+        node_id: NodeId,
+        runtime: Arc<dyn ContainerRuntime>,
+        clock: Arc<dyn Clock>,
+        config: DaemonConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 node_id,
@@ -132,7 +137,7 @@ impl NodeDaemon {
     pub async fn handle(&self, request: NodeRequest) -> Result<NodeResponse> {
         match request {
             NodeRequest::Configure { spec } => {
-                self.configure(spec).await;
+                self.configure(*spec).await;
                 Ok(NodeResponse::Ok)
             }
             NodeRequest::Install { server_id } => self.event(server_id, Event::Install).await,
@@ -151,7 +156,10 @@ impl NodeDaemon {
                 let slot = self.slot(server_id)?;
                 let m = slot.machine.lock().await;
                 if !matches!(m.state, ServerState::Starting | ServerState::Running) {
-                    return Err(Error::new(ErrorKind::InvalidTransition, format!("cannot send a command to a server that is {}", m.state)));
+                    return Err(Error::new(
+                        ErrorKind::InvalidTransition,
+                        format!("cannot send a command to a server that is {}", m.state),
+                    ));
                 }
                 let mut data = line.into_bytes();
                 data.push(b'\n');
@@ -159,7 +167,8 @@ impl NodeDaemon {
                 Ok(NodeResponse::Ok)
             }
             NodeRequest::Inventory => {
-                let slots: Vec<Arc<Slot>> = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+                let slots: Vec<Arc<Slot>> =
+                    self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
                 let mut servers = Vec::with_capacity(slots.len());
                 for slot in slots {
                     servers.push((slot.id, slot.machine.lock().await.state));
@@ -193,7 +202,13 @@ impl NodeDaemon {
     }
 
     fn slot(&self, id: ServerId) -> Result<Arc<Slot>> {
-        self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned().ok_or_else(|| Error::not_found("server"))
+        self.inner
+            .servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("server"))
     }
 
     fn emit(&self, event: NodeEvent) {
@@ -203,7 +218,13 @@ impl NodeDaemon {
 
     fn system_line(&self, m: &mut Machine, line: String) {
         m.seq += 1;
-        self.emit(NodeEvent::Log { server_id: m.spec.server_id, seq: m.seq, stream: LogStream::System, line, at: self.inner.clock.now() });
+        self.emit(NodeEvent::Log {
+            server_id: m.spec.server_id,
+            seq: m.seq,
+            stream: LogStream::System,
+            line,
+            at: self.inner.clock.now(),
+        });
     }
 
     async fn call<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -245,7 +266,13 @@ impl NodeDaemon {
                 let from = m.state;
                 m.state = t.next;
                 if from != t.next {
-                    self.emit(NodeEvent::StateChanged { server_id: slot.id, from, to: t.next, reason, at: self.inner.clock.now() });
+                    self.emit(NodeEvent::StateChanged {
+                        server_id: slot.id,
+                        from,
+                        to: t.next,
+                        reason,
+                        at: self.inner.clock.now(),
+                    });
                 }
                 for effect in t.effects {
                     self.run_effect(slot, m, effect).await;
@@ -278,7 +305,9 @@ impl NodeDaemon {
             Effect::StopProcess => {
                 let id = container_id(slot.id);
                 let asked = match &m.spec.stop {
-                    StopAction::Command(cmd) => self.call(runtime.write_stdin(&id, format!("{cmd}\n").as_bytes())).await,
+                    StopAction::Command(cmd) => {
+                        self.call(runtime.write_stdin(&id, format!("{cmd}\n").as_bytes())).await
+                    }
                     StopAction::Signal(name) => match Signal::parse(name) {
                         Ok(sig) => self.call(runtime.signal(&id, sig)).await,
                         Err(e) => Err(e),
@@ -297,7 +326,12 @@ impl NodeDaemon {
             }
             Effect::RecordCrash => {
                 let exit = m.last_exit.unwrap_or(ExitInfo { clean: false, oom: false });
-                self.emit(NodeEvent::Crashed { server_id: slot.id, at: self.inner.clock.now(), code: None, oom: exit.oom });
+                self.emit(NodeEvent::Crashed {
+                    server_id: slot.id,
+                    at: self.inner.clock.now(),
+                    code: None,
+                    oom: exit.oom,
+                });
             }
             Effect::ApplyRestartPolicy { clean, oom } => {
                 let now = self.inner.clock.now();
@@ -360,7 +394,10 @@ impl NodeDaemon {
     }
 
     /// Create a fresh container (removing a stale one) and attach before starting.
-    async fn launch(&self, cspec: &ContainerSpec) -> Result<futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>> {
+    async fn launch(
+        &self,
+        cspec: &ContainerSpec,
+    ) -> Result<futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>> {
         let runtime = &self.inner.runtime;
         tokio::fs::create_dir_all(&cspec.mounts[0].source)
             .await
@@ -382,7 +419,12 @@ impl NodeDaemon {
             None => Ok(true),
             Some(script) => {
                 let id = install_container_id(slot.id);
-                let mut cspec = self.container_spec(&spec, id.clone(), script.image.clone(), vec![script.entrypoint.clone(), "-c".into(), script.script.clone()]);
+                let mut cspec = self.container_spec(
+                    &spec,
+                    id.clone(),
+                    script.image.clone(),
+                    vec![script.entrypoint.clone(), "-c".into(), script.script.clone()],
+                );
                 cspec.mounts[0].target = "/mnt/server".into();
                 cspec.workdir = "/mnt/server".into();
                 match self.launch(&cspec).await {
@@ -397,7 +439,8 @@ impl NodeDaemon {
                                 }
                             })
                         };
-                        let waited = tokio::time::timeout(self.inner.config.install_timeout, self.inner.runtime.wait(&id)).await;
+                        let waited =
+                            tokio::time::timeout(self.inner.config.install_timeout, self.inner.runtime.wait(&id)).await;
                         let result = match waited {
                             Ok(Ok(status)) => Ok(status.code == Some(0)),
                             Ok(Err(e)) => Err(e),
@@ -434,7 +477,12 @@ impl NodeDaemon {
 
     async fn start_process(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
         let id = container_id(slot.id);
-        let cspec = self.container_spec(&spec, id.clone(), spec.image.clone(), vec!["/bin/sh".into(), "-c".into(), spec.startup.clone()]);
+        let cspec = self.container_spec(
+            &spec,
+            id.clone(),
+            spec.image.clone(),
+            vec!["/bin/sh".into(), "-c".into(), spec.startup.clone()],
+        );
         let output = match self.launch(&cspec).await {
             Ok(output) => output,
             Err(e) => {
@@ -442,7 +490,9 @@ impl NodeDaemon {
                 if m.generation == generation {
                     self.system_line(&mut m, format!("failed to start: {}", e.message()));
                     m.last_exit = Some(ExitInfo { clean: false, oom: false });
-                    let _ = self.step(&slot, &mut m, Event::Exited { code: None, oom: false }, Some(e.message().to_string())).await;
+                    let _ = self
+                        .step(&slot, &mut m, Event::Exited { code: None, oom: false }, Some(e.message().to_string()))
+                        .await;
                 }
                 return;
             }
@@ -476,12 +526,25 @@ impl NodeDaemon {
         let _ = self.step(&slot, &mut m, Event::Exited { code, oom }, Some(reason)).await;
     }
 
-    async fn pump(self, slot: Arc<Slot>, mut output: futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>, patterns: DoneMatcher, generation: u64) {
+    async fn pump(
+        self,
+        slot: Arc<Slot>,
+        mut output: futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>,
+        patterns: DoneMatcher,
+        generation: u64,
+    ) {
         while let Some(line) = output.next().await {
             let mut m = slot.machine.lock().await;
             m.seq += 1;
-            let started = m.state == ServerState::Starting && m.generation == generation && patterns.matches(&line.line);
-            self.emit(NodeEvent::Log { server_id: slot.id, seq: m.seq, stream: line.stream, line: line.line, at: self.inner.clock.now() });
+            let started =
+                m.state == ServerState::Starting && m.generation == generation && patterns.matches(&line.line);
+            self.emit(NodeEvent::Log {
+                server_id: slot.id,
+                seq: m.seq,
+                stream: line.stream,
+                line: line.line,
+                at: self.inner.clock.now(),
+            });
             if started {
                 let _ = self.step(&slot, &mut m, Event::Started, None).await;
             }

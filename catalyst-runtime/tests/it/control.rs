@@ -8,8 +8,8 @@ use catalyst_core::ErrorKind;
 use catalyst_core::clock::SystemClock;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{
-    Allocation, AuditQuery, DonePattern, InstallScript, Limits, LogQuery, LogStream, Page, StopAction, TemplateVariable,
-    VariableKind, VariableRules,
+    Allocation, AuditQuery, DonePattern, InstallScript, Limits, LogQuery, LogStream, Page, StopAction,
+    TemplateVariable, VariableKind, VariableRules,
 };
 use catalyst_core::permission::{Permission, Principal};
 use catalyst_core::ports::{ExitStatus, Store};
@@ -18,7 +18,8 @@ use catalyst_core::testing::{FakeRuntime, FakeRuntimeCall};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
 use catalyst_runtime::control::{
-    GrantAccess, LoginInput, NewLocation, NewNode, NewRole, NewServer, NewTemplate, RegisterInput, ServerPatch, UserPatch,
+    GrantAccess, LoginInput, NewLocation, NewNode, NewRole, NewServer, NewTemplate, RegisterInput, ServerPatch,
+    UserPatch,
 };
 use catalyst_runtime::link::LocalLink;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
@@ -57,16 +58,22 @@ pub async fn world(store: Arc<dyn Store>) -> World {
         .await
         .expect("login");
     let admin = catalyst.authenticate(&login.access_token).await.expect("authenticate");
-    let loc = catalyst.create_location(&admin, NewLocation { name: "loc".into(), description: String::new() }).await.expect("location");
+    let loc = catalyst
+        .create_location(&admin, NewLocation { name: "loc".into(), description: String::new() })
+        .await
+        .expect("location");
     let node = catalyst
-        .create_node(&admin, NewNode {
-            name: "node".into(),
-            location_id: loc.id,
-            fqdn: "node.example.test".into(),
-            memory_mb: 4096,
-            disk_mb: 50_000,
-            overallocate_percent: 0,
-        })
+        .create_node(
+            &admin,
+            NewNode {
+                name: "node".into(),
+                location_id: loc.id,
+                fqdn: "node.example.test".into(),
+                memory_mb: 4096,
+                disk_mb: 50_000,
+                overallocate_percent: 0,
+            },
+        )
         .await
         .expect("node");
     let runtime = Arc::new(FakeRuntime::new());
@@ -100,7 +107,11 @@ fn template(name: &str) -> NewTemplate {
                 rules: VariableRules { kind: VariableKind::Int, min: Some(1), max: Some(100), ..Default::default() },
             },
         ],
-        install: Some(InstallScript { image: "catalyst/installer".into(), entrypoint: "/bin/sh".into(), script: "echo ok".into() }),
+        install: Some(InstallScript {
+            image: "catalyst/installer".into(),
+            entrypoint: "/bin/sh".into(),
+            script: "echo ok".into(),
+        }),
         stop: StopAction::Command("stop".into()),
         done_patterns: vec![DonePattern::Regex("^Done".into())],
         config_files: vec![],
@@ -111,7 +122,14 @@ impl World {
     pub async fn user(&self, name: &str) -> (catalyst_core::model::User, Principal) {
         let user = self
             .catalyst
-            .register(None, RegisterInput { email: format!("{name}@example.test"), username: name.into(), password: "password-123".into() })
+            .register(
+                None,
+                RegisterInput {
+                    email: format!("{name}@example.test"),
+                    username: name.into(),
+                    password: "password-123".into(),
+                },
+            )
             .await
             .expect("register");
         let login = self
@@ -145,14 +163,24 @@ impl World {
     }
 
     /// Poll until `check` holds on the stored server (node events are applied asynchronously).
-    pub async fn until(&self, id: catalyst_core::id::ServerId, what: &str, check: impl Fn(&catalyst_core::model::Server) -> bool) {
+    pub async fn until(
+        &self,
+        id: catalyst_core::id::ServerId,
+        what: &str,
+        check: impl Fn(&catalyst_core::model::Server) -> bool,
+    ) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let s = self.catalyst.get_server(&self.admin, id).await.expect("get server");
             if check(&s) {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}; server is {} (crashes {})", s.state, s.crash_count);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; server is {} (crashes {})",
+                s.state,
+                s.crash_count
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -243,7 +271,11 @@ async fn lifecycle(store: Arc<dyn Store>) {
     // Deleting a running server kills it and removes everything.
     w.catalyst.start_server(&owner_p, s.id).await.expect("start");
     w.until_state(s.id, ServerState::Running).await;
-    assert_eq!(kind(w.catalyst.delete_server(&owner_p, s.id).await), ErrorKind::PermissionDenied, "owners cannot delete");
+    assert_eq!(
+        kind(w.catalyst.delete_server(&owner_p, s.id).await),
+        ErrorKind::PermissionDenied,
+        "owners cannot delete"
+    );
     w.catalyst.delete_server(&w.admin, s.id).await.expect("delete");
     assert_eq!(kind(w.catalyst.get_server(&w.admin, s.id).await), ErrorKind::NotFound);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -253,8 +285,22 @@ async fn lifecycle(store: Arc<dyn Store>) {
     }
 
     // Every mutation is audited.
-    let audit = w.catalyst.store().query_audit(&AuditQuery { action: Some("server.".into()), ..Default::default() }, Page::new(0, 500)).await.expect("audit");
-    for action in ["server.create", "server.start", "server.stop", "server.restart", "server.kill", "server.suspend", "server.delete", "server.command"] {
+    let audit = w
+        .catalyst
+        .store()
+        .query_audit(&AuditQuery { action: Some("server.".into()), ..Default::default() }, Page::new(0, 500))
+        .await
+        .expect("audit");
+    for action in [
+        "server.create",
+        "server.start",
+        "server.stop",
+        "server.restart",
+        "server.kill",
+        "server.suspend",
+        "server.delete",
+        "server.command",
+    ] {
         assert!(audit.items.iter().any(|e| e.action == action), "no audit entry for {action}");
     }
 }
@@ -277,7 +323,11 @@ async fn sessions_tokens_and_revocation() {
     let (store, _dir) = support::sqlite().await;
     let w = world(Arc::new(store)).await;
     let c = &w.catalyst;
-    let reg = |email: &str, user: &str, pw: &str| RegisterInput { email: email.into(), username: user.into(), password: pw.into() };
+    let reg = |email: &str, user: &str, pw: &str| RegisterInput {
+        email: email.into(),
+        username: user.into(),
+        password: pw.into(),
+    };
     assert_eq!(kind(c.register(None, reg("not-an-email", "bob", "password-123")).await), ErrorKind::InvalidInput);
     assert_eq!(kind(c.register(None, reg("bob@example.test", "bob", "short")).await), ErrorKind::InvalidInput);
     c.register(None, reg("bob@example.test", "bob", "password-123")).await.expect("register");
@@ -285,9 +335,13 @@ async fn sessions_tokens_and_revocation() {
 
     let bad = c.login(LoginInput { email: "bob@example.test".into(), password: "wrong-password".into() }, None).await;
     assert_eq!(kind(bad), ErrorKind::Unauthenticated);
-    let nobody = c.login(LoginInput { email: "nobody@example.test".into(), password: "password-123".into() }, None).await;
+    let nobody =
+        c.login(LoginInput { email: "nobody@example.test".into(), password: "password-123".into() }, None).await;
     assert_eq!(kind(nobody), ErrorKind::Unauthenticated);
-    let login = c.login(LoginInput { email: "Bob@Example.test".into(), password: "password-123".into() }, None).await.expect("login");
+    let login = c
+        .login(LoginInput { email: "Bob@Example.test".into(), password: "password-123".into() }, None)
+        .await
+        .expect("login");
     let me = c.me(&c.authenticate(&login.access_token).await.expect("auth")).await.expect("me");
     assert_eq!(me.user.email, "bob@example.test");
     assert!(me.permissions.is_empty());
@@ -298,24 +352,38 @@ async fn sessions_tokens_and_revocation() {
     assert_ne!(second.refresh_token, login.refresh_token);
     c.authenticate(&second.access_token).await.expect("new access token works");
     assert_eq!(kind(c.refresh(&login.refresh_token).await), ErrorKind::Unauthenticated, "replayed refresh token");
-    assert_eq!(kind(c.authenticate(&second.access_token).await), ErrorKind::Unauthenticated, "session revoked by reuse");
+    assert_eq!(
+        kind(c.authenticate(&second.access_token).await),
+        ErrorKind::Unauthenticated,
+        "session revoked by reuse"
+    );
     assert_eq!(kind(c.refresh(&second.refresh_token).await), ErrorKind::Unauthenticated);
 
     // Logout ends the session at once.
-    let login = c.login(LoginInput { email: "bob@example.test".into(), password: "password-123".into() }, None).await.expect("login");
+    let login = c
+        .login(LoginInput { email: "bob@example.test".into(), password: "password-123".into() }, None)
+        .await
+        .expect("login");
     let p = c.authenticate(&login.access_token).await.expect("auth");
     c.logout(&p).await.expect("logout");
     assert_eq!(kind(c.authenticate(&login.access_token).await), ErrorKind::Unauthenticated);
 
     // A password change ends every session.
-    let login = c.login(LoginInput { email: "bob@example.test".into(), password: "password-123".into() }, None).await.expect("login");
+    let login = c
+        .login(LoginInput { email: "bob@example.test".into(), password: "password-123".into() }, None)
+        .await
+        .expect("login");
     let p = c.authenticate(&login.access_token).await.expect("auth");
     assert_eq!(kind(c.change_password(&p, "wrong".into(), "new-password-1".into()).await), ErrorKind::PermissionDenied);
     c.change_password(&p, "password-123".into(), "new-password-1".into()).await.expect("change");
     assert_eq!(kind(c.authenticate(&login.access_token).await), ErrorKind::Unauthenticated);
 
     // Failed logins are audited without the password.
-    let failed = c.store().query_audit(&AuditQuery { action: Some("auth.login".into()), ..Default::default() }, Page::default()).await.expect("audit");
+    let failed = c
+        .store()
+        .query_audit(&AuditQuery { action: Some("auth.login".into()), ..Default::default() }, Page::default())
+        .await
+        .expect("audit");
     assert!(failed.items.iter().any(|e| !e.success));
     assert!(!serde_json::to_string(&failed.items).unwrap_or_default().contains("wrong-password"));
 }
@@ -332,7 +400,10 @@ async fn rbac_and_object_level_authorization() {
     w.until_state(a.id, ServerState::Stopped).await;
 
     // Plain users hold nothing global.
-    assert_eq!(kind(c.create_location(&alice_p, NewLocation { name: "x".into(), description: String::new() }).await), ErrorKind::PermissionDenied);
+    assert_eq!(
+        kind(c.create_location(&alice_p, NewLocation { name: "x".into(), description: String::new() }).await),
+        ErrorKind::PermissionDenied
+    );
     assert_eq!(kind(c.create_server(&alice_p, w.new_server(alice.id, 30002)).await), ErrorKind::PermissionDenied);
     assert_eq!(kind(c.list_users(&alice_p, Page::default()).await), ErrorKind::PermissionDenied);
 
@@ -350,29 +421,76 @@ async fn rbac_and_object_level_authorization() {
     assert_eq!(kind(c.start_server(&bob_p, a.id).await), ErrorKind::PermissionDenied, "visible but not allowed");
     let escalate = GrantAccess { user_id: bob.id, permissions: vec![Permission::ServerTransfer] };
     assert_eq!(kind(c.grant_access(&alice_p, a.id, escalate).await), ErrorKind::InvalidInput);
-    assert_eq!(kind(c.grant_access(&bob_p, a.id, GrantAccess { user_id: bob.id, permissions: vec![Permission::ServerStart] }).await), ErrorKind::PermissionDenied);
+    assert_eq!(
+        kind(
+            c.grant_access(&bob_p, a.id, GrantAccess { user_id: bob.id, permissions: vec![Permission::ServerStart] })
+                .await
+        ),
+        ErrorKind::PermissionDenied
+    );
     c.revoke_access(&alice_p, a.id, bob.id).await.expect("revoke");
     assert_eq!(kind(c.get_server(&bob_p, a.id).await), ErrorKind::NotFound);
 
     // Owners change names and editable variables, not limits or locked variables.
     let mut vars = std::collections::BTreeMap::new();
     vars.insert("MOTD".to_string(), "welcome".to_string());
-    let patched = c.update_server(&alice_p, a.id, ServerPatch { variables: Some(vars), ..Default::default() }).await.expect("patch");
+    let patched = c
+        .update_server(&alice_p, a.id, ServerPatch { variables: Some(vars), ..Default::default() })
+        .await
+        .expect("patch");
     assert_eq!(patched.variables.get("MOTD").map(String::as_str), Some("welcome"));
     let mut locked = std::collections::BTreeMap::new();
     locked.insert("MAX_PLAYERS".to_string(), "50".to_string());
-    assert_eq!(kind(c.update_server(&alice_p, a.id, ServerPatch { variables: Some(locked.clone()), ..Default::default() }).await), ErrorKind::PermissionDenied);
+    assert_eq!(
+        kind(
+            c.update_server(&alice_p, a.id, ServerPatch { variables: Some(locked.clone()), ..Default::default() })
+                .await
+        ),
+        ErrorKind::PermissionDenied
+    );
     let limits = Limits { memory_mb: 1024, disk_mb: 1024, ..Limits::default() };
-    assert_eq!(kind(c.update_server(&alice_p, a.id, ServerPatch { limits: Some(limits), ..Default::default() }).await), ErrorKind::PermissionDenied);
-    c.update_server(&w.admin, a.id, ServerPatch { limits: Some(limits), variables: Some(locked), ..Default::default() }).await.expect("admin may");
+    assert_eq!(
+        kind(c.update_server(&alice_p, a.id, ServerPatch { limits: Some(limits), ..Default::default() }).await),
+        ErrorKind::PermissionDenied
+    );
+    c.update_server(
+        &w.admin,
+        a.id,
+        ServerPatch { limits: Some(limits), variables: Some(locked), ..Default::default() },
+    )
+    .await
+    .expect("admin may");
 
     // Roles grant global permissions; changing roles ends the user's sessions.
-    let ops = c.create_role(&w.admin, NewRole { name: "ops".into(), description: String::new(), permissions: vec!["server.*".into()] }).await.expect("role");
-    assert_eq!(kind(c.create_role(&w.admin, NewRole { name: "bad".into(), description: String::new(), permissions: vec!["server.fly".into()] }).await), ErrorKind::InvalidInput);
+    let ops = c
+        .create_role(
+            &w.admin,
+            NewRole { name: "ops".into(), description: String::new(), permissions: vec!["server.*".into()] },
+        )
+        .await
+        .expect("role");
+    assert_eq!(
+        kind(
+            c.create_role(
+                &w.admin,
+                NewRole { name: "bad".into(), description: String::new(), permissions: vec!["server.fly".into()] }
+            )
+            .await
+        ),
+        ErrorKind::InvalidInput
+    );
     let carol_id = carol_p.user_id().expect("user");
-    c.update_user(&w.admin, carol_id, UserPatch { roles: Some(vec![ops.id]), ..Default::default() }).await.expect("give role");
-    assert_eq!(kind(c.me(&carol_p).await.map(|_| ()).and(Err::<(), _>(catalyst_core::Error::unauthenticated("")))), ErrorKind::Unauthenticated);
-    let login = c.login(LoginInput { email: "carol@example.test".into(), password: "password-123".into() }, None).await.expect("login");
+    c.update_user(&w.admin, carol_id, UserPatch { roles: Some(vec![ops.id]), ..Default::default() })
+        .await
+        .expect("give role");
+    assert_eq!(
+        kind(c.me(&carol_p).await.map(|_| ()).and(Err::<(), _>(catalyst_core::Error::unauthenticated("")))),
+        ErrorKind::Unauthenticated
+    );
+    let login = c
+        .login(LoginInput { email: "carol@example.test".into(), password: "password-123".into() }, None)
+        .await
+        .expect("login");
     let carol_p = c.authenticate(&login.access_token).await.expect("auth");
     c.get_server(&carol_p, a.id).await.expect("operators see every server");
     assert_eq!(c.list_servers(&carol_p, Page::default()).await.expect("list").total, 1);
@@ -442,7 +560,17 @@ async fn offline_nodes_and_enrollment() {
     let (alice, _) = w.user("alice").await;
     let loc = c.list_locations(&w.admin).await.expect("locations")[0].id;
     let away = c
-        .create_node(&w.admin, NewNode { name: "away".into(), location_id: loc, fqdn: "away.example.test".into(), memory_mb: 4096, disk_mb: 10_000, overallocate_percent: 0 })
+        .create_node(
+            &w.admin,
+            NewNode {
+                name: "away".into(),
+                location_id: loc,
+                fqdn: "away.example.test".into(),
+                memory_mb: 4096,
+                disk_mb: 10_000,
+                overallocate_percent: 0,
+            },
+        )
         .await
         .expect("node");
     assert!(!c.node_online(away.id));
@@ -464,5 +592,8 @@ async fn offline_nodes_and_enrollment() {
     assert_eq!(kind(c.enroll_node(away.id, &token.token).await), ErrorKind::Unauthenticated, "used once");
     c.authenticate_node(away.id, &cred.token).await.expect("credential");
     assert_eq!(kind(c.authenticate_node(away.id, "nope").await), ErrorKind::Unauthenticated);
-    assert!(!serde_json::to_string(&stored).unwrap_or_default().contains("deployment_token_hash"), "hashes are not serialized");
+    assert!(
+        !serde_json::to_string(&stored).unwrap_or_default().contains("deployment_token_hash"),
+        "hashes are not serialized"
+    );
 }

@@ -1,0 +1,61 @@
+//! The one mapping from [`catalyst_core::ErrorKind`] to HTTP: a status and
+//! `{"error":{"code","message"}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use catalyst_core::{Error, ErrorKind};
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+/// The HTTP status of each error kind.
+pub fn status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict | ErrorKind::InvalidTransition => StatusCode::CONFLICT,
+        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.0.kind();
+        // Internal details stay in the server log, never in the response.
+        let message = if kind == ErrorKind::Internal {
+            tracing::error!(error = ?self.0, "internal error");
+            "internal error".to_string()
+        } else {
+            self.0.message().to_string()
+        };
+        let body = serde_json::json!({"error": {"code": kind.code(), "message": message}});
+        (status(kind), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_maps_to_an_error_status() {
+        for kind in ErrorKind::ALL {
+            let s = status(kind);
+            assert!(s.is_client_error() || s.is_server_error(), "{kind}: {s}");
+        }
+    }
+}
