@@ -63,6 +63,10 @@ impl PostgresStore {
         Ok(())
     }
 
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
     /// One statement over arrays (`UNNEST`): no parameter limit, one round trip, idempotent.
     async fn append_logs_impl(&self, lines: &[ServerLog]) -> Result<u64> {
         let mut servers = Vec::with_capacity(lines.len());

@@ -27,6 +27,9 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             Error::new(ErrorKind::Unavailable, "the database is unavailable").with_source(e)
         }
+        sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+            Error::new(ErrorKind::Unavailable, "the database is busy; retry").with_source(sqlx::Error::Database(db))
+        }
         other => Error::internal("database error", other),
     }
 }
@@ -332,7 +335,7 @@ macro_rules! impl_sql_store {
             #[async_trait]
             impl UserStore for $store {
                 async fn create_user(&self, user: &User) -> Result<()> {
-                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    let mut tx = self.write_tx().await?;
                     sqlx::query(
                         "INSERT INTO users (id, email, username, password_hash, created_at, updated_at, version) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -389,7 +392,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn update_user(&self, user: &User) -> Result<User> {
-                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    let mut tx = self.write_tx().await?;
                     let done = sqlx::query(
                         "UPDATE users SET email = $1, username = $2, password_hash = $3, updated_at = $4, \
                          version = version + 1 WHERE id = $5 AND version = $6",
@@ -806,7 +809,7 @@ macro_rules! impl_sql_store {
             #[async_trait]
             impl ServerStore for $store {
                 async fn create_server(&self, s: &Server) -> Result<()> {
-                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    let mut tx = self.write_tx().await?;
                     for (table, id, what) in
                         [("users", s.owner_id.0, "user"), ("nodes", s.node_id.0, "node"), ("templates", s.template_id.0, "template")]
                     {
@@ -879,7 +882,7 @@ macro_rules! impl_sql_store {
                 }
 
                 async fn update_server(&self, s: &Server) -> Result<Server> {
-                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    let mut tx = self.write_tx().await?;
                     let done = sqlx::query(
                         "UPDATE servers SET node_id = $1, state = $2, memory_mb = $3, disk_mb = $4, body = $5, \
                          updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",

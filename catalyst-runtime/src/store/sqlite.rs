@@ -58,9 +58,16 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a deferred
+    /// transaction that reads first cannot upgrade once another writer committed, and would
+    /// fail at once instead of waiting for the busy timeout.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    }
+
     /// Multi-row INSERTs in chunks under the parameter limit, one transaction.
     async fn append_logs_impl(&self, lines: &[ServerLog]) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await?;
         let mut added = 0;
         for chunk in lines.chunks(MAX_PARAMS / LOG_COLUMNS) {
             let mut qb =

@@ -222,10 +222,16 @@ async fn lifecycle(store: Arc<dyn Store>) {
     }
 
     // Restart = stop then start again, through the follow-up.
+    // The stored row follows node events, so wait for the second start, not just `running`.
     w.catalyst.restart_server(&owner_p, s.id).await.expect("restart");
+    let starts = || w.runtime.calls().iter().filter(|c| **c == FakeRuntimeCall::Start(s.id.to_string())).count();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while starts() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "restart never started the process again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     w.until_state(s.id, ServerState::Running).await;
-    let starts = w.runtime.calls().iter().filter(|c| **c == FakeRuntimeCall::Start(s.id.to_string())).count();
-    assert_eq!(starts, 2, "restart started the process again");
+    assert_eq!(starts(), 2, "restart started the process exactly once more");
 
     // Crash → restart with back-off → give up after the window's maximum.
     for n in 1..=2u32 {
