@@ -1,8 +1,12 @@
 //! The node side: the daemon that owns a node's servers and drives the lifecycle table
 //! against a `ContainerRuntime`.
 
+mod cgroup;
 mod console;
 mod daemon;
+mod process_runtime;
 
+pub use cgroup::Cgroup;
 pub use console::{Console, ConsoleConfig, ConsoleEntry, Pushed};
 pub use daemon::{DaemonConfig, NodeDaemon};
+pub use process_runtime::ProcessRuntime;

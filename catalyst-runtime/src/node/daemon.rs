@@ -7,20 +7,24 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use catalyst_core::clock::Clock;
 use catalyst_core::id::{NodeId, ServerId};
 use catalyst_core::lifecycle::{Effect, Event, ServerState, apply};
-use catalyst_core::model::{DonePattern, LogStream, StopAction, Timestamp};
-use catalyst_core::ports::{ContainerRuntime, ContainerSpec, Mount, NetworkMode, Signal};
+use catalyst_core::model::{DonePattern, StopAction, Timestamp};
+use catalyst_core::ports::{ConsoleLine, ContainerRuntime, ContainerSpec, Mount, NetworkMode, Signal};
 use catalyst_core::protocol::{NodeEvent, NodeRequest, NodeResponse, ServerSpec};
 use catalyst_core::restart::{ExitInfo, RestartDecision};
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::StreamExt;
 use futures::channel::mpsc;
+use futures::stream::BoxStream;
 use tokio::sync::Mutex;
+
+use super::console::{Console, ConsoleConfig, Pushed};
 
 /// Daemon settings.
 #[derive(Debug, Clone)]
@@ -35,6 +39,8 @@ pub struct DaemonConfig {
     pub call_timeout: Duration,
     /// Container network mode.
     pub network: NetworkMode,
+    /// Console history and throttle.
+    pub console: ConsoleConfig,
 }
 
 impl DaemonConfig {
@@ -46,6 +52,7 @@ impl DaemonConfig {
             install_timeout: Duration::from_secs(30 * 60),
             call_timeout: Duration::from_secs(10),
             network: NetworkMode::Host,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -69,6 +76,9 @@ struct Inner {
 #[derive(Debug)]
 struct Slot {
     id: ServerId,
+    console: Arc<Console>,
+    /// Mirrors `state == Starting` so the output pump can skip the lock on most lines.
+    starting: AtomicBool,
     machine: Mutex<Machine>,
 }
 
@@ -82,8 +92,8 @@ struct Machine {
     restarts: Vec<Timestamp>,
     /// Follow-up events to apply once nothing runs.
     pending: Vec<Event>,
-    /// Next console sequence number.
-    seq: i64,
+    /// The server's console (also held by the slot).
+    console: Arc<Console>,
     /// The last exit, for the restart decision.
     last_exit: Option<ExitInfo>,
 }
@@ -184,15 +194,21 @@ impl NodeDaemon {
         match existing {
             Some(slot) => slot.machine.lock().await.spec = spec,
             None => {
+                // Sequence numbers start at the current time in microseconds: they keep increasing across
+                // agent restarts without any bookkeeping.
+                let first_seq = self.inner.clock.now().timestamp_micros();
+                let console = Arc::new(Console::new(self.inner.config.console, first_seq));
                 let slot = Arc::new(Slot {
                     id: spec.server_id,
+                    console: console.clone(),
+                    starting: AtomicBool::new(false),
                     machine: Mutex::new(Machine {
                         spec,
                         state: ServerState::Stopped,
                         generation: 0,
                         restarts: Vec::new(),
                         pending: Vec::new(),
-                        seq: 0,
+                        console,
                         last_exit: None,
                     }),
                 });
@@ -217,14 +233,8 @@ impl NodeDaemon {
     }
 
     fn system_line(&self, m: &mut Machine, line: String) {
-        m.seq += 1;
-        self.emit(NodeEvent::Log {
-            server_id: m.spec.server_id,
-            seq: m.seq,
-            stream: LogStream::System,
-            line,
-            at: self.inner.clock.now(),
-        });
+        let e = m.console.system(line, self.inner.clock.now());
+        self.emit(NodeEvent::Log { server_id: m.spec.server_id, seq: e.seq, stream: e.stream, line: e.line, at: e.at });
     }
 
     async fn call<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -265,6 +275,7 @@ impl NodeDaemon {
                 first = false;
                 let from = m.state;
                 m.state = t.next;
+                slot.starting.store(t.next == ServerState::Starting, Ordering::Release);
                 if from != t.next {
                     self.emit(NodeEvent::StateChanged {
                         server_id: slot.id,
@@ -529,24 +540,40 @@ impl NodeDaemon {
     async fn pump(
         self,
         slot: Arc<Slot>,
-        mut output: futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>,
+        mut output: BoxStream<'static, ConsoleLine>,
         patterns: DoneMatcher,
         generation: u64,
     ) {
         while let Some(line) = output.next().await {
-            let mut m = slot.machine.lock().await;
-            m.seq += 1;
-            let started =
-                m.state == ServerState::Starting && m.generation == generation && patterns.matches(&line.line);
-            self.emit(NodeEvent::Log {
-                server_id: slot.id,
-                seq: m.seq,
-                stream: line.stream,
-                line: line.line,
-                at: self.inner.clock.now(),
-            });
-            if started {
-                let _ = self.step(&slot, &mut m, Event::Started, None).await;
+            let done = slot.starting.load(Ordering::Acquire) && patterns.matches(&line.line);
+            match slot.console.push(line.stream, line.line, Instant::now(), self.inner.clock.now()) {
+                Pushed::Accepted(entries) => {
+                    for e in entries {
+                        self.emit(NodeEvent::Log {
+                            server_id: slot.id,
+                            seq: e.seq,
+                            stream: e.stream,
+                            line: e.line,
+                            at: e.at,
+                        });
+                    }
+                }
+                Pushed::Throttled(Some(e)) => {
+                    self.emit(NodeEvent::Log {
+                        server_id: slot.id,
+                        seq: e.seq,
+                        stream: e.stream,
+                        line: e.line,
+                        at: e.at,
+                    });
+                }
+                Pushed::Throttled(None) => {}
+            }
+            if done {
+                let mut m = slot.machine.lock().await;
+                if m.generation == generation && m.state == ServerState::Starting {
+                    let _ = self.step(&slot, &mut m, Event::Started, None).await;
+                }
             }
         }
     }

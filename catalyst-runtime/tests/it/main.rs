@@ -3,4 +3,5 @@
 mod support;
 
 mod control;
+mod runtimes;
 mod stores;

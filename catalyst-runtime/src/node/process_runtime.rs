@@ -1,0 +1,324 @@
+//! `ProcessRuntime`: servers as plain child processes in their directory, for hosts without
+//! containerd and for development. Limits are applied through cgroups where the cgroup file
+//! system is writable (v1 or v2); images are ignored. Children die with the agent: unlike
+//! containers they are not re-attached after a restart.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use catalyst_core::model::{Limits, LogStream};
+use catalyst_core::ports::{
+    ConsoleLine, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, ExitStatus, Signal,
+};
+use catalyst_core::{Error, ErrorKind, Result};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::sync::{Mutex as AsyncMutex, broadcast, watch};
+
+use super::cgroup::Cgroup;
+
+/// Longest line kept from a process; the rest of the line is dropped.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Child processes as containers.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessRuntime {
+    procs: Arc<Mutex<HashMap<String, Arc<Proc>>>>,
+    /// Cgroup parent (e.g. `catalyst`); `None` disables limits.
+    cgroup_parent: Option<String>,
+}
+
+#[derive(Debug)]
+struct Proc {
+    spec: Mutex<ContainerSpec>,
+    pid: Mutex<Option<i32>>,
+    stdin: AsyncMutex<Option<tokio::process::ChildStdin>>,
+    status: watch::Sender<Option<ExitStatus>>,
+    output: broadcast::Sender<ConsoleLine>,
+    cgroup: Option<Cgroup>,
+    cpu_prev: Mutex<Option<(u64, Instant)>>,
+}
+
+impl ProcessRuntime {
+    /// A runtime that applies limits in cgroups under `cgroup_parent` when it can.
+    pub fn new(cgroup_parent: Option<String>) -> Self {
+        Self { procs: Arc::default(), cgroup_parent }
+    }
+
+    fn get(&self, id: &str) -> Result<Arc<Proc>> {
+        self.procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("container"))
+    }
+}
+
+fn host_dir(spec: &ContainerSpec) -> Result<PathBuf> {
+    spec.mounts
+        .iter()
+        .find(|m| m.target == spec.workdir)
+        .map(|m| PathBuf::from(&m.source))
+        .ok_or_else(|| Error::invalid("the working directory must be a mounted host directory"))
+}
+
+fn pump<R: AsyncRead + Unpin + Send + 'static>(reader: R, stream: LogStream, tx: broadcast::Sender<ConsoleLine>) {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::with_capacity(256);
+        loop {
+            buf.clear();
+            match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let complete = buf.last() == Some(&b'\n');
+                    let line = String::from_utf8_lossy(buf.strip_suffix(b"\n").unwrap_or(&buf))
+                        .trim_end_matches('\r')
+                        .to_string();
+                    let _ = tx.send(ConsoleLine { stream, line });
+                    if !complete {
+                        // Over-long line: skip to its end.
+                        let mut rest = Vec::new();
+                        if reader.read_until(b'\n', &mut rest).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+use tokio::io::AsyncReadExt as _;
+
+#[async_trait]
+impl ContainerRuntime for ProcessRuntime {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    async fn ensure_image(&self, _image: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<()> {
+        if spec.command.is_empty() {
+            return Err(Error::invalid("the command is empty"));
+        }
+        host_dir(spec)?;
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        if procs.contains_key(&spec.id) {
+            return Err(Error::conflict(format!("container {} exists", spec.id)));
+        }
+        let cgroup = self.cgroup_parent.as_ref().and_then(|parent| Cgroup::create(parent, &spec.id, &spec.limits).ok());
+        procs.insert(
+            spec.id.clone(),
+            Arc::new(Proc {
+                spec: Mutex::new(spec.clone()),
+                pid: Mutex::new(None),
+                stdin: AsyncMutex::new(None),
+                status: watch::channel(None).0,
+                output: broadcast::channel(4096).0,
+                cgroup,
+                cpu_prev: Mutex::new(None),
+            }),
+        );
+        Ok(())
+    }
+
+    async fn start(&self, id: &str) -> Result<()> {
+        let proc = self.get(id)?;
+        if proc.pid.lock().unwrap_or_else(|p| p.into_inner()).is_some() && proc.status.borrow().is_none() {
+            return Err(Error::conflict("the process is already running"));
+        }
+        let spec = proc.spec.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let dir = host_dir(&spec)?;
+        // Join the cgroup before exec, from the child itself, so no grandchild escapes it.
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(cg) = &proc.cgroup {
+            let joins: Vec<String> = cg.procs_files().iter().map(|f| format!("echo $$ > '{}'", f.display())).collect();
+            argv.extend([
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("{} && exec \"$@\"", joins.join(" && ")),
+                "catalyst-join".into(),
+            ]);
+        }
+        argv.extend(spec.command.iter().cloned());
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", &dir)
+            .envs(&spec.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = cmd.spawn().map_err(|e| Error::internal(format!("cannot start {}", argv[0]), e))?;
+        let pid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| Error::internal("no pid", std::io::Error::other("child has no pid")))?;
+        *proc.pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
+        *proc.stdin.lock().await = child.stdin.take();
+        if let Some(out) = child.stdout.take() {
+            pump(out, LogStream::Stdout, proc.output.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            pump(err, LogStream::Stderr, proc.output.clone());
+        }
+        proc.status.send_replace(None);
+        let waiter = proc.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let oom = waiter.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
+            let code = match status {
+                Ok(s) => s.code(),
+                Err(_) => None,
+            };
+            // Reap stragglers of the process group.
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            *waiter.stdin.lock().await = None;
+            waiter.status.send_replace(Some(ExitStatus { code, oom }));
+        });
+        Ok(())
+    }
+
+    async fn attach(&self, id: &str) -> Result<BoxStream<'static, ConsoleLine>> {
+        let rx = self.get(id)?.output.subscribe();
+        Ok(futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(line) => return Some((line, rx)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .boxed())
+    }
+
+    async fn write_stdin(&self, id: &str, data: &[u8]) -> Result<()> {
+        let proc = self.get(id)?;
+        let mut stdin = proc.stdin.lock().await;
+        let pipe = stdin.as_mut().ok_or_else(|| Error::conflict("the process is not running"))?;
+        pipe.write_all(data)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Conflict, "the process closed its input").with_source(e))?;
+        pipe.flush().await.map_err(|e| Error::new(ErrorKind::Conflict, "the process closed its input").with_source(e))
+    }
+
+    async fn signal(&self, id: &str, signal: Signal) -> Result<()> {
+        let proc = self.get(id)?;
+        let pid = *proc.pid.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(pid) = pid.filter(|_| proc.status.borrow().is_none()) else {
+            return Ok(());
+        };
+        let sig = nix::sys::signal::Signal::try_from(signal.number()).map_err(|e| Error::internal("bad signal", e))?;
+        let target = nix::unistd::Pid::from_raw(pid);
+        let sent = if signal == Signal::Kill {
+            nix::sys::signal::killpg(target, sig)
+        } else {
+            nix::sys::signal::kill(target, sig)
+        };
+        match sent {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::internal("cannot signal the process", e)),
+        }
+    }
+
+    async fn wait(&self, id: &str) -> Result<ExitStatus> {
+        let mut rx = self.get(id)?.status.subscribe();
+        let status = rx.wait_for(Option::is_some).await.map_err(|_| Error::unavailable("the process vanished"))?;
+        status.ok_or_else(|| Error::unavailable("the process vanished"))
+    }
+
+    async fn stats(&self, id: &str) -> Result<ContainerStats> {
+        let proc = self.get(id)?;
+        let limits = proc.spec.lock().unwrap_or_else(|p| p.into_inner()).limits;
+        let running = proc.status.borrow().is_none() && proc.pid.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if !running {
+            return Ok(ContainerStats { memory_limit_bytes: limits.memory_mb << 20, ..Default::default() });
+        }
+        let pid = proc.pid.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(0);
+        let (cpu_ns, mem) = match &proc.cgroup {
+            Some(cg) => (cg.cpu_usage_ns().unwrap_or(0), cg.memory_usage().unwrap_or(0)),
+            None => proc_usage(pid),
+        };
+        let now = Instant::now();
+        let mut prev = proc.cpu_prev.lock().unwrap_or_else(|p| p.into_inner());
+        let cpu_percent = match *prev {
+            Some((ns, at)) if cpu_ns >= ns => {
+                let wall = now.duration_since(at).as_nanos().max(1) as f64;
+                (cpu_ns - ns) as f64 / wall * 100.0
+            }
+            _ => 0.0,
+        };
+        *prev = Some((cpu_ns, now));
+        Ok(ContainerStats {
+            cpu_percent,
+            memory_bytes: mem,
+            memory_limit_bytes: limits.memory_mb << 20,
+            rx_bytes: 0,
+            tx_bytes: 0,
+        })
+    }
+
+    async fn update_limits(&self, id: &str, limits: &Limits) -> Result<()> {
+        let proc = self.get(id)?;
+        proc.spec.lock().unwrap_or_else(|p| p.into_inner()).limits = *limits;
+        if let Some(cg) = &proc.cgroup {
+            cg.apply(limits)?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let proc = self.get(id)?;
+        let running = proc.pid.lock().unwrap_or_else(|p| p.into_inner()).is_some() && proc.status.borrow().is_none();
+        if running {
+            return Err(Error::conflict("the process is running"));
+        }
+        self.procs.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        if let Some(cg) = &proc.cgroup {
+            cg.remove();
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerInfo>> {
+        let procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<ContainerInfo> = procs
+            .iter()
+            .map(|(id, p)| ContainerInfo {
+                id: id.clone(),
+                running: p.pid.lock().unwrap_or_else(|x| x.into_inner()).is_some() && p.status.borrow().is_none(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}
+
+/// CPU time (ns) and resident memory of one process, from /proc.
+fn proc_usage(pid: i32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which may contain spaces, start after the last ')'.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let tick_ns = 1_000_000_000 / 100; // USER_HZ is 100 on Linux
+    let cpu = (ticks(11) + ticks(12)) * tick_ns;
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+    let rss_pages = statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (cpu, rss_pages * 4096)
+}
