@@ -251,6 +251,8 @@ pub struct ContainerSpec {
     pub tmpfs_mb: u64,
     /// Mount the root file system read-only.
     pub read_only_rootfs: bool,
+    /// Run as this `(uid, gid)`; `None` keeps the image's (or the agent's) user.
+    pub user: Option<(u32, u32)>,
 }
 
 /// A signal to send.

@@ -3,10 +3,14 @@
 
 mod cgroup;
 mod console;
+#[cfg(feature = "containerd")]
+mod containerd;
 mod daemon;
 mod process_runtime;
 
 pub use cgroup::Cgroup;
 pub use console::{Console, ConsoleConfig, ConsoleEntry, Pushed};
+#[cfg(feature = "containerd")]
+pub use containerd::{ContainerdConfig, ContainerdRuntime};
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use process_runtime::ProcessRuntime;

@@ -41,6 +41,9 @@ pub struct DaemonConfig {
     pub network: NetworkMode,
     /// Console history and throttle.
     pub console: ConsoleConfig,
+    /// The unprivileged `(uid, gid)` servers run as; their directory is owned by it. Install
+    /// scripts run as root inside their container (with dropped capabilities).
+    pub server_user: Option<(u32, u32)>,
 }
 
 impl DaemonConfig {
@@ -53,6 +56,7 @@ impl DaemonConfig {
             call_timeout: Duration::from_secs(10),
             network: NetworkMode::Host,
             console: ConsoleConfig::default(),
+            server_user: Some((1000, 1000)),
         }
     }
 }
@@ -98,6 +102,14 @@ struct Machine {
     last_exit: Option<ExitInfo>,
 }
 
+/// What survives an agent restart, one JSON file per server.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Persisted {
+    spec: ServerSpec,
+    state: ServerState,
+    restarts: Vec<Timestamp>,
+}
+
 fn container_id(id: ServerId) -> String {
     id.to_string()
 }
@@ -136,6 +148,81 @@ impl NodeDaemon {
         let (tx, rx) = mpsc::unbounded();
         self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
         rx
+    }
+
+    /// Report resource samples of running servers every `stats_every` and node health every
+    /// `health_every` (the disk use of a server directory is re-measured at most once a minute).
+    pub fn spawn_reporters(&self, stats_every: Duration, health_every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut stats = tokio::time::interval(stats_every);
+            let mut health = tokio::time::interval(health_every);
+            let mut sys = sysinfo::System::new().ok();
+            let mut disk: HashMap<ServerId, (u64, Instant)> = HashMap::new();
+            loop {
+                tokio::select! {
+                    _ = stats.tick() => this.report_stats(&mut disk).await,
+                    _ = health.tick() => this.report_health(sys.as_mut()),
+                }
+            }
+        })
+    }
+
+    async fn report_stats(&self, disk: &mut HashMap<ServerId, (u64, Instant)>) {
+        let slots: Vec<Arc<Slot>> =
+            self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        disk.retain(|id, _| slots.iter().any(|s| s.id == *id));
+        for slot in slots {
+            let state = slot.machine.lock().await.state;
+            if !matches!(state, ServerState::Starting | ServerState::Running) {
+                continue;
+            }
+            let Ok(sample) = self.call(self.inner.runtime.stats(&container_id(slot.id))).await else { continue };
+            let stale = disk.get(&slot.id).is_none_or(|(_, at)| at.elapsed() > Duration::from_secs(60));
+            if stale {
+                let dir = self.server_dir(slot.id);
+                let used = tokio::task::spawn_blocking(move || dir_size(&dir)).await.unwrap_or(0);
+                disk.insert(slot.id, (used, Instant::now()));
+            }
+            let disk_bytes = disk.get(&slot.id).map_or(0, |(b, _)| *b);
+            self.emit(NodeEvent::Stats(catalyst_core::model::ServerMetrics {
+                server_id: slot.id,
+                at: self.inner.clock.now(),
+                cpu_percent: sample.cpu_percent,
+                memory_bytes: sample.memory_bytes,
+                memory_limit_bytes: sample.memory_limit_bytes,
+                rx_bytes: sample.rx_bytes,
+                tx_bytes: sample.tx_bytes,
+                disk_bytes,
+            }));
+        }
+    }
+
+    fn report_health(&self, sys: Option<&mut sysinfo::System>) {
+        let (cpu_percent, memory_used_bytes, memory_total_bytes) = match sys {
+            Some(sys) => {
+                sys.refresh_cpu_usage();
+                sys.refresh_memory();
+                (f64::from(sys.global_cpu_usage()), sys.used_memory(), sys.total_memory())
+            }
+            None => (0.0, 0, 0),
+        };
+        let (disk_total, disk_used) = match nix::sys::statvfs::statvfs(&self.inner.config.data_dir) {
+            Ok(v) => {
+                let block = v.fragment_size();
+                let total = v.blocks() * block;
+                (total, total.saturating_sub(v.blocks_available() * block))
+            }
+            Err(_) => (0, 0),
+        };
+        self.emit(NodeEvent::Health {
+            node_id: self.inner.node_id,
+            cpu_percent,
+            memory_used_bytes,
+            memory_total_bytes,
+            disk_used_bytes: disk_used,
+            disk_total_bytes: disk_total,
+        });
     }
 
     /// The state of one server as the node sees it.
@@ -190,9 +277,21 @@ impl NodeDaemon {
     }
 
     async fn configure(&self, spec: ServerSpec) {
+        let id = spec.server_id;
+        self.insert_slot(spec, ServerState::Stopped, Vec::new()).await;
+        if let Ok(slot) = self.slot(id) {
+            self.persist(&*slot.machine.lock().await);
+        }
+    }
+
+    /// Add a server, or replace the definition of a known one (keeping its state).
+    async fn insert_slot(&self, spec: ServerSpec, state: ServerState, restarts: Vec<Timestamp>) -> Arc<Slot> {
         let existing = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).get(&spec.server_id).cloned();
         match existing {
-            Some(slot) => slot.machine.lock().await.spec = spec,
+            Some(slot) => {
+                slot.machine.lock().await.spec = spec;
+                slot
+            }
             None => {
                 // Sequence numbers start at the current time in microseconds: they keep increasing across
                 // agent restarts without any bookkeeping.
@@ -204,15 +303,100 @@ impl NodeDaemon {
                     starting: AtomicBool::new(false),
                     machine: Mutex::new(Machine {
                         spec,
-                        state: ServerState::Stopped,
+                        state,
                         generation: 0,
-                        restarts: Vec::new(),
+                        restarts,
                         pending: Vec::new(),
                         console,
                         last_exit: None,
                     }),
                 });
-                self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).insert(slot.id, slot);
+                self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).insert(slot.id, slot.clone());
+                slot
+            }
+        }
+    }
+
+    fn state_file(&self, id: ServerId) -> PathBuf {
+        self.inner.config.data_dir.join("state").join(format!("{id}.json"))
+    }
+
+    /// Write the server's definition and state (atomically: temp file, then rename).
+    fn persist(&self, m: &Machine) {
+        let path = self.state_file(m.spec.server_id);
+        let record = Persisted { spec: m.spec.clone(), state: m.state, restarts: m.restarts.clone() };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(path.parent().unwrap_or(&self.inner.config.data_dir))?;
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&record).map_err(std::io::Error::other)?)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::error!(server = %m.spec.server_id, error = %e, "cannot persist server state");
+        }
+    }
+
+    /// After an agent restart: load the servers this node had, re-attach to the ones still
+    /// running, and let the state machine handle the ones that exited meanwhile. Returns how
+    /// many servers were loaded.
+    pub async fn recover(&self) -> Result<usize> {
+        let dir = self.inner.config.data_dir.join("state");
+        let mut loaded = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_none_or(|e| e != "json") {
+                    continue;
+                }
+                match std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice::<Persisted>(&b).map_err(|e| e.to_string()))
+                {
+                    Ok(p) => loaded.push(self.insert_slot(p.spec, p.state, p.restarts).await),
+                    Err(e) => tracing::error!(path = %path.display(), error = %e, "unreadable server state; skipped"),
+                }
+            }
+        }
+        let live: HashMap<String, bool> =
+            self.inner.runtime.list().await?.into_iter().map(|c| (c.id, c.running)).collect();
+        for slot in &loaded {
+            let mut m = slot.machine.lock().await;
+            slot.starting.store(m.state == ServerState::Starting, Ordering::Release);
+            if m.state.has_process() {
+                if live.get(&container_id(slot.id)) == Some(&true) {
+                    if m.state == ServerState::Starting {
+                        // It has been up for a while: the done line is long gone.
+                        let _ = self
+                            .step(slot, &mut m, Event::Started, Some("re-attached after an agent restart".into()))
+                            .await;
+                    }
+                    m.generation += 1;
+                    self.system_line(&mut m, "re-attached after an agent restart".into());
+                    tokio::spawn(self.clone().reattach(slot.clone(), m.spec.clone(), m.generation));
+                } else {
+                    m.last_exit = Some(ExitInfo { clean: false, oom: false });
+                    let reason = Some("exited while the agent was down".to_string());
+                    let _ = self.step(slot, &mut m, Event::Exited { code: None, oom: false }, reason).await;
+                }
+            } else if m.state == ServerState::Installing {
+                let reason = Some("the agent restarted during the install".to_string());
+                let _ = self.step(slot, &mut m, Event::InstallFailed, reason).await;
+            }
+        }
+        Ok(loaded.len())
+    }
+
+    async fn reattach(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
+        match self.inner.runtime.attach(&container_id(slot.id)).await {
+            Ok(output) => self.supervise(slot, spec, output, generation).await,
+            Err(e) => {
+                let mut m = slot.machine.lock().await;
+                if m.generation == generation {
+                    self.system_line(&mut m, format!("cannot re-attach: {}", e.message()));
+                    let _ = self
+                        .step(&slot, &mut m, Event::Exited { code: None, oom: false }, Some(e.message().to_string()))
+                        .await;
+                }
             }
         }
     }
@@ -291,6 +475,9 @@ impl NodeDaemon {
                 if !m.state.has_process() && m.state != ServerState::Installing && queue.is_empty() {
                     queue.extend(std::mem::take(&mut m.pending).into_iter().rev().map(|e| (e, None)));
                 }
+            }
+            if m.state != ServerState::Deleting {
+                self.persist(m);
             }
             Ok(())
         })
@@ -375,6 +562,7 @@ impl NodeDaemon {
                     }
                 }
                 self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.id);
+                let _ = std::fs::remove_file(self.state_file(slot.id));
             }
             Effect::FollowUp(f) => m.pending.push(f.event()),
         }
@@ -401,6 +589,7 @@ impl NodeDaemon {
             network: self.inner.config.network,
             tmpfs_mb: 100,
             read_only_rootfs: false,
+            user: self.inner.config.server_user,
         }
     }
 
@@ -413,6 +602,12 @@ impl NodeDaemon {
         tokio::fs::create_dir_all(&cspec.mounts[0].source)
             .await
             .map_err(|e| Error::internal("cannot create the server directory", e))?;
+        if let Some((uid, gid)) = self.inner.config.server_user
+            && nix::unistd::geteuid().is_root()
+        {
+            std::os::unix::fs::lchown(&cspec.mounts[0].source, Some(uid), Some(gid))
+                .map_err(|e| Error::internal("cannot hand the server directory to the server user", e))?;
+        }
         self.call(runtime.ensure_image(&cspec.image)).await?;
         match self.call(runtime.remove(&cspec.id)).await {
             Ok(()) => {}
@@ -438,6 +633,7 @@ impl NodeDaemon {
                 );
                 cspec.mounts[0].target = "/mnt/server".into();
                 cspec.workdir = "/mnt/server".into();
+                cspec.user = Some((0, 0));
                 match self.launch(&cspec).await {
                     Err(e) => Err(e),
                     Ok(mut output) => {
@@ -475,6 +671,15 @@ impl NodeDaemon {
         if m.generation != generation || m.state != ServerState::Installing {
             return;
         }
+        if let (Ok(true), Some(user)) = (&outcome, self.inner.config.server_user) {
+            let dir = self.server_dir(slot.id);
+            if let Err(e) = tokio::task::spawn_blocking(move || chown_tree(&dir, user))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            {
+                self.system_line(&mut m, format!("cannot hand the files to the server user: {e}"));
+            }
+        }
         let (event, reason) = match outcome {
             Ok(true) => (Event::InstallSucceeded, None),
             Ok(false) => (Event::InstallFailed, Some("the install script exited with an error".to_string())),
@@ -494,8 +699,8 @@ impl NodeDaemon {
             spec.image.clone(),
             vec!["/bin/sh".into(), "-c".into(), spec.startup.clone()],
         );
-        let output = match self.launch(&cspec).await {
-            Ok(output) => output,
+        match self.launch(&cspec).await {
+            Ok(output) => self.supervise(slot, spec, output, generation).await,
             Err(e) => {
                 let mut m = slot.machine.lock().await;
                 if m.generation == generation {
@@ -505,13 +710,24 @@ impl NodeDaemon {
                         .step(&slot, &mut m, Event::Exited { code: None, oom: false }, Some(e.message().to_string()))
                         .await;
                 }
-                return;
             }
-        };
+        }
+    }
+
+    /// Follow a running process: its output through the console (and the done pattern), then
+    /// its exit into the state machine.
+    async fn supervise(
+        self,
+        slot: Arc<Slot>,
+        spec: ServerSpec,
+        output: BoxStream<'static, ConsoleLine>,
+        generation: u64,
+    ) {
+        let id = container_id(slot.id);
         let patterns = DoneMatcher::new(&spec.done_patterns);
         if patterns.is_empty() {
             let mut m = slot.machine.lock().await;
-            if m.generation == generation {
+            if m.generation == generation && m.state == ServerState::Starting {
                 let _ = self.step(&slot, &mut m, Event::Started, None).await;
             }
         }
@@ -627,4 +843,35 @@ impl DoneMatcher {
     fn matches(&self, line: &str) -> bool {
         self.substrings.iter().any(|s| line.contains(s.as_str())) || self.regexes.iter().any(|r| r.is_match(line))
     }
+}
+
+/// Give a directory tree to `(uid, gid)` without following symlinks. Only as root.
+fn chown_tree(dir: &std::path::Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            chown_tree(&path, (uid, gid))?;
+        } else {
+            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// Bytes used by a directory tree (not following symlinks).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
 }

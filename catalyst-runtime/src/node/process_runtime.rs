@@ -1,6 +1,7 @@
 //! `ProcessRuntime`: servers as plain child processes in their directory, for hosts without
 //! containerd and for development. Limits are applied through cgroups where the cgroup file
-//! system is writable (v1 or v2); images are ignored. Children die with the agent: unlike
+//! system is writable (v1 or v2); images and `user` are ignored (children run as the agent's
+//! user, since a process cannot join a root-owned cgroup after dropping privileges). Children die with the agent: unlike
 //! containers they are not re-attached after a restart.
 
 use std::collections::HashMap;
@@ -163,6 +164,7 @@ impl ContainerRuntime for ProcessRuntime {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
+
         let mut child = cmd.spawn().map_err(|e| Error::internal(format!("cannot start {}", argv[0]), e))?;
         let pid = child
             .id()

@@ -3,5 +3,6 @@
 mod support;
 
 mod control;
+mod images;
 mod runtimes;
 mod stores;

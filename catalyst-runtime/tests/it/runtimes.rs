@@ -35,7 +35,9 @@ pub struct Harness {
     pub flavor: Flavor,
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<(NodeId, NodeEvent)>>,
     lines: std::sync::Mutex<Vec<(ServerId, LogStream, String)>>,
-    _dir: tempfile::TempDir,
+    reports: std::sync::Mutex<Vec<NodeEvent>>,
+    path: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub fn free_port() -> u16 {
@@ -49,12 +51,27 @@ impl Harness {
     }
 
     pub fn with_dir(flavor: Flavor, dir: tempfile::TempDir) -> Self {
-        let mut config = DaemonConfig::new(dir.path());
+        let mut h = Self::at(flavor, dir.path());
+        h._dir = Some(dir);
+        h
+    }
+
+    /// A harness whose daemon keeps its state under `path` (which outlives it).
+    pub fn at(flavor: Flavor, path: &std::path::Path) -> Self {
+        let mut config = DaemonConfig::new(path);
         config.stop_grace = Duration::from_millis(500);
         config.console = ConsoleConfig { max_lines_per_window: 2000, ..ConsoleConfig::default() };
         let daemon = NodeDaemon::new(NodeId::new(), flavor.runtime.clone(), Arc::new(SystemClock), config);
         let events = daemon.subscribe();
-        Self { daemon, flavor, events: tokio::sync::Mutex::new(events), lines: Default::default(), _dir: dir }
+        Self {
+            daemon,
+            flavor,
+            events: tokio::sync::Mutex::new(events),
+            lines: Default::default(),
+            reports: Default::default(),
+            path: path.to_path_buf(),
+            _dir: None,
+        }
     }
 
     pub fn spec(&self, stop: StopAction) -> ServerSpec {
@@ -93,8 +110,14 @@ impl Harness {
     pub async fn drain(&self) {
         let mut events = self.events.lock().await;
         while let Ok((_, e)) = events.try_recv() {
-            if let NodeEvent::Log { server_id, stream, line, .. } = e {
-                self.lines.lock().unwrap_or_else(|p| p.into_inner()).push((server_id, stream, line));
+            match e {
+                NodeEvent::Log { server_id, stream, line, .. } => {
+                    self.lines.lock().unwrap_or_else(|p| p.into_inner()).push((server_id, stream, line));
+                }
+                e @ (NodeEvent::Stats(_) | NodeEvent::Health { .. }) => {
+                    self.reports.lock().unwrap_or_else(|p| p.into_inner()).push(e)
+                }
+                _ => {}
             }
         }
     }
@@ -143,6 +166,11 @@ impl Harness {
         let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         let mine: Vec<String> = lines.iter().filter(|(s, _, _)| *s == id).map(|(_, _, l)| l.clone()).collect();
         mine[mine.len().saturating_sub(15)..].to_vec()
+    }
+
+    /// Where the daemon keeps server directories and state.
+    pub fn daemon_dir(&self) -> std::path::PathBuf {
+        self.path.clone()
     }
 
     /// Configure, install, start and wait for the done pattern.
@@ -267,6 +295,38 @@ pub async fn cgroup_limits_are_applied(h: &Harness) {
     h.cleanup(id).await;
 }
 
+pub async fn stats_and_health_are_reported(h: &Harness) {
+    let id = h.running(h.spec(StopAction::Command("stop".into()))).await;
+    std::fs::write(h.daemon_dir().join("servers").join(id.to_string()).join("blob"), vec![7u8; 100_000])
+        .expect("write");
+    let reporters = h.daemon.spawn_reporters(Duration::from_millis(100), Duration::from_millis(100));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        h.drain().await;
+        let reports = h.reports.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let stats = reports.iter().find_map(|r| match r {
+            NodeEvent::Stats(m) if m.server_id == id && m.memory_bytes > 0 => Some(m.clone()),
+            _ => None,
+        });
+        let health = reports.iter().find_map(|r| match r {
+            NodeEvent::Health { memory_total_bytes, disk_total_bytes, .. } => {
+                Some((*memory_total_bytes, *disk_total_bytes))
+            }
+            _ => None,
+        });
+        if let (Some(stats), Some((mem, disk))) = (stats, health) {
+            assert!(stats.disk_bytes >= 100_000, "disk use of the server directory: {stats:?}");
+            assert_eq!(stats.memory_limit_bytes, 64 << 20);
+            assert!(mem > 0 && disk > 0, "node totals");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no stats or health report: {reports:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reporters.abort();
+    h.cleanup(id).await;
+}
+
 pub async fn port_is_reachable(h: &Harness) {
     let spec = h.spec(StopAction::Command("stop".into()));
     let port = spec.allocations[0].port;
@@ -335,6 +395,99 @@ runtime_suite!(
         oom_is_reported,
         flood_is_throttled,
         cgroup_limits_are_applied,
+        stats_and_health_are_reported,
         port_is_reachable,
     ]
 );
+
+pub const IMAGE: &str = "catalyst.test/game:1";
+static IMPORTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// containerd, with the game image imported once per test process. Each test connects its own
+/// client: a gRPC channel belongs to the tokio runtime that made it.
+pub async fn containerd_flavor() -> Option<Flavor> {
+    use catalyst_runtime::node::{ContainerdConfig, ContainerdRuntime};
+    let socket = std::path::Path::new("/run/containerd/containerd.sock");
+    if !socket.exists() {
+        crate::support::skip_unless_ci("containerd suites (no socket at /run/containerd/containerd.sock)");
+        return None;
+    }
+    let config = ContainerdConfig::new(std::env::temp_dir().join("catalyst-containerd-test"));
+    let runtime = ContainerdRuntime::connect(config).await.expect("connect containerd");
+    IMPORTED
+        .get_or_init(|| async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let layout = crate::images::build_game_image(dir.path(), IMAGE, GAME);
+            runtime.import_oci_layout(&layout, IMAGE).await.expect("import the test image");
+        })
+        .await;
+    Some(Flavor {
+        name: "containerd",
+        runtime: Arc::new(runtime),
+        image: IMAGE.into(),
+        startup: "exec /usr/local/bin/game".into(),
+        install_image: IMAGE.into(),
+        install_script: "echo installed > /mnt/server/installed.txt && echo install done".into(),
+        cgroup_parent: Some("catalyst".into()),
+    })
+}
+
+pub async fn runs_unprivileged(h: &Harness) {
+    let id = h.running(h.spec(StopAction::Command("stop".into()))).await;
+    h.request(NodeRequest::Command { server_id: id, line: "whoami".into() }).await.expect("whoami");
+    h.wait_line(id, "uid=1000").await;
+    h.cleanup(id).await;
+}
+
+runtime_suite!(
+    containerd,
+    crate::runtimes::containerd_flavor(),
+    [
+        lifecycle_and_console,
+        stop_by_signal_and_forced_kill,
+        crash_restart_backoff_give_up,
+        oom_is_reported,
+        flood_is_throttled,
+        cgroup_limits_are_applied,
+        stats_and_health_are_reported,
+        port_is_reachable,
+        runs_unprivileged,
+    ]
+);
+
+/// The agent dies (its tokio runtime is torn down); the container keeps running; a new agent
+/// on the same state directory re-attaches: console and stop work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_reattach_after_agent_restart() {
+    let Some(_probe) = containerd_flavor().await else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_path_buf();
+    let first = path.clone();
+    let id = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            let flavor = containerd_flavor().await.expect("containerd");
+            let h = Harness::at(flavor, &first);
+            let id = h.running(h.spec(StopAction::Command("stop".into()))).await;
+            h.request(NodeRequest::Command { server_id: id, line: "before restart".into() }).await.expect("command");
+            h.wait_line(id, "> before restart").await;
+            id
+        })
+        // The runtime drops here: every task of the first agent is gone.
+    })
+    .join()
+    .expect("first agent");
+
+    let flavor = containerd_flavor().await.expect("containerd");
+    let running = flavor.runtime.list().await.expect("list");
+    assert!(running.iter().any(|c| c.id == id.to_string() && c.running), "the container kept running: {running:?}");
+    let h = Harness::at(flavor, &path);
+    assert_eq!(h.daemon.recover().await.expect("recover"), 1);
+    assert_eq!(h.daemon.state(id).await.expect("state"), ServerState::Running);
+    h.wait_line(id, "re-attached").await;
+    h.request(NodeRequest::Command { server_id: id, line: "after restart".into() }).await.expect("command");
+    h.wait_line(id, "> after restart").await;
+    h.request(NodeRequest::Stop { server_id: id }).await.expect("stop");
+    h.wait_state(id, ServerState::Stopped).await;
+    h.cleanup(id).await;
+}
