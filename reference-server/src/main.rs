@@ -6,10 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use catalyst_core::ports::Store;
+use catalyst_core::clock::SystemClock;
+use catalyst_core::model::Page;
+use catalyst_core::permission::Principal;
+use catalyst_core::ports::{ContainerRuntime, Store};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
+use catalyst_runtime::control::{NewLocation, NewNode};
 use catalyst_runtime::link::LocalLink;
+use catalyst_runtime::node::{ContainerdConfig, ContainerdRuntime, DaemonConfig, NodeDaemon, ProcessRuntime};
 use catalyst_runtime::store::{PostgresStore, SqliteStore};
 use clap::Parser;
 
@@ -35,6 +40,25 @@ struct Config {
     /// HMAC key for access tokens (generated and kept in the data dir if absent).
     #[arg(long, env = "CATALYST_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Run game servers on this machine too (all-in-one); `none` makes a pure control plane.
+    #[arg(long, env = "CATALYST_LOCAL_RUNTIME", value_enum, default_value = "auto")]
+    local_runtime: LocalRuntime,
+    /// containerd's socket, for the local node.
+    #[arg(long, env = "CATALYST_CONTAINERD_SOCKET", default_value = "/run/containerd/containerd.sock")]
+    containerd_socket: PathBuf,
+}
+
+/// Which runtime the in-process node uses.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LocalRuntime {
+    /// containerd when its socket answers, else plain processes.
+    Auto,
+    /// containerd only.
+    Containerd,
+    /// Plain child processes (development, hosts without containerd).
+    Process,
+    /// No local node.
+    None,
 }
 
 #[tokio::main]
@@ -54,8 +78,15 @@ async fn main() -> anyhow::Result<()> {
         None => persisted_secret(&config.data_dir.join("jwt.secret"))?,
     };
     let link = LocalLink::new();
-    let catalyst =
-        Catalyst::builder().store(store).link(Arc::new(link)).auth(AuthConfig::with_secret(secret)?).build().await?;
+    let catalyst = Catalyst::builder()
+        .store(store)
+        .link(Arc::new(link.clone()))
+        .auth(AuthConfig::with_secret(secret)?)
+        .build()
+        .await?;
+    if config.local_runtime != LocalRuntime::None {
+        start_local_node(&catalyst, &link, &config).await?;
+    }
 
     let (password, generated) = match &config.admin_password {
         Some(p) => (p.clone(), false),
@@ -78,6 +109,86 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     println!("Catalyst stopped");
     Ok(())
+}
+
+/// The all-in-one node: a location and node named `local`, and a daemon in this process.
+async fn start_local_node(catalyst: &Catalyst, link: &LocalLink, config: &Config) -> anyhow::Result<()> {
+    let system = Principal::system();
+    let node = match catalyst
+        .list_nodes(&system, Page::new(0, Page::MAX_LIMIT))
+        .await?
+        .items
+        .into_iter()
+        .find(|n| n.name == "local")
+    {
+        Some(node) => node,
+        None => {
+            let location = match catalyst.list_locations(&system).await?.into_iter().find(|l| l.name == "local") {
+                Some(l) => l,
+                None => {
+                    catalyst
+                        .create_location(
+                            &system,
+                            NewLocation { name: "local".into(), description: "This machine".into() },
+                        )
+                        .await?
+                }
+            };
+            let (memory_mb, disk_mb) = machine_capacity(&config.data_dir);
+            catalyst
+                .create_node(
+                    &system,
+                    NewNode {
+                        name: "local".into(),
+                        location_id: location.id,
+                        fqdn: "localhost".into(),
+                        memory_mb,
+                        disk_mb,
+                        overallocate_percent: 0,
+                    },
+                )
+                .await?
+        }
+    };
+    let runtime: Arc<dyn ContainerRuntime> = match config.local_runtime {
+        LocalRuntime::Process => Arc::new(ProcessRuntime::new(Some("catalyst".into()))),
+        mode => {
+            let mut cc = ContainerdConfig::new(config.data_dir.join("containerd"));
+            cc.socket = config.containerd_socket.clone();
+            match ContainerdRuntime::connect(cc).await {
+                Ok(rt) => Arc::new(rt),
+                Err(e) if mode == LocalRuntime::Auto => {
+                    println!("containerd is not reachable ({e}); running servers as plain processes");
+                    Arc::new(ProcessRuntime::new(Some("catalyst".into())))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    println!("local node {} on the {} runtime", node.id, runtime.name());
+    let daemon =
+        NodeDaemon::new(node.id, runtime, Arc::new(SystemClock), DaemonConfig::new(config.data_dir.join("node")));
+    let recovered = daemon.recover().await?;
+    if recovered > 0 {
+        println!("recovered {recovered} servers");
+    }
+    daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));
+    link.add_node(daemon);
+    Ok(())
+}
+
+/// This machine's memory and the data directory's disk, in MiB.
+fn machine_capacity(data_dir: &Path) -> (u64, u64) {
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        })
+        .map_or(4096, |kb| kb / 1024);
+    let disk = nix::sys::statvfs::statvfs(data_dir).map_or(10_240, |v| v.blocks() * v.fragment_size() / (1 << 20));
+    (memory.max(1), disk.max(1))
 }
 
 /// Read the token key from `path`, creating it (mode 0600) on first start.
