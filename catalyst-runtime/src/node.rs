@@ -9,8 +9,8 @@ mod daemon;
 mod process_runtime;
 
 pub use cgroup::Cgroup;
-pub use console::{Console, ConsoleConfig, ConsoleEntry, Pushed};
+pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleReader, Pushed};
 #[cfg(feature = "containerd")]
-pub use containerd::{ContainerdConfig, ContainerdRuntime};
+pub use containerd::{ContainerdConfig, ContainerdRuntime, RegistryConfig};
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use process_runtime::ProcessRuntime;

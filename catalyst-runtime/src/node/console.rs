@@ -1,14 +1,16 @@
-//! A server's console: sequence numbers, a ring buffer of recent lines for resuming readers,
-//! a throttle against floods, and live fan-out. Memory is bounded everywhere: the ring holds
-//! `history` lines, each at most `max_line_bytes`, and a slow live reader loses its oldest
-//! lines (it sees `Lagged`) instead of growing a queue.
+//! A server's console: sequence numbers, a ring buffer of recent lines, a throttle against
+//! floods, and live readers. Readers pull batches straight from the ring by sequence number
+//! (woken by a watch channel), so fan-out costs one lock per batch per reader rather than a
+//! queued copy per line per reader. Memory is bounded everywhere: the ring holds `history`
+//! lines, each at most `max_line_bytes`; a reader that falls further behind than the ring is
+//! told how many lines it missed instead of growing a queue.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use catalyst_core::model::{LogStream, Timestamp};
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 /// Console limits.
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +23,6 @@ pub struct ConsoleConfig {
     pub window: Duration,
     /// Longer lines are cut (on a character boundary) and marked.
     pub max_line_bytes: usize,
-    /// Live queue per reader.
-    pub live_capacity: usize,
 }
 
 impl Default for ConsoleConfig {
@@ -33,7 +33,6 @@ impl Default for ConsoleConfig {
             max_lines_per_window: 2000,
             window: Duration::from_millis(100),
             max_line_bytes: 64 * 1024,
-            live_capacity: 4096,
         }
     }
 }
@@ -45,8 +44,8 @@ pub struct ConsoleEntry {
     pub seq: i64,
     /// Source.
     pub stream: LogStream,
-    /// Text.
-    pub line: String,
+    /// Text (shared: every live reader gets the same allocation).
+    pub line: Arc<str>,
     /// When it was seen.
     pub at: Timestamp,
 }
@@ -56,7 +55,8 @@ pub struct ConsoleEntry {
 pub struct Console {
     config: ConsoleConfig,
     state: Mutex<State>,
-    live: broadcast::Sender<ConsoleEntry>,
+    /// The sequence number the next line will get; readers wait on it.
+    latest: watch::Sender<i64>,
 }
 
 #[derive(Debug)]
@@ -91,7 +91,7 @@ impl Console {
                 dropped_total: 0,
                 noticed: false,
             }),
-            live: broadcast::channel(config.live_capacity.max(1)).0,
+            latest: watch::channel(first_seq).0,
         }
     }
 
@@ -100,13 +100,13 @@ impl Console {
     }
 
     fn record(&self, s: &mut State, stream: LogStream, line: String, at: Timestamp) -> ConsoleEntry {
-        let entry = ConsoleEntry { seq: s.next_seq, stream, line, at };
+        let entry = ConsoleEntry { seq: s.next_seq, stream, line: line.into(), at };
         s.next_seq += 1;
         if s.ring.len() >= self.config.history {
             s.ring.pop_front();
         }
         s.ring.push_back(entry.clone());
-        let _ = self.live.send(entry.clone());
+        self.latest.send_replace(s.next_seq);
         entry
     }
 
@@ -161,9 +161,19 @@ impl Console {
         s.ring.iter().filter(|e| after.is_none_or(|a| e.seq > a)).cloned().collect()
     }
 
-    /// Live lines from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<ConsoleEntry> {
-        self.live.subscribe()
+    /// A reader of the lines after `after` (`None`: from the next line on).
+    pub fn reader(self: &Arc<Self>, after: Option<i64>) -> ConsoleReader {
+        let next = after.map_or_else(|| self.next_seq(), |a| a + 1);
+        ConsoleReader { console: self.clone(), rx: self.latest.subscribe(), next }
+    }
+
+    /// Entries with `seq >= from` (contiguous in the ring), and how many before them are gone.
+    fn read_from(&self, from: i64) -> (Vec<ConsoleEntry>, u64) {
+        let s = self.lock();
+        let Some(oldest) = s.ring.front().map(|e| e.seq) else { return (Vec::new(), 0) };
+        let missed = u64::try_from(oldest - from).unwrap_or(0);
+        let start = usize::try_from(from - oldest).unwrap_or(0);
+        (s.ring.range(start.min(s.ring.len())..).cloned().collect(), missed)
     }
 
     /// The sequence number the next line will get.
@@ -174,6 +184,37 @@ impl Console {
     /// Lines dropped by the throttle so far.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped_total
+    }
+}
+
+/// Follows a console from a sequence number.
+#[derive(Debug)]
+pub struct ConsoleReader {
+    console: Arc<Console>,
+    rx: watch::Receiver<i64>,
+    next: i64,
+}
+
+/// A batch of lines for a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleBatch {
+    /// Lines in order.
+    pub entries: Vec<ConsoleEntry>,
+    /// Lines that left the ring before this reader got to them.
+    pub missed: u64,
+}
+
+impl ConsoleReader {
+    /// The next lines, waiting until there are some. `None` once the console is gone.
+    pub async fn next(&mut self) -> Option<ConsoleBatch> {
+        loop {
+            let (entries, missed) = self.console.read_from(self.next);
+            if let Some(last) = entries.last() {
+                self.next = last.seq + 1;
+                return Some(ConsoleBatch { entries, missed });
+            }
+            self.rx.changed().await.ok()?;
+        }
     }
 }
 
@@ -191,7 +232,6 @@ mod tests {
             max_lines_per_window: per_window,
             window: Duration::from_millis(100),
             max_line_bytes: 16,
-            live_capacity: 64,
         }
     }
 
@@ -204,7 +244,7 @@ mod tests {
         }
         let all: Vec<i64> = c.since(None).iter().map(|e| e.seq).collect();
         assert_eq!(all, vec![12, 13, 14]);
-        let after: Vec<String> = c.since(Some(12)).into_iter().map(|e| e.line).collect();
+        let after: Vec<String> = c.since(Some(12)).into_iter().map(|e| e.line.to_string()).collect();
         assert_eq!(after, vec!["l3", "l4"]);
         assert_eq!(c.next_seq(), 15);
     }
@@ -240,15 +280,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn live_readers_get_every_line_in_order() {
-        let c = Console::new(config(10, 1000), 1);
-        let mut rx = c.subscribe();
+    async fn readers_get_every_line_in_order_and_resume() {
+        let c = Arc::new(Console::new(config(100, 1000), 1));
+        let mut live = c.reader(None);
+        let mut resumed = c.reader(Some(20));
         for i in 0..50 {
             c.push(LogStream::Stdout, format!("{i}"), Instant::now(), now());
         }
-        for i in 0..50 {
-            let e = rx.recv().await.expect("line");
-            assert_eq!(e.line, i.to_string());
+        let mut got = Vec::new();
+        while got.len() < 50 {
+            let batch = live.next().await.expect("batch");
+            assert_eq!(batch.missed, 0);
+            got.extend(batch.entries.into_iter().map(|e| e.line.to_string()));
         }
+        assert_eq!(got, (0..50).map(|i| i.to_string()).collect::<Vec<_>>());
+        let batch = resumed.next().await.expect("batch");
+        assert_eq!(batch.entries.first().map(|e| e.seq), Some(21));
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_the_ring_is_told_what_it_missed() {
+        let c = Arc::new(Console::new(config(10, 1000), 1));
+        let mut slow = c.reader(None);
+        for i in 0..25 {
+            c.push(LogStream::Stdout, format!("{i}"), Instant::now(), now());
+        }
+        let batch = slow.next().await.expect("batch");
+        assert_eq!(batch.missed, 15);
+        assert_eq!(batch.entries.len(), 10);
+        assert_eq!(batch.entries[0].seq, 16);
     }
 }

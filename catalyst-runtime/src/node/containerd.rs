@@ -36,7 +36,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use tonic::Code;
 
 use self::client::{Client, status_err};
-pub use self::image::Unpacked;
+pub use self::image::{RegistryConfig, Unpacked};
 use super::cgroup::Cgroup;
 
 const MANAGED_LABEL: &str = "catalyst.managed";
@@ -57,6 +57,8 @@ pub struct ContainerdConfig {
     pub state_dir: PathBuf,
     /// Cgroup parent of every container.
     pub cgroup_parent: String,
+    /// Registries with credentials or plain HTTP; others are pulled anonymously over HTTPS.
+    pub registries: Vec<RegistryConfig>,
 }
 
 impl ContainerdConfig {
@@ -70,6 +72,7 @@ impl ContainerdConfig {
             runtime: "io.containerd.runc.v2".into(),
             state_dir: state_dir.into(),
             cgroup_parent: "catalyst".into(),
+            registries: Vec::new(),
         }
     }
 }
@@ -115,6 +118,22 @@ impl ContainerdRuntime {
     pub async fn import_oci_layout(&self, path: &Path, name: &str) -> Result<()> {
         let unpacked = image::import_oci_layout(&self.client, &self.config.snapshotter, path, name).await?;
         self.images.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), unpacked);
+        Ok(())
+    }
+
+    /// Pull `image` from its registry (credentials from the config) and unpack it.
+    pub async fn pull(&self, image: &str) -> Result<()> {
+        let reference: oci_client::Reference =
+            image.parse().map_err(|e| Error::invalid(format!("image reference {image:?}: {e}")))?;
+        let registry = self
+            .config
+            .registries
+            .iter()
+            .find(|r| r.host == reference.resolve_registry() || r.host == reference.registry());
+        let unpacked = image::pull(&self.client, &self.config.snapshotter, &reference, registry).await?;
+        let mut images = self.images.lock().unwrap_or_else(|p| p.into_inner());
+        images.insert(reference.whole(), unpacked.clone());
+        images.insert(image.to_string(), unpacked);
         Ok(())
     }
 
@@ -228,7 +247,11 @@ impl ContainerRuntime for ContainerdRuntime {
     }
 
     async fn ensure_image(&self, image: &str) -> Result<()> {
-        self.unpacked(image).await.map(|_| ())
+        match self.unpacked(image).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => self.pull(image).await,
+            Err(e) => Err(e),
+        }
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<()> {

@@ -418,7 +418,13 @@ impl NodeDaemon {
 
     fn system_line(&self, m: &mut Machine, line: String) {
         let e = m.console.system(line, self.inner.clock.now());
-        self.emit(NodeEvent::Log { server_id: m.spec.server_id, seq: e.seq, stream: e.stream, line: e.line, at: e.at });
+        self.emit(NodeEvent::Log {
+            server_id: m.spec.server_id,
+            seq: e.seq,
+            stream: e.stream,
+            line: e.line.to_string(),
+            at: e.at,
+        });
     }
 
     async fn call<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -769,7 +775,7 @@ impl NodeDaemon {
                             server_id: slot.id,
                             seq: e.seq,
                             stream: e.stream,
-                            line: e.line,
+                            line: e.line.to_string(),
                             at: e.at,
                         });
                     }
@@ -779,7 +785,7 @@ impl NodeDaemon {
                         server_id: slot.id,
                         seq: e.seq,
                         stream: e.stream,
-                        line: e.line,
+                        line: e.line.to_string(),
                         at: e.at,
                     });
                 }

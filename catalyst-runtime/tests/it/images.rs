@@ -68,17 +68,28 @@ fn layer(game: &str) -> Vec<u8> {
     b.into_inner().expect("layer tar")
 }
 
-/// Write `dir/game.oci.tar`, an OCI image layout whose index names it `name`.
-pub fn build_game_image(dir: &Path, name: &str, game: &str) -> PathBuf {
+/// The layer tar and config JSON of the game image.
+pub fn game_layer_and_config(_dir: &Path, game: &str) -> (Vec<u8>, Vec<u8>) {
     let layer = layer(game);
-    let layer_digest = sha(&layer);
+    let config = config(&sha(&layer));
+    (layer, config)
+}
+
+fn config(layer_digest: &str) -> Vec<u8> {
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
         "config": {"Env": ["PATH=/usr/local/bin:/bin"], "WorkingDir": "/home/container"},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
     });
-    let config = serde_json::to_vec(&config).expect("config");
+    serde_json::to_vec(&config).expect("config")
+}
+
+/// Write `dir/game.oci.tar`, an OCI image layout whose index names it `name`.
+pub fn build_game_image(dir: &Path, name: &str, game: &str) -> PathBuf {
+    let layer = layer(game);
+    let layer_digest = sha(&layer);
+    let config = config(&layer_digest);
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",

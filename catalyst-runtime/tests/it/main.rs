@@ -4,5 +4,6 @@ mod support;
 
 mod control;
 mod images;
+mod registry;
 mod runtimes;
 mod stores;

@@ -30,6 +30,8 @@ use super::spec::ImageDefaults;
 
 pub const INDEX_TYPES: [&str; 2] =
     ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+pub const MANIFEST_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
 const CHUNK: usize = 256 * 1024;
 
 /// What a container needs from its image.
@@ -481,6 +483,190 @@ pub async fn import_oci_layout(c: &Client, snapshotter: &str, path: &Path, name:
     };
     delete_lease(c, &lease).await;
     unpacked
+}
+
+/// Credentials and transport for one registry host.
+#[derive(Clone, Default)]
+pub struct RegistryConfig {
+    /// `host[:port]` as it appears in image references.
+    pub host: String,
+    /// Basic-auth user name.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
+    /// Plain HTTP (for registries on a private network or loopback).
+    pub insecure: bool,
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("host", &self.host)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}
+
+fn oci_err(what: &str, e: oci_client::errors::OciDistributionError) -> Error {
+    use oci_client::errors::OciDistributionError as E;
+    let kind = match &e {
+        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => ErrorKind::Unauthenticated,
+        E::ImageManifestNotFoundError(_) => ErrorKind::NotFound,
+        E::ServerError { code, .. } if *code == 401 || *code == 403 => ErrorKind::Unauthenticated,
+        E::ServerError { code, .. } if *code == 404 => ErrorKind::NotFound,
+        E::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|x| {
+                matches!(
+                    x.code,
+                    oci_client::errors::OciErrorCode::Unauthorized | oci_client::errors::OciErrorCode::Denied
+                )
+            }) =>
+        {
+            ErrorKind::Unauthenticated
+        }
+        E::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|x| {
+                matches!(
+                    x.code,
+                    oci_client::errors::OciErrorCode::ManifestUnknown | oci_client::errors::OciErrorCode::NameUnknown
+                )
+            }) =>
+        {
+            ErrorKind::NotFound
+        }
+        E::RequestError(_) => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    };
+    let message = match kind {
+        ErrorKind::Unauthenticated => format!("{what}: the registry refused the credentials"),
+        _ => format!("{what}: {e}"),
+    };
+    Error::new(kind, message).with_source(e)
+}
+
+/// Pull `reference` from its registry into the content store as image `reference.whole()`,
+/// then unpack it. Blobs stream from the registry into containerd; each is verified against its
+/// digest on commit.
+pub async fn pull(
+    c: &Client,
+    snapshotter: &str,
+    reference: &oci_client::Reference,
+    registry: Option<&RegistryConfig>,
+) -> Result<Unpacked> {
+    // rustls needs one process-wide crypto provider; ring keeps the build free of C toolchains.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let insecure = registry.is_some_and(|r| r.insecure);
+    let protocol =
+        if insecure { oci_client::client::ClientProtocol::Http } else { oci_client::client::ClientProtocol::Https };
+    let client = oci_client::Client::new(oci_client::client::ClientConfig { protocol, ..Default::default() });
+    let auth = match registry.and_then(|r| r.username.clone().zip(r.password.clone())) {
+        Some((user, password)) => oci_client::secrets::RegistryAuth::Basic(user, password),
+        None => oci_client::secrets::RegistryAuth::Anonymous,
+    };
+    let name = reference.whole();
+    let accepted: Vec<&str> = INDEX_TYPES.iter().chain(MANIFEST_TYPES.iter()).copied().collect();
+    let (top, top_digest) =
+        client.pull_manifest_raw(reference, &auth, &accepted).await.map_err(|e| oci_err(&format!("pull {name}"), e))?;
+    let top_json = json(&top, "manifest")?;
+    let top_type = top_json["mediaType"].as_str().map(str::to_string).unwrap_or_else(|| {
+        if top_json["manifests"].is_array() { INDEX_TYPES[0].to_string() } else { MANIFEST_TYPES[0].to_string() }
+    });
+    let lease = create_lease(c).await?;
+    let result = async {
+        write_bytes(c, &lease, &top, &top_digest).await?;
+        let manifest = if INDEX_TYPES.contains(&top_type.as_str()) {
+            let arch = std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64");
+            let entries = top_json["manifests"].as_array().cloned().unwrap_or_default();
+            let chosen = entries
+                .iter()
+                .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch.as_str())
+                .or_else(|| entries.first())
+                .ok_or_else(|| Error::invalid("the image index lists no manifests"))?;
+            let d = descriptor(chosen)?;
+            let (body, digest) = client
+                .pull_manifest_raw(&reference.clone_with_digest(d.digest.clone()), &auth, &MANIFEST_TYPES)
+                .await
+                .map_err(|e| oci_err(&format!("pull {name}"), e))?;
+            write_bytes(c, &lease, &body, &digest).await?;
+            json(&body, "manifest")?
+        } else {
+            top_json.clone()
+        };
+        let mut blobs = vec![descriptor(&manifest["config"])?];
+        for l in manifest["layers"].as_array().cloned().unwrap_or_default() {
+            blobs.push(descriptor(&l)?);
+        }
+        for d in blobs {
+            if content_exists(c, &d.digest).await? {
+                continue;
+            }
+            let oci = oci_client::manifest::OciDescriptor {
+                media_type: d.media_type.clone(),
+                digest: d.digest.clone(),
+                size: d.size,
+                ..Default::default()
+            };
+            let mut stream = client
+                .pull_blob_stream(reference, &oci)
+                .await
+                .map_err(|e| oci_err(&format!("pull {}", d.digest), e))?
+                .stream;
+            let (mut tx, rx) = mpsc::channel::<Vec<u8>>(8);
+            let feed = tokio::spawn(async move {
+                while let Some(chunk) = stream.next().await {
+                    match chunk {
+                        Ok(bytes) => {
+                            if tx.send(bytes.to_vec()).await.is_err() {
+                                return;
+                            }
+                        }
+                        // A broken download ends early: write_blob sees the short size.
+                        Err(_) => return,
+                    }
+                }
+            });
+            let written = write_blob(c, &lease, &d.digest, d.size, rx).await;
+            let _ = feed.await;
+            written?;
+        }
+        let target = Descriptor {
+            media_type: top_type.clone(),
+            digest: top_digest.clone(),
+            size: top.len() as i64,
+            annotations: HashMap::new(),
+        };
+        resolve_manifest(c, &target).await?;
+        put_image(c, &name, target).await
+    }
+    .await;
+    let unpacked = match result {
+        Ok(()) => unpack(c, snapshotter, &name).await,
+        Err(e) => Err(e),
+    };
+    delete_lease(c, &lease).await;
+    unpacked
+}
+
+/// Write an in-memory blob whose digest is known.
+async fn write_bytes(c: &Client, lease: &str, data: &[u8], digest: &str) -> Result<()> {
+    let actual = format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)));
+    if actual != digest {
+        return Err(Error::invalid(format!("the registry sent content for {digest} that hashes to {actual}")));
+    }
+    let (mut tx, rx) = mpsc::channel(4);
+    let chunks: Vec<Vec<u8>> = data.chunks(CHUNK).map(<[u8]>::to_vec).collect();
+    let feed = tokio::spawn(async move {
+        for ch in chunks {
+            if tx.send(ch).await.is_err() {
+                break;
+            }
+        }
+    });
+    let r = write_blob(c, lease, digest, data.len() as i64, rx).await;
+    let _ = feed.await;
+    r
 }
 
 #[cfg(test)]
