@@ -81,7 +81,7 @@ fn ctr_run(n: usize) -> Duration {
     let t = Instant::now();
     for id in &ids {
         let ok = std::process::Command::new("ctr")
-            .args(["-n", "catalyst", "run", "-d", IMAGE, id, "/bin/sleep", "60"])
+            .args(["-n", "catalyst-bench", "run", "-d", IMAGE, id, "/bin/sleep", "60"])
             .stdout(std::process::Stdio::null())
             .status()
             .expect("ctr")
@@ -90,11 +90,12 @@ fn ctr_run(n: usize) -> Duration {
     }
     let took = t.elapsed();
     for id in &ids {
-        let _ =
-            std::process::Command::new("ctr").args(["-n", "catalyst", "task", "kill", "-s", "SIGKILL", id]).status();
+        let _ = std::process::Command::new("ctr")
+            .args(["-n", "catalyst-bench", "task", "kill", "-s", "SIGKILL", id])
+            .status();
         for _ in 0..50 {
             let deleted = std::process::Command::new("ctr")
-                .args(["-n", "catalyst", "task", "delete", id])
+                .args(["-n", "catalyst-bench", "task", "delete", id])
                 .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
@@ -103,7 +104,7 @@ fn ctr_run(n: usize) -> Duration {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = std::process::Command::new("ctr").args(["-n", "catalyst", "container", "delete", id]).status();
+        let _ = std::process::Command::new("ctr").args(["-n", "catalyst-bench", "container", "delete", id]).status();
     }
     took
 }
@@ -208,7 +209,10 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let runtime = ContainerdRuntime::connect(ContainerdConfig::new(dir.path().join("state"))).await.expect("containerd");
+        let mut config = ContainerdConfig::new(dir.path().join("state"));
+        config.namespace = "catalyst-bench".into();
+        config.cgroup_parent = "catalyst-bench".into();
+        let runtime = ContainerdRuntime::connect(config).await.expect("containerd");
         let layout = images::build_game_image(dir.path(), IMAGE, GAME);
         runtime.import_oci_layout(&layout, IMAGE).await.expect("import");
 

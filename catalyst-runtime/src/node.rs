@@ -11,6 +11,6 @@ mod process_runtime;
 pub use cgroup::Cgroup;
 pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleReader, Pushed};
 #[cfg(feature = "containerd")]
-pub use containerd::{ContainerdConfig, ContainerdRuntime, RegistryConfig};
+pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryConfig};
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use process_runtime::ProcessRuntime;

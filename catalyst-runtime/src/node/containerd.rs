@@ -6,6 +6,7 @@
 //! containers keep running while it restarts, and `list` + `attach` + `wait` pick them up again.
 
 mod client;
+mod cni;
 mod image;
 mod spec;
 mod tail;
@@ -36,6 +37,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use tonic::Code;
 
 use self::client::{Client, status_err};
+pub use self::cni::CniConfig;
 pub use self::image::{RegistryConfig, Unpacked};
 use super::cgroup::Cgroup;
 
@@ -59,6 +61,8 @@ pub struct ContainerdConfig {
     pub cgroup_parent: String,
     /// Registries with credentials or plain HTTP; others are pulled anonymously over HTTPS.
     pub registries: Vec<RegistryConfig>,
+    /// Bridge networking (for containers created with `NetworkMode::Bridge`).
+    pub cni: CniConfig,
 }
 
 impl ContainerdConfig {
@@ -72,6 +76,7 @@ impl ContainerdConfig {
             runtime: "io.containerd.runc.v2".into(),
             state_dir: state_dir.into(),
             cgroup_parent: "catalyst".into(),
+            cni: CniConfig::new(Path::new("/var/lib/catalyst/cni")),
             registries: Vec::new(),
         }
     }
@@ -154,6 +159,10 @@ impl ContainerdRuntime {
 
     fn fifo(&self, id: &str) -> PathBuf {
         self.config.state_dir.join(format!("{id}.stdin"))
+    }
+
+    fn ports_file(&self, id: &str) -> PathBuf {
+        self.config.state_dir.join(format!("{id}.ports.json"))
     }
 
     fn log(&self, id: &str) -> PathBuf {
@@ -256,7 +265,24 @@ impl ContainerRuntime for ContainerdRuntime {
 
     async fn create(&self, spec: &ContainerSpec) -> Result<()> {
         let unpacked = self.unpacked(&spec.image).await?;
-        let oci = spec::build(spec, &unpacked.defaults, &self.cgroup(&spec.id).oci_path(), None, swap_accounting());
+        let netns = match spec.network {
+            catalyst_core::ports::NetworkMode::Bridge => {
+                // Port mappings are removed by the same list they were added with: keep it.
+                let ports = serde_json::to_vec(&spec.allocations).unwrap_or_default();
+                std::fs::write(self.ports_file(&spec.id), ports)
+                    .map_err(|e| Error::internal("cannot record port mappings", e))?;
+                Some(cni::setup(&self.config.cni, &spec.id, &spec.allocations).await?)
+            }
+            catalyst_core::ports::NetworkMode::Host => None,
+        };
+        let netns_str = netns.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let oci = spec::build(
+            spec,
+            &unpacked.defaults,
+            &self.cgroup(&spec.id).oci_path(),
+            netns_str.as_deref(),
+            swap_accounting(),
+        );
         let c = &self.client;
         let lease = image::create_lease(c).await?;
         let result = async {
@@ -301,6 +327,7 @@ impl ContainerRuntime for ContainerdRuntime {
             self.new_state(&spec.id, true);
         }
         if result.is_err() {
+            cni::teardown(&self.config.cni, &spec.id, &spec.allocations).await;
             let _ = SnapshotsClient::new(c.channel.clone())
                 .remove(
                     c.req(RemoveSnapshotRequest { snapshotter: self.config.snapshotter.clone(), key: spec.id.clone() }),
@@ -447,6 +474,10 @@ impl ContainerRuntime for ContainerdRuntime {
         let _ = SnapshotsClient::new(c.channel.clone())
             .remove(c.req(RemoveSnapshotRequest { snapshotter: self.config.snapshotter.clone(), key: id.to_string() }))
             .await;
+        let ports: Vec<catalyst_core::model::Allocation> =
+            std::fs::read(self.ports_file(id)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        cni::teardown(&self.config.cni, id, &ports).await;
+        let _ = std::fs::remove_file(self.ports_file(id));
         let deleted =
             ContainersClient::new(c.channel.clone()).delete(c.req(DeleteContainerRequest { id: id.to_string() })).await;
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);

@@ -640,6 +640,8 @@ impl NodeDaemon {
                 cspec.mounts[0].target = "/mnt/server".into();
                 cspec.workdir = "/mnt/server".into();
                 cspec.user = Some((0, 0));
+                // The installer serves nothing: no ports are forwarded to it.
+                cspec.allocations.clear();
                 match self.launch(&cspec).await {
                     Err(e) => Err(e),
                     Ok(mut output) => {

@@ -10,7 +10,7 @@ use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::StopAction;
 use catalyst_core::ports::ContainerRuntime;
 use catalyst_core::protocol::NodeRequest;
-use catalyst_runtime::node::{ContainerdConfig, ContainerdRuntime, RegistryConfig};
+use catalyst_runtime::node::{ContainerdRuntime, RegistryConfig};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 
@@ -85,13 +85,14 @@ fn flavor(runtime: ContainerdRuntime, image: &str) -> Flavor {
         startup: "exec /usr/local/bin/game".into(),
         install_image: image.into(),
         install_script: "echo installed".into(),
-        cgroup_parent: Some("catalyst".into()),
+        cgroup_parent: Some("catalyst-test".into()),
+        network: catalyst_core::ports::NetworkMode::Host,
     }
 }
 
 async fn connect(registries: Vec<RegistryConfig>) -> Option<ContainerdRuntime> {
     crate::runtimes::containerd_flavor().await?;
-    let mut config = ContainerdConfig::new(std::env::temp_dir().join("catalyst-containerd-test"));
+    let mut config = crate::runtimes::containerd_test_config();
     config.registries = registries;
     Some(ContainerdRuntime::connect(config).await.expect("containerd"))
 }

@@ -28,6 +28,8 @@ pub struct Flavor {
     pub install_script: String,
     /// Does the runtime put servers in cgroups we can inspect (`<parent>/<id>`)?
     pub cgroup_parent: Option<String>,
+    /// How containers reach the network.
+    pub network: catalyst_core::ports::NetworkMode,
 }
 
 pub struct Harness {
@@ -40,8 +42,21 @@ pub struct Harness {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// A port no other test of this process uses and nothing on the host listens on. (Asking the
+/// kernel for an ephemeral port can hand two concurrent tests the same number.)
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ =
+        NEXT.compare_exchange(0, 20_000 + (std::process::id() % 2000) as u16 * 10, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        let free = std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
 }
 
 impl Harness {
@@ -61,6 +76,7 @@ impl Harness {
         let mut config = DaemonConfig::new(path);
         config.stop_grace = Duration::from_millis(500);
         config.console = ConsoleConfig { max_lines_per_window: 2000, ..ConsoleConfig::default() };
+        config.network = flavor.network;
         let daemon = NodeDaemon::new(NodeId::new(), flavor.runtime.clone(), Arc::new(SystemClock), config);
         let events = daemon.subscribe();
         Self {
@@ -184,9 +200,15 @@ impl Harness {
         id
     }
 
+    /// Kill and delete a server, and wait until the node has removed it.
     pub async fn cleanup(&self, id: ServerId) {
         let _ = self.request(NodeRequest::Kill { server_id: id }).await;
         let _ = self.request(NodeRequest::Delete { server_id: id }).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self.daemon.state(id).await.is_ok() {
+            assert!(tokio::time::Instant::now() < deadline, "[{}] the server was never removed", self.flavor.name);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -382,6 +404,7 @@ pub async fn process_flavor() -> Option<Flavor> {
         install_image: "unused".into(),
         install_script: script,
         cgroup_parent: writable.then_some(parent),
+        network: catalyst_core::ports::NetworkMode::Host,
     })
 }
 
@@ -403,19 +426,36 @@ runtime_suite!(
 pub const IMAGE: &str = "catalyst.test/game:1";
 static IMPORTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
+/// The containerd settings of every test: a namespace and cgroup parent of their own.
+pub fn containerd_test_config() -> catalyst_runtime::node::ContainerdConfig {
+    let mut config =
+        catalyst_runtime::node::ContainerdConfig::new(std::env::temp_dir().join("catalyst-containerd-test"));
+    config.namespace = "catalyst-test".into();
+    config.cgroup_parent = "catalyst-test".into();
+    config.cni.state_dir = std::env::temp_dir().join("catalyst-containerd-test").join("cni");
+    config
+}
+
 /// containerd, with the game image imported once per test process. Each test connects its own
 /// client: a gRPC channel belongs to the tokio runtime that made it.
 pub async fn containerd_flavor() -> Option<Flavor> {
-    use catalyst_runtime::node::{ContainerdConfig, ContainerdRuntime};
+    use catalyst_runtime::node::ContainerdRuntime;
     let socket = std::path::Path::new("/run/containerd/containerd.sock");
     if !socket.exists() {
         crate::support::skip_unless_ci("containerd suites (no socket at /run/containerd/containerd.sock)");
         return None;
     }
-    let config = ContainerdConfig::new(std::env::temp_dir().join("catalyst-containerd-test"));
-    let runtime = ContainerdRuntime::connect(config).await.expect("connect containerd");
+    let runtime = ContainerdRuntime::connect(containerd_test_config()).await.expect("connect containerd");
     IMPORTED
         .get_or_init(|| async {
+            // Tests own their namespace: whatever an earlier, interrupted run left there goes.
+            for c in runtime.list().await.expect("list") {
+                let _ = runtime.signal(&c.id, catalyst_core::ports::Signal::Kill).await;
+                if c.running {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), runtime.wait(&c.id)).await;
+                }
+                let _ = runtime.remove(&c.id).await;
+            }
             let dir = tempfile::tempdir().expect("tempdir");
             let layout = crate::images::build_game_image(dir.path(), IMAGE, GAME);
             runtime.import_oci_layout(&layout, IMAGE).await.expect("import the test image");
@@ -428,9 +468,28 @@ pub async fn containerd_flavor() -> Option<Flavor> {
         startup: "exec /usr/local/bin/game".into(),
         install_image: IMAGE.into(),
         install_script: "echo installed > /mnt/server/installed.txt && echo install done".into(),
-        cgroup_parent: Some("catalyst".into()),
+        cgroup_parent: Some("catalyst-test".into()),
+        network: catalyst_core::ports::NetworkMode::Host,
     })
 }
+
+/// containerd with each container in its own network namespace on a CNI bridge.
+pub async fn containerd_bridge_flavor() -> Option<Flavor> {
+    let mut flavor = containerd_flavor().await?;
+    if !std::path::Path::new("/usr/lib/cni/bridge").exists() {
+        crate::support::skip_unless_ci("bridge networking (Debian's containernetworking-plugins is not installed)");
+        return None;
+    }
+    flavor.name = "containerd+bridge";
+    flavor.network = catalyst_core::ports::NetworkMode::Bridge;
+    Some(flavor)
+}
+
+runtime_suite!(
+    containerd_bridge,
+    crate::runtimes::containerd_bridge_flavor(),
+    [lifecycle_and_console, port_is_reachable]
+);
 
 pub async fn runs_unprivileged(h: &Harness) {
     let id = h.running(h.spec(StopAction::Command("stop".into()))).await;
