@@ -9,7 +9,7 @@ use anyhow::Context;
 use catalyst_core::clock::SystemClock;
 use catalyst_core::model::Page;
 use catalyst_core::permission::Principal;
-use catalyst_core::ports::{ContainerRuntime, Store};
+use catalyst_core::ports::{ContainerRuntime, NetworkMode, Store};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
 use catalyst_runtime::control::{NewLocation, NewNode};
@@ -46,6 +46,18 @@ struct Config {
     /// containerd's socket, for the local node.
     #[arg(long, env = "CATALYST_CONTAINERD_SOCKET", default_value = "/run/containerd/containerd.sock")]
     containerd_socket: PathBuf,
+    /// How local containers reach the network: the host's stack, or a bridge with forwarded ports.
+    #[arg(long, env = "CATALYST_NETWORK", value_enum, default_value = "host")]
+    network: Network,
+}
+
+/// Container networking of the local node.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Network {
+    /// Share the host's network stack (fastest; ports bind directly).
+    Host,
+    /// Own namespace per container on a CNI bridge; allocations forwarded.
+    Bridge,
 }
 
 /// Which runtime the in-process node uses.
@@ -155,6 +167,7 @@ async fn start_local_node(catalyst: &Catalyst, link: &LocalLink, config: &Config
         mode => {
             let mut cc = ContainerdConfig::new(config.data_dir.join("containerd"));
             cc.socket = config.containerd_socket.clone();
+            cc.cni.state_dir = config.data_dir.join("cni");
             match ContainerdRuntime::connect(cc).await {
                 Ok(rt) => Arc::new(rt),
                 Err(e) if mode == LocalRuntime::Auto => {
