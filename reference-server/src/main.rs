@@ -179,8 +179,12 @@ async fn start_local_node(catalyst: &Catalyst, link: &LocalLink, config: &Config
         }
     };
     println!("local node {} on the {} runtime", node.id, runtime.name());
-    let daemon =
-        NodeDaemon::new(node.id, runtime, Arc::new(SystemClock), DaemonConfig::new(config.data_dir.join("node")));
+    let mut daemon_config = DaemonConfig::new(config.data_dir.join("node"));
+    daemon_config.network = match config.network {
+        Network::Host => NetworkMode::Host,
+        Network::Bridge => NetworkMode::Bridge,
+    };
+    let daemon = NodeDaemon::new(node.id, runtime, Arc::new(SystemClock), daemon_config);
     let recovered = daemon.recover().await?;
     if recovered > 0 {
         println!("recovered {recovered} servers");
