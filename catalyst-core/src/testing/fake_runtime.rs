@@ -32,8 +32,8 @@ pub enum FakeRuntimeCall {
 /// A scripted, recording container runtime.
 ///
 /// Behaviour: a container whose id ends in `-install` prints `installing…` and exits 0 on
-/// start (or 1 if its env has `FAKE_INSTALL_FAIL`). Other containers print `starting` and
-/// `Done (fake)!`, echo each stdin line as `> line`, exit 0 on `stop`, exit 1 on `crash`,
+/// start (or 1 if its env has `FAKE_INSTALL_FAIL`). Other containers print `starting`, `ready`
+/// and `Done (fake)!`, echo each stdin line as `> line`, exit 0 on `stop`, exit 3 on `crash`,
 /// exit as OOM-killed on `oom`; SIGTERM/SIGINT end them with code 143/130, SIGKILL with none.
 #[derive(Debug, Default)]
 pub struct FakeRuntime {
@@ -137,6 +137,7 @@ impl ContainerRuntime for FakeRuntime {
             c.exit(ExitStatus { code: Some(code), oom: false });
         } else {
             c.emit("starting");
+            c.emit("ready");
             c.emit("Done (fake)!");
         }
         Ok(())
@@ -162,7 +163,7 @@ impl ContainerRuntime for FakeRuntime {
             c.emit(&format!("> {line}"));
             match line {
                 "stop" => c.exit(ExitStatus { code: Some(0), oom: false }),
-                "crash" => c.exit(ExitStatus { code: Some(1), oom: false }),
+                "crash" => c.exit(ExitStatus { code: Some(3), oom: false }),
                 "oom" => c.exit(ExitStatus { code: None, oom: true }),
                 _ => {}
             }

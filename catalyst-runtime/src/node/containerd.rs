@@ -28,8 +28,8 @@ use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClien
 use containerd_client::services::v1::snapshots::{MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest};
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
-    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteTaskRequest, GetRequest,
-    KillRequest, ListContainersRequest, StartRequest, WaitRequest,
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteTaskRequest,
+    GetContainerRequest, GetRequest, KillRequest, ListContainersRequest, StartRequest, WaitRequest,
 };
 use futures::stream::BoxStream;
 use tokio::io::AsyncWriteExt;
@@ -236,6 +236,21 @@ impl ContainerdRuntime {
         }
     }
 
+    /// `(rx, tx)` bytes of the task's `eth0`.
+    async fn net_counters(&self, id: &str) -> Option<(u64, u64)> {
+        let pid = TasksClient::new(self.client.channel.clone())
+            .get(self.client.req(GetRequest { container_id: id.to_string(), exec_id: String::new() }))
+            .await
+            .ok()?
+            .into_inner()
+            .process?
+            .pid;
+        let dev = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+        let line = dev.lines().find(|l| l.trim_start().starts_with("eth0:"))?;
+        let fields: Vec<u64> = line.split_once(':')?.1.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        Some((*fields.first()?, *fields.get(8)?))
+    }
+
     async fn open_stdin(&self, id: &str) -> Result<tokio::net::unix::pipe::Sender> {
         tokio::net::unix::pipe::OpenOptions::new()
             .read_write(true)
@@ -264,6 +279,22 @@ impl ContainerRuntime for ContainerdRuntime {
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<()> {
+        // An existing container is left untouched: nothing below may clean up its resources.
+        let existing = ContainersClient::new(self.client.channel.clone())
+            .get(self.client.req(GetContainerRequest { id: spec.id.clone() }))
+            .await;
+        match existing {
+            Ok(_) => return Err(Error::conflict(format!("container {} exists", spec.id))),
+            Err(s) if s.code() == Code::NotFound => {}
+            Err(s) => return Err(status_err("get container", s)),
+        }
+        // A snapshot without a container is debris of an interrupted create.
+        let _ = SnapshotsClient::new(self.client.channel.clone())
+            .remove(
+                self.client
+                    .req(RemoveSnapshotRequest { snapshotter: self.config.snapshotter.clone(), key: spec.id.clone() }),
+            )
+            .await;
         let unpacked = self.unpacked(&spec.image).await?;
         let netns = match spec.network {
             catalyst_core::ports::NetworkMode::Bridge => {
@@ -451,7 +482,11 @@ impl ContainerRuntime for ContainerdRuntime {
             *prev = Some((cpu_ns, now));
             pct
         });
-        Ok(ContainerStats { cpu_percent, memory_bytes, memory_limit_bytes, rx_bytes: 0, tx_bytes: 0 })
+        // Traffic is only the container's own in bridge mode (with host networking it would be
+        // the whole machine's): read its eth0 counters through the task's /proc.
+        let (rx_bytes, tx_bytes) =
+            if self.ports_file(id).exists() { self.net_counters(id).await.unwrap_or((0, 0)) } else { (0, 0) };
+        Ok(ContainerStats { cpu_percent, memory_bytes, memory_limit_bytes, rx_bytes, tx_bytes })
     }
 
     async fn update_limits(&self, id: &str, limits: &Limits) -> Result<()> {

@@ -375,6 +375,29 @@ pub async fn port_is_reachable(h: &Harness) {
     h.cleanup(id).await;
 }
 
+pub async fn bridge_traffic_is_counted(h: &Harness) {
+    let spec = h.spec(StopAction::Command("stop".into()));
+    let port = spec.allocations[0].port;
+    let id = h.running(spec).await;
+    h.request(NodeRequest::Command { server_id: id, line: "listen".into() }).await.expect("listen");
+    h.wait_line(id, "listening").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "port {port} never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = h.flavor.runtime.stats(&id.to_string()).await.expect("stats");
+    assert!(stats.rx_bytes > 0 && stats.tx_bytes > 0, "bridge traffic is counted: {stats:?}");
+    h.cleanup(id).await;
+}
+
 /// Generate one test per scenario for a flavor.
 #[macro_export]
 macro_rules! runtime_suite {
@@ -488,7 +511,7 @@ pub async fn containerd_bridge_flavor() -> Option<Flavor> {
 runtime_suite!(
     containerd_bridge,
     crate::runtimes::containerd_bridge_flavor(),
-    [lifecycle_and_console, port_is_reachable]
+    [lifecycle_and_console, port_is_reachable, bridge_traffic_is_counted]
 );
 
 pub async fn runs_unprivileged(h: &Harness) {
@@ -549,4 +572,29 @@ async fn containerd_reattach_after_agent_restart() {
     h.request(NodeRequest::Stop { server_id: id }).await.expect("stop");
     h.wait_state(id, ServerState::Stopped).await;
     h.cleanup(id).await;
+}
+
+/// The ContainerRuntime port's conformance suite on both real runtimes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_runtime_passes_the_runtime_conformance_suite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = catalyst_runtime::node::ProcessRuntime::new(None);
+    let target = catalyst_core::testing::conformance::RuntimeTarget {
+        image: "unused".into(),
+        echo_command: vec!["/bin/sh".into(), "-c".into(), catalyst_core::testing::conformance::ECHO_SCRIPT.into()],
+        workdir_source: dir.path().to_string_lossy().into_owned(),
+    };
+    catalyst_core::testing::conformance::container_runtime(&rt, &target, "conf-process").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_runtime_passes_the_runtime_conformance_suite() {
+    let Some(flavor) = containerd_flavor().await else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = catalyst_core::testing::conformance::RuntimeTarget {
+        image: IMAGE.into(),
+        echo_command: vec!["/bin/sh".into(), "-c".into(), catalyst_core::testing::conformance::ECHO_SCRIPT.into()],
+        workdir_source: dir.path().to_string_lossy().into_owned(),
+    };
+    catalyst_core::testing::conformance::container_runtime(flavor.runtime.as_ref(), &target, "conf-containerd").await;
 }
