@@ -8,11 +8,22 @@ use catalyst_core::{Error, ErrorKind};
 
 /// An error on its way to the client.
 #[derive(Debug)]
-pub struct ApiError(pub Error);
+pub struct ApiError {
+    error: Error,
+    status: Option<StatusCode>,
+}
+
+impl ApiError {
+    /// Keep a more precise status than the kind's default (e.g. 413, 415).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
 
 impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        Self(e)
+    fn from(error: Error) -> Self {
+        Self { error, status: None }
     }
 }
 
@@ -34,18 +45,21 @@ pub fn status(kind: ErrorKind) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let kind = self.0.kind();
+        let kind = self.error.kind();
         // Internal details stay in the server log, never in the response.
         let message = if kind == ErrorKind::Internal {
-            tracing::error!(error = ?self.0, "internal error");
+            tracing::error!(error = ?self.error, "internal error");
             "internal error".to_string()
         } else {
-            self.0.message().to_string()
+            self.error.message().to_string()
         };
         let body = serde_json::json!({"error": {"code": kind.code(), "message": message}});
-        (status(kind), Json(body)).into_response()
+        (self.status.unwrap_or_else(|| status(kind)), Json(body)).into_response()
     }
 }
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
 mod tests {

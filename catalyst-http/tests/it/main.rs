@@ -1,0 +1,4 @@
+//! The REST API end to end through the router (no socket), on SQLite, with an in-process node
+//! over the fake runtime.
+
+mod api;
