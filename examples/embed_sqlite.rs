@@ -15,7 +15,7 @@ use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
 use catalyst_runtime::control::{LoginInput, NewLocation, NewNode, NewServer, NewTemplate};
-use catalyst_runtime::link::LocalLink;
+use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use catalyst_runtime::store::SqliteStore;
 use tokio::sync::broadcast;
@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("catalyst-example-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let store = SqliteStore::open(&dir.join("catalyst.db")).await?;
-    let link = LocalLink::new();
+    let link = NodeHub::new();
     let catalyst = Catalyst::builder()
         .store(Arc::new(store))
         .link(Arc::new(link.clone()))

@@ -184,3 +184,76 @@ pub enum NodeEvent {
         disk_total_bytes: u64,
     },
 }
+
+/// An error carried over the wire.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WireError {
+    /// Stable code.
+    pub code: crate::ErrorKind,
+    /// Human message.
+    pub message: String,
+}
+
+impl From<&crate::Error> for WireError {
+    fn from(e: &crate::Error) -> Self {
+        Self { code: e.kind(), message: e.message().to_string() }
+    }
+}
+
+impl From<WireError> for crate::Error {
+    fn from(e: WireError) -> Self {
+        crate::Error::new(e.code, e.message)
+    }
+}
+
+/// A frame from an agent to the control plane.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum AgentFrame {
+    /// First frame: who this is, and what it runs (the control plane reconciles).
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the agent.
+        protocol: u32,
+        /// The node.
+        node_id: NodeId,
+        /// The credential from enrollment.
+        credential: String,
+        /// Servers and their states on the node.
+        inventory: Vec<(ServerId, ServerState)>,
+    },
+    /// The answer to a request.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// Success or a typed error.
+        result: Result<NodeResponse, WireError>,
+    },
+    /// Something happened on the node.
+    Event {
+        /// The event.
+        event: NodeEvent,
+    },
+}
+
+/// A frame from the control plane to an agent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ControlFrame {
+    /// The hello was accepted.
+    Welcome {
+        /// The control plane's [`PROTOCOL_VERSION`].
+        protocol: u32,
+    },
+    /// Do something and answer with the same id.
+    Request {
+        /// Correlation id.
+        id: u64,
+        /// The request.
+        request: NodeRequest,
+    },
+    /// The connection is refused or ends; the socket closes after this frame.
+    Error {
+        /// Why.
+        error: WireError,
+    },
+}

@@ -1,6 +1,6 @@
-//! Node links: the in-process link for all-in-one mode (the WebSocket link lives in
-//! catalyst-http).
+//! Node links: the [`NodeHub`] implements the `NodeLink` port over every connected node, in
+//! this process (a `NodeDaemon`) or remote (an agent on a WebSocket, in catalyst-http).
 
-mod local;
+mod hub;
 
-pub use local::LocalLink;
+pub use hub::{NodeEndpoint, NodeHub};

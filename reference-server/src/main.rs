@@ -13,7 +13,7 @@ use catalyst_core::ports::{ContainerRuntime, NetworkMode, Store};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
 use catalyst_runtime::control::{NewLocation, NewNode};
-use catalyst_runtime::link::LocalLink;
+use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{ContainerdConfig, ContainerdRuntime, DaemonConfig, NodeDaemon, ProcessRuntime};
 use catalyst_runtime::store::{PostgresStore, SqliteStore};
 use clap::Parser;
@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Some(s) => s.clone().into_bytes(),
         None => persisted_secret(&config.data_dir.join("jwt.secret"))?,
     };
-    let link = LocalLink::new();
+    let link = NodeHub::new();
     let catalyst = Catalyst::builder()
         .store(store)
         .link(Arc::new(link.clone()))
@@ -116,15 +116,18 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
     println!("Catalyst listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, catalyst_http::router(catalyst).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        catalyst_http::router(catalyst, Some(link)).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     println!("Catalyst stopped");
     Ok(())
 }
 
 /// The all-in-one node: a location and node named `local`, and a daemon in this process.
-async fn start_local_node(catalyst: &Catalyst, link: &LocalLink, config: &Config) -> anyhow::Result<()> {
+async fn start_local_node(catalyst: &Catalyst, link: &NodeHub, config: &Config) -> anyhow::Result<()> {
     let system = Principal::system();
     let node = match catalyst
         .list_nodes(&system, Page::new(0, Page::MAX_LIMIT))

@@ -9,7 +9,7 @@ use catalyst_core::id::NodeId;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::link::LocalLink;
+use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use catalyst_runtime::store::SqliteStore;
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use tower::ServiceExt;
 
 struct Api {
     router: Router,
-    link: LocalLink,
+    link: NodeHub,
     dir: tempfile::TempDir,
     admin: String,
 }
@@ -26,7 +26,7 @@ impl Api {
     async fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite");
-        let link = LocalLink::new();
+        let link = NodeHub::new();
         let catalyst = Catalyst::builder()
             .store(Arc::new(store))
             .link(Arc::new(link.clone()))
@@ -35,7 +35,7 @@ impl Api {
             .await
             .expect("build");
         catalyst.bootstrap_admin("admin@example.test", "admin", "admin-password".into()).await.expect("admin");
-        let router = catalyst_http::router(catalyst);
+        let router = catalyst_http::router(catalyst, Some(link.clone()));
         let mut api = Self { router, link, dir, admin: String::new() };
         api.admin = api.login("admin@example.test", "admin-password").await;
         api

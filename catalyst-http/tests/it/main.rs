@@ -2,3 +2,4 @@
 //! over the fake runtime.
 
 mod api;
+mod link;

@@ -27,7 +27,36 @@ pub(super) fn spawn(catalyst: Catalyst) {
     let mut events = catalyst.inner.link.subscribe();
     tokio::spawn(async move {
         let mut dropped: u64 = 0;
-        while let Some((_node, event)) = events.next().await {
+        // Which node owns which server: a node may only report on its own servers.
+        let mut owners: std::collections::HashMap<ServerId, catalyst_core::id::NodeId> = Default::default();
+        while let Some((node, event)) = events.next().await {
+            let server = match &event {
+                NodeEvent::StateChanged { server_id, .. }
+                | NodeEvent::Crashed { server_id, .. }
+                | NodeEvent::Log { server_id, .. }
+                | NodeEvent::InstallOutput { server_id, .. } => Some(*server_id),
+                NodeEvent::Stats(m) => Some(m.server_id),
+                NodeEvent::Health { .. } => None,
+            };
+            if let Some(server_id) = server {
+                let owner = match owners.get(&server_id) {
+                    Some(o) => Some(*o),
+                    None => catalyst.inner.store.get_server(server_id).await.ok().map(|s| s.node_id),
+                };
+                match owner {
+                    Some(o) if o == node => {
+                        if owners.len() > 100_000 {
+                            owners.clear();
+                        }
+                        owners.insert(server_id, o);
+                    }
+                    _ => {
+                        // Unknown server (deleted) or another node's: ignore, never apply.
+                        owners.remove(&server_id);
+                        continue;
+                    }
+                }
+            }
             match event {
                 NodeEvent::StateChanged { server_id, from, to, reason, at } => {
                     if let Err(e) = catalyst.record_state(server_id, to).await
@@ -98,6 +127,21 @@ async fn write_logs(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerLog>) {
 }
 
 impl Catalyst {
+    /// A node (re)connected: store the states it reports for its own servers.
+    pub async fn reconcile_node(
+        &self,
+        node: catalyst_core::id::NodeId,
+        inventory: &[(ServerId, ServerState)],
+    ) -> Result<()> {
+        for (server_id, state) in inventory {
+            match self.inner.store.get_server(*server_id).await {
+                Ok(s) if s.node_id == node => self.record_state(*server_id, *state).await?,
+                Ok(_) | Err(_) => tracing::warn!(%node, %server_id, "a node reported a server that is not its own"),
+            }
+        }
+        Ok(())
+    }
+
     /// The node is authoritative for runtime states: store what it reports.
     async fn record_state(&self, id: ServerId, to: ServerState) -> Result<()> {
         for _ in 0..8 {

@@ -21,7 +21,7 @@ use catalyst_runtime::control::{
     GrantAccess, LoginInput, NewLocation, NewNode, NewRole, NewServer, NewTemplate, RegisterInput, ServerPatch,
     UserPatch,
 };
-use catalyst_runtime::link::LocalLink;
+use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 
 use crate::support;
@@ -44,7 +44,7 @@ fn kind<T: std::fmt::Debug>(r: catalyst_core::Result<T>) -> ErrorKind {
 
 pub async fn world(store: Arc<dyn Store>) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
-    let link = LocalLink::new();
+    let link = NodeHub::new();
     let catalyst = Catalyst::builder()
         .store(store)
         .link(Arc::new(link.clone()))

@@ -1,0 +1,181 @@
+//! The agent side of the node link: dial the control plane, say hello with the credential and
+//! the inventory, answer requests with the local `NodeDaemon`, stream its events, and reconnect
+//! with jittered exponential back-off. Containers keep running while disconnected.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use catalyst_core::id::NodeId;
+use catalyst_core::protocol::{AgentFrame, ControlFrame, NodeRequest, NodeResponse, PROTOCOL_VERSION, WireError};
+use catalyst_core::{Error, ErrorKind, Result};
+use catalyst_runtime::node::NodeDaemon;
+use futures::{SinkExt, StreamExt};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Where to connect and as whom.
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// `ws://` or `wss://` URL of `/api/agent/ws`.
+    pub url: String,
+    /// This node.
+    pub node_id: NodeId,
+    /// The credential from enrollment.
+    pub credential: String,
+}
+
+impl fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfig").field("url", &self.url).field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+type Outbox = Arc<Mutex<Option<mpsc::Sender<AgentFrame>>>>;
+
+/// Exchange a deployment token for this node's credential (`POST /api/agent/enroll`).
+pub async fn enroll(base_url: &str, node_id: NodeId, token: &str) -> Result<String> {
+    let url = format!("{}/api/agent/enroll", base_url.trim_end_matches('/'));
+    let body = serde_json::json!({"node_id": node_id, "token": token}).to_string();
+    let (status, text) = http_post(&url, &body).await?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|_| Error::unavailable("the control plane answered garbage"))?;
+    if status != 200 {
+        let message = v["error"]["message"].as_str().unwrap_or("enrollment failed").to_string();
+        return Err(Error::new(
+            if status == 401 { ErrorKind::Unauthenticated } else { ErrorKind::Unavailable },
+            message,
+        ));
+    }
+    v["token"].as_str().map(str::to_string).ok_or_else(|| Error::unavailable("no credential in the answer"))
+}
+
+/// A minimal HTTP/1.1 POST over a plain TCP connection (enrollment is one request).
+async fn http_post(url: &str, body: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| Error::invalid("enrollment needs an http:// URL (put TLS in front of it)"))?;
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot reach {authority}")).with_source(e))?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| Error::unavailable("enroll request").with_source(e))?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.map_err(|e| Error::unavailable("enroll answer").with_source(e))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
+/// Run the link until `shutdown` resolves or the control plane refuses the credential.
+pub async fn run(
+    config: AgentConfig,
+    daemon: NodeDaemon,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let outbox: Outbox = Arc::default();
+    // Events flow to the current session; while disconnected they are dropped (the hello's
+    // inventory brings states up to date on reconnect, and consoles keep their ring).
+    let mut events = daemon.subscribe();
+    let forward = outbox.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some((_, event)) = events.next().await {
+            let tx = forward.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(tx) = tx {
+                let _ = tx.try_send(AgentFrame::Event { event });
+            }
+        }
+    });
+    let connect = async {
+        let mut failures: u32 = 0;
+        loop {
+            match session(&config, &daemon, &outbox).await {
+                Ok(()) => failures = 0,
+                Err(e) if e.kind() == ErrorKind::Unauthenticated || e.kind() == ErrorKind::InvalidInput => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control plane link lost");
+                    failures = failures.saturating_add(1);
+                }
+            }
+            *outbox.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            tokio::time::sleep(backoff(failures)).await;
+        }
+    };
+    let result = tokio::select! {
+        r = connect => r,
+        () = shutdown => Ok(()),
+    };
+    forwarder.abort();
+    result
+}
+
+/// 0.25 s doubling to 30 s, with ±50 % jitter so a fleet does not reconnect in lockstep.
+fn backoff(failures: u32) -> Duration {
+    let base = 250u64.saturating_mul(1u64 << failures.min(7)).min(30_000);
+    let jitter = rand::rng().random_range(base / 2..=base + base / 2);
+    Duration::from_millis(jitter)
+}
+
+async fn session(config: &AgentConfig, daemon: &NodeDaemon, outbox: &Outbox) -> Result<()> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(config.url.as_str())
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot connect to {}", config.url)).with_source(e))?;
+    let inventory = match daemon.handle(NodeRequest::Inventory).await? {
+        NodeResponse::Inventory { servers } => servers,
+        _ => Vec::new(),
+    };
+    let hello = AgentFrame::Hello {
+        protocol: PROTOCOL_VERSION,
+        node_id: config.node_id,
+        credential: config.credential.clone(),
+        inventory,
+    };
+    ws.send(Message::Text(serde_json::to_string(&hello).unwrap_or_default().into()))
+        .await
+        .map_err(|e| Error::unavailable("hello").with_source(e))?;
+    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<ControlFrame>(&text) {
+            Ok(ControlFrame::Welcome { .. }) => {}
+            Ok(ControlFrame::Error { error }) => return Err(Error::from(error)),
+            _ => return Err(Error::unavailable("unexpected answer to hello")),
+        },
+        _ => return Err(Error::unavailable("no answer to hello")),
+    }
+    tracing::info!(url = %config.url, "connected to the control plane");
+    let (tx, mut rx) = mpsc::channel::<AgentFrame>(4096);
+    *outbox.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
+    loop {
+        tokio::select! {
+            out = rx.recv() => {
+                let Some(frame) = out else { return Ok(()) };
+                let text = serde_json::to_string(&frame).unwrap_or_default();
+                ws.send(Message::Text(text.into())).await.map_err(|e| Error::unavailable("send").with_source(e))?;
+            }
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ControlFrame>(&text) {
+                    Ok(ControlFrame::Request { id, request }) => {
+                        let (daemon, tx) = (daemon.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let result = daemon.handle(request).await.map_err(|e| WireError::from(&e));
+                            let _ = tx.send(AgentFrame::Response { id, result }).await;
+                        });
+                    }
+                    Ok(ControlFrame::Error { error }) => return Err(Error::from(error)),
+                    Ok(ControlFrame::Welcome { .. }) | Err(_) => return Err(Error::unavailable("unexpected frame")),
+                },
+                Some(Ok(Message::Close(_))) | None => return Err(Error::unavailable("the control plane closed the link")),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(Error::unavailable("link error").with_source(e)),
+            },
+        }
+    }
+}
