@@ -1,23 +1,136 @@
 //! `catalyst-agent`: runs a node's game servers and dials the control plane.
 //!
-//! The node link to a remote control plane lands with the control-plane issue; until then the
-//! agent only validates its configuration.
+//! First start: `--node-id` and a one-time `--deployment-token` (from
+//! `POST /api/nodes/:id/deployment-token`); the credential it is exchanged for is kept in the
+//! data directory (mode 0600) and used from then on.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use catalyst_core::clock::SystemClock;
+use catalyst_core::id::NodeId;
+use catalyst_core::ports::NetworkMode;
+use catalyst_http::agent_client::{self, AgentConfig};
+use catalyst_runtime::node::{ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, choose_runtime};
 use clap::Parser;
 
 /// Command line and `CATALYST_AGENT_*` environment.
 #[derive(Parser)]
 #[command(name = "catalyst-agent", version, about = "Catalyst node agent")]
 struct Config {
-    /// URL of the control plane.
+    /// Base URL of the control plane, e.g. http://panel.example.com:3000.
     #[arg(long, env = "CATALYST_AGENT_CONTROL_URL")]
-    control_url: Option<String>,
+    control_url: String,
+    /// This node's id.
+    #[arg(long, env = "CATALYST_AGENT_NODE_ID")]
+    node_id: NodeId,
+    /// One-time deployment token, needed only until the credential is stored.
+    #[arg(long, env = "CATALYST_AGENT_DEPLOYMENT_TOKEN", hide_env_values = true)]
+    deployment_token: Option<String>,
+    /// Server files, state and the credential.
+    #[arg(long, env = "CATALYST_AGENT_DATA_DIR", default_value = "./catalyst-agent-data")]
+    data_dir: PathBuf,
+    /// Container runtime.
+    #[arg(long, env = "CATALYST_AGENT_RUNTIME", value_enum, default_value = "auto")]
+    runtime: Runtime,
+    /// containerd's socket.
+    #[arg(long, env = "CATALYST_AGENT_CONTAINERD_SOCKET", default_value = "/run/containerd/containerd.sock")]
+    containerd_socket: PathBuf,
+    /// containerd namespace for this agent's containers.
+    #[arg(long, env = "CATALYST_AGENT_NAMESPACE", default_value = "catalyst")]
+    namespace: String,
+    /// Container networking.
+    #[arg(long, env = "CATALYST_AGENT_NETWORK", value_enum, default_value = "host")]
+    network: Network,
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Runtime {
+    Auto,
+    Containerd,
+    Process,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Network {
+    Host,
+    Bridge,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let config = Config::parse();
-    match config.control_url {
-        Some(url) => anyhow::bail!("connecting to {url} is not available in this version"),
-        None => anyhow::bail!("--control-url is required"),
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
+    let credential = credential(&config).await?;
+
+    let mut cc = ContainerdConfig::new(config.data_dir.join("containerd"));
+    cc.socket = config.containerd_socket.clone();
+    cc.namespace = config.namespace.clone();
+    cc.cgroup_parent = config.namespace.clone();
+    cc.cni.state_dir = config.data_dir.join("cni");
+    let choice = match config.runtime {
+        Runtime::Auto => RuntimeChoice::Auto,
+        Runtime::Containerd => RuntimeChoice::Containerd,
+        Runtime::Process => RuntimeChoice::Process,
+    };
+    let (runtime, note) = choose_runtime(choice, cc).await?;
+    if let Some(note) = note {
+        tracing::warn!("{note}");
+    }
+    let mut daemon_config = DaemonConfig::new(config.data_dir.join("node"));
+    daemon_config.network = match config.network {
+        Network::Host => NetworkMode::Host,
+        Network::Bridge => NetworkMode::Bridge,
+    };
+    let daemon = NodeDaemon::new(config.node_id, runtime.clone(), Arc::new(SystemClock), daemon_config);
+    let recovered = daemon.recover().await?;
+    tracing::info!(runtime = runtime.name(), recovered, node = %config.node_id, "agent started");
+    daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));
+
+    let url = format!("{}/api/agent/ws", config.control_url.trim_end_matches('/').replacen("http", "ws", 1));
+    let link = AgentConfig { url, node_id: config.node_id, credential };
+    agent_client::run(link, daemon, shutdown()).await?;
+    tracing::info!("agent stopped; containers keep running");
+    Ok(())
+}
+
+/// The stored credential, or a fresh one from the deployment token.
+async fn credential(config: &Config) -> anyhow::Result<String> {
+    let path = config.data_dir.join("credential");
+    if let Ok(c) = std::fs::read_to_string(&path) {
+        return Ok(c.trim().to_string());
+    }
+    let token = config.deployment_token.as_deref().context("no stored credential: pass --deployment-token once")?;
+    let credential = agent_client::enroll(&config.control_url, config.node_id, token).await?;
+    write_private(&path, &credential)?;
+    tracing::info!("enrolled; credential stored in {}", path.display());
+    Ok(credential)
+}
+
+fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, secret.as_bytes())?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
     }
 }

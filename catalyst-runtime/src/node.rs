@@ -14,3 +14,35 @@ pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleRea
 pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryConfig};
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use process_runtime::ProcessRuntime;
+
+/// Which container runtime a node uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    /// containerd when its socket answers, else plain processes.
+    Auto,
+    /// containerd only.
+    Containerd,
+    /// Plain child processes.
+    Process,
+}
+
+/// Build the runtime a node asked for. With `Auto`, an unreachable containerd falls back to
+/// processes (the reason is returned for the operator).
+#[cfg(feature = "containerd")]
+pub async fn choose_runtime(
+    choice: RuntimeChoice,
+    containerd: ContainerdConfig,
+) -> catalyst_core::Result<(std::sync::Arc<dyn catalyst_core::ports::ContainerRuntime>, Option<String>)> {
+    use std::sync::Arc;
+    match choice {
+        RuntimeChoice::Process => Ok((Arc::new(ProcessRuntime::new(Some("catalyst".into()))), None)),
+        RuntimeChoice::Containerd => Ok((Arc::new(ContainerdRuntime::connect(containerd).await?), None)),
+        RuntimeChoice::Auto => match ContainerdRuntime::connect(containerd).await {
+            Ok(rt) => Ok((Arc::new(rt), None)),
+            Err(e) => Ok((
+                Arc::new(ProcessRuntime::new(Some("catalyst".into()))),
+                Some(format!("containerd is not reachable ({e}); running servers as plain processes")),
+            )),
+        },
+    }
+}

@@ -9,12 +9,12 @@ use anyhow::Context;
 use catalyst_core::clock::SystemClock;
 use catalyst_core::model::Page;
 use catalyst_core::permission::Principal;
-use catalyst_core::ports::{ContainerRuntime, NetworkMode, Store};
+use catalyst_core::ports::{NetworkMode, Store};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
 use catalyst_runtime::control::{NewLocation, NewNode};
 use catalyst_runtime::link::NodeHub;
-use catalyst_runtime::node::{ContainerdConfig, ContainerdRuntime, DaemonConfig, NodeDaemon, ProcessRuntime};
+use catalyst_runtime::node::{ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, choose_runtime};
 use catalyst_runtime::store::{PostgresStore, SqliteStore};
 use clap::Parser;
 
@@ -165,22 +165,18 @@ async fn start_local_node(catalyst: &Catalyst, link: &NodeHub, config: &Config) 
                 .await?
         }
     };
-    let runtime: Arc<dyn ContainerRuntime> = match config.local_runtime {
-        LocalRuntime::Process => Arc::new(ProcessRuntime::new(Some("catalyst".into()))),
-        mode => {
-            let mut cc = ContainerdConfig::new(config.data_dir.join("containerd"));
-            cc.socket = config.containerd_socket.clone();
-            cc.cni.state_dir = config.data_dir.join("cni");
-            match ContainerdRuntime::connect(cc).await {
-                Ok(rt) => Arc::new(rt),
-                Err(e) if mode == LocalRuntime::Auto => {
-                    println!("containerd is not reachable ({e}); running servers as plain processes");
-                    Arc::new(ProcessRuntime::new(Some("catalyst".into())))
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+    let choice = match config.local_runtime {
+        LocalRuntime::Containerd => RuntimeChoice::Containerd,
+        LocalRuntime::Process => RuntimeChoice::Process,
+        LocalRuntime::Auto | LocalRuntime::None => RuntimeChoice::Auto,
     };
+    let mut cc = ContainerdConfig::new(config.data_dir.join("containerd"));
+    cc.socket = config.containerd_socket.clone();
+    cc.cni.state_dir = config.data_dir.join("cni");
+    let (runtime, note) = choose_runtime(choice, cc).await?;
+    if let Some(note) = note {
+        println!("{note}");
+    }
     println!("local node {} on the {} runtime", node.id, runtime.name());
     let mut daemon_config = DaemonConfig::new(config.data_dir.join("node"));
     daemon_config.network = match config.network {

@@ -1,0 +1,243 @@
+//! End to end with real processes on real containerd: `catalyst-server` and `catalyst-agent`
+//! as separate processes, everything over REST and the agent link. The agent is killed and
+//! restarted (the game keeps running), then the server is restarted (the agent reconnects).
+//!
+//! The binaries come from `cargo build --workspace --bins` (the README's test command does it).
+
+#[path = "../../catalyst-runtime/tests/it/images.rs"]
+#[allow(dead_code)]
+mod images;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use catalyst_core::ports::ContainerRuntime;
+use catalyst_runtime::node::{ContainerdConfig, ContainerdRuntime};
+use serde_json::{Value, json};
+
+const IMAGE: &str = "catalyst.e2e/game:1";
+const NAMESPACE: &str = "catalyst-e2e";
+const GAME: &str = include_str!("../../catalyst-runtime/tests/fixtures/game.sh");
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+}
+
+/// One HTTP/1.1 request with a JSON body; returns status and JSON.
+async fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return (0, Value::Null) };
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return (0, Value::Null);
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+async fn ok(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+    let (status, v) = http(port, method, path, Some(token), body).await;
+    assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+    v
+}
+
+async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn server(port: u16, data: &std::path::Path) -> Proc {
+    Proc(
+        Command::new(bin("catalyst-server"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+                &data.to_string_lossy(),
+                "--local-runtime",
+                "none",
+            ])
+            .env("CATALYST_ADMIN_EMAIL", "admin@example.test")
+            .env("CATALYST_ADMIN_PASSWORD", "admin-password")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start catalyst-server"),
+    )
+}
+
+fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path) -> Proc {
+    let mut cmd = Command::new(bin("catalyst-agent"));
+    cmd.args([
+        "--control-url",
+        &format!("http://127.0.0.1:{port}"),
+        "--node-id",
+        node,
+        "--data-dir",
+        &data.to_string_lossy(),
+    ])
+    .args(["--runtime", "containerd", "--namespace", NAMESPACE])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if let Some(t) = token {
+        cmd.args(["--deployment-token", t]);
+    }
+    Proc(cmd.spawn().expect("start catalyst-agent"))
+}
+
+async fn logs_contain(port: u16, token: &str, id: &str, want: &str) -> bool {
+    let (_, v) = http(port, "GET", &format!("/api/servers/{id}/logs?limit=200"), Some(token), None).await;
+    v.as_array().is_some_and(|l| l.iter().any(|x| x["line"] == want))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_and_agent_processes_on_containerd() {
+    if !std::path::Path::new("/run/containerd/containerd.sock").exists() {
+        assert!(std::env::var("CI").is_err(), "containerd is required in CI");
+        eprintln!("!!! SKIPPED: end-to-end test (no containerd)");
+        return;
+    }
+    // The image, imported into the agent's namespace; leftovers of interrupted runs removed.
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let mut cc = ContainerdConfig::new(scratch.path().join("state"));
+    cc.namespace = NAMESPACE.into();
+    let rt = ContainerdRuntime::connect(cc).await.expect("containerd");
+    for c in rt.list().await.expect("list") {
+        let _ = rt.signal(&c.id, catalyst_core::ports::Signal::Kill).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), rt.wait(&c.id)).await;
+        let _ = rt.remove(&c.id).await;
+    }
+    let layout = images::build_game_image(scratch.path(), IMAGE, GAME);
+    rt.import_oci_layout(&layout, IMAGE).await.expect("import");
+
+    let port = free_port();
+    let server_data = tempfile::tempdir().expect("tempdir");
+    let agent_data = tempfile::tempdir().expect("tempdir");
+    let mut cp = server(port, server_data.path());
+    until("catalyst-server", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
+    let (_, login) = http(
+        port,
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "admin@example.test", "password": "admin-password"})),
+    )
+    .await;
+    let t = login["access_token"].as_str().expect("token").to_string();
+    let me = ok(port, "GET", "/api/auth/me", &t, None).await;
+
+    let loc = ok(port, "POST", "/api/locations", &t, Some(json!({"name": "e2e"}))).await;
+    let node = ok(port, "POST", "/api/nodes", &t, Some(json!({"name": "e2e-node", "location_id": loc["id"], "fqdn": "127.0.0.1", "memory_mb": 4096, "disk_mb": 50000}))).await;
+    let node_id = node["id"].as_str().expect("id").to_string();
+    let deploy = ok(port, "POST", &format!("/api/nodes/{node_id}/deployment-token"), &t, None).await;
+    let template = ok(
+        port,
+        "POST",
+        "/api/templates",
+        &t,
+        Some(json!({
+            "name": "busybox-game", "image": IMAGE, "startup": "exec /usr/local/bin/game",
+            "install": {"image": IMAGE, "script": "echo installed > /mnt/server/installed.txt"},
+            "stop": {"type": "command", "value": "stop"}, "done_patterns": [{"type": "regex", "value": "^Done"}]
+        })),
+    )
+    .await;
+
+    let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path());
+    let online = async || ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true;
+    until("the agent to enroll and connect", 30, online).await;
+
+    let game_port = free_port();
+    let srv = ok(
+        port,
+        "POST",
+        "/api/servers",
+        &t,
+        Some(json!({"name": "e2e", "owner_id": me["user"]["id"], "node_id": node_id, "template_id": template["id"],
+                    "limits": {"memory_mb": 128, "disk_mb": 1024}, "allocations": [{"ip": "127.0.0.1", "port": game_port}]})),
+    )
+    .await;
+    let id = srv["id"].as_str().expect("id").to_string();
+    let state = async || {
+        ok(port, "GET", &format!("/api/servers/{id}"), &t, None).await["state"].as_str().unwrap_or_default().to_string()
+    };
+    until("installed", 60, async || state().await == "stopped").await;
+    ok(port, "POST", &format!("/api/servers/{id}/start"), &t, None).await;
+    until("running", 30, async || state().await == "running").await;
+    ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "hello e2e"}))).await;
+    until("the echo", 30, async || logs_contain(port, &t, &id, "> hello e2e").await).await;
+
+    // The agent dies hard; the game keeps running; a new agent (stored credential) re-attaches.
+    let _ = ag.0.kill();
+    let _ = ag.0.wait();
+    assert!(
+        rt.list().await.expect("list").iter().any(|c| c.id == id && c.running),
+        "the game kept running without its agent"
+    );
+    ag = agent(port, &node_id, None, agent_data.path());
+    until("the agent to come back", 30, online).await;
+    assert_eq!(state().await, "running", "reported running after the agent restart");
+    ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after agent restart"}))).await;
+    until("the echo after the agent restart", 30, async || logs_contain(port, &t, &id, "> after agent restart").await)
+        .await;
+
+    // The control plane restarts; the agent reconnects by itself.
+    drop(cp);
+    cp = server(port, server_data.path());
+    until("catalyst-server again", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
+    let (_, login) = http(
+        port,
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "admin@example.test", "password": "admin-password"})),
+    )
+    .await;
+    let t = login["access_token"].as_str().expect("token").to_string();
+    until("the agent to reconnect", 60, async || {
+        ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true
+    })
+    .await;
+    ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after server restart"}))).await;
+    until("the echo after the server restart", 30, async || {
+        logs_contain(port, &t, &id, "> after server restart").await
+    })
+    .await;
+    ok(port, "POST", &format!("/api/servers/{id}/stop"), &t, None).await;
+    until("stopped", 30, async || ok(port, "GET", &format!("/api/servers/{id}"), &t, None).await["state"] == "stopped")
+        .await;
+    let (status, _) = http(port, "DELETE", &format!("/api/servers/{id}"), Some(&t), None).await;
+    assert_eq!(status, 204);
+    drop(ag);
+    drop(cp);
+}
