@@ -7,6 +7,7 @@ mod agent;
 pub mod agent_client;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 mod health;
 mod routes;
 mod security;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// Where connecting agents attach (the hub the control plane was built with); `None`
     /// refuses agents.
     pub hub: Option<NodeHub>,
+    /// Open client sockets per user.
+    pub sockets: gateway::Sockets,
 }
 
 pub use agent::{IDLE_TIMEOUT, MAX_FRAME, REQUEST_TIMEOUT};
@@ -41,10 +44,11 @@ pub fn router(catalyst: Catalyst, hub: Option<NodeHub>) -> Router {
         .nest("/templates", routes::templates::router())
         .nest("/servers", routes::servers::router())
         .nest("/agent", agent::router())
+        .route("/ws", axum::routing::get(gateway::ws))
         .fallback(security::not_found);
     Router::new()
         .nest("/api", api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(security::headers))
-        .with_state(AppState { catalyst, hub })
+        .with_state(AppState { catalyst, hub, sockets: gateway::Sockets::default() })
 }

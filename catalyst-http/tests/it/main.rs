@@ -2,4 +2,5 @@
 //! over the fake runtime.
 
 mod api;
+mod gateway;
 mod link;

@@ -224,6 +224,11 @@ impl Catalyst {
         Ok(server)
     }
 
+    /// Does the caller hold `permission` on the server? (`not_found` if they cannot see it.)
+    pub async fn check_server_permission(&self, who: &Principal, id: ServerId, permission: Permission) -> Result<()> {
+        self.server_with(who, id, permission).await.map(|_| ())
+    }
+
     /// One server (`server.read`).
     pub async fn get_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
         Ok(self.server_with(who, id, Permission::ServerRead).await?.0)

@@ -108,6 +108,12 @@ impl Catalyst {
         Ok(self.principal_for(claims.sub).await?.with_session(claims.sid))
     }
 
+    /// Seconds until an access token expires (`None` if it does not verify).
+    pub fn token_seconds_left(&self, access_token: &str) -> Option<u64> {
+        let claims = self.inner.tokens.verify(access_token).ok()?;
+        u64::try_from(claims.exp - self.now().timestamp()).ok()
+    }
+
     /// The principal of a user with the union of their roles' permissions.
     pub async fn principal_for(&self, user_id: UserId) -> Result<Principal> {
         let user = match self.inner.store.get_user(user_id).await {

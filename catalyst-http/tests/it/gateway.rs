@@ -1,0 +1,263 @@
+//! The client WebSocket gateway over a real socket: auth, subscriptions, live events, console
+//! resume, commands and power actions, limits, and revocation reaching open sockets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalyst_core::clock::SystemClock;
+use catalyst_core::model::{Allocation, DonePattern, StopAction};
+use catalyst_core::permission::Principal;
+use catalyst_core::testing::FakeRuntime;
+use catalyst_runtime::Catalyst;
+use catalyst_runtime::control::auth::AuthConfig;
+use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput};
+use catalyst_runtime::link::NodeHub;
+use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::store::SqliteStore;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct World {
+    catalyst: Catalyst,
+    url: String,
+    server: catalyst_core::id::ServerId,
+    owner_token: String,
+    sub: catalyst_core::model::User,
+    sub_token: String,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn login(c: &Catalyst, name: &str) -> (catalyst_core::model::User, String) {
+    let user = c
+        .register(
+            None,
+            RegisterInput {
+                email: format!("{name}@example.test"),
+                username: name.into(),
+                password: "password-123".into(),
+            },
+        )
+        .await
+        .expect("register");
+    let out = c
+        .login(LoginInput { email: format!("{name}@example.test"), password: "password-123".into() }, None)
+        .await
+        .expect("login");
+    (user, out.access_token)
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node_dir = tempfile::tempdir().expect("tempdir");
+    let hub = NodeHub::new();
+    let catalyst = Catalyst::builder()
+        .store(Arc::new(SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite")))
+        .link(Arc::new(hub.clone()))
+        .auth(AuthConfig::with_secret(vec![5u8; 32]).expect("secret"))
+        .build()
+        .await
+        .expect("build");
+    let admin = Principal::system();
+    let loc = catalyst
+        .create_location(&admin, NewLocation { name: "l".into(), description: String::new() })
+        .await
+        .expect("loc");
+    let node = catalyst
+        .create_node(
+            &admin,
+            NewNode {
+                name: "n".into(),
+                location_id: loc.id,
+                fqdn: "n.example.test".into(),
+                memory_mb: 8192,
+                disk_mb: 100_000,
+                overallocate_percent: 0,
+            },
+        )
+        .await
+        .expect("node");
+    hub.add_node(NodeDaemon::new(
+        node.id,
+        Arc::new(FakeRuntime::new()),
+        Arc::new(SystemClock),
+        DaemonConfig::new(node_dir.path()),
+    ));
+    let template = catalyst
+        .create_template(
+            &admin,
+            NewTemplate {
+                name: "t".into(),
+                description: String::new(),
+                image: "img".into(),
+                startup: "./run".into(),
+                env: Default::default(),
+                variables: vec![],
+                install: None,
+                stop: StopAction::Command("stop".into()),
+                done_patterns: vec![DonePattern::Substring("Done".into())],
+                config_files: vec![],
+            },
+        )
+        .await
+        .expect("template");
+    let (owner, owner_token) = login(&catalyst, "owner").await;
+    let (sub, sub_token) = login(&catalyst, "subuser").await;
+    let server = catalyst
+        .create_server(
+            &admin,
+            NewServer {
+                name: "s".into(),
+                description: String::new(),
+                owner_id: owner.id,
+                node_id: node.id,
+                template_id: template.id,
+                variables: Default::default(),
+                limits: Default::default(),
+                allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
+                restart_policy: Default::default(),
+            },
+        )
+        .await
+        .expect("server");
+    // Installed before any socket looks at it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while catalyst.get_server(&admin, server.id).await.expect("get").state
+        != catalyst_core::lifecycle::ServerState::Stopped
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never installed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = catalyst_http::router(catalyst.clone(), Some(hub));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+    });
+    World {
+        catalyst,
+        url: format!("ws://{addr}/api/ws"),
+        server: server.id,
+        owner_token,
+        sub,
+        sub_token,
+        _dirs: (dir, node_dir),
+    }
+}
+
+async fn connect(url: &str, token: &str) -> Socket {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    send(&mut ws, json!({"type": "auth", "token": token})).await;
+    let first = next(&mut ws).await;
+    assert_eq!(first["type"], "auth_ok", "{first}");
+    ws
+}
+
+async fn send(ws: &mut Socket, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.expect("send");
+}
+
+/// The next JSON frame; `{"type":"closed","code":…}` when the server closes.
+async fn next(ws: &mut Socket) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a frame within 10 s") {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("json"),
+            Some(Ok(Message::Close(frame))) => {
+                return json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))});
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return json!({"type": "closed", "code": null}),
+        }
+    }
+}
+
+/// Frames until one satisfies `pred`.
+async fn until(ws: &mut Socket, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let v = next(ws).await;
+        if pred(&v) {
+            return v;
+        }
+        assert_ne!(v["type"], "closed", "closed while waiting for {what}");
+    }
+    panic!("never saw {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_state_commands_and_resume() {
+    let w = world().await;
+    let mut ws = connect(&w.url, &w.owner_token).await;
+    send(&mut ws, json!({"type": "subscribe", "server_id": w.server})).await;
+    let subscribed = until(&mut ws, "subscribed", |v| v["type"] == "subscribed").await;
+    assert_eq!(subscribed["state"], "stopped");
+    send(&mut ws, json!({"type": "power", "server_id": w.server, "action": "start"})).await;
+    until(&mut ws, "running", |v| v["type"] == "server_state_update" && v["to"] == "running").await;
+    send(&mut ws, json!({"type": "command", "server_id": w.server, "command": "hello socket"})).await;
+    let echo = until(&mut ws, "the echo", |v| v["type"] == "server_log" && v["line"] == "> hello socket").await;
+    let seq = echo["seq"].as_i64().expect("seq");
+
+    // A second socket resumes from just before the echo: history first, marked as such.
+    tokio::time::sleep(Duration::from_millis(400)).await; // the log writer flushes every 200 ms
+    let mut late = connect(&w.url, &w.owner_token).await;
+    send(&mut late, json!({"type": "subscribe", "server_id": w.server, "since": seq - 1})).await;
+    until(&mut late, "subscribed", |v| v["type"] == "subscribed").await;
+    let replay = until(&mut late, "the replayed echo", |v| v["type"] == "server_log").await;
+    assert_eq!((replay["seq"].as_i64(), replay["history"].as_bool()), (Some(seq), Some(true)));
+
+    // Bad frames get typed errors; unknown servers look missing.
+    send(&mut ws, json!({"type": "dance"})).await;
+    assert_eq!(until(&mut ws, "an error", |v| v["type"] == "error").await["code"], "invalid_input");
+    send(&mut ws, json!({"type": "subscribe", "server_id": catalyst_core::id::ServerId::new()})).await;
+    assert_eq!(until(&mut ws, "an error", |v| v["type"] == "error").await["code"], "not_found");
+    // Actions are rate limited.
+    for _ in 0..15 {
+        send(&mut ws, json!({"type": "command", "server_id": w.server, "command": "x"})).await;
+    }
+    until(&mut ws, "rate limiting", |v| v["code"] == "rate_limited").await;
+    // Oversized frames end the socket.
+    let _ = ws.send(Message::Text("x".repeat(10_000).into())).await;
+    until(&mut ws, "the close", |v| v["type"] == "closed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_and_revocation_reach_open_sockets() {
+    let w = world().await;
+    // No auth, bad auth.
+    let (mut ws, _) = tokio_tungstenite::connect_async(w.url.as_str()).await.expect("connect");
+    send(&mut ws, json!({"type": "subscribe", "server_id": w.server})).await;
+    assert_eq!(next(&mut ws).await["code"], 4401);
+    let (mut ws, _) = tokio_tungstenite::connect_async(w.url.as_str()).await.expect("connect");
+    send(&mut ws, json!({"type": "auth", "token": "nope"})).await;
+    assert_eq!(next(&mut ws).await["code"], 4401);
+
+    // A subuser follows the server until the owner revokes the grant.
+    let owner = w.catalyst.authenticate(&w.owner_token).await.expect("owner");
+    let grant = GrantAccess {
+        user_id: w.sub.id,
+        permissions: vec![
+            catalyst_core::permission::Permission::ServerRead,
+            catalyst_core::permission::Permission::ConsoleRead,
+        ],
+    };
+    w.catalyst.grant_access(&owner, w.server, grant).await.expect("grant");
+    let mut sub = connect(&w.url, &w.sub_token).await;
+    send(&mut sub, json!({"type": "subscribe", "server_id": w.server})).await;
+    until(&mut sub, "subscribed", |v| v["type"] == "subscribed").await;
+    send(&mut sub, json!({"type": "power", "server_id": w.server, "action": "start"})).await;
+    assert_eq!(until(&mut sub, "refusal", |v| v["type"] == "error").await["code"], "permission_denied");
+    w.catalyst.revoke_access(&owner, w.server, w.sub.id).await.expect("revoke");
+    let gone = until(&mut sub, "the forced unsubscribe", |v| v["type"] == "unsubscribed").await;
+    assert_eq!(gone["reason"], "access revoked");
+
+    // Suspension closes the owner's socket (4409); logout closes it too (4401).
+    let mut ows = connect(&w.url, &w.owner_token).await;
+    send(&mut ows, json!({"type": "subscribe", "server_id": w.server})).await;
+    until(&mut ows, "subscribed", |v| v["type"] == "subscribed").await;
+    w.catalyst.suspend_server(&Principal::system(), w.server).await.expect("suspend");
+    assert_eq!(until(&mut ows, "the suspension close", |v| v["type"] == "closed").await["code"], 4409);
+    let mut ows = connect(&w.url, &w.owner_token).await;
+    w.catalyst.logout(&owner).await.expect("logout");
+    assert_eq!(until(&mut ows, "the logout close", |v| v["type"] == "closed").await["code"], 4401);
+}
