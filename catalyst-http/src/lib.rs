@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 mod health;
+pub mod limits;
 mod routes;
 mod security;
 
@@ -34,8 +35,29 @@ pub struct AppState {
 
 pub use agent::{IDLE_TIMEOUT, MAX_FRAME, REQUEST_TIMEOUT};
 
-/// The whole API. `hub` must be the `NodeHub` the `Catalyst` was built with for agents to work.
+/// How the HTTP edge behaves; the binaries fill it from their configuration.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Requests per minute per client IP.
+    #[serde(default)]
+    pub rate_limits: limits::RateLimits,
+    /// Origins allowed to call the API from a browser (empty: none; `*`: any).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Served behind TLS: send `Strict-Transport-Security`.
+    #[serde(default)]
+    pub hsts: bool,
+}
+
+/// The whole API with default settings. `hub` must be the `NodeHub` the `Catalyst` was built
+/// with for agents to work.
 pub fn router(catalyst: Catalyst, hub: Option<NodeHub>) -> Router {
+    router_with(catalyst, hub, &HttpConfig::default())
+}
+
+/// The whole API.
+pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig) -> Router {
     let api = Router::new()
         .merge(health::router())
         .nest("/auth", routes::auth::router())
@@ -46,9 +68,23 @@ pub fn router(catalyst: Catalyst, hub: Option<NodeHub>) -> Router {
         .nest("/agent", agent::router())
         .route("/ws", axum::routing::get(gateway::ws))
         .fallback(security::not_found);
+    let limiters = limits::Limiters::new(config.rate_limits);
+    let shrink = limiters.clone();
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                shrink.shrink();
+            }
+        });
+    }
+    let hsts = config.hsts;
     Router::new()
         .nest("/api", api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(limiters, limits::limit))
+        .layer(security::cors(&config.cors_origins))
+        .layer(axum::middleware::from_fn(move |req, next| security::headers(hsts, req, next)))
         .with_state(AppState { catalyst, hub, sockets: gateway::Sockets::default() })
 }

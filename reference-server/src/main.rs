@@ -46,6 +46,18 @@ struct Config {
     /// containerd's socket, for the local node.
     #[arg(long, env = "CATALYST_CONTAINERD_SOCKET", default_value = "/run/containerd/containerd.sock")]
     containerd_socket: PathBuf,
+    /// Browser origins allowed to call the API (comma-separated; `*` for any).
+    #[arg(long, env = "CATALYST_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Served behind TLS (adds Strict-Transport-Security).
+    #[arg(long, env = "CATALYST_HSTS")]
+    hsts: bool,
+    /// Requests per minute per client IP.
+    #[arg(long, env = "CATALYST_RATE_LIMIT", default_value_t = 200)]
+    rate_limit: u32,
+    /// Login, registration, refresh and enrollment attempts per minute per client IP.
+    #[arg(long, env = "CATALYST_AUTH_RATE_LIMIT", default_value_t = 10)]
+    auth_rate_limit: u32,
     /// How local containers reach the network: the host's stack, or a bridge with forwarded ports.
     #[arg(long, env = "CATALYST_NETWORK", value_enum, default_value = "host")]
     network: Network,
