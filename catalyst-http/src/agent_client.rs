@@ -32,7 +32,18 @@ impl fmt::Debug for AgentConfig {
     }
 }
 
-type Outbox = Arc<Mutex<Option<mpsc::Sender<AgentFrame>>>>;
+/// Where events go: the live session, or (while disconnected) a bounded backlog that is sent
+/// first on reconnect, so consoles resume without a gap after short outages.
+#[derive(Debug, Default)]
+struct Outlet {
+    session: Option<mpsc::Sender<AgentFrame>>,
+    backlog: std::collections::VecDeque<AgentFrame>,
+}
+
+/// Events kept while disconnected; older ones are dropped first.
+const BACKLOG: usize = 10_000;
+
+type Outbox = Arc<Mutex<Outlet>>;
 
 /// Exchange a deployment token for this node's credential (`POST /api/agent/enroll`).
 pub async fn enroll(base_url: &str, node_id: NodeId, token: &str) -> Result<String> {
@@ -81,16 +92,23 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let outbox: Outbox = Arc::default();
-    // Events flow to the current session; while disconnected they are dropped (the hello's
-    // inventory brings states up to date on reconnect, and consoles keep their ring).
     let mut events = daemon.subscribe();
     let forward = outbox.clone();
     let forwarder = tokio::spawn(async move {
         while let Some((_, event)) = events.next().await {
-            let tx = forward.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            if let Some(tx) = tx {
-                let _ = tx.try_send(AgentFrame::Event { event });
+            let frame = AgentFrame::Event { event };
+            let mut out = forward.lock().unwrap_or_else(|p| p.into_inner());
+            let frame = match &out.session {
+                Some(tx) => match tx.try_send(frame) {
+                    Ok(()) => continue,
+                    Err(mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f)) => f,
+                },
+                None => frame,
+            };
+            if out.backlog.len() >= BACKLOG {
+                out.backlog.pop_front();
             }
+            out.backlog.push_back(frame);
         }
     });
     let connect = async {
@@ -106,7 +124,7 @@ pub async fn run(
                     failures = failures.saturating_add(1);
                 }
             }
-            *outbox.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            outbox.lock().unwrap_or_else(|p| p.into_inner()).session = None;
             tokio::time::sleep(backoff(failures)).await;
         }
     };
@@ -152,7 +170,17 @@ async fn session(config: &AgentConfig, daemon: &NodeDaemon, outbox: &Outbox) -> 
     }
     tracing::info!(url = %config.url, "connected to the control plane");
     let (tx, mut rx) = mpsc::channel::<AgentFrame>(4096);
-    *outbox.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
+    // What happened while we were away goes first, in order.
+    // Take the backlog and open the session under one lock: later events queue behind it.
+    let backlog: Vec<AgentFrame> = {
+        let mut out = outbox.lock().unwrap_or_else(|p| p.into_inner());
+        out.session = Some(tx.clone());
+        out.backlog.drain(..).collect()
+    };
+    for frame in backlog {
+        let text = serde_json::to_string(&frame).unwrap_or_default();
+        ws.send(Message::Text(text.into())).await.map_err(|e| Error::unavailable("send").with_source(e))?;
+    }
     loop {
         tokio::select! {
             out = rx.recv() => {

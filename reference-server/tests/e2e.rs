@@ -76,6 +76,38 @@ async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_connect(url: &str, token: &str) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    ws_send(&mut ws, json!({"type": "auth", "token": token})).await;
+    ws_until(&mut ws, |v| v["type"] == "auth_ok").await;
+    ws
+}
+
+async fn ws_send(ws: &mut Ws, v: Value) {
+    use futures::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(v.to_string().into())).await.expect("send");
+}
+
+async fn ws_until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.expect("the frame in time");
+        match frame {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if pred(&v) {
+                    return v;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}
+
 fn server(port: u16, data: &std::path::Path) -> Proc {
     Proc(
         Command::new(bin("catalyst-server"))
@@ -211,8 +243,22 @@ async fn server_and_agent_processes_on_containerd() {
     until("the echo after the agent restart", 30, async || logs_contain(port, &t, &id, "> after agent restart").await)
         .await;
 
+    // Console over the client WebSocket: subscribe, command, echo.
+    let ws_url = format!("ws://127.0.0.1:{port}/api/ws");
+    let mut ws = ws_connect(&ws_url, &t).await;
+    ws_send(&mut ws, json!({"type": "subscribe", "server_id": id})).await;
+    ws_until(&mut ws, |v| v["type"] == "subscribed").await;
+    ws_send(&mut ws, json!({"type": "command", "server_id": id, "command": "over the socket"})).await;
+    let echo = ws_until(&mut ws, |v| v["type"] == "server_log" && v["line"] == "> over the socket").await;
+    // Ask for a line that is printed while the control plane is down.
+    ws_send(&mut ws, json!({"type": "command", "server_id": id, "command": "later"})).await;
+    ws_until(&mut ws, |v| v["type"] == "ok").await;
+    let last_seq = echo["seq"].as_i64().expect("seq");
+    drop(ws);
+
     // The control plane restarts; the agent reconnects by itself.
     drop(cp);
+    tokio::time::sleep(Duration::from_millis(2500)).await; // "later line" is printed now
     cp = server(port, server_data.path());
     until("catalyst-server again", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
     let (_, login) = http(
@@ -228,6 +274,13 @@ async fn server_and_agent_processes_on_containerd() {
         ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true
     })
     .await;
+    // The line printed while the control plane was down arrives from the agent's backlog...
+    until("the backlog to be stored", 30, async || logs_contain(port, &t, &id, "later line").await).await;
+    // ...and the console resumes from the last sequence seen, with it.
+    let mut ws = ws_connect(&ws_url, &t).await;
+    ws_send(&mut ws, json!({"type": "subscribe", "server_id": id, "since": last_seq})).await;
+    ws_until(&mut ws, |v| v["type"] == "subscribed").await;
+    ws_until(&mut ws, |v| v["type"] == "server_log" && v["line"] == "later line").await;
     ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after server restart"}))).await;
     until("the echo after the server restart", 30, async || {
         logs_contain(port, &t, &id, "> after server restart").await
