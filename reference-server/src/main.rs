@@ -22,6 +22,9 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "catalyst-server", version, about = "Catalyst control plane")]
 struct Config {
+    /// A TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "CATALYST_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "CATALYST_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
@@ -64,7 +67,8 @@ struct Config {
 }
 
 /// Container networking of the local node.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum Network {
     /// Share the host's network stack (fastest; ports bind directly).
     Host,
@@ -73,7 +77,8 @@ enum Network {
 }
 
 /// Which runtime the in-process node uses.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum LocalRuntime {
     /// containerd when its socket answers, else plain processes.
     Auto,
@@ -90,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let config = Config::parse();
+    let config = load_config()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
 
     let store: Arc<dyn Store> = match &config.database_url {
@@ -136,6 +141,84 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("Catalyst stopped");
     Ok(())
+}
+
+/// The settings a config file may hold; unknown keys are errors.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    admin_email: Option<String>,
+    admin_password: Option<String>,
+    jwt_secret: Option<String>,
+    local_runtime: Option<LocalRuntime>,
+    containerd_socket: Option<PathBuf>,
+    cors_origins: Option<Vec<String>>,
+    hsts: Option<bool>,
+    rate_limit: Option<u32>,
+    auth_rate_limit: Option<u32>,
+    network: Option<Network>,
+}
+
+/// Defaults < config file < environment < flags. Unknown `CATALYST_*` variables are refused
+/// (except the agent's `CATALYST_AGENT_*` and the test harness's `CATALYST_TEST_*`), so a typo
+/// never silently falls back to a default.
+fn load_config() -> anyhow::Result<Config> {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Config::command();
+    let known: Vec<String> =
+        command.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned()).collect();
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let ours =
+            key.starts_with("CATALYST_") && !key.starts_with("CATALYST_AGENT_") && !key.starts_with("CATALYST_TEST_");
+        if ours && !known.iter().any(|k| *k == key) {
+            anyhow::bail!("unknown setting {key} (known: {})", known.join(", "));
+        }
+    }
+    let matches = command.get_matches();
+    let mut config = Config::from_arg_matches(&matches)?;
+    let Some(path) = config.config.clone() else { return Ok(config) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let file: FileConfig =
+        toml::from_str(&text).with_context(|| format!("{} is not a valid configuration", path.display()))?;
+    // A value from the file applies only where neither a flag nor the environment set one.
+    let unset = |id: &str| {
+        !matches!(
+            matches.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        )
+    };
+    macro_rules! take {
+        ($($field:ident),*) => {$(
+            if let Some(v) = file.$field && unset(stringify!($field)) {
+                config.$field = v;
+            }
+        )*};
+    }
+    macro_rules! take_opt {
+        ($($field:ident),*) => {$(
+            if let Some(v) = file.$field && unset(stringify!($field)) {
+                config.$field = Some(v);
+            }
+        )*};
+    }
+    take!(
+        listen,
+        data_dir,
+        admin_email,
+        local_runtime,
+        containerd_socket,
+        cors_origins,
+        hsts,
+        rate_limit,
+        auth_rate_limit,
+        network
+    );
+    take_opt!(database_url, admin_password, jwt_secret);
+    Ok(config)
 }
 
 /// The all-in-one node: a location and node named `local`, and a daemon in this process.

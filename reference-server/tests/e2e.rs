@@ -119,6 +119,7 @@ fn server(port: u16, data: &std::path::Path) -> Proc {
                 "--local-runtime",
                 "none",
             ])
+            .env_remove("CATALYST_TEST_POSTGRES_URL")
             .env("CATALYST_ADMIN_EMAIL", "admin@example.test")
             .env("CATALYST_ADMIN_PASSWORD", "admin-password")
             .stdout(Stdio::null())
@@ -293,4 +294,59 @@ async fn server_and_agent_processes_on_containerd() {
     assert_eq!(status, 204);
     drop(ag);
     drop(cp);
+}
+
+/// Configuration: a file with unknown keys and an unknown `CATALYST_*` variable are refused
+/// with a message naming them; flags and environment win over the file.
+#[tokio::test]
+async fn configuration_is_strict_and_layered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "listen = \"127.0.0.1:1\"\nlistn = \"typo\"\n").expect("write");
+    let out = Command::new(bin("catalyst-server"))
+        .arg("--config")
+        .arg(&bad)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field `listn`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(bin("catalyst-server"))
+        .env("CATALYST_LISTN", "1")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting CATALYST_LISTN"));
+
+    let (file_port, env_port) = (free_port(), free_port());
+    let good = dir.path().join("good.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &good,
+        format!("listen = \"127.0.0.1:{file_port}\"\ndata_dir = \"{}\"\nlocal_runtime = \"none\"\n", data.display()),
+    )
+    .expect("write");
+    let _p = Proc(
+        Command::new(bin("catalyst-server"))
+            .arg("--config")
+            .arg(&good)
+            .env_remove("CATALYST_TEST_POSTGRES_URL")
+            .env("CATALYST_LISTEN", format!("127.0.0.1:{env_port}"))
+            .env("CATALYST_ADMIN_PASSWORD", "admin-password")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start"),
+    );
+    until("the server on the environment's port", 20, async || {
+        http(env_port, "GET", "/api/health", None, None).await.0 == 200
+    })
+    .await;
+    assert!(data.join("catalyst.db").exists(), "the file's data_dir applies");
+    assert_eq!(http(file_port, "GET", "/api/health", None, None).await.0, 0, "the file's port lost to the environment");
 }

@@ -372,7 +372,18 @@ impl NodeDaemon {
                     }
                     m.generation += 1;
                     self.system_line(&mut m, "re-attached after an agent restart".into());
-                    tokio::spawn(self.clone().reattach(slot.clone(), m.spec.clone(), m.generation));
+                    // Attach before returning: a request that follows the recovery must not
+                    // produce output the reader then skips.
+                    match self.call(self.inner.runtime.attach(&container_id(slot.id))).await {
+                        Ok(output) => {
+                            tokio::spawn(self.clone().supervise(slot.clone(), m.spec.clone(), output, m.generation));
+                        }
+                        Err(e) => {
+                            self.system_line(&mut m, format!("cannot re-attach: {}", e.message()));
+                            let reason = Some(e.message().to_string());
+                            let _ = self.step(slot, &mut m, Event::Exited { code: None, oom: false }, reason).await;
+                        }
+                    }
                 } else {
                     m.last_exit = Some(ExitInfo { clean: false, oom: false });
                     let reason = Some("exited while the agent was down".to_string());
@@ -384,21 +395,6 @@ impl NodeDaemon {
             }
         }
         Ok(loaded.len())
-    }
-
-    async fn reattach(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
-        match self.inner.runtime.attach(&container_id(slot.id)).await {
-            Ok(output) => self.supervise(slot, spec, output, generation).await,
-            Err(e) => {
-                let mut m = slot.machine.lock().await;
-                if m.generation == generation {
-                    self.system_line(&mut m, format!("cannot re-attach: {}", e.message()));
-                    let _ = self
-                        .step(&slot, &mut m, Event::Exited { code: None, oom: false }, Some(e.message().to_string()))
-                        .await;
-                }
-            }
-        }
     }
 
     fn slot(&self, id: ServerId) -> Result<Arc<Slot>> {
