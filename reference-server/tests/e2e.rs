@@ -187,7 +187,15 @@ async fn server_and_agent_processes_on_containerd() {
     )
     .await;
     let t = login["access_token"].as_str().expect("token").to_string();
-    let me = ok(port, "GET", "/api/auth/me", &t, None).await;
+    let (status, customer) = http(
+        port,
+        "POST",
+        "/api/auth/register",
+        None,
+        Some(json!({"email": "player@example.test", "username": "player", "password": "player-password"})),
+    )
+    .await;
+    assert_eq!(status, 201, "register: {customer}");
 
     let loc = ok(port, "POST", "/api/locations", &t, Some(json!({"name": "e2e"}))).await;
     let node = ok(port, "POST", "/api/nodes", &t, Some(json!({"name": "e2e-node", "location_id": loc["id"], "fqdn": "127.0.0.1", "memory_mb": 4096, "disk_mb": 50000}))).await;
@@ -216,7 +224,7 @@ async fn server_and_agent_processes_on_containerd() {
         "POST",
         "/api/servers",
         &t,
-        Some(json!({"name": "e2e", "owner_id": me["user"]["id"], "node_id": node_id, "template_id": template["id"],
+        Some(json!({"name": "e2e", "owner_id": customer["id"], "node_id": node_id, "template_id": template["id"],
                     "limits": {"memory_mb": 128, "disk_mb": 1024}, "allocations": [{"ip": "127.0.0.1", "port": game_port}]})),
     )
     .await;
