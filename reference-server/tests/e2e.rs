@@ -108,6 +108,14 @@ async fn ws_until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// Wait for the control plane, then log in as the bootstrap administrator.
+async fn admin_token(port: u16) -> String {
+    until("catalyst-server", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
+    let body = json!({"email": "admin@example.test", "password": "admin-password"});
+    let (_, login) = http(port, "POST", "/api/auth/login", None, Some(body)).await;
+    login["access_token"].as_str().expect("token").to_string()
+}
+
 fn server(port: u16, data: &std::path::Path) -> Proc {
     Proc(
         Command::new(bin("catalyst-server"))
@@ -177,16 +185,7 @@ async fn server_and_agent_processes_on_containerd() {
     let server_data = tempfile::tempdir().expect("tempdir");
     let agent_data = tempfile::tempdir().expect("tempdir");
     let mut cp = server(port, server_data.path());
-    until("catalyst-server", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
-    let (_, login) = http(
-        port,
-        "POST",
-        "/api/auth/login",
-        None,
-        Some(json!({"email": "admin@example.test", "password": "admin-password"})),
-    )
-    .await;
-    let t = login["access_token"].as_str().expect("token").to_string();
+    let t = admin_token(port).await;
     let (status, customer) = http(
         port,
         "POST",
@@ -269,16 +268,7 @@ async fn server_and_agent_processes_on_containerd() {
     drop(cp);
     tokio::time::sleep(Duration::from_millis(2500)).await; // "later line" is printed now
     cp = server(port, server_data.path());
-    until("catalyst-server again", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
-    let (_, login) = http(
-        port,
-        "POST",
-        "/api/auth/login",
-        None,
-        Some(json!({"email": "admin@example.test", "password": "admin-password"})),
-    )
-    .await;
-    let t = login["access_token"].as_str().expect("token").to_string();
+    let t = admin_token(port).await;
     until("the agent to reconnect", 60, async || {
         ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true
     })

@@ -7,11 +7,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use catalyst_core::clock::SystemClock;
 use catalyst_core::id::NodeId;
 use catalyst_core::testing::FakeRuntime;
-use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
-use catalyst_runtime::store::SqliteStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -24,16 +21,7 @@ struct Api {
 
 impl Api {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite");
-        let link = NodeHub::new();
-        let catalyst = Catalyst::builder()
-            .store(Arc::new(store))
-            .link(Arc::new(link.clone()))
-            .auth(AuthConfig::with_secret(vec![9u8; 32]).expect("secret"))
-            .build()
-            .await
-            .expect("build");
+        let (catalyst, link, dir) = crate::support::control_plane().await;
         catalyst.bootstrap_admin("admin@example.test", "admin", "admin-password".into()).await.expect("admin");
         let router = catalyst_http::router(catalyst, Some(link.clone()));
         let mut api = Self { router, link, dir, admin: String::new() };

@@ -9,11 +9,8 @@ use catalyst_core::model::{Allocation, DonePattern, StopAction};
 use catalyst_core::permission::Principal;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
 use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput};
-use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
-use catalyst_runtime::store::SqliteStore;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -50,16 +47,8 @@ async fn login(c: &Catalyst, name: &str) -> (catalyst_core::model::User, String)
 }
 
 async fn world() -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (catalyst, hub, dir) = crate::support::control_plane().await;
     let node_dir = tempfile::tempdir().expect("tempdir");
-    let hub = NodeHub::new();
-    let catalyst = Catalyst::builder()
-        .store(Arc::new(SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite")))
-        .link(Arc::new(hub.clone()))
-        .auth(AuthConfig::with_secret(vec![5u8; 32]).expect("secret"))
-        .build()
-        .await
-        .expect("build");
     let admin = Principal::system();
     let loc = catalyst
         .create_location(&admin, NewLocation { name: "l".into(), description: String::new() })
@@ -130,12 +119,7 @@ async fn world() -> World {
         assert!(tokio::time::Instant::now() < deadline, "never installed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = catalyst_http::router(catalyst.clone(), Some(hub));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
-    });
+    let addr = crate::support::serve(catalyst_http::router(catalyst.clone(), Some(hub))).await;
     World {
         catalyst,
         url: format!("ws://{addr}/api/ws"),

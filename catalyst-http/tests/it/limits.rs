@@ -1,12 +1,5 @@
 //! Rate limits per client IP and CORS, over a real socket (limits key on the peer address).
 
-use std::sync::Arc;
-
-use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::link::NodeHub;
-use catalyst_runtime::store::SqliteStore;
-
 async fn raw(addr: std::net::SocketAddr, request: String) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -26,26 +19,13 @@ fn login(addr: std::net::SocketAddr) -> String {
 
 #[tokio::test]
 async fn auth_endpoints_are_rate_limited_per_ip_and_cors_follows_the_config() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hub = NodeHub::new();
-    let catalyst = Catalyst::builder()
-        .store(Arc::new(SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite")))
-        .link(Arc::new(hub.clone()))
-        .auth(AuthConfig::with_secret(vec![1u8; 32]).expect("secret"))
-        .build()
-        .await
-        .expect("build");
+    let (catalyst, hub, _dir) = crate::support::control_plane().await;
     let config = catalyst_http::HttpConfig {
         rate_limits: catalyst_http::limits::RateLimits { per_minute: 100, auth_per_minute: 3, health_per_minute: 100 },
         cors_origins: vec!["https://panel.example.test".into()],
         hsts: true,
     };
-    let app = catalyst_http::router_with(catalyst, Some(hub), &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
-    });
+    let addr = crate::support::serve(catalyst_http::router_with(catalyst, Some(hub), &config)).await;
 
     for _ in 0..3 {
         let res = raw(addr, login(addr)).await;

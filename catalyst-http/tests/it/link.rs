@@ -13,11 +13,8 @@ use catalyst_core::protocol::{AgentFrame, NodeEvent, PROTOCOL_VERSION};
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::agent_client::{self, AgentConfig};
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
 use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate};
-use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
-use catalyst_runtime::store::SqliteStore;
 use futures::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -29,22 +26,8 @@ struct Plane {
 }
 
 async fn plane() -> Plane {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite");
-    let hub = NodeHub::new();
-    let catalyst = Catalyst::builder()
-        .store(Arc::new(store))
-        .link(Arc::new(hub.clone()))
-        .auth(AuthConfig::with_secret(vec![3u8; 32]).expect("secret"))
-        .build()
-        .await
-        .expect("build");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = catalyst_http::router(catalyst.clone(), Some(hub));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
-    });
+    let (catalyst, hub, dir) = crate::support::control_plane().await;
+    let addr = crate::support::serve(catalyst_http::router(catalyst.clone(), Some(hub))).await;
     Plane { catalyst, base: format!("http://{addr}"), admin: Principal::system(), _dir: dir }
 }
 

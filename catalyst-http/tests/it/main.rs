@@ -1,6 +1,8 @@
 //! The REST API end to end through the router (no socket), on SQLite, with an in-process node
 //! over the fake runtime.
 
+mod support;
+
 mod api;
 mod gateway;
 mod limits;

@@ -414,13 +414,11 @@ impl NodeDaemon {
 
     fn system_line(&self, m: &mut Machine, line: String) {
         let e = m.console.system(line, self.inner.clock.now());
-        self.emit(NodeEvent::Log {
-            server_id: m.spec.server_id,
-            seq: e.seq,
-            stream: e.stream,
-            line: e.line.to_string(),
-            at: e.at,
-        });
+        self.emit_line(m.spec.server_id, e);
+    }
+
+    fn emit_line(&self, server_id: ServerId, e: super::console::ConsoleEntry) {
+        self.emit(NodeEvent::Log { server_id, seq: e.seq, stream: e.stream, line: e.line.to_string(), at: e.at });
     }
 
     async fn call<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -766,28 +764,12 @@ impl NodeDaemon {
     ) {
         while let Some(line) = output.next().await {
             let done = slot.starting.load(Ordering::Acquire) && patterns.matches(&line.line);
-            match slot.console.push(line.stream, line.line, Instant::now(), self.inner.clock.now()) {
-                Pushed::Accepted(entries) => {
-                    for e in entries {
-                        self.emit(NodeEvent::Log {
-                            server_id: slot.id,
-                            seq: e.seq,
-                            stream: e.stream,
-                            line: e.line.to_string(),
-                            at: e.at,
-                        });
-                    }
-                }
-                Pushed::Throttled(Some(e)) => {
-                    self.emit(NodeEvent::Log {
-                        server_id: slot.id,
-                        seq: e.seq,
-                        stream: e.stream,
-                        line: e.line.to_string(),
-                        at: e.at,
-                    });
-                }
-                Pushed::Throttled(None) => {}
+            let entries = match slot.console.push(line.stream, line.line, Instant::now(), self.inner.clock.now()) {
+                Pushed::Accepted(entries) => entries,
+                Pushed::Throttled(notice) => notice.into_iter().collect(),
+            };
+            for e in entries {
+                self.emit_line(slot.id, e);
             }
             if done {
                 let mut m = slot.machine.lock().await;

@@ -349,50 +349,46 @@ pub async fn stats_and_health_are_reported(h: &Harness) {
     h.cleanup(id).await;
 }
 
-pub async fn port_is_reachable(h: &Harness) {
-    let spec = h.spec(StopAction::Command("stop".into()));
-    let port = spec.allocations[0].port;
-    let id = h.running(spec).await;
-    h.request(NodeRequest::Command { server_id: id, line: "listen".into() }).await.expect("listen");
-    h.wait_line(id, "listening").await;
+/// `GET /index.html` from the game's listener through 127.0.0.1, retrying until it answers.
+async fn fetch_index(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let body = loop {
+    loop {
         match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
             Ok(mut s) => {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await.expect("write");
                 let mut buf = String::new();
                 s.read_to_string(&mut buf).await.expect("read");
-                break buf;
+                return buf;
             }
             Err(e) => {
                 assert!(tokio::time::Instant::now() < deadline, "port {port} never answered: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-    };
-    assert!(body.contains("pong"), "unexpected answer: {body}");
-    h.cleanup(id).await;
+    }
 }
 
-pub async fn bridge_traffic_is_counted(h: &Harness) {
+/// Start a server and its `listen` web server; returns the server and its port.
+async fn listening(h: &Harness) -> (ServerId, u16) {
     let spec = h.spec(StopAction::Command("stop".into()));
     let port = spec.allocations[0].port;
     let id = h.running(spec).await;
     h.request(NodeRequest::Command { server_id: id, line: "listen".into() }).await.expect("listen");
     h.wait_line(id, "listening").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await;
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "port {port} never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    (id, port)
+}
+
+pub async fn port_is_reachable(h: &Harness) {
+    let (id, port) = listening(h).await;
+    let body = fetch_index(port).await;
+    assert!(body.contains("pong"), "unexpected answer: {body}");
+    h.cleanup(id).await;
+}
+
+pub async fn bridge_traffic_is_counted(h: &Harness) {
+    let (id, port) = listening(h).await;
+    fetch_index(port).await;
     let stats = h.flavor.runtime.stats(&id.to_string()).await.expect("stats");
     assert!(stats.rx_bytes > 0 && stats.tx_bytes > 0, "bridge traffic is counted: {stats:?}");
     h.cleanup(id).await;
