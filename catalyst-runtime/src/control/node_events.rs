@@ -144,35 +144,24 @@ impl Catalyst {
 
     /// The node is authoritative for runtime states: store what it reports.
     async fn record_state(&self, id: ServerId, to: ServerState) -> Result<()> {
-        for _ in 0..8 {
-            let mut s = self.inner.store.get_server(id).await?;
-            if s.state == to {
-                return Ok(());
-            }
+        self.modify_server(id, |s| {
+            let changed = s.state != to;
             s.state = to;
-            s.updated_at = self.now();
-            match self.inner.store.update_server(&s).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(catalyst_core::Error::conflict("could not record the state after retries"))
+            changed
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn record_crash(&self, id: ServerId, at: Timestamp) -> Result<()> {
-        for _ in 0..8 {
-            let mut s = self.inner.store.get_server(id).await?;
+        self.modify_server(id, |s| {
             s.crash_count = s.crash_count.saturating_add(1);
             s.crash_history.push(at);
             let policy = s.restart_policy;
             policy.prune(&mut s.crash_history, at);
-            match self.inner.store.update_server(&s).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(catalyst_core::Error::conflict("could not record the crash after retries"))
+            true
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -150,31 +150,42 @@ impl Catalyst {
         self.send(grant, server, NodeRequest::Configure { spec: Box::new(spec) }).await.map(|_| ())
     }
 
-    /// Persist a state the control plane decides alone (the node is unreachable or not involved).
-    async fn set_state(&self, id: ServerId, to: ServerState, reason: Option<String>) -> Result<Server> {
+    /// Read-modify-write a server under compare-and-swap, retrying when another writer won.
+    /// `change` edits the freshly read row and says whether there is anything to write.
+    /// Returns the stored row and the state it had before.
+    pub(super) async fn modify_server(
+        &self,
+        id: ServerId,
+        mut change: impl FnMut(&mut Server) -> bool,
+    ) -> Result<(Server, ServerState)> {
         for _ in 0..8 {
             let mut s = self.inner.store.get_server(id).await?;
-            let from = s.state;
-            s.state = to;
+            let before = s.state;
+            if !change(&mut s) {
+                return Ok((s, before));
+            }
             s.updated_at = self.now();
             match self.inner.store.update_server(&s).await {
-                Ok(s) => {
-                    if from != to {
-                        self.publish(DomainEvent::ServerStateUpdate {
-                            server_id: id,
-                            from,
-                            to,
-                            reason,
-                            at: self.now(),
-                        });
-                    }
-                    return Ok(s);
-                }
+                Ok(stored) => return Ok((stored, before)),
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
             }
         }
         Err(Error::conflict("the server is changing too fast; retry"))
+    }
+
+    /// Persist a state the control plane decides alone (the node is unreachable or not involved).
+    async fn set_state(&self, id: ServerId, to: ServerState, reason: Option<String>) -> Result<Server> {
+        let (server, from) = self
+            .modify_server(id, |s| {
+                s.state = to;
+                true
+            })
+            .await?;
+        if from != to {
+            self.publish(DomainEvent::ServerStateUpdate { server_id: id, from, to, reason, at: self.now() });
+        }
+        Ok(server)
     }
 
     /// Create a server (`server.create`) on a node with room, then install it.
@@ -418,22 +429,13 @@ impl Catalyst {
     /// Clear the crash counter and history (`server.update`), so the restart policy starts over.
     pub async fn reset_crash_count(&self, who: &Principal, id: ServerId) -> Result<Server> {
         let (_, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
-        let mut result = None;
-        for _ in 0..8 {
-            let mut s = self.inner.store.get_server(id).await?;
-            s.crash_count = 0;
-            s.crash_history.clear();
-            s.updated_at = self.now();
-            match self.inner.store.update_server(&s).await {
-                Ok(s) => {
-                    result = Some(s);
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        let server = result.ok_or_else(|| Error::conflict("the server is changing too fast; retry"))?;
+        let (server, _) = self
+            .modify_server(id, |s| {
+                s.crash_count = 0;
+                s.crash_history.clear();
+                true
+            })
+            .await?;
         if self.inner.link.is_online(server.node_id) {
             self.send(&grant, &server, NodeRequest::ResetCrashes { server_id: id }).await?;
         }
