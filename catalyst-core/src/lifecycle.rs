@@ -10,7 +10,7 @@ use std::fmt;
 use crate::{Error, ErrorKind};
 
 /// Where a server is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
     /// The install script is running.

@@ -12,7 +12,7 @@ pub use template::*;
 pub use user::*;
 
 /// A page request: `offset` rows skipped, at most `limit` returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// Rows to skip.
@@ -49,7 +49,7 @@ impl Default for Page {
 }
 
 /// One page of results plus the total count.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     /// The rows of this page.
     pub items: Vec<T>,

@@ -124,6 +124,18 @@ impl<'de> serde::Deserialize<'de> for Permission {
     }
 }
 
+impl utoipa::PartialSchema for Permission {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Permission::ALL.iter().map(|p| p.as_str())))
+            .description(Some("A permission of the API contract"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Permission {}
+
 /// A set of permissions as a bit set: membership is one AND.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct PermissionSet(u64);

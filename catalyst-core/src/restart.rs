@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::model::Timestamp;
 
 /// When to restart a server that exited unasked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RestartMode {
     /// Never restart.
@@ -17,7 +17,7 @@ pub enum RestartMode {
 }
 
 /// A server's restart policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartPolicy {
     /// When to restart.

@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use catalyst_core::id::NodeId;
 use catalyst_core::protocol::{AgentFrame, ControlFrame, NodeRequest, NodeResponse, PROTOCOL_VERSION, WireError};
 use catalyst_core::{Error, ErrorKind, Result};
@@ -21,6 +20,8 @@ use catalyst_runtime::control::NodeCredential;
 use catalyst_runtime::link::NodeEndpoint;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
@@ -33,22 +34,26 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// Largest frame accepted from an agent.
 pub const MAX_FRAME: usize = 4 << 20;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/enroll", post(enroll)).route("/ws", get(ws))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(enroll)).routes(routes!(ws))
 }
 
 /// A deployment token for a node.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EnrollInput {
     node_id: NodeId,
     token: String,
 }
 
+/// Exchange a node's one-time deployment token for its long-lived credential (agents only).
+#[utoipa::path(post, path = "/enroll", tag = "agent", security(()), request_body = EnrollInput, responses((status = 200, body = NodeCredential)))]
 async fn enroll(State(s): State<AppState>, Body(input): Body<EnrollInput>) -> ApiResult<Json<NodeCredential>> {
     Ok(Json(s.catalyst.enroll_node(input.node_id, &input.token).await?))
 }
 
+/// The node link: a WebSocket the agent dials; it authenticates in its first frame.
+#[utoipa::path(get, path = "/ws", tag = "agent", security(()), responses((status = 101, description = "Switching to the node link protocol")))]
 async fn ws(State(s): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.max_message_size(MAX_FRAME).on_upgrade(move |socket| serve(s, socket))
 }

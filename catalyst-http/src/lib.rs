@@ -1,5 +1,5 @@
-//! The HTTP edge of Catalyst: REST under `/api` (the client WebSocket gateway and the agent
-//! endpoint come next). Handlers are a few lines that call the [`catalyst_runtime::Catalyst`]
+//! The HTTP edge of Catalyst: REST under `/api`, the client WebSocket gateway, the agent
+//! endpoint, and the OpenAPI document generated from the same route declarations. Handlers are a few lines that call the [`catalyst_runtime::Catalyst`]
 //! facade; errors map once, in [`error`]; extractors in [`extract`] turn every bad input into
 //! the same `{"error":{"code","message"}}` body.
 
@@ -10,6 +10,7 @@ pub mod extract;
 pub mod gateway;
 mod health;
 pub mod limits;
+pub mod openapi;
 mod routes;
 mod security;
 
@@ -17,6 +18,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::link::NodeHub;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Largest JSON body the API reads.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -56,9 +58,9 @@ pub fn router(catalyst: Catalyst, hub: Option<NodeHub>) -> Router {
     router_with(catalyst, hub, &HttpConfig::default())
 }
 
-/// The whole API.
-pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig) -> Router {
-    let api = Router::new()
+/// Every route under `/api`, each declared once with its OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
         .merge(health::router())
         .nest("/auth", routes::auth::router())
         .nest("/locations", routes::nodes::locations())
@@ -66,8 +68,22 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
         .nest("/templates", routes::templates::router())
         .nest("/servers", routes::servers::router())
         .nest("/agent", agent::router())
-        .route("/ws", axum::routing::get(gateway::ws))
-        .fallback(security::not_found);
+        .routes(utoipa_axum::routes!(gateway::ws));
+    OpenApiRouter::with_openapi(openapi::base()).nest("/api", api)
+}
+
+/// The OpenAPI 3.1 document of the whole API, as served at `/api/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = api().into_openapi();
+    openapi::finish(&mut doc);
+    doc
+}
+
+/// The whole API.
+pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig) -> Router {
+    let (api, mut doc) = api().split_for_parts();
+    openapi::finish(&mut doc);
+    let api = api.merge(openapi::docs_router(doc)).fallback(security::not_found);
     let limiters = limits::Limiters::new(config.rate_limits);
     let shrink = limiters.clone();
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -80,9 +96,7 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
         });
     }
     let hsts = config.hsts;
-    Router::new()
-        .nest("/api", api)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(limiters, limits::limit))
         .layer(security::cors(&config.cors_origins))
         .layer(axum::middleware::from_fn(move |req, next| security::headers(hsts, req, next)))

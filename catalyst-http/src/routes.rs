@@ -8,8 +8,9 @@ pub mod templates;
 use catalyst_core::model::Page;
 
 /// `?offset=&limit=` on list endpoints.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Rows to skip.
     #[serde(default)]

@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod bus;
+mod cache;
 mod inputs;
 mod node_events;
 mod nodes;
@@ -39,6 +40,7 @@ struct Inner {
     bus: Arc<EventBus>,
     tokens: Tokens,
     auth: AuthConfig,
+    cache: cache::ReadCache,
 }
 
 /// Builds a [`Catalyst`] from its ports.
@@ -49,11 +51,19 @@ pub struct CatalystBuilder {
     clock: Arc<dyn Clock>,
     bus: Option<Arc<EventBus>>,
     auth: Option<AuthConfig>,
+    cache_ttl: std::time::Duration,
 }
 
 impl Default for CatalystBuilder {
     fn default() -> Self {
-        Self { store: None, link: None, clock: Arc::new(SystemClock), bus: None, auth: None }
+        Self {
+            store: None,
+            link: None,
+            clock: Arc::new(SystemClock),
+            bus: None,
+            auth: None,
+            cache_ttl: cache::DEFAULT_TTL,
+        }
     }
 }
 
@@ -88,6 +98,14 @@ impl CatalystBuilder {
         self
     }
 
+    /// How long sessions and server rows stay cached (default 2 s; zero turns caching off).
+    /// Writes through this instance take effect at once; this bounds how long writes by other
+    /// instances sharing the store take to be seen.
+    pub fn cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
     /// Build and start consuming node events. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<Catalyst> {
         let store = self.store.ok_or_else(|| Error::invalid("CatalystBuilder: a store is required"))?;
@@ -101,6 +119,7 @@ impl CatalystBuilder {
                 link,
                 clock: self.clock,
                 bus: self.bus.unwrap_or_default(),
+                cache: cache::ReadCache::new(self.cache_ttl),
             }),
         };
         node_events::spawn(catalyst.clone());
@@ -129,6 +148,7 @@ impl Catalyst {
     }
 
     fn publish(&self, event: catalyst_core::events::DomainEvent) {
+        self.inner.cache.observe(&event);
         self.inner.bus.publish(event);
     }
 

@@ -7,7 +7,7 @@ use crate::model::Timestamp;
 use crate::permission::Permission;
 
 /// Which stream a console line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogStream {
     /// The process's standard output.
@@ -40,7 +40,7 @@ impl LogStream {
 }
 
 /// One console line. `(server_id, seq)` is unique: appending the same line twice is a no-op.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ServerLog {
     /// The server.
     pub server_id: ServerId,
@@ -51,11 +51,12 @@ pub struct ServerLog {
     /// The text, without the trailing newline.
     pub line: String,
     /// When the node saw it.
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
 }
 
 /// Filter for reading logs back, newest first.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Only this stream.
@@ -73,11 +74,12 @@ pub struct LogQuery {
 }
 
 /// One resource sample of one server.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ServerMetrics {
     /// The server.
     pub server_id: ServerId,
     /// Sample time.
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     /// CPU in percent of one core.
     pub cpu_percent: f64,
@@ -94,7 +96,7 @@ pub struct ServerMetrics {
 }
 
 /// Who did something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type", content = "id")]
 pub enum ActorRef {
     /// A logged-in user.
@@ -110,7 +112,7 @@ pub enum ActorRef {
 }
 
 /// One audited action.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AuditLog {
     /// Identity.
     pub id: AuditId,
@@ -131,11 +133,12 @@ pub struct AuditLog {
     /// Client address, when known.
     pub ip: Option<String>,
     /// When.
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
 }
 
 /// Filter for audit queries.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this user.
@@ -152,14 +155,16 @@ pub struct AuditQuery {
     pub target_id: Option<String>,
     /// At or after.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub from: Option<Timestamp>,
     /// Before.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
 }
 
 /// Where a backup is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupTargetKind {
     /// A directory on the node.
@@ -171,7 +176,7 @@ pub enum BackupTargetKind {
 }
 
 /// Progress of a backup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupStatus {
     /// Queued or running.
@@ -183,7 +188,7 @@ pub enum BackupStatus {
 }
 
 /// A backup's metadata.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Backup {
     /// Identity.
     pub id: BackupId,
@@ -204,13 +209,15 @@ pub struct Backup {
     /// Why it failed.
     pub error: Option<String>,
     /// Start time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// End time.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
 }
 
 /// What a scheduled task does.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type", content = "value")]
 pub enum TaskAction {
     /// Start the server.
@@ -226,7 +233,7 @@ pub enum TaskAction {
 }
 
 /// What to do about firings missed while no control plane was running.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CatchUp {
     /// Forget missed firings.
@@ -237,7 +244,7 @@ pub enum CatchUp {
 }
 
 /// A cron-driven action on a server.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ScheduledTask {
     /// Identity.
     pub id: TaskId,
@@ -258,8 +265,10 @@ pub struct ScheduledTask {
     /// Whose permissions the task runs with.
     pub created_by: UserId,
     /// Last firing.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_run_at: Option<Timestamp>,
     /// Next planned firing.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_run_at: Option<Timestamp>,
     /// Firings so far.
     pub run_count: u64,
@@ -272,7 +281,7 @@ pub struct ScheduledTask {
 }
 
 /// How bad an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// For information.
@@ -284,7 +293,7 @@ pub enum Severity {
 }
 
 /// A raised alert.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Identity.
     pub id: AlertId,
@@ -303,15 +312,17 @@ pub struct Alert {
     /// Resolved alerts are kept for history.
     pub resolved: bool,
     /// Raised at.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Resolved at.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Timestamp>,
     /// Resolved by.
     pub resolved_by: Option<UserId>,
 }
 
 /// A condition plus the actions taken when it holds.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AlertRule {
     /// Identity.
     pub id: AlertRuleId,
@@ -330,7 +341,7 @@ pub struct AlertRule {
 }
 
 /// An API key: `catalyst_<prefix>_<secret>`, of which only a hash is stored.
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// Identity.
     pub id: ApiKeyId,
@@ -350,12 +361,15 @@ pub struct ApiKey {
     /// Window length in seconds.
     pub rate_window_secs: u32,
     /// Expiry.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     /// Last use.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<Timestamp>,
     /// Revoked keys are refused at once.
     pub revoked: bool,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 

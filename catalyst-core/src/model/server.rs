@@ -7,7 +7,7 @@ use crate::permission::Permission;
 use crate::restart::RestartPolicy;
 
 /// A game server (or any long-running app) placed on a node.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Server {
     /// Identity.
     pub id: ServerId,
@@ -34,10 +34,13 @@ pub struct Server {
     /// Crashes since the last reset.
     pub crash_count: u32,
     /// Times of recent crashes, newest last, for the restart window.
+    #[schema(value_type = Vec<String>, format = DateTime)]
     pub crash_history: Vec<Timestamp>,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Last change.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// Compare-and-swap version.
     pub version: i64,
@@ -56,7 +59,7 @@ impl Server {
 }
 
 /// Resource limits of one server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Memory in MiB.
@@ -92,7 +95,7 @@ impl Default for Limits {
 }
 
 /// An `ip:port` the server listens on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Allocation {
     /// IP address, `0.0.0.0` for all.
@@ -105,7 +108,7 @@ pub struct Allocation {
 }
 
 /// A user's permissions on one server that they do not own (a subuser).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ServerAccess {
     /// The server.
     pub server_id: ServerId,
@@ -114,5 +117,6 @@ pub struct ServerAccess {
     /// Server-scoped permissions granted.
     pub permissions: Vec<Permission>,
     /// When granted.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }

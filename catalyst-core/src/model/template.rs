@@ -4,7 +4,7 @@ use crate::id::TemplateId;
 use crate::model::Timestamp;
 
 /// A recipe for a kind of server: image, startup command, variables, install script.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Template {
     /// Identity.
     pub id: TemplateId,
@@ -29,13 +29,14 @@ pub struct Template {
     /// Files edited with rendered values before each start.
     pub config_files: Vec<ConfigFileEdit>,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Compare-and-swap version.
     pub version: i64,
 }
 
 /// A variable a server sets, with the rules its value must satisfy.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateVariable {
     /// `UPPER_SNAKE` name used as `{{NAME}}` and as an env variable.
@@ -59,7 +60,7 @@ fn yes() -> bool {
 }
 
 /// Validation rules of a variable. Every rule that is set must hold.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariableRules {
     /// A value (or a default) must exist.
@@ -83,7 +84,7 @@ pub struct VariableRules {
 }
 
 /// The type of a variable's value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VariableKind {
     /// Any text.
@@ -96,7 +97,7 @@ pub enum VariableKind {
 }
 
 /// The install step: a script run once in its own container.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallScript {
     /// Image the script runs in.
@@ -113,7 +114,7 @@ fn default_entrypoint() -> String {
 }
 
 /// How a server is asked to stop before it is killed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type", content = "value")]
 pub enum StopAction {
     /// A line written to the console, e.g. `stop`.
@@ -123,7 +124,7 @@ pub enum StopAction {
 }
 
 /// Console output meaning "the server is up".
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type", content = "value")]
 pub enum DonePattern {
     /// The line contains this text.
@@ -133,7 +134,7 @@ pub enum DonePattern {
 }
 
 /// Edits applied to one configuration file before start.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFileEdit {
     /// Path relative to the server root.
@@ -145,7 +146,7 @@ pub struct ConfigFileEdit {
 }
 
 /// Formats the config editor understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigFormat {
     /// `key=value` lines (Minecraft's server.properties).

@@ -4,7 +4,7 @@ use crate::id::{LocationId, NodeId, RoleId, SessionId, UserId};
 use crate::model::Timestamp;
 
 /// A person who logs in. The password hash never leaves the store in serialized form.
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Identity.
     pub id: UserId,
@@ -18,8 +18,10 @@ pub struct User {
     /// Roles whose permissions the user holds everywhere.
     pub roles: Vec<RoleId>,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Last change.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// Compare-and-swap version.
     pub version: i64,
@@ -39,7 +41,7 @@ impl fmt::Debug for User {
 }
 
 /// A named set of permission patterns (`server.read`, `server.*`, `*`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Role {
     /// Identity.
     pub id: RoleId,
@@ -50,13 +52,14 @@ pub struct Role {
     /// Permission patterns.
     pub permissions: Vec<String>,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Compare-and-swap version.
     pub version: i64,
 }
 
 /// A refresh-token family: revoking it ends the login everywhere.
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Session {
     /// Identity (also the JWT `sid` claim).
     pub id: SessionId,
@@ -65,8 +68,10 @@ pub struct Session {
     /// SHA-256 of the current refresh token; the token itself is never stored.
     pub refresh_hash: String,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// After this the refresh token is refused.
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
     /// Set on logout, password change or reuse detection.
     pub revoked: bool,
@@ -84,7 +89,7 @@ impl fmt::Debug for Session {
 }
 
 /// A group of nodes, usually a data centre.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Location {
     /// Identity.
     pub id: LocationId,
@@ -93,13 +98,14 @@ pub struct Location {
     /// Free text.
     pub description: String,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Compare-and-swap version.
     pub version: i64,
 }
 
 /// A machine that runs the agent.
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Node {
     /// Identity.
     pub id: NodeId,
@@ -119,13 +125,16 @@ pub struct Node {
     #[serde(skip_serializing, default)]
     pub deployment_token_hash: Option<String>,
     /// When the outstanding deployment token stops working.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deployment_token_expires_at: Option<Timestamp>,
     /// SHA-256 of the agent's long-lived credential, once enrolled.
     #[serde(skip_serializing, default)]
     pub credential_hash: Option<String>,
     /// Last time the agent was heard from.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen_at: Option<Timestamp>,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Compare-and-swap version.
     pub version: i64,

@@ -1,35 +1,42 @@
 //! `/api/locations` and `/api/nodes` (+ deployment tokens).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use catalyst_core::id::{LocationId, NodeId};
 use catalyst_core::model::{Location, Node, Paged};
 use catalyst_runtime::control::{DeploymentToken, LocationPatch, NewLocation, NewNode, NodePatch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::PageQuery;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Auth, Body, Ids, Query};
 
-pub(crate) fn locations() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list_locations).post(create_location))
-        .route("/{id}", get(get_location).put(update_location).delete(delete_location))
+pub(crate) fn locations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_locations, create_location)).routes(routes!(
+        get_location,
+        update_location,
+        delete_location
+    ))
 }
 
-pub(crate) fn nodes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list_nodes).post(create_node))
-        .route("/{id}", get(get_node).put(update_node).delete(delete_node))
-        .route("/{id}/deployment-token", post(deployment_token))
+pub(crate) fn nodes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_nodes, create_node))
+        .routes(routes!(get_node, update_node, delete_node))
+        .routes(routes!(deployment_token))
 }
 
+/// Every location (`location.read`).
+#[utoipa::path(get, path = "/", tag = "locations", responses((status = 200, body = Vec<Location>)))]
 async fn list_locations(State(s): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Vec<Location>>> {
     Ok(Json(s.catalyst.list_locations(&who).await?))
 }
 
+/// Create a location (`location.create`).
+#[utoipa::path(post, path = "/", tag = "locations", request_body = NewLocation, responses((status = 201, body = Location)))]
 async fn create_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -38,6 +45,8 @@ async fn create_location(
     Ok((StatusCode::CREATED, Json(s.catalyst.create_location(&who, input).await?)))
 }
 
+/// One location (`location.read`).
+#[utoipa::path(get, path = "/{id}", tag = "locations", params(("id" = LocationId, Path)), responses((status = 200, body = Location)))]
 async fn get_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -46,6 +55,8 @@ async fn get_location(
     Ok(Json(s.catalyst.get_location(&who, id).await?))
 }
 
+/// Change a location (`location.update`).
+#[utoipa::path(put, path = "/{id}", tag = "locations", params(("id" = LocationId, Path)), request_body = LocationPatch, responses((status = 200, body = Location)))]
 async fn update_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -55,6 +66,8 @@ async fn update_location(
     Ok(Json(s.catalyst.update_location(&who, id, patch).await?))
 }
 
+/// Delete a location without nodes (`location.delete`).
+#[utoipa::path(delete, path = "/{id}", tag = "locations", params(("id" = LocationId, Path)), responses((status = 204, description = "Deleted")))]
 async fn delete_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -65,13 +78,15 @@ async fn delete_location(
 }
 
 /// A node and whether its agent is connected.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 struct NodeView {
     #[serde(flatten)]
     node: Node,
     online: bool,
 }
 
+/// Every node and whether its agent is connected (`node.read`).
+#[utoipa::path(get, path = "/", tag = "nodes", params(PageQuery), responses((status = 200, body = Paged<NodeView>)))]
 async fn list_nodes(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -82,6 +97,8 @@ async fn list_nodes(
     Ok(Json(Paged { items, total: page.total }))
 }
 
+/// Create a node (`node.create`); enroll its agent with a deployment token.
+#[utoipa::path(post, path = "/", tag = "nodes", request_body = NewNode, responses((status = 201, body = Node)))]
 async fn create_node(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -90,11 +107,15 @@ async fn create_node(
     Ok((StatusCode::CREATED, Json(s.catalyst.create_node(&who, input).await?)))
 }
 
+/// One node (`node.read`).
+#[utoipa::path(get, path = "/{id}", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 200, body = NodeView)))]
 async fn get_node(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<NodeId>) -> ApiResult<Json<NodeView>> {
     let node = s.catalyst.get_node(&who, id).await?;
     Ok(Json(NodeView { online: s.catalyst.node_online(node.id), node }))
 }
 
+/// Change a node (`node.update`).
+#[utoipa::path(put, path = "/{id}", tag = "nodes", params(("id" = NodeId, Path)), request_body = NodePatch, responses((status = 200, body = Node)))]
 async fn update_node(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -104,11 +125,15 @@ async fn update_node(
     Ok(Json(s.catalyst.update_node(&who, id, patch).await?))
 }
 
+/// Delete a node without servers (`node.delete`).
+#[utoipa::path(delete, path = "/{id}", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 204, description = "Deleted")))]
 async fn delete_node(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<NodeId>) -> ApiResult<StatusCode> {
     s.catalyst.delete_node(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A one-time deployment token for the node's agent, shown once (`node.update`).
+#[utoipa::path(post, path = "/{id}/deployment-token", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 201, body = DeploymentToken)))]
 async fn deployment_token(
     State(s): State<AppState>,
     Auth(who): Auth,

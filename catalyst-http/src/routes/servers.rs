@@ -1,38 +1,43 @@
 //! `/api/servers`: CRUD, power actions, console command, logs, crash counter, suspension,
 //! reinstall and subusers.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use catalyst_core::id::{ServerId, UserId};
 use catalyst_core::model::{LogQuery, LogStream, Paged, Server, ServerAccess, ServerLog};
 use catalyst_runtime::control::{GrantAccess, NewServer, ServerPatch};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::PageQuery;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Auth, Body, Ids, Query};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list).post(create))
-        .route("/{id}", get(one).put(update).delete(remove))
-        .route("/{id}/start", post(start))
-        .route("/{id}/stop", post(stop))
-        .route("/{id}/restart", post(restart))
-        .route("/{id}/kill", post(kill))
-        .route("/{id}/reinstall", post(reinstall))
-        .route("/{id}/suspend", post(suspend))
-        .route("/{id}/unsuspend", post(unsuspend))
-        .route("/{id}/reset-crash-count", post(reset_crash_count))
-        .route("/{id}/command", post(command))
-        .route("/{id}/logs", get(logs))
-        .route("/{id}/access", get(list_access).post(grant_access))
-        .route("/{id}/access/{user_id}", delete(revoke_access))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_servers, create_server))
+        .routes(routes!(get_server, update_server, delete_server))
+        .routes(routes!(start))
+        .routes(routes!(stop))
+        .routes(routes!(restart))
+        .routes(routes!(kill))
+        .routes(routes!(reinstall))
+        .routes(routes!(suspend))
+        .routes(routes!(unsuspend))
+        .routes(routes!(reset_crash_count))
+        .routes(routes!(command))
+        .routes(routes!(logs))
+        .routes(routes!(list_access, grant_access))
+        .routes(routes!(revoke_access))
 }
 
-async fn list(
+/// The servers the caller may see: all of them with a global `server.read`, else the ones
+/// they own or were given access to.
+#[utoipa::path(get, path = "/", tag = "servers", params(PageQuery), responses((status = 200, body = Paged<Server>)))]
+async fn list_servers(
     State(s): State<AppState>,
     Auth(who): Auth,
     Query(q): Query<PageQuery>,
@@ -40,7 +45,9 @@ async fn list(
     Ok(Json(s.catalyst.list_servers(&who, q.page()).await?))
 }
 
-async fn create(
+/// Create a server on a node with room and install it (`server.create`).
+#[utoipa::path(post, path = "/", tag = "servers", request_body = NewServer, responses((status = 201, body = Server)))]
+async fn create_server(
     State(s): State<AppState>,
     Auth(who): Auth,
     Body(input): Body<NewServer>,
@@ -48,11 +55,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(s.catalyst.create_server(&who, input).await?)))
 }
 
-async fn one(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<Json<Server>> {
+/// One server (`server.read`).
+#[utoipa::path(get, path = "/{id}", tag = "servers", params(("id" = ServerId, Path)), responses((status = 200, body = Server)))]
+async fn get_server(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<Json<Server>> {
     Ok(Json(s.catalyst.get_server(&who, id).await?))
 }
 
-async fn update(
+/// Change a server (`server.update`); limits, allocations and the restart policy need a global
+/// grant.
+#[utoipa::path(put, path = "/{id}", tag = "servers", params(("id" = ServerId, Path)), request_body = ServerPatch, responses((status = 200, body = Server)))]
+async fn update_server(
     State(s): State<AppState>,
     Auth(who): Auth,
     Ids(id): Ids<ServerId>,
@@ -61,13 +73,17 @@ async fn update(
     Ok(Json(s.catalyst.update_server(&who, id, patch).await?))
 }
 
-async fn remove(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<StatusCode> {
+/// Delete a server (`server.delete`): the node kills and removes it, then the record goes.
+#[utoipa::path(delete, path = "/{id}", tag = "servers", params(("id" = ServerId, Path)), responses((status = 204, description = "Deleted")))]
+async fn delete_server(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<StatusCode> {
     s.catalyst.delete_server(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 macro_rules! power {
-    ($($name:ident => $method:ident),* $(,)?) => {$(
+    ($($name:ident => $method:ident, $path:literal, $doc:literal;)*) => {$(
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "servers", params(("id" = ServerId, Path)), responses((status = 202, description = "Accepted: the node is acting on it", body = Server)))]
         async fn $name(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<(StatusCode, Json<Server>)> {
             Ok((StatusCode::ACCEPTED, Json(s.catalyst.$method(&who, id).await?)))
         }
@@ -75,15 +91,17 @@ macro_rules! power {
 }
 
 power! {
-    start => start_server,
-    stop => stop_server,
-    restart => restart_server,
-    kill => kill_server,
-    reinstall => reinstall_server,
-    suspend => suspend_server,
-    unsuspend => unsuspend_server,
+    start => start_server, "/{id}/start", "Start (`server.start`).";
+    stop => stop_server, "/{id}/stop", "Stop gracefully with the template's stop action (`server.stop`).";
+    restart => restart_server, "/{id}/restart", "Stop, then start (`server.start` and `server.stop`).";
+    kill => kill_server, "/{id}/kill", "Kill at once (`server.stop`).";
+    reinstall => reinstall_server, "/{id}/reinstall", "Run the install script again (`server.install`).";
+    suspend => suspend_server, "/{id}/suspend", "Stop and refuse starts until unsuspended (`server.suspend`, operators).";
+    unsuspend => unsuspend_server, "/{id}/unsuspend", "Lift a suspension (`server.suspend`, operators).";
 }
 
+/// Forget the crash history that the restart policy counts (`server.update`).
+#[utoipa::path(post, path = "/{id}/reset-crash-count", tag = "servers", params(("id" = ServerId, Path)), responses((status = 200, body = Server)))]
 async fn reset_crash_count(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -93,12 +111,14 @@ async fn reset_crash_count(
 }
 
 /// A console command.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CommandInput {
     command: String,
 }
 
+/// Write a line to the server's console (`console.write`).
+#[utoipa::path(post, path = "/{id}/command", tag = "servers", params(("id" = ServerId, Path)), request_body = CommandInput, responses((status = 202, description = "Sent")))]
 async fn command(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -110,19 +130,26 @@ async fn command(
 }
 
 /// `?stream=&before=&after=&limit=`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogsQuery {
+    /// Only this stream.
     #[serde(default)]
     stream: Option<LogStream>,
+    /// Lines with a sequence number below this (paging backwards).
     #[serde(default)]
     before: Option<i64>,
+    /// Lines with a sequence number above this (resuming).
     #[serde(default)]
     after: Option<i64>,
+    /// At most this many lines (1-1000).
     #[serde(default)]
     limit: Option<u32>,
 }
 
+/// Stored console lines, newest last (`console.read`).
+#[utoipa::path(get, path = "/{id}/logs", tag = "servers", params(("id" = ServerId, Path), LogsQuery), responses((status = 200, body = Vec<ServerLog>)))]
 async fn logs(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -133,6 +160,8 @@ async fn logs(
     Ok(Json(s.catalyst.server_logs(&who, id, &query).await?))
 }
 
+/// Subusers of a server and what they hold (`server.read`).
+#[utoipa::path(get, path = "/{id}/access", tag = "access", params(("id" = ServerId, Path)), responses((status = 200, body = Vec<ServerAccess>)))]
 async fn list_access(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -141,6 +170,8 @@ async fn list_access(
     Ok(Json(s.catalyst.list_access(&who, id).await?))
 }
 
+/// Give a user access to a server, never more than the granter holds.
+#[utoipa::path(post, path = "/{id}/access", tag = "access", params(("id" = ServerId, Path)), request_body = GrantAccess, responses((status = 201, body = ServerAccess)))]
 async fn grant_access(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -150,6 +181,8 @@ async fn grant_access(
     Ok((StatusCode::CREATED, Json(s.catalyst.grant_access(&who, id, input).await?)))
 }
 
+/// Take a user's access away; their open sockets on it close at once.
+#[utoipa::path(delete, path = "/{id}/access/{user_id}", tag = "access", params(("id" = ServerId, Path), ("user_id" = UserId, Path)), responses((status = 204, description = "Revoked")))]
 async fn revoke_access(
     State(s): State<AppState>,
     Auth(who): Auth,

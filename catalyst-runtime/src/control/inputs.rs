@@ -11,7 +11,7 @@ use catalyst_core::permission::Permission;
 use catalyst_core::restart::RestartPolicy;
 
 /// Self-service registration.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterInput {
     /// E-mail address (the login).
@@ -32,7 +32,7 @@ impl fmt::Debug for RegisterInput {
 }
 
 /// A login attempt.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginInput {
     /// E-mail address.
@@ -48,7 +48,7 @@ impl fmt::Debug for LoginInput {
 }
 
 /// Tokens handed out at login and refresh.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LoginOutput {
     /// Bearer token for the API (short-lived JWT).
     pub access_token: String,
@@ -72,7 +72,7 @@ impl fmt::Debug for LoginOutput {
 }
 
 /// The caller and what they hold.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Me {
     /// The user.
     pub user: User,
@@ -81,7 +81,7 @@ pub struct Me {
 }
 
 /// Change a user (operators).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// New e-mail.
@@ -96,7 +96,7 @@ pub struct UserPatch {
 }
 
 /// A new role.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     /// Unique name.
@@ -109,7 +109,7 @@ pub struct NewRole {
 }
 
 /// A new location.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLocation {
     /// Unique short name.
@@ -120,7 +120,7 @@ pub struct NewLocation {
 }
 
 /// Change a location.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationPatch {
     /// New name.
@@ -132,7 +132,7 @@ pub struct LocationPatch {
 }
 
 /// A new node.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNode {
     /// Unique name.
@@ -151,7 +151,7 @@ pub struct NewNode {
 }
 
 /// Change a node.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodePatch {
     /// New name.
@@ -175,13 +175,14 @@ pub struct NodePatch {
 }
 
 /// A one-time deployment token, shown once.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DeploymentToken {
     /// The node it enrolls.
     pub node_id: NodeId,
     /// The token.
     pub token: String,
     /// When it stops working.
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
 }
 
@@ -195,7 +196,7 @@ impl fmt::Debug for DeploymentToken {
 }
 
 /// A node's long-lived credential, handed to the agent once at enrollment.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct NodeCredential {
     /// The node.
     pub node_id: NodeId,
@@ -210,7 +211,7 @@ impl fmt::Debug for NodeCredential {
 }
 
 /// A new template (also the full replacement for updates).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTemplate {
     /// Unique name.
@@ -247,7 +248,7 @@ fn default_stop() -> StopAction {
 }
 
 /// A new server.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewServer {
     /// Display name.
@@ -275,7 +276,7 @@ pub struct NewServer {
 }
 
 /// Change a server. Limits, allocations and the restart policy need a global `server.update`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerPatch {
     /// New name.
@@ -299,7 +300,7 @@ pub struct ServerPatch {
 }
 
 /// Give a user (subuser) permissions on a server.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantAccess {
     /// The user.

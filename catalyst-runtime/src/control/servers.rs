@@ -106,11 +106,24 @@ pub(super) fn spec_for(server: &Server, template: &Template) -> Result<ServerSpe
 impl Catalyst {
     /// Load a server and what the caller holds on it. Invisible servers are `not_found`.
     async fn load_server(&self, who: &Principal, id: ServerId) -> Result<(Server, ServerAuthz)> {
-        let server = self.inner.store.get_server(id).await?;
-        let subuser = match who.user_id() {
-            Some(u) if u != server.owner_id => {
-                self.inner.store.get_access(id, u).await?.map(|a| a.permissions.into_iter().collect::<PermissionSet>())
+        let cache = &self.inner.cache;
+        let server = match cache.server(id) {
+            Some(s) => s,
+            None => {
+                let s = self.inner.store.get_server(id).await?;
+                cache.put_server(&s);
+                s
             }
+        };
+        let subuser = match who.user_id() {
+            Some(u) if u != server.owner_id => match cache.access(id, u) {
+                Some(p) => p,
+                None => {
+                    let p = self.inner.store.get_access(id, u).await?.map(|a| a.permissions.into_iter().collect());
+                    cache.put_access(id, u, p);
+                    p
+                }
+            },
             _ => None,
         };
         let authz = ServerAuthz { server_id: id, owner_id: server.owner_id, subuser };
@@ -165,13 +178,27 @@ impl Catalyst {
                 return Ok((s, before));
             }
             s.updated_at = self.now();
-            match self.inner.store.update_server(&s).await {
+            match self.store_server(&s).await {
                 Ok(stored) => return Ok((stored, before)),
                 Err(e) if e.kind() == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
             }
         }
         Err(Error::conflict("the server is changing too fast; retry"))
+    }
+
+    /// Write a server row (compare-and-swap on its version) and keep the cache in step.
+    async fn store_server(&self, server: &Server) -> Result<Server> {
+        match self.inner.store.update_server(server).await {
+            Ok(stored) => {
+                self.inner.cache.put_server(&stored);
+                Ok(stored)
+            }
+            Err(e) => {
+                self.inner.cache.forget_server(server.id);
+                Err(e)
+            }
+        }
     }
 
     /// Persist a state the control plane decides alone (the node is unreachable or not involved).
@@ -299,7 +326,7 @@ impl Catalyst {
         }
         spec_for(&server, &template)?;
         server.updated_at = self.now();
-        let server = self.inner.store.update_server(&server).await?;
+        let server = self.store_server(&server).await?;
         if self.inner.link.is_online(server.node_id) {
             // The node keeps the old definition until it hears this; the next start needs it anyway.
             let _ = self.configure(&grant, &server).await;

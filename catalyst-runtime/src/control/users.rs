@@ -7,6 +7,7 @@ use catalyst_core::{Error, ErrorKind, Result, validate};
 use serde_json::json;
 
 use super::auth::{constant_time_eq, hash_password, random_secret, sha256_hex, verify_password};
+use super::cache::SessionEntry;
 use super::{Catalyst, LoginInput, LoginOutput, Me, NewRole, RegisterInput, UserPatch, Who};
 
 /// The role the bootstrap admin gets.
@@ -97,15 +98,28 @@ impl Catalyst {
     /// are refused at once, whatever the token's expiry.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
         let claims = self.inner.tokens.verify(access_token)?;
-        let session = match self.inner.store.get_session(claims.sid).await {
-            Ok(s) => s,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::unauthenticated("the session has ended")),
-            Err(e) => return Err(e),
+        let ended = || Error::unauthenticated("the session has ended");
+        let entry = match self.inner.cache.session(claims.sid) {
+            Some(entry) => entry,
+            None => {
+                let session = match self.inner.store.get_session(claims.sid).await {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Err(ended()),
+                    Err(e) => return Err(e),
+                };
+                if session.revoked || session.user_id != claims.sub {
+                    return Err(ended());
+                }
+                let entry =
+                    SessionEntry { principal: self.principal_for(claims.sub).await?, expires_at: session.expires_at };
+                self.inner.cache.put_session(claims.sid, entry.clone());
+                entry
+            }
         };
-        if session.revoked || session.user_id != claims.sub || session.expires_at <= self.now() {
-            return Err(Error::unauthenticated("the session has ended"));
+        if entry.principal.user_id() != Some(claims.sub) || entry.expires_at <= self.now() {
+            return Err(ended());
         }
-        Ok(self.principal_for(claims.sub).await?.with_session(claims.sid))
+        Ok(entry.principal.with_session(claims.sid))
     }
 
     /// Seconds until an access token expires (`None` if it does not verify).
@@ -144,6 +158,7 @@ impl Catalyst {
         if !constant_time_eq(&presented, &session.refresh_hash) {
             // Reuse of a rotated token: end the session for everyone holding it.
             self.inner.store.revoke_session(sid).await?;
+            self.inner.cache.forget_session(sid);
             self.audit(
                 Who::Anonymous(None),
                 "auth.refresh_reuse",
@@ -168,6 +183,7 @@ impl Catalyst {
     pub async fn logout(&self, who: &Principal) -> Result<()> {
         let sid = who.session().ok_or_else(|| Error::invalid("this credential has no session to end"))?;
         self.inner.store.revoke_session(sid).await?;
+        self.inner.cache.forget_session(sid);
         if let Some(user_id) = who.user_id() {
             self.publish(catalyst_core::events::DomainEvent::UserRevoked { user_id });
         }
