@@ -47,13 +47,13 @@ struct EnrollInput {
 }
 
 /// Exchange a node's one-time deployment token for its long-lived credential (agents only).
-#[utoipa::path(post, path = "/enroll", tag = "agent", security(()), request_body = EnrollInput, responses((status = 200, body = NodeCredential)))]
+#[utoipa::path(post, path = "/api/agent/enroll", tag = "agent", security(()), request_body = EnrollInput, responses((status = 200, body = NodeCredential)))]
 async fn enroll(State(s): State<AppState>, Body(input): Body<EnrollInput>) -> ApiResult<Json<NodeCredential>> {
     Ok(Json(s.catalyst.enroll_node(input.node_id, &input.token).await?))
 }
 
 /// The node link: a WebSocket the agent dials; it authenticates in its first frame.
-#[utoipa::path(get, path = "/ws", tag = "agent", security(()), responses((status = 101, description = "Switching to the node link protocol")))]
+#[utoipa::path(get, path = "/api/agent/ws", tag = "agent", security(()), responses((status = 101, description = "Switching to the node link protocol")))]
 async fn ws(State(s): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.max_message_size(MAX_FRAME).on_upgrade(move |socket| serve(s, socket))
 }

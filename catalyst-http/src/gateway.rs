@@ -93,7 +93,7 @@ enum ClientFrame {
 /// The client WebSocket gateway: authenticate with an access token in the first frame, then
 /// subscribe to servers for `server_log`, `server_state_update`, `resource_stats` and
 /// `installation_progress`, send commands and power actions.
-#[utoipa::path(get, path = "/ws", tag = "gateway", security(()), responses((status = 101, description = "Switching to the gateway protocol")))]
+#[utoipa::path(get, path = "/api/ws", tag = "gateway", security(()), responses((status = 101, description = "Switching to the gateway protocol")))]
 pub(crate) async fn ws(State(s): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
         .max_message_size(MAX_CLIENT_FRAME)

@@ -14,7 +14,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Liveness and a database round trip; no credentials needed.
-#[utoipa::path(get, path = "/health", tag = "health", security(()), responses((status = 200, description = "Healthy", body = Object)))]
+#[utoipa::path(get, path = "/api/health", tag = "health", security(()), responses((status = 200, description = "Healthy", body = Object)))]
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.catalyst.store().list_locations().await?;
     Ok(Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "database": "ok"})))

@@ -13,6 +13,9 @@ pub mod limits;
 pub mod openapi;
 mod routes;
 mod security;
+mod serve;
+
+pub use serve::{HEADER_TIMEOUT, SHUTDOWN_GRACE, serve};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -58,18 +61,18 @@ pub fn router(catalyst: Catalyst, hub: Option<NodeHub>) -> Router {
     router_with(catalyst, hub, &HttpConfig::default())
 }
 
-/// Every route under `/api`, each declared once with its OpenAPI description.
+/// Every route under `/api`, each declared once, with its full path, by its handler's OpenAPI
+/// description (full paths rather than nested routers: one route lookup per request).
 fn api() -> OpenApiRouter<AppState> {
-    let api = OpenApiRouter::new()
+    OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
-        .nest("/auth", routes::auth::router())
-        .nest("/locations", routes::nodes::locations())
-        .nest("/nodes", routes::nodes::nodes())
-        .nest("/templates", routes::templates::router())
-        .nest("/servers", routes::servers::router())
-        .nest("/agent", agent::router())
-        .routes(utoipa_axum::routes!(gateway::ws));
-    OpenApiRouter::with_openapi(openapi::base()).nest("/api", api)
+        .merge(routes::auth::router())
+        .merge(routes::nodes::locations())
+        .merge(routes::nodes::nodes())
+        .merge(routes::templates::router())
+        .merge(routes::servers::router())
+        .merge(agent::router())
+        .routes(utoipa_axum::routes!(gateway::ws))
 }
 
 /// The OpenAPI 3.1 document of the whole API, as served at `/api/openapi.json`.
@@ -95,10 +98,13 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
             }
         });
     }
-    let hsts = config.hsts;
-    api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(limiters, limits::limit))
-        .layer(security::cors(&config.cors_origins))
-        .layer(axum::middleware::from_fn(move |req, next| security::headers(hsts, req, next)))
-        .with_state(AppState { catalyst, hub, sockets: gateway::Sockets::default() })
+    let mut app = api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    if let Some(cors) = security::cors(&config.cors_origins) {
+        app = app.layer(cors);
+    }
+    app.layer(security::Edge { limiters, hsts: config.hsts }).with_state(AppState {
+        catalyst,
+        hub,
+        sockets: gateway::Sockets::default(),
+    })
 }

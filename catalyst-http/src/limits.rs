@@ -7,9 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use catalyst_core::{Error, ErrorKind};
 use governor::clock::{Clock, DefaultClock};
@@ -70,19 +69,19 @@ fn is_auth(path: &str) -> bool {
     matches!(path, "/api/auth/login" | "/api/auth/register" | "/api/auth/refresh" | "/api/agent/enroll")
 }
 
-pub(crate) async fn limit(State(limiters): State<Limiters>, req: Request, next: Next) -> Response {
-    let Some(ip) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else {
-        return next.run(req).await;
-    };
-    let path = req.uri().path();
-    let limiter = if path == "/api/health" {
-        &limiters.health
-    } else if is_auth(path) {
-        &limiters.auth
-    } else {
-        &limiters.global
-    };
-    if let Err(not_until) = limiter.check_key(&ip) {
+impl Limiters {
+    /// `Some(429 response)` when the request's client is over its quota.
+    pub(crate) fn check(&self, req: &Request) -> Option<Response> {
+        let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+        let path = req.uri().path();
+        let limiter = if path == "/api/health" {
+            &self.health
+        } else if is_auth(path) {
+            &self.auth
+        } else {
+            &self.global
+        };
+        let not_until = limiter.check_key(&ip).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let mut res =
             ApiError::from(Error::new(ErrorKind::RateLimited, "too many requests; slow down")).into_response();
@@ -90,7 +89,6 @@ pub(crate) async fn limit(State(limiters): State<Limiters>, req: Request, next: 
         if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
         }
-        return res;
+        Some(res)
     }
-    next.run(req).await
 }

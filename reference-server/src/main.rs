@@ -133,12 +133,16 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
     println!("Catalyst listening on http://{}", listener.local_addr()?);
-    axum::serve(
-        listener,
-        catalyst_http::router(catalyst, Some(link)).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    let http = catalyst_http::HttpConfig {
+        rate_limits: catalyst_http::limits::RateLimits {
+            per_minute: config.rate_limit,
+            auth_per_minute: config.auth_rate_limit,
+            ..Default::default()
+        },
+        cors_origins: config.cors_origins.clone(),
+        hsts: config.hsts,
+    };
+    catalyst_http::serve(listener, catalyst_http::router_with(catalyst, Some(link), &http), shutdown()).await;
     println!("Catalyst stopped");
     Ok(())
 }

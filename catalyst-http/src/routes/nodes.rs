@@ -30,13 +30,13 @@ pub(crate) fn nodes() -> OpenApiRouter<AppState> {
 }
 
 /// Every location (`location.read`).
-#[utoipa::path(get, path = "/", tag = "locations", responses((status = 200, body = Vec<Location>)))]
+#[utoipa::path(get, path = "/api/locations", tag = "locations", responses((status = 200, body = Vec<Location>)))]
 async fn list_locations(State(s): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Vec<Location>>> {
     Ok(Json(s.catalyst.list_locations(&who).await?))
 }
 
 /// Create a location (`location.create`).
-#[utoipa::path(post, path = "/", tag = "locations", request_body = NewLocation, responses((status = 201, body = Location)))]
+#[utoipa::path(post, path = "/api/locations", tag = "locations", request_body = NewLocation, responses((status = 201, body = Location)))]
 async fn create_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -46,7 +46,7 @@ async fn create_location(
 }
 
 /// One location (`location.read`).
-#[utoipa::path(get, path = "/{id}", tag = "locations", params(("id" = LocationId, Path)), responses((status = 200, body = Location)))]
+#[utoipa::path(get, path = "/api/locations/{id}", tag = "locations", params(("id" = LocationId, Path)), responses((status = 200, body = Location)))]
 async fn get_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -56,7 +56,7 @@ async fn get_location(
 }
 
 /// Change a location (`location.update`).
-#[utoipa::path(put, path = "/{id}", tag = "locations", params(("id" = LocationId, Path)), request_body = LocationPatch, responses((status = 200, body = Location)))]
+#[utoipa::path(put, path = "/api/locations/{id}", tag = "locations", params(("id" = LocationId, Path)), request_body = LocationPatch, responses((status = 200, body = Location)))]
 async fn update_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -67,7 +67,7 @@ async fn update_location(
 }
 
 /// Delete a location without nodes (`location.delete`).
-#[utoipa::path(delete, path = "/{id}", tag = "locations", params(("id" = LocationId, Path)), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/locations/{id}", tag = "locations", params(("id" = LocationId, Path)), responses((status = 204, description = "Deleted")))]
 async fn delete_location(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -86,7 +86,7 @@ struct NodeView {
 }
 
 /// Every node and whether its agent is connected (`node.read`).
-#[utoipa::path(get, path = "/", tag = "nodes", params(PageQuery), responses((status = 200, body = Paged<NodeView>)))]
+#[utoipa::path(get, path = "/api/nodes", tag = "nodes", params(PageQuery), responses((status = 200, body = Paged<NodeView>)))]
 async fn list_nodes(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -98,7 +98,7 @@ async fn list_nodes(
 }
 
 /// Create a node (`node.create`); enroll its agent with a deployment token.
-#[utoipa::path(post, path = "/", tag = "nodes", request_body = NewNode, responses((status = 201, body = Node)))]
+#[utoipa::path(post, path = "/api/nodes", tag = "nodes", request_body = NewNode, responses((status = 201, body = Node)))]
 async fn create_node(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -108,14 +108,14 @@ async fn create_node(
 }
 
 /// One node (`node.read`).
-#[utoipa::path(get, path = "/{id}", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 200, body = NodeView)))]
+#[utoipa::path(get, path = "/api/nodes/{id}", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 200, body = NodeView)))]
 async fn get_node(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<NodeId>) -> ApiResult<Json<NodeView>> {
     let node = s.catalyst.get_node(&who, id).await?;
     Ok(Json(NodeView { online: s.catalyst.node_online(node.id), node }))
 }
 
 /// Change a node (`node.update`).
-#[utoipa::path(put, path = "/{id}", tag = "nodes", params(("id" = NodeId, Path)), request_body = NodePatch, responses((status = 200, body = Node)))]
+#[utoipa::path(put, path = "/api/nodes/{id}", tag = "nodes", params(("id" = NodeId, Path)), request_body = NodePatch, responses((status = 200, body = Node)))]
 async fn update_node(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -126,14 +126,14 @@ async fn update_node(
 }
 
 /// Delete a node without servers (`node.delete`).
-#[utoipa::path(delete, path = "/{id}", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/nodes/{id}", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 204, description = "Deleted")))]
 async fn delete_node(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<NodeId>) -> ApiResult<StatusCode> {
     s.catalyst.delete_node(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A one-time deployment token for the node's agent, shown once (`node.update`).
-#[utoipa::path(post, path = "/{id}/deployment-token", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 201, body = DeploymentToken)))]
+#[utoipa::path(post, path = "/api/nodes/{id}/deployment-token", tag = "nodes", params(("id" = NodeId, Path)), responses((status = 201, body = DeploymentToken)))]
 async fn deployment_token(
     State(s): State<AppState>,
     Auth(who): Auth,

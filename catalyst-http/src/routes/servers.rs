@@ -36,7 +36,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// The servers the caller may see: all of them with a global `server.read`, else the ones
 /// they own or were given access to.
-#[utoipa::path(get, path = "/", tag = "servers", params(PageQuery), responses((status = 200, body = Paged<Server>)))]
+#[utoipa::path(get, path = "/api/servers", tag = "servers", params(PageQuery), responses((status = 200, body = Paged<Server>)))]
 async fn list_servers(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -46,7 +46,7 @@ async fn list_servers(
 }
 
 /// Create a server on a node with room and install it (`server.create`).
-#[utoipa::path(post, path = "/", tag = "servers", request_body = NewServer, responses((status = 201, body = Server)))]
+#[utoipa::path(post, path = "/api/servers", tag = "servers", request_body = NewServer, responses((status = 201, body = Server)))]
 async fn create_server(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -56,14 +56,14 @@ async fn create_server(
 }
 
 /// One server (`server.read`).
-#[utoipa::path(get, path = "/{id}", tag = "servers", params(("id" = ServerId, Path)), responses((status = 200, body = Server)))]
+#[utoipa::path(get, path = "/api/servers/{id}", tag = "servers", params(("id" = ServerId, Path)), responses((status = 200, body = Server)))]
 async fn get_server(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<Json<Server>> {
     Ok(Json(s.catalyst.get_server(&who, id).await?))
 }
 
 /// Change a server (`server.update`); limits, allocations and the restart policy need a global
 /// grant.
-#[utoipa::path(put, path = "/{id}", tag = "servers", params(("id" = ServerId, Path)), request_body = ServerPatch, responses((status = 200, body = Server)))]
+#[utoipa::path(put, path = "/api/servers/{id}", tag = "servers", params(("id" = ServerId, Path)), request_body = ServerPatch, responses((status = 200, body = Server)))]
 async fn update_server(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -74,7 +74,7 @@ async fn update_server(
 }
 
 /// Delete a server (`server.delete`): the node kills and removes it, then the record goes.
-#[utoipa::path(delete, path = "/{id}", tag = "servers", params(("id" = ServerId, Path)), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/servers/{id}", tag = "servers", params(("id" = ServerId, Path)), responses((status = 204, description = "Deleted")))]
 async fn delete_server(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<StatusCode> {
     s.catalyst.delete_server(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -91,17 +91,17 @@ macro_rules! power {
 }
 
 power! {
-    start => start_server, "/{id}/start", "Start (`server.start`).";
-    stop => stop_server, "/{id}/stop", "Stop gracefully with the template's stop action (`server.stop`).";
-    restart => restart_server, "/{id}/restart", "Stop, then start (`server.start` and `server.stop`).";
-    kill => kill_server, "/{id}/kill", "Kill at once (`server.stop`).";
-    reinstall => reinstall_server, "/{id}/reinstall", "Run the install script again (`server.install`).";
-    suspend => suspend_server, "/{id}/suspend", "Stop and refuse starts until unsuspended (`server.suspend`, operators).";
-    unsuspend => unsuspend_server, "/{id}/unsuspend", "Lift a suspension (`server.suspend`, operators).";
+    start => start_server, "/api/servers/{id}/start", "Start (`server.start`).";
+    stop => stop_server, "/api/servers/{id}/stop", "Stop gracefully with the template's stop action (`server.stop`).";
+    restart => restart_server, "/api/servers/{id}/restart", "Stop, then start (`server.start` and `server.stop`).";
+    kill => kill_server, "/api/servers/{id}/kill", "Kill at once (`server.stop`).";
+    reinstall => reinstall_server, "/api/servers/{id}/reinstall", "Run the install script again (`server.install`).";
+    suspend => suspend_server, "/api/servers/{id}/suspend", "Stop and refuse starts until unsuspended (`server.suspend`, operators).";
+    unsuspend => unsuspend_server, "/api/servers/{id}/unsuspend", "Lift a suspension (`server.suspend`, operators).";
 }
 
 /// Forget the crash history that the restart policy counts (`server.update`).
-#[utoipa::path(post, path = "/{id}/reset-crash-count", tag = "servers", params(("id" = ServerId, Path)), responses((status = 200, body = Server)))]
+#[utoipa::path(post, path = "/api/servers/{id}/reset-crash-count", tag = "servers", params(("id" = ServerId, Path)), responses((status = 200, body = Server)))]
 async fn reset_crash_count(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -118,7 +118,7 @@ struct CommandInput {
 }
 
 /// Write a line to the server's console (`console.write`).
-#[utoipa::path(post, path = "/{id}/command", tag = "servers", params(("id" = ServerId, Path)), request_body = CommandInput, responses((status = 202, description = "Sent")))]
+#[utoipa::path(post, path = "/api/servers/{id}/command", tag = "servers", params(("id" = ServerId, Path)), request_body = CommandInput, responses((status = 202, description = "Sent")))]
 async fn command(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -149,7 +149,7 @@ struct LogsQuery {
 }
 
 /// Stored console lines, newest last (`console.read`).
-#[utoipa::path(get, path = "/{id}/logs", tag = "servers", params(("id" = ServerId, Path), LogsQuery), responses((status = 200, body = Vec<ServerLog>)))]
+#[utoipa::path(get, path = "/api/servers/{id}/logs", tag = "servers", params(("id" = ServerId, Path), LogsQuery), responses((status = 200, body = Vec<ServerLog>)))]
 async fn logs(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -161,7 +161,7 @@ async fn logs(
 }
 
 /// Subusers of a server and what they hold (`server.read`).
-#[utoipa::path(get, path = "/{id}/access", tag = "access", params(("id" = ServerId, Path)), responses((status = 200, body = Vec<ServerAccess>)))]
+#[utoipa::path(get, path = "/api/servers/{id}/access", tag = "access", params(("id" = ServerId, Path)), responses((status = 200, body = Vec<ServerAccess>)))]
 async fn list_access(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -171,7 +171,7 @@ async fn list_access(
 }
 
 /// Give a user access to a server, never more than the granter holds.
-#[utoipa::path(post, path = "/{id}/access", tag = "access", params(("id" = ServerId, Path)), request_body = GrantAccess, responses((status = 201, body = ServerAccess)))]
+#[utoipa::path(post, path = "/api/servers/{id}/access", tag = "access", params(("id" = ServerId, Path)), request_body = GrantAccess, responses((status = 201, body = ServerAccess)))]
 async fn grant_access(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -182,7 +182,7 @@ async fn grant_access(
 }
 
 /// Take a user's access away; their open sockets on it close at once.
-#[utoipa::path(delete, path = "/{id}/access/{user_id}", tag = "access", params(("id" = ServerId, Path), ("user_id" = UserId, Path)), responses((status = 204, description = "Revoked")))]
+#[utoipa::path(delete, path = "/api/servers/{id}/access/{user_id}", tag = "access", params(("id" = ServerId, Path), ("user_id" = UserId, Path)), responses((status = 204, description = "Revoked")))]
 async fn revoke_access(
     State(s): State<AppState>,
     Auth(who): Auth,

@@ -23,7 +23,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Every template (`template.read`).
-#[utoipa::path(get, path = "/", tag = "templates", params(PageQuery), responses((status = 200, body = Paged<Template>)))]
+#[utoipa::path(get, path = "/api/templates", tag = "templates", params(PageQuery), responses((status = 200, body = Paged<Template>)))]
 async fn list_templates(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -33,7 +33,7 @@ async fn list_templates(
 }
 
 /// Create a template (`template.create`).
-#[utoipa::path(post, path = "/", tag = "templates", request_body = NewTemplate, responses((status = 201, body = Template)))]
+#[utoipa::path(post, path = "/api/templates", tag = "templates", request_body = NewTemplate, responses((status = 201, body = Template)))]
 async fn create_template(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -43,7 +43,7 @@ async fn create_template(
 }
 
 /// One template (`template.read`).
-#[utoipa::path(get, path = "/{id}", tag = "templates", params(("id" = TemplateId, Path)), responses((status = 200, body = Template)))]
+#[utoipa::path(get, path = "/api/templates/{id}", tag = "templates", params(("id" = TemplateId, Path)), responses((status = 200, body = Template)))]
 async fn get_template(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -53,7 +53,7 @@ async fn get_template(
 }
 
 /// Replace a template (`template.update`).
-#[utoipa::path(put, path = "/{id}", tag = "templates", params(("id" = TemplateId, Path)), request_body = NewTemplate, responses((status = 200, body = Template)))]
+#[utoipa::path(put, path = "/api/templates/{id}", tag = "templates", params(("id" = TemplateId, Path)), request_body = NewTemplate, responses((status = 200, body = Template)))]
 async fn update_template(
     State(s): State<AppState>,
     Auth(who): Auth,
@@ -64,7 +64,7 @@ async fn update_template(
 }
 
 /// Delete a template no server uses (`template.delete`).
-#[utoipa::path(delete, path = "/{id}", tag = "templates", params(("id" = TemplateId, Path)), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/templates/{id}", tag = "templates", params(("id" = TemplateId, Path)), responses((status = 204, description = "Deleted")))]
 async fn delete_template(
     State(s): State<AppState>,
     Auth(who): Auth,

@@ -133,6 +133,13 @@ impl Tokens {
         })
     }
 
+    /// Is a token with this expiry (seconds since the epoch) still valid by the wall clock,
+    /// with the same leeway as [`Tokens::verify`]?
+    pub fn unexpired(&self, exp: i64) -> bool {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        i64::try_from(now).is_ok_and(|now| exp + i64::try_from(self.validation.leeway).unwrap_or(0) > now)
+    }
+
     /// Access token lifetime.
     pub fn access_ttl(&self) -> Duration {
         self.access_ttl

@@ -5,6 +5,7 @@
 //! write to a shared store. A time-to-live of zero turns caching off.
 
 use std::collections::HashMap;
+
 use std::hash::Hash;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -19,6 +20,15 @@ const MAX_ENTRIES: usize = 1 << 16;
 
 /// How long entries live unless told otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(2);
+
+/// What a verified access token says, kept so the same token is not decoded and its
+/// signature checked again on every request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct VerifiedToken {
+    pub sub: UserId,
+    pub sid: SessionId,
+    pub exp: i64,
+}
 
 /// A live session: its user's principal (without the session id) and when it ends.
 #[derive(Debug, Clone)]
@@ -37,7 +47,10 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
         Self { entries: RwLock::new(HashMap::new()) }
     }
 
-    fn get(&self, key: &K) -> Option<V> {
+    fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries.get(key).filter(|(_, until)| Instant::now() < *until).map(|(v, _)| v.clone())
     }
@@ -63,6 +76,7 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
 #[derive(Debug)]
 pub(super) struct ReadCache {
     ttl: Duration,
+    tokens: Map<String, VerifiedToken>,
     sessions: Map<SessionId, SessionEntry>,
     servers: Map<ServerId, Server>,
     access: Map<(ServerId, UserId), Option<PermissionSet>>,
@@ -70,11 +84,22 @@ pub(super) struct ReadCache {
 
 impl ReadCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, sessions: Map::new(), servers: Map::new(), access: Map::new() }
+        Self { ttl, tokens: Map::new(), sessions: Map::new(), servers: Map::new(), access: Map::new() }
     }
 
     fn on(&self) -> bool {
         !self.ttl.is_zero()
+    }
+
+    /// A token verified before; its expiry is still the caller's to check.
+    pub fn token(&self, token: &str) -> Option<VerifiedToken> {
+        self.on().then(|| self.tokens.get(token)).flatten()
+    }
+
+    pub fn put_token(&self, token: &str, verified: VerifiedToken) {
+        if self.on() {
+            self.tokens.put(token.to_owned(), verified, self.ttl);
+        }
     }
 
     pub fn session(&self, id: SessionId) -> Option<SessionEntry> {

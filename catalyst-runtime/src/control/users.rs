@@ -7,7 +7,7 @@ use catalyst_core::{Error, ErrorKind, Result, validate};
 use serde_json::json;
 
 use super::auth::{constant_time_eq, hash_password, random_secret, sha256_hex, verify_password};
-use super::cache::SessionEntry;
+use super::cache::{SessionEntry, VerifiedToken};
 use super::{Catalyst, LoginInput, LoginOutput, Me, NewRole, RegisterInput, UserPatch, Who};
 
 /// The role the bootstrap admin gets.
@@ -97,7 +97,15 @@ impl Catalyst {
     /// Verify an access token and load what its user holds. Revoked sessions and deleted users
     /// are refused at once, whatever the token's expiry.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
-        let claims = self.inner.tokens.verify(access_token)?;
+        let claims = match self.inner.cache.token(access_token) {
+            Some(t) if self.inner.tokens.unexpired(t.exp) => t,
+            _ => {
+                let c = self.inner.tokens.verify(access_token)?;
+                let t = VerifiedToken { sub: c.sub, sid: c.sid, exp: c.exp };
+                self.inner.cache.put_token(access_token, t);
+                t
+            }
+        };
         let ended = || Error::unauthenticated("the session has ended");
         let entry = match self.inner.cache.session(claims.sid) {
             Some(entry) => entry,
