@@ -19,10 +19,6 @@ use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::store::SqliteStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-// The allocator the binaries use.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const CONNECTIONS: usize = 16;
 const SECONDS: u64 = 2;
 const ROUNDS: usize = 5;

@@ -144,7 +144,8 @@ fn backoff(failures: u32) -> Duration {
 }
 
 async fn session(config: &AgentConfig, daemon: &NodeDaemon, outbox: &Outbox) -> Result<()> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(config.url.as_str())
+    // No Nagle: console lines and answers are small and must leave at once.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(config.url.as_str(), None, true)
         .await
         .map_err(|e| Error::unavailable(format!("cannot connect to {}", config.url)).with_source(e))?;
     let inventory = match daemon.handle(NodeRequest::Inventory).await? {

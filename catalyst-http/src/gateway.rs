@@ -26,6 +26,9 @@ use crate::AppState;
 
 /// Largest frame a client may send.
 pub const MAX_CLIENT_FRAME: usize = 4096;
+/// Read and write buffer per socket: idle dashboards are most sockets, and tungstenite's
+/// 128 KiB defaults would cost over 100 MB per 1000 of them. Writes are flushed per event.
+pub const SOCKET_BUFFER: usize = 4096;
 /// Sockets one user may hold open.
 pub const MAX_SOCKETS_PER_USER: usize = 30;
 /// Servers one socket may follow.
@@ -98,6 +101,8 @@ pub(crate) async fn ws(State(s): State<AppState>, upgrade: WebSocketUpgrade) -> 
     upgrade
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| serve(s, socket))
 }
 

@@ -91,7 +91,15 @@ impl FakeRuntime {
         self.lock().containers.get(id).map(|c| c.spec.clone())
     }
 
-    /// Make a running container exit as if it crashed.
+    /// Make a running container print `line` on stdout.
+    pub fn print(&self, id: &str, line: &str) -> Result<()> {
+        let mut inner = self.lock();
+        let c = inner.containers.get_mut(id).filter(|c| c.running).ok_or_else(|| Error::not_found("running container"))?;
+        c.emit(line);
+        Ok(())
+    }
+
+    /// Make a running container exit with `status` (a crash, an OOM kill).
     pub fn crash(&self, id: &str, status: ExitStatus) -> Result<()> {
         let mut inner = self.lock();
         let c = inner.containers.get_mut(id).ok_or_else(|| Error::not_found("container"))?;
