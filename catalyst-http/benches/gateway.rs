@@ -21,9 +21,7 @@ use catalyst_core::testing::FakeRuntime;
 use catalyst_http::agent_client::{self, AgentConfig};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{
-    GrantAccess, LoginInput, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput,
-};
+use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use catalyst_runtime::store::SqliteStore;
@@ -253,12 +251,7 @@ async fn latency(plane: &Plane) {
 
     println!("\n== console line latency, {LINES} lines at 1000 lines/s on loopback ==");
     for (name, s) in [("raw WebSocket", &raw_samples), ("Catalyst agent → /api/ws", &ours_samples)] {
-        println!(
-            "{name:<28} p50 {:>9.3?}  p99 {:>9.3?}  max {:>9.3?}",
-            pct(s, 0.5),
-            pct(s, 0.99),
-            s[s.len() - 1]
-        );
+        println!("{name:<28} p50 {:>9.3?}  p99 {:>9.3?}  max {:>9.3?}", pct(s, 0.5), pct(s, 0.99), s[s.len() - 1]);
     }
     let added = pct(&ours_samples, 0.99).saturating_sub(pct(&raw_samples, 0.99));
     println!("p99 added by Catalyst: {added:.3?} (goal < 1 ms)");
@@ -301,9 +294,11 @@ async fn memory(plane: &Plane) {
     let per_user = catalyst_http::gateway::MAX_SOCKETS_PER_USER;
     for u in 0..SOCKETS.div_ceil(per_user) {
         let email = format!("viewer{u}@example.test");
-        let input = RegisterInput { email: email.clone(), username: format!("viewer{u}"), password: "viewer-password".into() };
+        let input =
+            RegisterInput { email: email.clone(), username: format!("viewer{u}"), password: "viewer-password".into() };
         let user = plane.catalyst.register(None, input).await.expect("register");
-        let grant = GrantAccess { user_id: user.id, permissions: vec![Permission::ServerRead, Permission::ConsoleRead] };
+        let grant =
+            GrantAccess { user_id: user.id, permissions: vec![Permission::ServerRead, Permission::ConsoleRead] };
         plane.catalyst.grant_access(&system, plane.server, grant).await.expect("grant");
         let login = LoginInput { email, password: "viewer-password".into() };
         let token = plane.catalyst.login(login, None).await.expect("login").access_token;

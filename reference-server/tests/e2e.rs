@@ -348,3 +348,39 @@ async fn configuration_is_strict_and_layered() {
     assert!(data.join("catalyst.db").exists(), "the file's data_dir applies");
     assert_eq!(http(file_port, "GET", "/api/health", None, None).await.0, 0, "the file's port lost to the environment");
 }
+
+/// The README's curl walkthrough, extracted and run as it is against a fresh catalyst-server
+/// (plain processes as the local runtime, so no image pull is needed).
+#[tokio::test]
+async fn readme_quickstart_runs_as_written() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("<!-- quickstart:begin -->").expect("quickstart block");
+    let end = readme.find("<!-- quickstart:end -->").expect("quickstart end");
+    let block = &readme[start..end];
+    let script = block.split_once("```sh\n").and_then(|(_, rest)| rest.rsplit_once("```")).expect("sh block").0;
+
+    let port = free_port();
+    let data = tempfile::tempdir().expect("tempdir");
+    let _server = Proc(
+        Command::new(bin("catalyst-server"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", &data.path().to_string_lossy()])
+            .args(["--local-runtime", "process"])
+            .env_remove("CATALYST_TEST_POSTGRES_URL")
+            .env("CATALYST_ADMIN_PASSWORD", "quickstart-password")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start catalyst-server"),
+    );
+    until("catalyst-server", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
+    let out = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .env("CATALYST", format!("http://127.0.0.1:{port}"))
+        .env("PASSWORD", "quickstart-password")
+        .output()
+        .await
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the walkthrough failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("you said: hello"), "{stdout}");
+}

@@ -94,7 +94,8 @@ impl FakeRuntime {
     /// Make a running container print `line` on stdout.
     pub fn print(&self, id: &str, line: &str) -> Result<()> {
         let mut inner = self.lock();
-        let c = inner.containers.get_mut(id).filter(|c| c.running).ok_or_else(|| Error::not_found("running container"))?;
+        let c =
+            inner.containers.get_mut(id).filter(|c| c.running).ok_or_else(|| Error::not_found("running container"))?;
         c.emit(line);
         Ok(())
     }
