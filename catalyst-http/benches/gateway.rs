@@ -72,11 +72,7 @@ impl Plane {
             .await
             .expect("build");
         let config = catalyst_http::HttpConfig {
-            rate_limits: catalyst_http::limits::RateLimits {
-                per_minute: u32::MAX,
-                auth_per_minute: u32::MAX,
-                health_per_minute: u32::MAX,
-            },
+            rate_limits: catalyst_http::limits::RateLimits::unlimited(),
             ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -144,11 +144,7 @@ fn main() {
         }
         let target = target.expect("target");
         let config = catalyst_http::HttpConfig {
-            rate_limits: catalyst_http::limits::RateLimits {
-                per_minute: u32::MAX,
-                auth_per_minute: u32::MAX,
-                health_per_minute: u32::MAX,
-            },
+            rate_limits: catalyst_http::limits::RateLimits::unlimited(),
             ..Default::default()
         };
         let app = catalyst_http::router_with(catalyst, Some(hub), &config);

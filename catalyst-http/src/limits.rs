@@ -34,6 +34,13 @@ impl Default for RateLimits {
     }
 }
 
+impl RateLimits {
+    /// No limits (for embedders that limit in front of Catalyst, and for benchmarks).
+    pub fn unlimited() -> Self {
+        Self { per_minute: u32::MAX, auth_per_minute: u32::MAX, health_per_minute: u32::MAX }
+    }
+}
+
 /// The three limiters.
 #[derive(Debug, Clone)]
 pub struct Limiters {
