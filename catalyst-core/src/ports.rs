@@ -17,9 +17,9 @@ use futures::stream::BoxStream;
 
 use crate::Result;
 use crate::events::DomainEvent;
-use crate::id::{LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
+use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
 use crate::model::{
-    Allocation, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged, Role, Server,
+    Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged, Role, Server,
     ServerAccess, ServerLog, Session, Template, User,
 };
 use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
@@ -178,10 +178,35 @@ pub trait AuditStore: Send + Sync {
     async fn query_audit(&self, query: &AuditQuery, page: Page) -> Result<Paged<AuditLog>>;
 }
 
-/// Every store port; what the control plane is built on.
-pub trait Store: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug {}
+/// API keys: only a hash of each secret is stored. Deleting a user deletes their keys.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Insert a key; its public prefix is unique.
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// One key.
+    async fn get_api_key(&self, id: ApiKeyId) -> Result<ApiKey>;
+    /// The key with this public prefix, if there is one.
+    async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKey>>;
+    /// Keys, newest first: one user's, or everyone's.
+    async fn list_api_keys(&self, user: Option<UserId>, page: Page) -> Result<Paged<ApiKey>>;
+    /// Compare-and-swap update of everything but the secret and the last use.
+    async fn update_api_key(&self, key: &ApiKey) -> Result<ApiKey>;
+    /// Record a use; independent of `version`, so it never conflicts with an update.
+    async fn touch_api_key(&self, id: ApiKeyId, at: crate::model::Timestamp) -> Result<()>;
+    /// Delete a key.
+    async fn delete_api_key(&self, id: ApiKeyId) -> Result<()>;
+}
 
-impl<T: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + std::fmt::Debug> Store for T {}
+/// Every store port; what the control plane is built on.
+pub trait Store:
+    UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + ApiKeyStore + std::fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + ApiKeyStore + std::fmt::Debug
+{
+}
 
 /// The control plane's handle on its nodes.
 ///

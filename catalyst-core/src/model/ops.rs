@@ -371,6 +371,8 @@ pub struct ApiKey {
     /// Creation time.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// Compare-and-swap version.
+    pub version: i64,
 }
 
 impl fmt::Debug for ApiKey {

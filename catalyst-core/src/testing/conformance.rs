@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use crate::ErrorKind;
 use crate::clock::{Clock, SystemClock};
-use crate::id::{AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
+use crate::id::{ApiKeyId, AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
 use crate::lifecycle::ServerState;
 use crate::model::{
-    ActorRef, Allocation, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Role, Server,
-    ServerAccess, ServerLog, Session, StopAction, Template, Timestamp, User,
+    ActorRef, Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Role,
+    Server, ServerAccess, ServerLog, Session, StopAction, Template, Timestamp, User,
 };
 use crate::permission::Permission;
 use crate::ports::{ServerFilter, Store};
@@ -35,6 +35,25 @@ pub mod fixtures {
             roles: vec![],
             created_at: now(),
             updated_at: now(),
+            version: 0,
+        }
+    }
+
+    /// An API key of `user` with public prefix `prefix` and scope `server.read`.
+    pub fn api_key(prefix: &str, user: UserId) -> ApiKey {
+        ApiKey {
+            id: ApiKeyId::new(),
+            name: format!("key {prefix}"),
+            prefix: prefix.into(),
+            secret_hash: format!("hash-of-{prefix}"),
+            user_id: user,
+            scopes: vec![Permission::ServerRead],
+            rate_limit: Some(60),
+            rate_window_secs: 60,
+            expires_at: None,
+            last_used_at: None,
+            revoked: false,
+            created_at: now(),
             version: 0,
         }
     }
@@ -143,6 +162,54 @@ pub async fn all(store: &dyn Store) {
     servers(store).await;
     logs(store).await;
     audit(store).await;
+    api_keys(store).await;
+}
+
+/// [`crate::ports::ApiKeyStore`] conformance.
+pub async fn api_keys(store: &dyn Store) {
+    let owner = user("keyholder");
+    store.create_user(&owner).await.expect("user");
+    let key = api_key("k1abcdef", owner.id);
+    store.create_api_key(&key).await.expect("create");
+    let mut same_prefix = api_key("k1abcdef", owner.id);
+    same_prefix.name = "other".into();
+    assert_eq!(store.create_api_key(&same_prefix).await.expect_err("dup").kind(), ErrorKind::Conflict, "prefix unique");
+    let orphan = api_key("k2orphan", UserId::new());
+    assert_eq!(store.create_api_key(&orphan).await.expect_err("orphan").kind(), ErrorKind::NotFound);
+
+    let got = store.get_api_key(key.id).await.expect("get");
+    assert_eq!(got, key, "round trip");
+    assert_eq!(store.find_api_key("k1abcdef").await.expect("find"), Some(key.clone()));
+    assert_eq!(store.find_api_key("nope").await.expect("find"), None);
+    assert_eq!(store.get_api_key(ApiKeyId::new()).await.expect_err("missing").kind(), ErrorKind::NotFound);
+
+    // Updates are compare-and-swap and keep the secret; uses are recorded beside them.
+    let used = now();
+    store.touch_api_key(key.id, used).await.expect("touch");
+    let mut changed = got.clone();
+    changed.name = "renamed".into();
+    changed.scopes = vec![Permission::ServerRead, Permission::ServerStart];
+    changed.secret_hash = "attempt to overwrite".into();
+    let stored = store.update_api_key(&changed).await.expect("update");
+    assert_eq!((stored.version, stored.name.as_str()), (1, "renamed"));
+    assert_eq!(stored.secret_hash, key.secret_hash, "the secret never changes");
+    assert_eq!(stored.last_used_at, Some(used), "an update keeps the last use");
+    assert_eq!(store.update_api_key(&changed).await.expect_err("stale").kind(), ErrorKind::Conflict);
+
+    let second = api_key("k3second", owner.id);
+    store.create_api_key(&second).await.expect("second");
+    let other = user("other-holder");
+    store.create_user(&other).await.expect("other");
+    store.create_api_key(&api_key("k4others", other.id)).await.expect("others");
+    let mine = store.list_api_keys(Some(owner.id), Page::default()).await.expect("list");
+    assert_eq!(mine.total, 2);
+    assert!(mine.items.iter().all(|k| k.user_id == owner.id));
+    assert_eq!(store.list_api_keys(None, Page::default()).await.expect("all").total, 3);
+
+    store.delete_api_key(second.id).await.expect("delete");
+    assert_eq!(store.delete_api_key(second.id).await.expect_err("again").kind(), ErrorKind::NotFound);
+    store.delete_user(owner.id).await.expect("delete user");
+    assert_eq!(store.find_api_key("k1abcdef").await.expect("find"), None, "keys go with their user");
 }
 
 /// [`crate::ports::UserStore`] conformance.

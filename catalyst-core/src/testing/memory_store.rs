@@ -3,12 +3,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::id::{LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
+use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
 use crate::model::{
-    AuditLog, AuditQuery, Location, LogQuery, Node, Page, Paged, Role, Server, ServerAccess, ServerLog, Session,
-    Template, Timestamp, User,
+    ApiKey, AuditLog, AuditQuery, Location, LogQuery, Node, Page, Paged, Role, Server, ServerAccess, ServerLog,
+    Session, Template, Timestamp, User,
 };
-use crate::ports::{AuditStore, LogStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TemplateStore, UserStore};
+use crate::ports::{
+    ApiKeyStore, AuditStore, LogStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TemplateStore, UserStore,
+};
 use crate::{Error, Result};
 
 /// Every store port in memory, behind one lock (never held across an await).
@@ -29,6 +31,7 @@ struct State {
     access: BTreeMap<(ServerId, UserId), ServerAccess>,
     logs: BTreeMap<(ServerId, i64), ServerLog>,
     audit: Vec<AuditLog>,
+    api_keys: HashMap<ApiKeyId, ApiKey>,
 }
 
 impl MemoryStore {
@@ -119,6 +122,7 @@ impl UserStore for MemoryStore {
         s.users.remove(&id);
         s.sessions.retain(|_, x| x.user_id != id);
         s.access.retain(|(_, u), _| *u != id);
+        s.api_keys.retain(|_, k| k.user_id != id);
         Ok(())
     }
 
@@ -519,6 +523,58 @@ impl AuditStore for MemoryStore {
         let mut rows: Vec<AuditLog> = s.audit.iter().filter(|e| audit_matches(e, query)).cloned().collect();
         rows.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
         Ok(page_of(rows, page))
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()> {
+        let mut s = self.lock();
+        if !s.users.contains_key(&key.user_id) {
+            return Err(Error::not_found("user"));
+        }
+        if s.api_keys.values().any(|k| k.id == key.id || k.prefix == key.prefix) {
+            return Err(Error::conflict("the API key exists"));
+        }
+        s.api_keys.insert(key.id, key.clone());
+        Ok(())
+    }
+
+    async fn get_api_key(&self, id: ApiKeyId) -> Result<ApiKey> {
+        self.lock().api_keys.get(&id).cloned().ok_or_else(|| Error::not_found("API key"))
+    }
+
+    async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKey>> {
+        Ok(self.lock().api_keys.values().find(|k| k.prefix == prefix).cloned())
+    }
+
+    async fn list_api_keys(&self, user: Option<UserId>, page: Page) -> Result<Paged<ApiKey>> {
+        let s = self.lock();
+        let mut rows: Vec<ApiKey> =
+            s.api_keys.values().filter(|k| user.is_none_or(|u| k.user_id == u)).cloned().collect();
+        rows.sort_by_key(|k| std::cmp::Reverse((k.created_at, k.id)));
+        Ok(page_of(rows, page))
+    }
+
+    async fn update_api_key(&self, key: &ApiKey) -> Result<ApiKey> {
+        let mut s = self.lock();
+        let stored = s.api_keys.get_mut(&key.id).ok_or_else(|| Error::not_found("API key"))?;
+        let (v, secret, last_used) = (stored.version, stored.secret_hash.clone(), stored.last_used_at);
+        let mut given = key.clone();
+        given.secret_hash = secret;
+        given.last_used_at = last_used;
+        cas(stored, v, &given, key.version, |k| k.version += 1)
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> Result<()> {
+        let mut s = self.lock();
+        let key = s.api_keys.get_mut(&id).ok_or_else(|| Error::not_found("API key"))?;
+        key.last_used_at = Some(at);
+        Ok(())
+    }
+
+    async fn delete_api_key(&self, id: ApiKeyId) -> Result<()> {
+        self.lock().api_keys.remove(&id).map(|_| ()).ok_or_else(|| Error::not_found("API key"))
     }
 }
 
