@@ -54,7 +54,12 @@ impl IntoResponse for ApiError {
             self.error.message().to_string()
         };
         let body = serde_json::json!({"error": {"code": kind.code(), "message": message}});
-        (self.status.unwrap_or_else(|| status(kind)), Json(body)).into_response()
+        let mut res = (self.status.unwrap_or_else(|| status(kind)), Json(body)).into_response();
+        if let Some(wait) = self.error.retry_after() {
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        res
     }
 }
 

@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::error::ApiError;
 
-/// The authenticated caller (`Authorization: Bearer <access token>`).
+/// The authenticated caller: `Authorization: Bearer <access token or API key>` or
+/// `x-api-key: <API key>`.
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
 
@@ -24,17 +25,25 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Error::unauthenticated("an Authorization: Bearer token is required"))?;
+        let ip = client_ip(parts);
+        if let Some(key) = parts.headers.get("x-api-key") {
+            let key = key.to_str().map_err(|_| Error::unauthenticated("the API key is invalid"))?;
+            return Ok(Auth(state.catalyst.authenticate_api_key(key.trim(), ip).await?));
+        }
+        let header =
+            parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                Error::unauthenticated("an Authorization: Bearer token or an x-api-key header is required")
+            })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| Error::unauthenticated("the Authorization header must be a Bearer token"))?;
-        let mut principal = state.catalyst.authenticate(token.trim()).await?;
-        if let Some(ip) = client_ip(parts) {
+            .ok_or_else(|| Error::unauthenticated("the Authorization header must be a Bearer token"))?
+            .trim();
+        if token.starts_with(catalyst_runtime::control::KEY_PREFIX) {
+            return Ok(Auth(state.catalyst.authenticate_api_key(token, ip).await?));
+        }
+        let mut principal = state.catalyst.authenticate(token).await?;
+        if let Some(ip) = ip {
             principal = principal.with_ip(ip);
         }
         Ok(Auth(principal))

@@ -71,6 +71,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::nodes::nodes())
         .merge(routes::templates::router())
         .merge(routes::servers::router())
+        .merge(routes::admin::router())
         .merge(agent::router())
         .routes(utoipa_axum::routes!(gateway::ws))
 }

@@ -8,7 +8,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use catalyst_core::{Error, ErrorKind};
 use governor::clock::{Clock, DefaultClock};
@@ -90,12 +89,7 @@ impl Limiters {
         };
         let not_until = limiter.check_key(&ip).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let mut res =
-            ApiError::from(Error::new(ErrorKind::RateLimited, "too many requests; slow down")).into_response();
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-        }
-        Some(res)
+        let error = Error::new(ErrorKind::RateLimited, "too many requests; slow down").with_retry_after(wait);
+        Some(ApiError::from(error).into_response())
     }
 }

@@ -6,7 +6,7 @@
 use axum::http::HeaderValue;
 use axum::http::header::CONTENT_SECURITY_POLICY;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, ResponseBuilder};
 use utoipa::{OpenApi as _, PartialSchema, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
@@ -31,6 +31,8 @@ pub const UI_PATH: &str = "/api/docs";
         (name = "templates", description = "What a server runs and how it is installed"),
         (name = "servers", description = "Game servers: lifecycle, power, console, logs, suspension"),
         (name = "access", description = "Subusers: per-server grants"),
+        (name = "api-keys", description = "Keys for automation: scoped, rate-limited, revocable"),
+        (name = "admin", description = "Operator views: audit log, statistics, users, nodes, servers, health"),
         (name = "gateway", description = "The client WebSocket"),
         (name = "agent", description = "The node agents' endpoints"),
         (name = "health", description = "Liveness")
@@ -64,6 +66,7 @@ pub(crate) fn base() -> OpenApi {
 pub(crate) fn finish(doc: &mut OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
     components.schemas.insert(ErrorBody::name().into(), ErrorBody::schema());
     components.schemas.insert(ErrorDetail::name().into(), ErrorDetail::schema());
     let error = ResponseBuilder::new()
@@ -78,7 +81,10 @@ pub(crate) fn finish(doc: &mut OpenApi) {
             [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
         for op in operations.into_iter().flatten() {
             if op.security.is_none() {
-                op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                op.security = Some(vec![
+                    SecurityRequirement::new("bearer", Vec::<String>::new()),
+                    SecurityRequirement::new("api_key", Vec::<String>::new()),
+                ]);
             }
             op.responses.responses.entry("default".into()).or_insert_with(|| RefOr::T(error.clone()));
         }

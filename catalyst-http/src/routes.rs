@@ -1,5 +1,6 @@
 //! One router per resource, nested under `/api`. Handlers are a few lines that call the facade.
 
+pub mod admin;
 pub mod auth;
 pub mod nodes;
 pub mod servers;

@@ -3,6 +3,8 @@
 //! nodes through the [`NodeLink`] port. Cheap to clone, `Send + Sync`, serde in and out: the
 //! HTTP layer and the Python/Node bindings wrap it as it is.
 
+mod admin;
+mod api_keys;
 pub mod auth;
 mod bus;
 mod cache;
@@ -15,6 +17,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use api_keys::KEY_PREFIX;
 pub use bus::EventBus;
 use catalyst_core::clock::{Clock, SystemClock};
 use catalyst_core::id::AuditId;
@@ -41,6 +44,7 @@ struct Inner {
     tokens: Tokens,
     auth: AuthConfig,
     cache: cache::ReadCache,
+    key_usage: api_keys::KeyUsage,
 }
 
 /// Builds a [`Catalyst`] from its ports.
@@ -120,6 +124,7 @@ impl CatalystBuilder {
                 clock: self.clock,
                 bus: self.bus.unwrap_or_default(),
                 cache: cache::ReadCache::new(self.cache_ttl),
+                key_usage: Default::default(),
             }),
         };
         node_events::spawn(catalyst.clone());

@@ -346,6 +346,16 @@ async fn openapi_document_describes_every_route_and_swagger_ui_is_served() {
         ("post", "/api/servers/{id}/access"),
         ("delete", "/api/servers/{id}/access/{user_id}"),
         ("get", "/api/health"),
+        ("get", "/api/admin/api-keys"),
+        ("post", "/api/admin/api-keys"),
+        ("put", "/api/admin/api-keys/{id}"),
+        ("delete", "/api/admin/api-keys/{id}"),
+        ("get", "/api/admin/audit-logs"),
+        ("get", "/api/admin/stats"),
+        ("get", "/api/admin/users"),
+        ("get", "/api/admin/nodes"),
+        ("get", "/api/admin/servers"),
+        ("get", "/api/admin/health"),
     ];
     for (method, path) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
@@ -409,6 +419,11 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
         .expect("location")
         .to_string();
 
+    let key = api
+        .ok(Method::POST, "/api/admin/api-keys", &api.admin, Some(json!({"name": "ops", "scopes": ["server.read"]})))
+        .await;
+    let key = key["id"].as_str().expect("key id").to_string();
+
     let snapshot = || async {
         let mut all = Vec::new();
         for path in [
@@ -417,6 +432,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             format!("/api/nodes/{node}"),
             format!("/api/templates/{template}"),
             format!("/api/locations/{location}"),
+            "/api/admin/api-keys".to_string(),
         ] {
             all.push(api.ok(Method::GET, &path, &api.admin, None).await);
         }
@@ -434,6 +450,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             Some("nodes") => (&node, REFUSED),
             Some("templates") => (&template, REFUSED),
             Some("locations") => (&location, REFUSED),
+            Some("admin") if path.starts_with("/api/admin/api-keys/") => (&key, REFUSED),
             _ => panic!("{path} takes an id this test does not know: add it to `target`"),
         }
     };
@@ -442,7 +459,9 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             ("put", "/api/servers/{id}") => Some(json!({"name": "taken"})),
             ("post", "/api/servers/{id}/command") => Some(json!({"command": "stop"})),
             ("post", "/api/servers/{id}/access") => Some(json!({"user_id": bob, "permissions": ["server.read"]})),
-            ("put", "/api/nodes/{id}") | ("put", "/api/locations/{id}") => Some(json!({"name": "taken"})),
+            ("put", "/api/nodes/{id}") | ("put", "/api/locations/{id}") | ("put", "/api/admin/api-keys/{id}") => {
+                Some(json!({"name": "taken"}))
+            }
             ("put", "/api/templates/{id}") => Some(
                 json!({"name": "taken", "image": "img", "startup": "./run", "stop": {"type": "signal", "value": "SIGTERM"}}),
             ),
@@ -478,4 +497,156 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
 
 async fn carol_token(api: &Api) -> String {
     api.login("carol@example.test", "password-123").await
+}
+
+#[tokio::test]
+async fn api_keys_act_within_scope_limit_and_lifetime() {
+    let api = Api::new().await;
+    let (node, template) = api.world().await;
+    let body = json!({"name": "keyed", "owner_id": serde_json::Value::Null, "node_id": node, "template_id": template, "allocations": [{"ip": "0.0.0.0", "port": 25565}]});
+    let (admin_id, _) = (api.ok(Method::GET, "/api/auth/me", &api.admin, None).await["user"]["id"].clone(), ());
+    let mut body = body;
+    body["owner_id"] = admin_id;
+    let server = api.ok(Method::POST, "/api/servers", &api.admin, Some(body)).await;
+    let server = server["id"].as_str().expect("id").to_string();
+
+    // Created once with its secret; the list never shows it again.
+    let created = api
+        .ok(
+            Method::POST,
+            "/api/admin/api-keys",
+            &api.admin,
+            Some(json!({"name": "billing", "scopes": ["server.read", "apikey.create"], "rate_limit": 4, "rate_window_secs": 3600})),
+        )
+        .await;
+    let secret = created["key"].as_str().expect("key").to_string();
+    assert!(secret.starts_with("catalyst_") && secret.split('_').count() == 3, "{secret}");
+    assert!(created.get("secret_hash").is_none());
+    let id = created["id"].as_str().expect("id").to_string();
+    let listed = api.ok(Method::GET, "/api/admin/api-keys", &api.admin, None).await;
+    assert!(!listed.to_string().contains(&secret[secret.len() - 20..]), "the secret is shown once");
+
+    // Within scope, as x-api-key and as a bearer token.
+    let with_key = |method: Method, path: String, body: Option<Value>| {
+        let mut req = Request::builder().method(method).uri(path).header("x-api-key", secret.clone());
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request")
+    };
+    let send = |req: Request<Body>| async {
+        let res = api.router.clone().oneshot(req).await.expect("response");
+        let status = res.status();
+        let retry = res.headers().get("retry-after").map(|v| v.to_str().expect("ascii").to_string());
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
+        (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null), retry)
+    };
+    let (status, v, _) = send(with_key(Method::GET, format!("/api/servers/{server}"), None)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v, _) = api.call(Method::GET, &format!("/api/servers/{server}"), Some(&secret), None).await;
+    assert_eq!(status, StatusCode::OK, "bearer: {v}");
+
+    // Outside scope: refused even though its creator is an administrator; it cannot mint a
+    // key with more than it holds either.
+    let (status, v, _) = send(with_key(Method::POST, format!("/api/servers/{server}/stop"), None)).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::FORBIDDEN, "permission_denied"), "{v}");
+    let wider = json!({"name": "wider", "scopes": ["node.create"]});
+    let (status, v, _) = send(with_key(Method::POST, "/api/admin/api-keys".into(), Some(wider))).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::FORBIDDEN, "permission_denied"), "{v}");
+
+    // Past its limit (4 per hour; 4 used above): 429 with Retry-After.
+    let (status, v, retry) = send(with_key(Method::GET, format!("/api/servers/{server}"), None)).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{v}");
+    assert!(retry.and_then(|r| r.parse::<u64>().ok()).is_some_and(|s| (1..=3600).contains(&s)));
+
+    // Revoked: 401 at once, and it stays revoked.
+    api.ok(Method::PUT, &format!("/api/admin/api-keys/{id}"), &api.admin, Some(json!({"revoked": true}))).await;
+    let (status, v, _) = send(with_key(Method::GET, format!("/api/servers/{server}"), None)).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"), "{v}");
+    let (status, _, _) = api
+        .call(Method::PUT, &format!("/api/admin/api-keys/{id}"), Some(&api.admin), Some(json!({"revoked": false})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Expired: 401; deleted or forged: 401.
+    let other = api
+        .ok(Method::POST, "/api/admin/api-keys", &api.admin, Some(json!({"name": "short", "scopes": ["server.read"]})))
+        .await;
+    let other_key = other["key"].as_str().expect("key").to_string();
+    let other_id = other["id"].as_str().expect("id").to_string();
+    let (status, _, _) = api.call(Method::GET, "/api/servers", Some(&other_key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    api.ok(Method::PUT, &format!("/api/admin/api-keys/{other_id}"), &api.admin, Some(json!({"expires_at": past})))
+        .await;
+    let (status, v, _) = api.call(Method::GET, "/api/servers", Some(&other_key), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("expired")), "{v}");
+    let forged = format!("{}0", &other_key[..other_key.len() - 1]);
+    let (status, _, _) = api.call(Method::GET, "/api/servers", Some(&forged), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) =
+        api.call(Method::DELETE, &format!("/api/admin/api-keys/{other_id}"), Some(&api.admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Every use is in the audit log, with the key as the actor.
+    let uses =
+        api.ok(Method::GET, &format!("/api/admin/audit-logs?action=apikey.use&target_id={id}"), &api.admin, None).await;
+    assert_eq!(uses["total"], 4, "{uses}");
+    assert_eq!(uses["items"][0]["actor"]["type"], "api_key");
+    let limited = api.ok(Method::GET, "/api/admin/audit-logs?action=apikey.rate_limited", &api.admin, None).await;
+    assert_eq!(limited["total"], 1);
+}
+
+#[tokio::test]
+async fn admin_views_and_audit_queries() {
+    let api = Api::new().await;
+    let (node, _) = api.world().await;
+    let (_, customer) = api.user("carol").await;
+    for path in [
+        "/api/admin/stats",
+        "/api/admin/users",
+        "/api/admin/nodes",
+        "/api/admin/servers",
+        "/api/admin/health",
+        "/api/admin/audit-logs",
+        "/api/admin/api-keys",
+    ] {
+        let (status, v, _) = api.call(Method::GET, path, Some(&customer), None).await;
+        assert_eq!((status, error_code(&v)), (StatusCode::FORBIDDEN, "permission_denied"), "{path}");
+    }
+    let stats = api.ok(Method::GET, "/api/admin/stats", &api.admin, None).await;
+    assert_eq!(
+        (stats["users"].as_u64(), stats["nodes"].as_u64(), stats["nodes_online"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(
+        (stats["templates"].as_u64(), stats["servers"].as_u64(), stats["locations"].as_u64()),
+        (Some(1), Some(0), Some(1))
+    );
+    let nodes = api.ok(Method::GET, "/api/admin/nodes", &api.admin, None).await;
+    assert_eq!(nodes[0]["node"]["id"], node.as_str());
+    assert_eq!((nodes[0]["online"].as_bool(), nodes[0]["memory_capacity_mb"].as_u64()), (Some(true), Some(8192)));
+    let health = api.ok(Method::GET, "/api/admin/health", &api.admin, None).await;
+    assert_eq!((health["status"].as_str(), health["database"].as_str()), (Some("ok"), Some("ok")), "{health}");
+    assert_eq!(api.ok(Method::GET, "/api/admin/users", &api.admin, None).await["total"], 2);
+
+    // Filters: by action prefix, by user, by time; bad filters are refused.
+    let logins = api.ok(Method::GET, "/api/admin/audit-logs?action=auth.", &api.admin, None).await;
+    assert!(
+        logins["items"].as_array().is_some_and(
+            |i| !i.is_empty() && i.iter().all(|e| e["action"].as_str().is_some_and(|a| a.starts_with("auth.")))
+        ),
+        "{logins}"
+    );
+    let created = api.ok(Method::GET, "/api/admin/audit-logs?action=node.create&limit=1", &api.admin, None).await;
+    assert_eq!(created["total"], 1);
+    let admin_id = created["items"][0]["user_id"].as_str().expect("user").to_string();
+    let by_admin = api.ok(Method::GET, &format!("/api/admin/audit-logs?user_id={admin_id}"), &api.admin, None).await;
+    assert!(by_admin["items"].as_array().is_some_and(|i| i.iter().all(|e| e["user_id"] == admin_id.as_str())));
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339().replace('+', "%2B");
+    let none = api.ok(Method::GET, &format!("/api/admin/audit-logs?from={future}"), &api.admin, None).await;
+    assert_eq!(none["total"], 0);
+    let (status, _, _) = api.call(Method::GET, "/api/admin/audit-logs?when=now", Some(&api.admin), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

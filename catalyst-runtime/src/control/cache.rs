@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::{ServerId, SessionId, UserId};
-use catalyst_core::model::{Server, Timestamp};
+use catalyst_core::model::{ApiKey, Server, Timestamp};
 use catalyst_core::permission::{PermissionSet, Principal};
 
 /// Entries per map before it is emptied: bounds memory whatever the traffic.
@@ -67,7 +67,10 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
         self.entries.write().unwrap_or_else(|e| e.into_inner()).retain(keep);
     }
 
-    fn remove(&self, key: &K) {
+    fn remove<Q: Eq + Hash + ?Sized>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
@@ -78,13 +81,21 @@ pub(super) struct ReadCache {
     ttl: Duration,
     tokens: Map<String, VerifiedToken>,
     sessions: Map<SessionId, SessionEntry>,
+    api_keys: Map<String, (ApiKey, Principal)>,
     servers: Map<ServerId, Server>,
     access: Map<(ServerId, UserId), Option<PermissionSet>>,
 }
 
 impl ReadCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, tokens: Map::new(), sessions: Map::new(), servers: Map::new(), access: Map::new() }
+        Self {
+            ttl,
+            tokens: Map::new(),
+            sessions: Map::new(),
+            api_keys: Map::new(),
+            servers: Map::new(),
+            access: Map::new(),
+        }
     }
 
     fn on(&self) -> bool {
@@ -114,6 +125,21 @@ impl ReadCache {
 
     pub fn forget_session(&self, id: SessionId) {
         self.sessions.remove(&id);
+    }
+
+    /// A key by its public prefix, with the principal it acts as.
+    pub fn api_key(&self, prefix: &str) -> Option<(ApiKey, Principal)> {
+        self.on().then(|| self.api_keys.get(prefix)).flatten()
+    }
+
+    pub fn put_api_key(&self, prefix: &str, key: ApiKey, principal: Principal) {
+        if self.on() {
+            self.api_keys.put(prefix.to_owned(), (key, principal), self.ttl);
+        }
+    }
+
+    pub fn forget_api_key(&self, prefix: &str) {
+        self.api_keys.remove(prefix);
     }
 
     pub fn server(&self, id: ServerId) -> Option<Server> {
@@ -147,6 +173,7 @@ impl ReadCache {
         match event {
             DomainEvent::UserRevoked { user_id } => {
                 self.sessions.retain(|_, (entry, _)| entry.principal.user_id() != Some(*user_id));
+                self.api_keys.retain(|_, ((key, _), _)| key.user_id != *user_id);
             }
             DomainEvent::AccessChanged { server_id, user_id } => {
                 self.access.remove(&(*server_id, *user_id));

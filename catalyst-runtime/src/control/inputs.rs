@@ -5,7 +5,8 @@ use std::fmt;
 
 use catalyst_core::id::{LocationId, NodeId, RoleId, TemplateId, UserId};
 use catalyst_core::model::{
-    Allocation, ConfigFileEdit, DonePattern, InstallScript, Limits, StopAction, TemplateVariable, Timestamp, User,
+    Allocation, ApiKey, ConfigFileEdit, DonePattern, InstallScript, Limits, Node, StopAction, TemplateVariable,
+    Timestamp, User,
 };
 use catalyst_core::permission::Permission;
 use catalyst_core::restart::RestartPolicy;
@@ -307,4 +308,122 @@ pub struct GrantAccess {
     pub user_id: UserId,
     /// Server-scoped permissions.
     pub permissions: Vec<Permission>,
+}
+
+/// A new API key. It acts for its creator, never with more than they hold.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// Display name.
+    pub name: String,
+    /// What the key may do: a subset of the creator's permissions.
+    pub scopes: Vec<Permission>,
+    /// Requests allowed per window (none: unlimited).
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+    /// Window length in seconds (default 60).
+    #[serde(default = "default_rate_window")]
+    pub rate_window_secs: u32,
+    /// When the key stops working.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+}
+
+fn default_rate_window() -> u32 {
+    60
+}
+
+/// Changes to an API key; absent fields stay.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyPatch {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New scopes (a subset of the caller's permissions).
+    #[serde(default)]
+    pub scopes: Option<Vec<Permission>>,
+    /// Requests allowed per window; `0` removes the limit.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+    /// Window length in seconds.
+    #[serde(default)]
+    pub rate_window_secs: Option<u32>,
+    /// New expiry.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    /// Revoke (`true`): the key stops working at once, for good.
+    #[serde(default)]
+    pub revoked: Option<bool>,
+}
+
+/// A created API key with its secret, which is shown this once.
+#[derive(Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CreatedApiKey {
+    /// The stored key (without its secret).
+    #[serde(flatten)]
+    pub api_key: ApiKey,
+    /// `catalyst_<prefix>_<secret>`: send it as `x-api-key` or as a bearer token.
+    pub key: String,
+}
+
+impl fmt::Debug for CreatedApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedApiKey").field("api_key", &self.api_key).finish_non_exhaustive()
+    }
+}
+
+/// Counts for the operator dashboard.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AdminStats {
+    /// Accounts.
+    pub users: u64,
+    /// Servers on all nodes.
+    pub servers: u64,
+    /// Nodes.
+    pub nodes: u64,
+    /// Nodes whose agent is connected.
+    pub nodes_online: u64,
+    /// Locations.
+    pub locations: u64,
+    /// Templates.
+    pub templates: u64,
+}
+
+/// A node with what it has handed out.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeOverview {
+    /// The node.
+    pub node: Node,
+    /// Is its agent connected?
+    pub online: bool,
+    /// Servers on it.
+    pub servers: u64,
+    /// Memory handed out, MiB.
+    pub memory_used_mb: u64,
+    /// Memory it may hand out (with overallocation), MiB.
+    pub memory_capacity_mb: u64,
+    /// Disk handed out, MiB.
+    pub disk_used_mb: u64,
+    /// Disk it may hand out, MiB.
+    pub disk_capacity_mb: u64,
+}
+
+/// Health as operators see it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AdminHealth {
+    /// `ok`, or `degraded` when the database fails or a node is offline.
+    pub status: String,
+    /// `ok` or what went wrong.
+    pub database: String,
+    /// One database round trip, milliseconds.
+    pub database_ms: f64,
+    /// Nodes whose agent is connected.
+    pub nodes_online: u64,
+    /// Nodes whose agent is not.
+    pub nodes_offline: u64,
+    /// Catalyst's version.
+    pub version: String,
 }

@@ -94,9 +94,12 @@ impl Catalyst {
         })
     }
 
-    /// Verify an access token and load what its user holds. Revoked sessions and deleted users
-    /// are refused at once, whatever the token's expiry.
+    /// Verify an access token (or an API key passed as a bearer token) and load what its user
+    /// holds. Revoked sessions and deleted users are refused at once, whatever the token's expiry.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
+        if access_token.starts_with(super::KEY_PREFIX) {
+            return self.authenticate_api_key(access_token, None).await;
+        }
         let claims = match self.inner.cache.token(access_token) {
             Some(t) if self.inner.tokens.unexpired(t.exp) => t,
             _ => {
