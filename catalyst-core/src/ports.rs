@@ -17,10 +17,10 @@ use futures::stream::BoxStream;
 
 use crate::Result;
 use crate::events::DomainEvent;
-use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
+use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
 use crate::model::{
-    Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged, Role, Server,
-    ServerAccess, ServerLog, Session, Template, User,
+    Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged, Role,
+    ScheduledTask, Server, ServerAccess, ServerLog, Session, Template, User,
 };
 use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
 
@@ -197,14 +197,40 @@ pub trait ApiKeyStore: Send + Sync {
     async fn delete_api_key(&self, id: ApiKeyId) -> Result<()>;
 }
 
+/// Scheduled tasks. A firing is claimed with `update_task`'s compare-and-swap, so however many
+/// control planes share the store, one of them runs it. Tasks go with their server and creator.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Insert a task; its server and creator must exist.
+    async fn create_task(&self, task: &ScheduledTask) -> Result<()>;
+    /// One task.
+    async fn get_task(&self, id: TaskId) -> Result<ScheduledTask>;
+    /// Tasks of one server (or all), by next firing.
+    async fn list_tasks(&self, server: Option<ServerId>, page: Page) -> Result<Paged<ScheduledTask>>;
+    /// Enabled tasks whose next firing is at or before `now`, earliest first.
+    async fn due_tasks(&self, now: crate::model::Timestamp, limit: u32) -> Result<Vec<ScheduledTask>>;
+    /// Compare-and-swap update.
+    async fn update_task(&self, task: &ScheduledTask) -> Result<ScheduledTask>;
+    /// Delete a task.
+    async fn delete_task(&self, id: TaskId) -> Result<()>;
+}
+
 /// Every store port; what the control plane is built on.
 pub trait Store:
-    UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + ApiKeyStore + std::fmt::Debug
+    UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + ApiKeyStore + TaskStore + std::fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + ApiKeyStore + std::fmt::Debug
+    T: UserStore
+        + NodeStore
+        + TemplateStore
+        + ServerStore
+        + LogStore
+        + AuditStore
+        + ApiKeyStore
+        + TaskStore
+        + std::fmt::Debug
 {
 }
 

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use crate::ErrorKind;
 use crate::clock::{Clock, SystemClock};
-use crate::id::{ApiKeyId, AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
+use crate::id::{ApiKeyId, AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
 use crate::lifecycle::ServerState;
 use crate::model::{
-    ActorRef, Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Role,
-    Server, ServerAccess, ServerLog, Session, StopAction, Template, Timestamp, User,
+    ActorRef, Allocation, ApiKey, AuditLog, AuditQuery, CatchUp, Limits, Location, LogQuery, LogStream, Node, Page,
+    Role, ScheduledTask, Server, ServerAccess, ServerLog, Session, StopAction, TaskAction, Template, Timestamp, User,
 };
 use crate::permission::Permission;
 use crate::ports::{ServerFilter, Store};
@@ -54,6 +54,27 @@ pub mod fixtures {
             last_used_at: None,
             revoked: false,
             created_at: now(),
+            version: 0,
+        }
+    }
+
+    /// An enabled task on `server` by `creator`, every minute, next firing at `next`.
+    pub fn task(name: &str, server: ServerId, creator: UserId, next: Option<Timestamp>) -> ScheduledTask {
+        ScheduledTask {
+            id: TaskId::new(),
+            server_id: server,
+            name: name.into(),
+            cron: "* * * * *".into(),
+            timezone: "UTC".into(),
+            action: TaskAction::Command(format!("say {name}")),
+            enabled: true,
+            catch_up: CatchUp::Skip,
+            created_by: creator,
+            last_run_at: None,
+            next_run_at: next,
+            run_count: 0,
+            last_result: None,
+            last_error: None,
             version: 0,
         }
     }
@@ -163,6 +184,62 @@ pub async fn all(store: &dyn Store) {
     logs(store).await;
     audit(store).await;
     api_keys(store).await;
+    tasks(store).await;
+}
+
+/// [`crate::ports::TaskStore`] conformance.
+pub async fn tasks(store: &dyn Store) {
+    let owner = user("tasker");
+    store.create_user(&owner).await.expect("user");
+    let loc = location("tasks");
+    store.create_location(&loc).await.expect("location");
+    let n = node("tasks-node", loc.id);
+    store.create_node(&n).await.expect("node");
+    let t = template("tasks-template");
+    store.create_template(&t).await.expect("template");
+    let srv = server("tasks-server", owner.id, n.id, t.id, 27_000);
+    store.create_server(&srv).await.expect("server");
+
+    let t0 = now();
+    let soon = task("soon", srv.id, owner.id, Some(t0));
+    let later = task("later", srv.id, owner.id, Some(t0 + chrono::Duration::minutes(5)));
+    let mut off = task("off", srv.id, owner.id, Some(t0 - chrono::Duration::minutes(1)));
+    off.enabled = false;
+    let mut cmd = task("chain", srv.id, owner.id, None);
+    cmd.action = TaskAction::Restart;
+    cmd.catch_up = CatchUp::RunOnce;
+    for x in [&soon, &later, &off, &cmd] {
+        store.create_task(x).await.expect("create");
+    }
+    assert_eq!(store.create_task(&soon).await.expect_err("dup").kind(), ErrorKind::Conflict);
+    let orphan = task("orphan", ServerId::new(), owner.id, None);
+    assert_eq!(store.create_task(&orphan).await.expect_err("orphan").kind(), ErrorKind::NotFound);
+    assert_eq!(store.get_task(cmd.id).await.expect("get"), cmd, "round trip");
+    assert_eq!(store.get_task(TaskId::new()).await.expect_err("missing").kind(), ErrorKind::NotFound);
+
+    let due: Vec<TaskId> = store.due_tasks(t0, 10).await.expect("due").iter().map(|x| x.id).collect();
+    assert_eq!(due, vec![soon.id], "enabled, at or before now");
+    let due = store.due_tasks(t0 + chrono::Duration::minutes(10), 10).await.expect("due");
+    assert_eq!(due.iter().map(|x| x.id).collect::<Vec<_>>(), vec![soon.id, later.id], "earliest first");
+    assert_eq!(store.due_tasks(t0 + chrono::Duration::minutes(10), 1).await.expect("due").len(), 1, "limit");
+    let listed = store.list_tasks(Some(srv.id), Page::default()).await.expect("list");
+    assert_eq!(listed.total, 4);
+    assert_eq!(listed.items.last().map(|x| x.id), Some(cmd.id), "unplanned last");
+
+    // A firing is claimed by compare-and-swap: of two claims on one version, one wins.
+    let mut first = soon.clone();
+    first.next_run_at = Some(t0 + chrono::Duration::minutes(1));
+    first.last_run_at = Some(t0);
+    first.run_count = 1;
+    first.last_result = Some("ok".into());
+    let claimed = store.update_task(&first).await.expect("claim");
+    assert_eq!((claimed.version, claimed.run_count), (1, 1));
+    assert_eq!(store.update_task(&first).await.expect_err("second claim").kind(), ErrorKind::Conflict);
+
+    store.delete_task(later.id).await.expect("delete");
+    assert_eq!(store.delete_task(later.id).await.expect_err("again").kind(), ErrorKind::NotFound);
+    store.delete_server(srv.id).await.expect("server gone");
+    assert_eq!(store.list_tasks(None, Page::default()).await.expect("list").total, 0, "tasks go with their server");
 }
 
 /// [`crate::ports::ApiKeyStore`] conformance.

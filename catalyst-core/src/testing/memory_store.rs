@@ -3,13 +3,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TemplateId, UserId};
+use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
 use crate::model::{
-    ApiKey, AuditLog, AuditQuery, Location, LogQuery, Node, Page, Paged, Role, Server, ServerAccess, ServerLog,
-    Session, Template, Timestamp, User,
+    ApiKey, AuditLog, AuditQuery, Location, LogQuery, Node, Page, Paged, Role, ScheduledTask, Server, ServerAccess,
+    ServerLog, Session, Template, Timestamp, User,
 };
 use crate::ports::{
-    ApiKeyStore, AuditStore, LogStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TemplateStore, UserStore,
+    ApiKeyStore, AuditStore, LogStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TaskStore, TemplateStore,
+    UserStore,
 };
 use crate::{Error, Result};
 
@@ -32,6 +33,7 @@ struct State {
     logs: BTreeMap<(ServerId, i64), ServerLog>,
     audit: Vec<AuditLog>,
     api_keys: HashMap<ApiKeyId, ApiKey>,
+    tasks: HashMap<TaskId, ScheduledTask>,
 }
 
 impl MemoryStore {
@@ -123,6 +125,7 @@ impl UserStore for MemoryStore {
         s.sessions.retain(|_, x| x.user_id != id);
         s.access.retain(|(_, u), _| *u != id);
         s.api_keys.retain(|_, k| k.user_id != id);
+        s.tasks.retain(|_, t| t.created_by != id);
         Ok(())
     }
 
@@ -422,6 +425,7 @@ impl ServerStore for MemoryStore {
         }
         s.access.retain(|(srv, _), _| *srv != id);
         s.logs.retain(|(srv, _), _| *srv != id);
+        s.tasks.retain(|_, t| t.server_id != id);
         Ok(())
     }
 
@@ -575,6 +579,61 @@ impl ApiKeyStore for MemoryStore {
 
     async fn delete_api_key(&self, id: ApiKeyId) -> Result<()> {
         self.lock().api_keys.remove(&id).map(|_| ()).ok_or_else(|| Error::not_found("API key"))
+    }
+}
+
+/// Tasks in the order stores list them: by next firing (unplanned last), then id.
+fn task_order(t: &ScheduledTask) -> (bool, Option<Timestamp>, TaskId) {
+    (t.next_run_at.is_none(), t.next_run_at, t.id)
+}
+
+#[async_trait]
+impl TaskStore for MemoryStore {
+    async fn create_task(&self, task: &ScheduledTask) -> Result<()> {
+        let mut s = self.lock();
+        if !s.servers.contains_key(&task.server_id) {
+            return Err(Error::not_found("server"));
+        }
+        if !s.users.contains_key(&task.created_by) {
+            return Err(Error::not_found("user"));
+        }
+        if s.tasks.contains_key(&task.id) {
+            return Err(Error::conflict("the task exists"));
+        }
+        s.tasks.insert(task.id, task.clone());
+        Ok(())
+    }
+
+    async fn get_task(&self, id: TaskId) -> Result<ScheduledTask> {
+        self.lock().tasks.get(&id).cloned().ok_or_else(|| Error::not_found("task"))
+    }
+
+    async fn list_tasks(&self, server: Option<ServerId>, page: Page) -> Result<Paged<ScheduledTask>> {
+        let s = self.lock();
+        let mut rows: Vec<_> =
+            s.tasks.values().filter(|t| server.is_none_or(|id| t.server_id == id)).cloned().collect();
+        rows.sort_by_key(task_order);
+        Ok(page_of(rows, page))
+    }
+
+    async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<ScheduledTask>> {
+        let s = self.lock();
+        let mut rows: Vec<_> =
+            s.tasks.values().filter(|t| t.enabled && t.next_run_at.is_some_and(|n| n <= now)).cloned().collect();
+        rows.sort_by_key(task_order);
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn update_task(&self, task: &ScheduledTask) -> Result<ScheduledTask> {
+        let mut s = self.lock();
+        let stored = s.tasks.get_mut(&task.id).ok_or_else(|| Error::not_found("task"))?;
+        let v = stored.version;
+        cas(stored, v, task, task.version, |t| t.version += 1)
+    }
+
+    async fn delete_task(&self, id: TaskId) -> Result<()> {
+        self.lock().tasks.remove(&id).map(|_| ()).ok_or_else(|| Error::not_found("task"))
     }
 }
 
