@@ -72,6 +72,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::templates::router())
         .merge(routes::servers::router())
         .merge(routes::admin::router())
+        .merge(routes::tasks::router())
         .merge(agent::router())
         .routes(utoipa_axum::routes!(gateway::ws))
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod nodes;
 pub mod servers;
+pub mod tasks;
 pub mod templates;
 
 use catalyst_core::model::Page;

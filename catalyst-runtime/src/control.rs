@@ -12,6 +12,7 @@ mod inputs;
 mod node_events;
 mod nodes;
 mod servers;
+mod tasks;
 mod templates;
 mod users;
 
@@ -26,6 +27,7 @@ use catalyst_core::permission::{Grant, Principal};
 use catalyst_core::ports::{EventSink, NodeLink, Store};
 use catalyst_core::{Error, Result};
 pub use inputs::*;
+pub use tasks::MISSED_AFTER;
 
 use self::auth::{AuthConfig, Tokens};
 
@@ -56,6 +58,7 @@ pub struct CatalystBuilder {
     bus: Option<Arc<EventBus>>,
     auth: Option<AuthConfig>,
     cache_ttl: std::time::Duration,
+    scheduler: Option<std::time::Duration>,
 }
 
 impl Default for CatalystBuilder {
@@ -67,6 +70,7 @@ impl Default for CatalystBuilder {
             bus: None,
             auth: None,
             cache_ttl: cache::DEFAULT_TTL,
+            scheduler: Some(std::time::Duration::from_secs(1)),
         }
     }
 }
@@ -110,6 +114,13 @@ impl CatalystBuilder {
         self
     }
 
+    /// How often due tasks are looked for (default every second); `None` leaves firing to
+    /// explicit [`Catalyst::run_due_tasks`] calls (tests with a manual clock).
+    pub fn scheduler(mut self, every: Option<std::time::Duration>) -> Self {
+        self.scheduler = every;
+        self
+    }
+
     /// Build and start consuming node events. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<Catalyst> {
         let store = self.store.ok_or_else(|| Error::invalid("CatalystBuilder: a store is required"))?;
@@ -128,6 +139,9 @@ impl CatalystBuilder {
             }),
         };
         node_events::spawn(catalyst.clone());
+        if let Some(every) = self.scheduler {
+            tasks::spawn_scheduler(&catalyst, every);
+        }
         Ok(catalyst)
     }
 }

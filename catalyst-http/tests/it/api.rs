@@ -356,6 +356,12 @@ async fn openapi_document_describes_every_route_and_swagger_ui_is_served() {
         ("get", "/api/admin/nodes"),
         ("get", "/api/admin/servers"),
         ("get", "/api/admin/health"),
+        ("get", "/api/tasks"),
+        ("post", "/api/tasks"),
+        ("get", "/api/tasks/{id}"),
+        ("put", "/api/tasks/{id}"),
+        ("delete", "/api/tasks/{id}"),
+        ("post", "/api/tasks/{id}/execute"),
     ];
     for (method, path) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
@@ -423,6 +429,9 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
         .ok(Method::POST, "/api/admin/api-keys", &api.admin, Some(json!({"name": "ops", "scopes": ["server.read"]})))
         .await;
     let key = key["id"].as_str().expect("key id").to_string();
+    let task = json!({"server_id": server, "name": "nightly", "cron": "0 4 * * *", "action": {"type": "restart"}});
+    let task = api.ok(Method::POST, "/api/tasks", &alice_token, Some(task)).await;
+    let task = task["id"].as_str().expect("task id").to_string();
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -433,6 +442,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             format!("/api/templates/{template}"),
             format!("/api/locations/{location}"),
             "/api/admin/api-keys".to_string(),
+            format!("/api/tasks/{task}"),
         ] {
             all.push(api.ok(Method::GET, &path, &api.admin, None).await);
         }
@@ -451,6 +461,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             Some("templates") => (&template, REFUSED),
             Some("locations") => (&location, REFUSED),
             Some("admin") if path.starts_with("/api/admin/api-keys/") => (&key, REFUSED),
+            Some("tasks") => (&task, HIDDEN),
             _ => panic!("{path} takes an id this test does not know: add it to `target`"),
         }
     };
@@ -462,6 +473,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             ("put", "/api/nodes/{id}") | ("put", "/api/locations/{id}") | ("put", "/api/admin/api-keys/{id}") => {
                 Some(json!({"name": "taken"}))
             }
+            ("put", "/api/tasks/{id}") => Some(json!({"enabled": false})),
             ("put", "/api/templates/{id}") => Some(
                 json!({"name": "taken", "image": "img", "startup": "./run", "stop": {"type": "signal", "value": "SIGTERM"}}),
             ),

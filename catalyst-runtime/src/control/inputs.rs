@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use catalyst_core::id::{LocationId, NodeId, RoleId, TemplateId, UserId};
+use catalyst_core::id::{LocationId, NodeId, RoleId, ServerId, TemplateId, UserId};
 use catalyst_core::model::{
-    Allocation, ApiKey, ConfigFileEdit, DonePattern, InstallScript, Limits, Node, StopAction, TemplateVariable,
-    Timestamp, User,
+    Allocation, ApiKey, CatchUp, ConfigFileEdit, DonePattern, InstallScript, Limits, Node, StopAction, TaskAction,
+    TemplateVariable, Timestamp, User,
 };
 use catalyst_core::permission::Permission;
 use catalyst_core::restart::RestartPolicy;
@@ -426,4 +426,59 @@ pub struct AdminHealth {
     pub nodes_offline: u64,
     /// Catalyst's version.
     pub version: String,
+}
+
+/// A new scheduled task.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// The server it acts on.
+    pub server_id: ServerId,
+    /// Display name.
+    pub name: String,
+    /// Cron expression (croner: optional seconds, `L`, `W`, `#`).
+    pub cron: String,
+    /// IANA time zone the expression is read in (default `UTC`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// What it does.
+    pub action: TaskAction,
+    /// Fires only when enabled (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Firings missed while no control plane ran: skip them (default) or run once.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Changes to a task; absent fields stay.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPatch {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Cron expression.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// Time zone.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// What it does.
+    #[serde(default)]
+    pub action: Option<TaskAction>,
+    /// Enable or disable.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Missed-run policy.
+    #[serde(default)]
+    pub catch_up: Option<CatchUp>,
 }

@@ -7,3 +7,4 @@ mod images;
 mod registry;
 mod runtimes;
 mod stores;
+mod tasks;
