@@ -19,8 +19,8 @@ use crate::Result;
 use crate::events::DomainEvent;
 use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
 use crate::model::{
-    Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, Node, Page, Paged, Role,
-    ScheduledTask, Server, ServerAccess, ServerLog, Session, Template, User,
+    Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, MetricsRollup, Node, Page, Paged,
+    Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, User,
 };
 use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
 
@@ -215,9 +215,52 @@ pub trait TaskStore: Send + Sync {
     async fn delete_task(&self, id: TaskId) -> Result<()>;
 }
 
+/// Resource samples and their hourly and daily roll-ups, with retention.
+#[async_trait]
+pub trait MetricsStore: Send + Sync {
+    /// Store samples; a `(server, at)` already stored is skipped. Returns how many were new.
+    async fn append_metrics(&self, samples: &[ServerMetrics]) -> Result<u64>;
+    /// Samples of a server in `[from, to)`, oldest first, at most `limit`.
+    async fn list_metrics(
+        &self,
+        server: ServerId,
+        from: crate::model::Timestamp,
+        to: crate::model::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ServerMetrics>>;
+    /// Summarise every server's samples in `[start, start + period)` (hours from samples, days
+    /// from hours); running it again replaces the summary. Returns how many servers it covered.
+    async fn roll_up(&self, period: Period, start: crate::model::Timestamp) -> Result<u64>;
+    /// Roll-ups of a server in `[from, to)`, oldest first.
+    async fn list_rollups(
+        &self,
+        server: ServerId,
+        period: Period,
+        from: crate::model::Timestamp,
+        to: crate::model::Timestamp,
+    ) -> Result<Vec<MetricsRollup>>;
+    /// Delete samples older than `samples_before` and roll-ups of `period` older than its
+    /// cut-off. Returns how many rows went.
+    async fn prune_metrics(
+        &self,
+        samples_before: crate::model::Timestamp,
+        hours_before: crate::model::Timestamp,
+        days_before: crate::model::Timestamp,
+    ) -> Result<u64>;
+}
+
 /// Every store port; what the control plane is built on.
 pub trait Store:
-    UserStore + NodeStore + TemplateStore + ServerStore + LogStore + AuditStore + ApiKeyStore + TaskStore + std::fmt::Debug
+    UserStore
+    + NodeStore
+    + TemplateStore
+    + ServerStore
+    + LogStore
+    + AuditStore
+    + ApiKeyStore
+    + TaskStore
+    + MetricsStore
+    + std::fmt::Debug
 {
 }
 
@@ -230,6 +273,7 @@ impl<T> Store for T where
         + AuditStore
         + ApiKeyStore
         + TaskStore
+        + MetricsStore
         + std::fmt::Debug
 {
 }

@@ -95,6 +95,71 @@ pub struct ServerMetrics {
     pub disk_bytes: u64,
 }
 
+/// The length of a roll-up period.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// One hour.
+    Hour,
+    /// One day (UTC).
+    Day,
+}
+
+impl Period {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Hour => "hour",
+            Period::Day => "day",
+        }
+    }
+
+    /// The period's length.
+    pub fn length(self) -> chrono::Duration {
+        match self {
+            Period::Hour => chrono::Duration::hours(1),
+            Period::Day => chrono::Duration::days(1),
+        }
+    }
+
+    /// The start of the period containing `at`.
+    pub fn start_of(self, at: Timestamp) -> Timestamp {
+        let secs = self.length().num_seconds();
+        let t = at.timestamp().div_euclid(secs) * secs;
+        chrono::DateTime::from_timestamp(t, 0).unwrap_or(at)
+    }
+}
+
+/// Samples of one server over one period, summarised.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MetricsRollup {
+    /// The server.
+    pub server_id: ServerId,
+    /// Hour or day.
+    pub period: Period,
+    /// Start of the period.
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    /// Samples summarised.
+    pub samples: u64,
+    /// Mean CPU, percent of one core.
+    pub cpu_avg: f64,
+    /// Peak CPU.
+    pub cpu_max: f64,
+    /// Mean resident memory, bytes.
+    pub memory_avg_bytes: f64,
+    /// Peak resident memory.
+    pub memory_max_bytes: u64,
+    /// Largest directory size seen.
+    pub disk_max_bytes: u64,
+    /// Received bytes counter at its highest.
+    pub rx_bytes: u64,
+    /// Sent bytes counter at its highest.
+    pub tx_bytes: u64,
+}
+
 /// Who did something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type", content = "id")]

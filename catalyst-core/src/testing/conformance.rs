@@ -9,8 +9,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::id::{ApiKeyId, AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
 use crate::lifecycle::ServerState;
 use crate::model::{
-    ActorRef, Allocation, ApiKey, AuditLog, AuditQuery, CatchUp, Limits, Location, LogQuery, LogStream, Node, Page,
-    Role, ScheduledTask, Server, ServerAccess, ServerLog, Session, StopAction, TaskAction, Template, Timestamp, User,
+    ActorRef, Allocation, ApiKey, AuditLog, AuditQuery, CatchUp, Limits, Location, LogQuery, LogStream, MetricsRollup,
+    Node, Page, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, StopAction,
+    TaskAction, Template, Timestamp, User,
 };
 use crate::permission::Permission;
 use crate::ports::{ServerFilter, Store};
@@ -185,6 +186,81 @@ pub async fn all(store: &dyn Store) {
     audit(store).await;
     api_keys(store).await;
     tasks(store).await;
+    metrics(store).await;
+}
+
+/// [`crate::ports::MetricsStore`] conformance.
+pub async fn metrics(store: &dyn Store) {
+    let owner = user("measured");
+    store.create_user(&owner).await.expect("user");
+    let loc = location("metrics");
+    store.create_location(&loc).await.expect("location");
+    let n = node("metrics-node", loc.id);
+    store.create_node(&n).await.expect("node");
+    let t = template("metrics-template");
+    store.create_template(&t).await.expect("template");
+    let a = server("metrics-a", owner.id, n.id, t.id, 28_000);
+    let b = server("metrics-b", owner.id, n.id, t.id, 28_001);
+    store.create_server(&a).await.expect("server a");
+    store.create_server(&b).await.expect("server b");
+
+    let day = chrono::DateTime::parse_from_rfc3339("2030-03-01T00:00:00Z").expect("time").to_utc();
+    let sample = |server: ServerId, minutes: i64, cpu: f64, mem: u64| ServerMetrics {
+        server_id: server,
+        at: day + chrono::Duration::minutes(minutes) + chrono::Duration::microseconds(250),
+        cpu_percent: cpu,
+        memory_bytes: mem,
+        memory_limit_bytes: 1 << 30,
+        rx_bytes: 100 * minutes as u64,
+        tx_bytes: 50 * minutes as u64,
+        disk_bytes: 4096,
+    };
+    // Hour 0: a at 10% and 30%; hour 1: a at 50%; b in hour 0 only. One duplicate, one for a
+    // server that does not exist.
+    let mut batch = vec![sample(a.id, 5, 10.0, 100), sample(a.id, 35, 30.0, 300), sample(a.id, 65, 50.0, 500)];
+    batch.push(sample(b.id, 10, 80.0, 800));
+    assert_eq!(store.append_metrics(&batch).await.expect("append"), 4);
+    let ghost = sample(ServerId::new(), 1, 1.0, 1);
+    assert_eq!(
+        store.append_metrics(&[batch[0].clone(), ghost]).await.expect("again"),
+        0,
+        "duplicates and strangers skipped"
+    );
+    let got = store.list_metrics(a.id, day, day + chrono::Duration::hours(2), 10).await.expect("list");
+    assert_eq!(got, batch[..3].to_vec(), "oldest first, round trip");
+    assert_eq!(store.list_metrics(a.id, day, day + chrono::Duration::hours(2), 2).await.expect("limit").len(), 2);
+    let hour0 = store.list_metrics(a.id, day, day + chrono::Duration::hours(1), 10).await.expect("hour 0");
+    assert_eq!(hour0.len(), 2, "to is exclusive");
+
+    // Hourly roll-ups, then a daily one from them; re-running replaces.
+    assert_eq!(store.roll_up(Period::Hour, day).await.expect("hour 0"), 2, "a and b");
+    assert_eq!(store.roll_up(Period::Hour, day).await.expect("again"), 2);
+    store.roll_up(Period::Hour, day + chrono::Duration::hours(1)).await.expect("hour 1");
+    let hours = store.list_rollups(a.id, Period::Hour, day, day + chrono::Duration::days(1)).await.expect("hours");
+    assert_eq!(hours.len(), 2);
+    let h0: &MetricsRollup = &hours[0];
+    assert_eq!((h0.start, h0.samples, h0.cpu_max, h0.memory_max_bytes), (day, 2, 30.0, 300));
+    assert!((h0.cpu_avg - 20.0).abs() < 1e-9 && (h0.memory_avg_bytes - 200.0).abs() < 1e-9, "{h0:?}");
+    assert_eq!(h0.rx_bytes, 3500, "the highest counter");
+    assert_eq!(store.roll_up(Period::Day, day).await.expect("day"), 2);
+    let days = store.list_rollups(a.id, Period::Day, day, day + chrono::Duration::days(1)).await.expect("days");
+    assert_eq!(days.len(), 1);
+    assert_eq!((days[0].samples, days[0].cpu_max), (3, 50.0));
+    assert!((days[0].cpu_avg - 30.0).abs() < 1e-9, "weighted by samples: {:?}", days[0]);
+
+    // Retention: samples before hour 1 go; hourly roll-ups before hour 1 go; daily stay.
+    let gone = store
+        .prune_metrics(day + chrono::Duration::hours(1), day + chrono::Duration::hours(1), day)
+        .await
+        .expect("prune");
+    assert_eq!(gone, 3 + 2, "3 samples, 2 hourly roll-ups (a and b, hour 0)");
+    assert_eq!(store.list_metrics(a.id, day, day + chrono::Duration::days(1), 10).await.expect("left").len(), 1);
+    assert_eq!(
+        store.list_rollups(a.id, Period::Day, day, day + chrono::Duration::days(1)).await.expect("days").len(),
+        1
+    );
+    store.delete_server(b.id).await.expect("delete b");
+    assert!(store.list_rollups(b.id, Period::Day, day, day + chrono::Duration::days(1)).await.expect("b").is_empty());
 }
 
 /// [`crate::ports::TaskStore`] conformance.

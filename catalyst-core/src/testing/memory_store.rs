@@ -5,12 +5,12 @@ use async_trait::async_trait;
 
 use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
 use crate::model::{
-    ApiKey, AuditLog, AuditQuery, Location, LogQuery, Node, Page, Paged, Role, ScheduledTask, Server, ServerAccess,
-    ServerLog, Session, Template, Timestamp, User,
+    ApiKey, AuditLog, AuditQuery, Location, LogQuery, MetricsRollup, Node, Page, Paged, Period, Role, ScheduledTask,
+    Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, Timestamp, User,
 };
 use crate::ports::{
-    ApiKeyStore, AuditStore, LogStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TaskStore, TemplateStore,
-    UserStore,
+    ApiKeyStore, AuditStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TaskStore,
+    TemplateStore, UserStore,
 };
 use crate::{Error, Result};
 
@@ -34,6 +34,8 @@ struct State {
     audit: Vec<AuditLog>,
     api_keys: HashMap<ApiKeyId, ApiKey>,
     tasks: HashMap<TaskId, ScheduledTask>,
+    metrics: BTreeMap<(ServerId, Timestamp), ServerMetrics>,
+    rollups: BTreeMap<(ServerId, Period, Timestamp), MetricsRollup>,
 }
 
 impl MemoryStore {
@@ -426,6 +428,8 @@ impl ServerStore for MemoryStore {
         s.access.retain(|(srv, _), _| *srv != id);
         s.logs.retain(|(srv, _), _| *srv != id);
         s.tasks.retain(|_, t| t.server_id != id);
+        s.metrics.retain(|(srv, _), _| *srv != id);
+        s.rollups.retain(|(srv, _, _), _| *srv != id);
         Ok(())
     }
 
@@ -634,6 +638,118 @@ impl TaskStore for MemoryStore {
 
     async fn delete_task(&self, id: TaskId) -> Result<()> {
         self.lock().tasks.remove(&id).map(|_| ()).ok_or_else(|| Error::not_found("task"))
+    }
+}
+
+/// Summarise `rows` of one server as the SQL stores do.
+fn summarise(server: ServerId, period: Period, start: Timestamp, rows: &[MetricsRollup]) -> MetricsRollup {
+    let samples: u64 = rows.iter().map(|r| r.samples).sum();
+    let weighted = |f: fn(&MetricsRollup) -> f64| {
+        rows.iter().map(|r| f(r) * r.samples as f64).sum::<f64>() / samples.max(1) as f64
+    };
+    MetricsRollup {
+        server_id: server,
+        period,
+        start,
+        samples,
+        cpu_avg: weighted(|r| r.cpu_avg),
+        cpu_max: rows.iter().map(|r| r.cpu_max).fold(0.0, f64::max),
+        memory_avg_bytes: weighted(|r| r.memory_avg_bytes),
+        memory_max_bytes: rows.iter().map(|r| r.memory_max_bytes).max().unwrap_or(0),
+        disk_max_bytes: rows.iter().map(|r| r.disk_max_bytes).max().unwrap_or(0),
+        rx_bytes: rows.iter().map(|r| r.rx_bytes).max().unwrap_or(0),
+        tx_bytes: rows.iter().map(|r| r.tx_bytes).max().unwrap_or(0),
+    }
+}
+
+#[async_trait]
+impl MetricsStore for MemoryStore {
+    async fn append_metrics(&self, samples: &[ServerMetrics]) -> Result<u64> {
+        let mut s = self.lock();
+        let mut new = 0;
+        for m in samples {
+            if !s.servers.contains_key(&m.server_id) {
+                continue;
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) = s.metrics.entry((m.server_id, m.at)) {
+                e.insert(m.clone());
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
+    async fn list_metrics(
+        &self,
+        server: ServerId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ServerMetrics>> {
+        let s = self.lock();
+        Ok(s.metrics.range((server, from)..(server, to)).take(limit as usize).map(|(_, m)| m.clone()).collect())
+    }
+
+    async fn roll_up(&self, period: Period, start: Timestamp) -> Result<u64> {
+        let mut s = self.lock();
+        let end = start + period.length();
+        let mut by_server: BTreeMap<ServerId, Vec<MetricsRollup>> = BTreeMap::new();
+        match period {
+            Period::Hour => {
+                for m in s.metrics.values().filter(|m| m.at >= start && m.at < end) {
+                    by_server.entry(m.server_id).or_default().push(MetricsRollup {
+                        server_id: m.server_id,
+                        period,
+                        start,
+                        samples: 1,
+                        cpu_avg: m.cpu_percent,
+                        cpu_max: m.cpu_percent,
+                        memory_avg_bytes: m.memory_bytes as f64,
+                        memory_max_bytes: m.memory_bytes,
+                        disk_max_bytes: m.disk_bytes,
+                        rx_bytes: m.rx_bytes,
+                        tx_bytes: m.tx_bytes,
+                    });
+                }
+            }
+            Period::Day => {
+                for r in s.rollups.values().filter(|r| r.period == Period::Hour && r.start >= start && r.start < end) {
+                    by_server.entry(r.server_id).or_default().push(r.clone());
+                }
+            }
+        }
+        let n = by_server.len() as u64;
+        for (server, rows) in by_server {
+            s.rollups.insert((server, period, start), summarise(server, period, start, &rows));
+        }
+        Ok(n)
+    }
+
+    async fn list_rollups(
+        &self,
+        server: ServerId,
+        period: Period,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<MetricsRollup>> {
+        let s = self.lock();
+        Ok(s.rollups.range((server, period, from)..(server, period, to)).map(|(_, r)| r.clone()).collect())
+    }
+
+    async fn prune_metrics(
+        &self,
+        samples_before: Timestamp,
+        hours_before: Timestamp,
+        days_before: Timestamp,
+    ) -> Result<u64> {
+        let mut s = self.lock();
+        let before = s.metrics.len() + s.rollups.len();
+        s.metrics.retain(|(_, at), _| *at >= samples_before);
+        s.rollups.retain(|(_, period, start), _| match period {
+            Period::Hour => *start >= hours_before,
+            Period::Day => *start >= days_before,
+        });
+        Ok((before - s.metrics.len() - s.rollups.len()) as u64)
     }
 }
 
