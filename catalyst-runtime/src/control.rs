@@ -9,6 +9,7 @@ pub mod auth;
 mod bus;
 mod cache;
 mod inputs;
+mod metrics;
 mod node_events;
 mod nodes;
 mod servers;
@@ -27,6 +28,7 @@ use catalyst_core::permission::{Grant, Principal};
 use catalyst_core::ports::{EventSink, NodeLink, Store};
 use catalyst_core::{Error, Result};
 pub use inputs::*;
+pub use metrics::MetricsRetention;
 pub use tasks::MISSED_AFTER;
 
 use self::auth::{AuthConfig, Tokens};
@@ -47,6 +49,8 @@ struct Inner {
     auth: AuthConfig,
     cache: cache::ReadCache,
     key_usage: api_keys::KeyUsage,
+    latest: metrics::Latest,
+    retention: metrics::MetricsRetention,
 }
 
 /// Builds a [`Catalyst`] from its ports.
@@ -59,6 +63,7 @@ pub struct CatalystBuilder {
     auth: Option<AuthConfig>,
     cache_ttl: std::time::Duration,
     scheduler: Option<std::time::Duration>,
+    retention: metrics::MetricsRetention,
 }
 
 impl Default for CatalystBuilder {
@@ -71,6 +76,7 @@ impl Default for CatalystBuilder {
             auth: None,
             cache_ttl: cache::DEFAULT_TTL,
             scheduler: Some(std::time::Duration::from_secs(1)),
+            retention: Default::default(),
         }
     }
 }
@@ -114,6 +120,12 @@ impl CatalystBuilder {
         self
     }
 
+    /// How long metrics samples and roll-ups are kept.
+    pub fn metrics_retention(mut self, retention: metrics::MetricsRetention) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// How often due tasks are looked for (default every second); `None` leaves firing to
     /// explicit [`Catalyst::run_due_tasks`] calls (tests with a manual clock).
     pub fn scheduler(mut self, every: Option<std::time::Duration>) -> Self {
@@ -136,6 +148,8 @@ impl CatalystBuilder {
                 bus: self.bus.unwrap_or_default(),
                 cache: cache::ReadCache::new(self.cache_ttl),
                 key_usage: Default::default(),
+                latest: Default::default(),
+                retention: self.retention,
             }),
         };
         node_events::spawn(catalyst.clone());
@@ -168,6 +182,11 @@ impl Catalyst {
 
     fn publish(&self, event: catalyst_core::events::DomainEvent) {
         self.inner.cache.observe(&event);
+        match &event {
+            catalyst_core::events::DomainEvent::ResourceStats(m) => self.inner.latest.record(m),
+            catalyst_core::events::DomainEvent::ServerDeleted { server_id } => self.inner.latest.forget(*server_id),
+            _ => {}
+        }
         self.inner.bus.publish(event);
     }
 

@@ -24,6 +24,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(nodes))
         .routes(routes!(servers))
         .routes(routes!(health))
+        .routes(routes!(prometheus))
 }
 
 /// `?user_id=&action=&target_type=&target_id=&from=&to=&offset=&limit=`.
@@ -150,4 +151,12 @@ async fn update_api_key(
 async fn delete_api_key(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ApiKeyId>) -> ApiResult<StatusCode> {
     s.catalyst.delete_api_key(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The fleet in the Prometheus exposition format (`admin.stats`; scrape with an API key as a
+/// bearer token): servers by state, nodes by connection, users, each server's latest sample.
+#[utoipa::path(get, path = "/metrics", tag = "admin", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+async fn prometheus(State(s): State<AppState>, Auth(who): Auth) -> ApiResult<impl axum::response::IntoResponse> {
+    let text = s.catalyst.prometheus_metrics(&who).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
 }

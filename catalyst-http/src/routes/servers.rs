@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use catalyst_core::id::{ServerId, UserId};
 use catalyst_core::model::{LogQuery, LogStream, Paged, Server, ServerAccess, ServerLog};
-use catalyst_runtime::control::{GrantAccess, NewServer, ServerPatch};
+use catalyst_runtime::control::{GrantAccess, MetricsQuery, MetricsSeries, NewServer, Resolution, ServerPatch};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,6 +30,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_crash_count))
         .routes(routes!(command))
         .routes(routes!(logs))
+        .routes(routes!(metrics))
         .routes(routes!(list_access, grant_access))
         .routes(routes!(revoke_access))
 }
@@ -158,6 +159,39 @@ async fn logs(
 ) -> ApiResult<Json<Vec<ServerLog>>> {
     let query = LogQuery { stream: q.stream, before: q.before, after: q.after, limit: q.limit };
     Ok(Json(s.catalyst.server_logs(&who, id, &query).await?))
+}
+
+/// `?resolution=raw|hour|day&from=&to=&limit=`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct MetricsParams {
+    /// Every sample (default), or hourly or daily roll-ups.
+    #[serde(default)]
+    resolution: Resolution,
+    /// Start (RFC 3339; default an hour, a week or 90 days before `to`).
+    #[serde(default)]
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<catalyst_core::model::Timestamp>,
+    /// End, exclusive (default now).
+    #[serde(default)]
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<catalyst_core::model::Timestamp>,
+    /// Most raw samples (default 1000).
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// Resource samples or their hourly/daily roll-ups, oldest first (`server.read`).
+#[utoipa::path(get, path = "/api/servers/{id}/metrics", tag = "servers", params(("id" = ServerId, Path), MetricsParams), responses((status = 200, body = MetricsSeries)))]
+async fn metrics(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids(id): Ids<ServerId>,
+    Query(q): Query<MetricsParams>,
+) -> ApiResult<Json<MetricsSeries>> {
+    let query = MetricsQuery { resolution: q.resolution, from: q.from, to: q.to, limit: q.limit };
+    Ok(Json(s.catalyst.server_metrics(&who, id, &query).await?))
 }
 
 /// Subusers of a server and what they hold (`server.read`).

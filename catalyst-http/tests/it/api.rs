@@ -14,6 +14,7 @@ use tower::ServiceExt;
 
 struct Api {
     router: Router,
+    catalyst: catalyst_runtime::Catalyst,
     link: NodeHub,
     dir: tempfile::TempDir,
     admin: String,
@@ -23,8 +24,8 @@ impl Api {
     async fn new() -> Self {
         let (catalyst, link, dir) = crate::support::control_plane().await;
         catalyst.bootstrap_admin("admin@example.test", "admin", "admin-password".into()).await.expect("admin");
-        let router = catalyst_http::router(catalyst, Some(link.clone()));
-        let mut api = Self { router, link, dir, admin: String::new() };
+        let router = catalyst_http::router(catalyst.clone(), Some(link.clone()));
+        let mut api = Self { router, catalyst, link, dir, admin: String::new() };
         api.admin = api.login("admin@example.test", "admin-password").await;
         api
     }
@@ -85,12 +86,14 @@ impl Api {
             .ok(Method::POST, "/api/nodes", &self.admin, Some(json!({"name": "n1", "location_id": loc["id"], "fqdn": "n1.example.test", "memory_mb": 8192, "disk_mb": 100000})))
             .await;
         let node_id: NodeId = node["id"].as_str().expect("id").parse().expect("node id");
-        self.link.add_node(NodeDaemon::new(
+        let daemon = NodeDaemon::new(
             node_id,
             Arc::new(FakeRuntime::new()),
             Arc::new(SystemClock),
             DaemonConfig::new(self.dir.path()),
-        ));
+        );
+        daemon.spawn_reporters(Duration::from_millis(100), Duration::from_secs(30));
+        self.link.add_node(daemon);
         let template = self
             .ok(
                 Method::POST,
@@ -661,4 +664,76 @@ async fn admin_views_and_audit_queries() {
     assert_eq!(none["total"], 0);
     let (status, _, _) = api.call(Method::GET, "/api/admin/audit-logs?when=now", Some(&api.admin), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn metrics_are_stored_rolled_up_and_exported_for_prometheus() {
+    let api = Api::new().await;
+    let (node, template) = api.world().await;
+    let me = api.ok(Method::GET, "/api/auth/me", &api.admin, None).await["user"]["id"].clone();
+    let body = json!({"name": "measured", "owner_id": me, "node_id": node, "template_id": template, "allocations": [{"ip": "0.0.0.0", "port": 25565}]});
+    let id = api.ok(Method::POST, "/api/servers", &api.admin, Some(body)).await["id"].as_str().expect("id").to_string();
+    api.wait_state(&id, &api.admin, "stopped").await;
+    api.ok(Method::POST, &format!("/api/servers/{id}/start"), &api.admin, None).await;
+    api.wait_state(&id, &api.admin, "running").await;
+
+    // Samples the node reports are stored.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let samples = loop {
+        let v = api.ok(Method::GET, &format!("/api/servers/{id}/metrics"), &api.admin, None).await;
+        if v["samples"].as_array().is_some_and(|s| s.len() >= 2) {
+            break v["samples"].as_array().expect("samples").len();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no samples stored: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Rolled up by the maintenance pass.
+    api.catalyst.run_metrics_maintenance().await.expect("maintenance");
+    let hours = api.ok(Method::GET, &format!("/api/servers/{id}/metrics?resolution=hour"), &api.admin, None).await;
+    let hour = &hours["rollups"][0];
+    assert!(hour["samples"].as_u64().is_some_and(|n| n as usize >= samples), "{hours}");
+    let days = api.ok(Method::GET, &format!("/api/servers/{id}/metrics?resolution=day"), &api.admin, None).await;
+    assert_eq!(days["rollups"].as_array().map(Vec::len), Some(1), "{days}");
+    let (status, v, _) =
+        api.call(Method::GET, &format!("/api/servers/{id}/metrics?resolution=minute"), Some(&api.admin), None).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"));
+
+    // The Prometheus export: operators only, valid exposition text.
+    let (_, customer) = api.user("dave").await;
+    assert_eq!(api.call(Method::GET, "/metrics", Some(&customer), None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(api.call(Method::GET, "/metrics", None, None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, text, headers) = api.call(Method::GET, "/metrics", Some(&api.admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().expect("type").starts_with("application/openmetrics-text"));
+    let text = text.as_str().expect("text").to_string();
+    assert!(text.contains("catalyst_servers{state=\"running\"} 1"), "{text}");
+    assert!(text.contains("catalyst_nodes{online=\"true\"} 1"), "{text}");
+    assert!(text.contains(&format!("catalyst_server_cpu_percent{{server_id=\"{id}\"}}")), "{text}");
+    promtool_accepts(&text).await;
+}
+
+/// `promtool check metrics` (Debian's prometheus package) on `text`.
+async fn promtool_accepts(text: &str) {
+    use tokio::io::AsyncWriteExt;
+    let spawned = tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        assert!(std::env::var("CI").is_err(), "promtool is required in CI (Debian package prometheus)");
+        eprintln!("!!! SKIPPED: promtool check (install Debian's prometheus package)");
+        return;
+    };
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).await.expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool refused the metrics:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

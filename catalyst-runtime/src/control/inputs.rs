@@ -5,8 +5,8 @@ use std::fmt;
 
 use catalyst_core::id::{LocationId, NodeId, RoleId, ServerId, TemplateId, UserId};
 use catalyst_core::model::{
-    Allocation, ApiKey, CatchUp, ConfigFileEdit, DonePattern, InstallScript, Limits, Node, StopAction, TaskAction,
-    TemplateVariable, Timestamp, User,
+    Allocation, ApiKey, CatchUp, ConfigFileEdit, DonePattern, InstallScript, Limits, MetricsRollup, Node,
+    ServerMetrics, StopAction, TaskAction, TemplateVariable, Timestamp, User,
 };
 use catalyst_core::permission::Permission;
 use catalyst_core::restart::RestartPolicy;
@@ -481,4 +481,47 @@ pub struct TaskPatch {
     /// Missed-run policy.
     #[serde(default)]
     pub catch_up: Option<CatchUp>,
+}
+
+/// Which series of a server's metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Every sample.
+    #[default]
+    Raw,
+    /// Hourly roll-ups.
+    Hour,
+    /// Daily roll-ups.
+    Day,
+}
+
+/// A window of a server's metrics.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsQuery {
+    /// Samples or roll-ups (default raw).
+    #[serde(default)]
+    pub resolution: Resolution,
+    /// Start (default: an hour, a week or 90 days before `to`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// End, exclusive (default now).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
+    /// Most samples returned (raw only; default 1000, at most 10 000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Samples or roll-ups, oldest first.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsSeries {
+    /// Raw samples.
+    Samples(Vec<ServerMetrics>),
+    /// Hourly or daily summaries.
+    Rollups(Vec<MetricsRollup>),
 }

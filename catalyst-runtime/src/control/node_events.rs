@@ -1,12 +1,12 @@
-//! Consumes node events: persists state changes and crash records, batches console lines into
-//! the log store, and republishes everything on the event bus.
+//! Consumes node events: persists state changes and crash records, batches console lines and
+//! resource samples into the store, and republishes everything on the event bus.
 
 use std::time::Duration;
 
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{ServerLog, Timestamp};
+use catalyst_core::model::{ServerLog, ServerMetrics, Timestamp};
 use catalyst_core::protocol::NodeEvent;
 use catalyst_core::{ErrorKind, Result};
 use futures::StreamExt;
@@ -16,14 +16,18 @@ use super::Catalyst;
 
 /// Lines per store write, and the longest a line waits before it is written.
 const LOG_BATCH: usize = 1000;
-const LOG_FLUSH: Duration = Duration::from_millis(200);
+const FLUSH: Duration = Duration::from_millis(200);
 /// Lines waiting for the store; beyond this, lines are dropped (and counted) rather than
 /// growing memory without bound while the database is slow.
 const LOG_QUEUE: usize = 50_000;
+/// Resource samples waiting for the store (they are dropped beyond it, like lines).
+const METRICS_QUEUE: usize = 10_000;
 
 pub(super) fn spawn(catalyst: Catalyst) {
     let (log_tx, log_rx) = mpsc::channel::<ServerLog>(LOG_QUEUE);
     tokio::spawn(write_logs(catalyst.clone(), log_rx));
+    let (metrics_tx, metrics_rx) = mpsc::channel::<ServerMetrics>(METRICS_QUEUE);
+    tokio::spawn(write_metrics(catalyst.clone(), metrics_rx));
     let mut events = catalyst.inner.link.subscribe();
     tokio::spawn(async move {
         let mut dropped: u64 = 0;
@@ -86,43 +90,55 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 NodeEvent::InstallOutput { server_id, line } => {
                     catalyst.publish(DomainEvent::InstallationProgress { server_id, line });
                 }
-                NodeEvent::Stats(m) => catalyst.publish(DomainEvent::ResourceStats(m)),
+                NodeEvent::Stats(m) => {
+                    if metrics_tx.try_send(m.clone()).is_err() {
+                        tracing::warn!("the metrics store is falling behind; a sample was dropped");
+                    }
+                    catalyst.publish(DomainEvent::ResourceStats(m));
+                }
                 NodeEvent::Health { .. } => {}
             }
         }
     });
 }
 
+/// The next batch from `rx`: at most `max` items, none waiting longer than `FLUSH`; `None`
+/// when the channel is closed.
+async fn next_batch<T>(rx: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = vec![rx.recv().await?];
+    let deadline = tokio::time::Instant::now() + FLUSH;
+    while batch.len() < max {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(item)) => batch.push(item),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 async fn write_logs(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerLog>) {
-    let mut batch = Vec::with_capacity(LOG_BATCH);
-    loop {
-        let first = match rx.recv().await {
-            Some(l) => l,
-            None => return,
-        };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + LOG_FLUSH;
-        while batch.len() < LOG_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(l)) => batch.push(l),
-                Ok(None) | Err(_) => break,
+    while let Some(batch) = next_batch(&mut rx, LOG_BATCH).await {
+        let Err(e) = catalyst.inner.store.append_logs(&batch).await else { continue };
+        // A deleted server's lines are refused; write the rest one server at a time.
+        if e.kind() == ErrorKind::NotFound {
+            let mut by_server: std::collections::BTreeMap<ServerId, Vec<ServerLog>> = Default::default();
+            for l in batch {
+                by_server.entry(l.server_id).or_default().push(l);
             }
-        }
-        if let Err(e) = catalyst.inner.store.append_logs(&batch).await {
-            // A deleted server's lines are refused; write the rest one server at a time.
-            if e.kind() == ErrorKind::NotFound {
-                let mut by_server: std::collections::BTreeMap<ServerId, Vec<ServerLog>> = Default::default();
-                for l in batch.drain(..) {
-                    by_server.entry(l.server_id).or_default().push(l);
-                }
-                for lines in by_server.values() {
-                    let _ = catalyst.inner.store.append_logs(lines).await;
-                }
-            } else {
-                tracing::error!(error = %e, lines = batch.len(), "could not store console lines");
+            for lines in by_server.values() {
+                let _ = catalyst.inner.store.append_logs(lines).await;
             }
+        } else {
+            tracing::error!(error = %e, lines = batch.len(), "could not store console lines");
         }
-        batch.clear();
+    }
+}
+
+async fn write_metrics(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerMetrics>) {
+    while let Some(batch) = next_batch(&mut rx, LOG_BATCH).await {
+        if let Err(e) = catalyst.inner.store.append_metrics(&batch).await {
+            tracing::error!(error = %e, samples = batch.len(), "could not store resource samples");
+        }
     }
 }
 

@@ -213,17 +213,27 @@ impl Catalyst {
     }
 }
 
-/// Fire due tasks every `every` until the control plane is dropped.
+/// Metrics roll-ups and retention run once per this many scheduler ticks.
+const MAINTENANCE_EVERY: u32 = 300;
+
+/// Fire due tasks every `every`, and maintain metrics now and then, until the control plane is
+/// dropped.
 pub(super) fn spawn_scheduler(catalyst: &Catalyst, every: Duration) {
     let weak = std::sync::Arc::downgrade(&catalyst.inner);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for n in 0u32.. {
             tick.tick().await;
             let Some(inner) = weak.upgrade() else { return };
-            if let Err(e) = (Catalyst { inner }).run_due_tasks().await {
+            let catalyst = Catalyst { inner };
+            if let Err(e) = catalyst.run_due_tasks().await {
                 tracing::warn!(error = %e, "scheduled tasks could not run");
+            }
+            if n % MAINTENANCE_EVERY == 0
+                && let Err(e) = catalyst.run_metrics_maintenance().await
+            {
+                tracing::warn!(error = %e, "metrics maintenance failed");
             }
         }
     });

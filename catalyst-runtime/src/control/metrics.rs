@@ -1,0 +1,172 @@
+//! Resource metrics: every sample a node reports is stored, rolled up hourly and daily, and
+//! pruned by a retention policy; the latest sample per server and the fleet's counts are
+//! exported in the Prometheus text format.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use catalyst_core::id::ServerId;
+use catalyst_core::lifecycle::ServerState;
+use catalyst_core::model::{Page, Period, ServerMetrics, Timestamp};
+use catalyst_core::permission::{Permission, Principal, Scope, authorize};
+use catalyst_core::ports::ServerFilter;
+use catalyst_core::{Error, Result};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::{Catalyst, MetricsQuery, MetricsSeries, Resolution};
+
+/// How long samples and roll-ups are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsRetention {
+    /// Raw samples (default one day).
+    pub samples: Duration,
+    /// Hourly roll-ups (default 30 days).
+    pub hours: Duration,
+    /// Daily roll-ups (default a year).
+    pub days: Duration,
+}
+
+impl Default for MetricsRetention {
+    fn default() -> Self {
+        Self {
+            samples: Duration::from_secs(86_400),
+            hours: Duration::from_secs(30 * 86_400),
+            days: Duration::from_secs(365 * 86_400),
+        }
+    }
+}
+
+/// The latest sample of each server, for the Prometheus export.
+#[derive(Debug, Default)]
+pub(super) struct Latest(Mutex<HashMap<ServerId, ServerMetrics>>);
+
+impl Latest {
+    pub fn record(&self, m: &ServerMetrics) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(m.server_id, m.clone());
+    }
+
+    pub fn forget(&self, id: ServerId) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    fn all(&self) -> Vec<ServerMetrics> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}
+
+fn before(now: Timestamp, keep: Duration) -> Timestamp {
+    now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX)
+}
+
+type Labels = Vec<(String, String)>;
+
+fn gauge_f64() -> Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>> {
+    Family::default()
+}
+
+impl Catalyst {
+    /// A server's samples or roll-ups in a window (`server.read`). Defaults: raw samples of the
+    /// last hour, hourly roll-ups of the last week, daily ones of the last 90 days.
+    pub async fn server_metrics(&self, who: &Principal, id: ServerId, q: &MetricsQuery) -> Result<MetricsSeries> {
+        self.check_server_permission(who, id, Permission::ServerRead).await?;
+        let to = q.to.unwrap_or_else(|| self.now());
+        let span = match q.resolution {
+            Resolution::Raw => chrono::Duration::hours(1),
+            Resolution::Hour => chrono::Duration::days(7),
+            Resolution::Day => chrono::Duration::days(90),
+        };
+        let from = q.from.unwrap_or(to - span);
+        if from >= to {
+            return Err(Error::invalid("from: must be before to"));
+        }
+        let store = &self.inner.store;
+        Ok(match q.resolution {
+            Resolution::Raw => MetricsSeries::Samples(
+                store.list_metrics(id, from, to, q.limit.unwrap_or(1000).clamp(1, 10_000)).await?,
+            ),
+            Resolution::Hour => MetricsSeries::Rollups(store.list_rollups(id, Period::Hour, from, to).await?),
+            Resolution::Day => MetricsSeries::Rollups(store.list_rollups(id, Period::Day, from, to).await?),
+        })
+    }
+
+    /// Roll up the current and previous hour and day, then apply the retention policy.
+    /// Runs every few minutes; idempotent, so several instances may run it.
+    pub async fn run_metrics_maintenance(&self) -> Result<u64> {
+        let now = self.now();
+        let store = &self.inner.store;
+        for period in [Period::Hour, Period::Day] {
+            let current = period.start_of(now);
+            // Hours first: a day is summarised from its hours.
+            store.roll_up(Period::Hour, Period::Hour.start_of(now) - Period::Hour.length()).await?;
+            store.roll_up(Period::Hour, Period::Hour.start_of(now)).await?;
+            store.roll_up(period, current - period.length()).await?;
+            store.roll_up(period, current).await?;
+        }
+        let r = self.inner.retention;
+        store.prune_metrics(before(now, r.samples), before(now, r.hours), before(now, r.days)).await
+    }
+
+    /// The fleet in the Prometheus text format (`admin.stats`): servers by state, nodes by
+    /// connection, users, and each server's latest resource sample.
+    pub async fn prometheus_metrics(&self, who: &Principal) -> Result<String> {
+        authorize(who, Permission::AdminStats, Scope::Global)?;
+        let mut registry = Registry::with_prefix("catalyst");
+        let servers = Family::<Labels, Gauge>::default();
+        registry.register("servers", "Servers by lifecycle state", servers.clone());
+        let mut by_state: HashMap<ServerState, i64> = HashMap::new();
+        let mut offset = 0;
+        loop {
+            let page = self.inner.store.list_servers(&ServerFilter::default(), Page::new(offset, 500)).await?;
+            for s in &page.items {
+                *by_state.entry(s.state).or_default() += 1;
+            }
+            offset += page.items.len() as u64;
+            if page.items.is_empty() || offset >= page.total {
+                break;
+            }
+        }
+        for (state, n) in by_state {
+            let state =
+                serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            servers.get_or_create(&vec![("state".into(), state)]).set(n);
+        }
+        let nodes = Family::<Labels, Gauge>::default();
+        registry.register("nodes", "Nodes by agent connection", nodes.clone());
+        let all = self.admin_nodes(&Principal::system()).await?;
+        let online = all.iter().filter(|n| n.online).count() as i64;
+        nodes.get_or_create(&vec![("online".into(), "true".into())]).set(online);
+        nodes.get_or_create(&vec![("online".into(), "false".into())]).set(all.len() as i64 - online);
+        let users = Gauge::<i64>::default();
+        registry.register("users", "User accounts", users.clone());
+        users.set(i64::try_from(self.inner.store.count_users().await?).unwrap_or(i64::MAX));
+
+        let cpu = gauge_f64();
+        let memory = gauge_f64();
+        let memory_limit = gauge_f64();
+        let disk = gauge_f64();
+        let rx = gauge_f64();
+        let tx = gauge_f64();
+        registry.register("server_cpu_percent", "CPU in percent of one core, latest sample", cpu.clone());
+        registry.register("server_memory_bytes", "Resident memory, latest sample", memory.clone());
+        registry.register("server_memory_limit_bytes", "Memory limit", memory_limit.clone());
+        registry.register("server_disk_bytes", "Size of the server directory, latest sample", disk.clone());
+        registry.register("server_network_receive_bytes", "Bytes received, latest sample", rx.clone());
+        registry.register("server_network_transmit_bytes", "Bytes sent, latest sample", tx.clone());
+        for m in self.inner.latest.all() {
+            let labels = vec![("server_id".to_string(), m.server_id.to_string())];
+            cpu.get_or_create(&labels).set(m.cpu_percent);
+            memory.get_or_create(&labels).set(m.memory_bytes as f64);
+            memory_limit.get_or_create(&labels).set(m.memory_limit_bytes as f64);
+            disk.get_or_create(&labels).set(m.disk_bytes as f64);
+            rx.get_or_create(&labels).set(m.rx_bytes as f64);
+            tx.get_or_create(&labels).set(m.tx_bytes as f64);
+        }
+        let mut out = String::new();
+        encode(&mut out, &registry).map_err(|e| Error::internal("cannot encode metrics", e))?;
+        Ok(out)
+    }
+}
