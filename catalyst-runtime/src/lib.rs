@@ -7,5 +7,6 @@ pub mod control;
 pub mod link;
 pub mod node;
 pub mod store;
+pub mod webhook;
 
 pub use control::{Catalyst, CatalystBuilder};

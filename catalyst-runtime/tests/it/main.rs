@@ -8,3 +8,4 @@ mod registry;
 mod runtimes;
 mod stores;
 mod tasks;
+mod webhooks;
