@@ -17,10 +17,13 @@ use futures::stream::BoxStream;
 
 use crate::Result;
 use crate::events::DomainEvent;
-use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
+use crate::id::{
+    AlertId, AlertRuleId, ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
+};
 use crate::model::{
-    Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream, MetricsRollup, Node, Page, Paged,
-    Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, User,
+    Alert, AlertFilter, AlertRule, Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream,
+    MetricsRollup, Node, Page, Paged, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics,
+    Session, Template, User,
 };
 use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
 
@@ -249,6 +252,36 @@ pub trait MetricsStore: Send + Sync {
     ) -> Result<u64>;
 }
 
+/// Alert rules and the alerts they raise. Deleting a rule keeps its alerts (without the rule).
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Insert a rule.
+    async fn create_alert_rule(&self, rule: &AlertRule) -> Result<()>;
+    /// One rule.
+    async fn get_alert_rule(&self, id: AlertRuleId) -> Result<AlertRule>;
+    /// Every rule, by name.
+    async fn list_alert_rules(&self) -> Result<Vec<AlertRule>>;
+    /// Compare-and-swap update.
+    async fn update_alert_rule(&self, rule: &AlertRule) -> Result<AlertRule>;
+    /// Delete a rule.
+    async fn delete_alert_rule(&self, id: AlertRuleId) -> Result<()>;
+    /// Insert an alert.
+    async fn create_alert(&self, alert: &Alert) -> Result<()>;
+    /// One alert.
+    async fn get_alert(&self, id: AlertId) -> Result<Alert>;
+    /// Alerts, newest first, filtered and paged.
+    async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<Paged<Alert>>;
+    /// Mark an open alert resolved; an already resolved one is `conflict`.
+    async fn resolve_alert(&self, id: AlertId, by: Option<UserId>, at: crate::model::Timestamp) -> Result<Alert>;
+    /// The newest alert a rule raised about a server or node (for duplicate suppression).
+    async fn last_alert(
+        &self,
+        rule: AlertRuleId,
+        server: Option<ServerId>,
+        node: Option<NodeId>,
+    ) -> Result<Option<Alert>>;
+}
+
 /// Every store port; what the control plane is built on.
 pub trait Store:
     UserStore
@@ -260,6 +293,7 @@ pub trait Store:
     + ApiKeyStore
     + TaskStore
     + MetricsStore
+    + AlertStore
     + std::fmt::Debug
 {
 }
@@ -274,6 +308,7 @@ impl<T> Store for T where
         + ApiKeyStore
         + TaskStore
         + MetricsStore
+        + AlertStore
         + std::fmt::Debug
 {
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use catalyst_core::model::Timestamp;
+pub use catalyst_core::model::{WebhookFormat, WebhookTarget};
 use catalyst_core::{Error, Result};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -21,39 +22,6 @@ pub const TIMESTAMP_HEADER: &str = "x-catalyst-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-catalyst-signature";
 /// Deliveries remembered per sender.
 const HISTORY: usize = 1000;
-
-/// Body shape expected by the receiver.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFormat {
-    /// `{"event", "text", "data"}`.
-    #[default]
-    Generic,
-    /// A Discord webhook (`{"content"}`).
-    Discord,
-    /// A Slack incoming webhook (`{"text"}`).
-    Slack,
-}
-
-/// Where and how to deliver.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookTarget {
-    /// `http` or `https` URL.
-    pub url: String,
-    /// Body shape.
-    #[serde(default)]
-    pub format: WebhookFormat,
-    /// Signing secret; unsigned when absent.
-    #[serde(default)]
-    pub secret: Option<String>,
-}
-
-impl std::fmt::Debug for WebhookTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookTarget").field("url", &self.url).field("format", &self.format).finish_non_exhaustive()
-    }
-}
 
 /// Delivery settings.
 #[derive(Debug, Clone, Copy)]

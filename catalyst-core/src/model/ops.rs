@@ -386,23 +386,130 @@ pub struct Alert {
     pub resolved_by: Option<UserId>,
 }
 
-/// A condition plus the actions taken when it holds.
+/// The resource an alert threshold watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertMetric {
+    /// CPU in percent of one core.
+    Cpu,
+    /// Resident memory in percent of the limit.
+    Memory,
+    /// The server directory in percent of the disk limit.
+    Disk,
+}
+
+/// When an alert rule fires.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
+pub enum AlertCondition {
+    /// Every sample of the last `for_secs` is above `above_percent` (one server, or all).
+    ResourceThreshold {
+        /// The resource.
+        metric: AlertMetric,
+        /// The threshold in percent.
+        above_percent: f64,
+        /// How long it must hold.
+        for_secs: u64,
+        /// Only this server.
+        #[serde(default)]
+        server_id: Option<ServerId>,
+    },
+    /// The node's agent has been disconnected for `for_secs` (one node, or all).
+    NodeOffline {
+        /// Only this node.
+        #[serde(default)]
+        node_id: Option<NodeId>,
+        /// How long it must be offline.
+        for_secs: u64,
+    },
+    /// The server is in the `crashed` state (one server, or all).
+    ServerCrashed {
+        /// Only this server.
+        #[serde(default)]
+        server_id: Option<ServerId>,
+    },
+}
+
+impl AlertCondition {
+    /// The alert kind it raises.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AlertCondition::ResourceThreshold { .. } => "resource_threshold",
+            AlertCondition::NodeOffline { .. } => "node_offline",
+            AlertCondition::ServerCrashed { .. } => "server_crashed",
+        }
+    }
+}
+
+/// Body shape a webhook receiver expects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{"event", "text", "data"}`.
+    #[default]
+    Generic,
+    /// A Discord webhook (`{"content"}`).
+    Discord,
+    /// A Slack incoming webhook (`{"text"}`).
+    Slack,
+}
+
+/// Where and how to deliver a webhook.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTarget {
+    /// `http` or `https` URL.
+    pub url: String,
+    /// Body shape.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Signing secret (HMAC-SHA256); unsigned when absent. Never serialized back.
+    #[serde(default, skip_serializing)]
+    pub secret: Option<String>,
+}
+
+impl fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookTarget").field("url", &self.url).field("format", &self.format).finish_non_exhaustive()
+    }
+}
+
+/// A condition plus the webhooks told when it holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AlertRule {
     /// Identity.
     pub id: AlertRuleId,
     /// Display name.
     pub name: String,
-    /// The condition as structured JSON (kind, metric, threshold, duration, target).
-    pub condition: serde_json::Value,
-    /// Actions (webhooks) as structured JSON.
-    pub actions: serde_json::Value,
+    /// When it fires.
+    pub condition: AlertCondition,
+    /// Severity of the alerts it raises.
+    pub severity: Severity,
+    /// Webhooks told about each alert.
+    pub webhooks: Vec<WebhookTarget>,
     /// Disabled rules are not evaluated.
     pub enabled: bool,
     /// Creator.
     pub created_by: UserId,
     /// Compare-and-swap version.
     pub version: i64,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertFilter {
+    /// Only resolved (true) or open (false) ones.
+    pub resolved: Option<bool>,
+    /// Only this server's.
+    pub server_id: Option<ServerId>,
+    /// Only this node's.
+    pub node_id: Option<NodeId>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this severity.
+    pub severity: Option<Severity>,
+    /// Only alerts on servers this user owns or was given access to.
+    pub visible_to: Option<UserId>,
 }
 
 /// An API key: `catalyst_<prefix>_<secret>`, of which only a hash is stored.

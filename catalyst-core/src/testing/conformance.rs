@@ -6,12 +6,16 @@ use std::collections::BTreeMap;
 
 use crate::ErrorKind;
 use crate::clock::{Clock, SystemClock};
-use crate::id::{ApiKeyId, AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
+use crate::id::{
+    AlertId, AlertRuleId, ApiKeyId, AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId,
+    UserId,
+};
 use crate::lifecycle::ServerState;
 use crate::model::{
-    ActorRef, Allocation, ApiKey, AuditLog, AuditQuery, CatchUp, Limits, Location, LogQuery, LogStream, MetricsRollup,
-    Node, Page, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, StopAction,
-    TaskAction, Template, Timestamp, User,
+    ActorRef, Alert, AlertCondition, AlertFilter, AlertMetric, AlertRule, Allocation, ApiKey, AuditLog, AuditQuery,
+    CatchUp, Limits, Location, LogQuery, LogStream, MetricsRollup, Node, Page, Period, Role, ScheduledTask, Server,
+    ServerAccess, ServerLog, ServerMetrics, Session, Severity, StopAction, TaskAction, Template, Timestamp, User,
+    WebhookFormat, WebhookTarget,
 };
 use crate::permission::Permission;
 use crate::ports::{ServerFilter, Store};
@@ -187,6 +191,94 @@ pub async fn all(store: &dyn Store) {
     api_keys(store).await;
     tasks(store).await;
     metrics(store).await;
+    alerts(store).await;
+}
+
+/// [`crate::ports::AlertStore`] conformance.
+pub async fn alerts(store: &dyn Store) {
+    let owner = user("alerted");
+    store.create_user(&owner).await.expect("user");
+    let other = user("alerted-other");
+    store.create_user(&other).await.expect("other");
+    let loc = location("alerts");
+    store.create_location(&loc).await.expect("location");
+    let n = node("alerts-node", loc.id);
+    store.create_node(&n).await.expect("node");
+    let t = template("alerts-template");
+    store.create_template(&t).await.expect("template");
+    let srv = server("alerts-server", owner.id, n.id, t.id, 29_000);
+    store.create_server(&srv).await.expect("server");
+
+    let rule = AlertRule {
+        id: AlertRuleId::new(),
+        name: "hot".into(),
+        condition: AlertCondition::ResourceThreshold {
+            metric: AlertMetric::Cpu,
+            above_percent: 90.0,
+            for_secs: 300,
+            server_id: None,
+        },
+        severity: Severity::Warning,
+        webhooks: vec![WebhookTarget {
+            url: "https://hooks.example.test/x".into(),
+            format: WebhookFormat::Slack,
+            secret: Some("s".into()),
+        }],
+        enabled: true,
+        created_by: owner.id,
+        version: 0,
+    };
+    store.create_alert_rule(&rule).await.expect("rule");
+    assert_eq!(store.get_alert_rule(rule.id).await.expect("get"), rule, "round trip, secret kept");
+    let mut changed = rule.clone();
+    changed.enabled = false;
+    assert_eq!(store.update_alert_rule(&changed).await.expect("update").version, 1);
+    assert_eq!(store.update_alert_rule(&changed).await.expect_err("stale").kind(), ErrorKind::Conflict);
+    assert_eq!(store.list_alert_rules().await.expect("list").len(), 1);
+
+    let t0 = now();
+    let alert = |minutes: i64, server: Option<ServerId>, node: Option<NodeId>, severity| Alert {
+        id: AlertId::new(),
+        rule_id: Some(rule.id),
+        server_id: server,
+        node_id: node,
+        kind: if server.is_some() { "resource_threshold".into() } else { "node_offline".into() },
+        severity,
+        message: "m".into(),
+        resolved: false,
+        created_at: t0 + chrono::Duration::minutes(minutes),
+        resolved_at: None,
+        resolved_by: None,
+    };
+    let a1 = alert(0, Some(srv.id), None, Severity::Warning);
+    let a2 = alert(1, Some(srv.id), None, Severity::Critical);
+    let a3 = alert(2, None, Some(n.id), Severity::Warning);
+    for a in [&a1, &a2, &a3] {
+        store.create_alert(a).await.expect("alert");
+    }
+    assert_eq!(store.get_alert(a1.id).await.expect("get"), a1);
+    assert_eq!(store.last_alert(rule.id, Some(srv.id), None).await.expect("last").map(|a| a.id), Some(a2.id));
+    assert_eq!(store.last_alert(rule.id, None, Some(n.id)).await.expect("last").map(|a| a.id), Some(a3.id));
+    assert_eq!(store.last_alert(rule.id, None, None).await.expect("last"), None);
+
+    let all = store.list_alerts(&AlertFilter::default(), Page::default()).await.expect("all");
+    assert_eq!(all.items.iter().map(|a| a.id).collect::<Vec<_>>(), vec![a3.id, a2.id, a1.id], "newest first");
+    let critical = AlertFilter { severity: Some(Severity::Critical), ..Default::default() };
+    assert_eq!(store.list_alerts(&critical, Page::default()).await.expect("critical").total, 1);
+    let mine = AlertFilter { visible_to: Some(owner.id), ..Default::default() };
+    assert_eq!(store.list_alerts(&mine, Page::default()).await.expect("mine").total, 2, "node alerts are not theirs");
+    let theirs = AlertFilter { visible_to: Some(other.id), ..Default::default() };
+    assert_eq!(store.list_alerts(&theirs, Page::default()).await.expect("theirs").total, 0);
+
+    let done = store.resolve_alert(a1.id, Some(owner.id), t0).await.expect("resolve");
+    assert!(done.resolved && done.resolved_by == Some(owner.id) && done.resolved_at == Some(t0));
+    assert_eq!(store.resolve_alert(a1.id, None, t0).await.expect_err("again").kind(), ErrorKind::Conflict);
+    assert_eq!(store.resolve_alert(AlertId::new(), None, t0).await.expect_err("missing").kind(), ErrorKind::NotFound);
+    let open = AlertFilter { resolved: Some(false), ..Default::default() };
+    assert_eq!(store.list_alerts(&open, Page::default()).await.expect("open").total, 2);
+
+    store.delete_alert_rule(rule.id).await.expect("delete rule");
+    assert_eq!(store.get_alert(a2.id).await.expect("kept").rule_id, None, "alerts outlive their rule");
 }
 
 /// [`crate::ports::MetricsStore`] conformance.

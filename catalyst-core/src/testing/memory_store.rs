@@ -3,14 +3,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::id::{ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId};
+use crate::id::{
+    AlertId, AlertRuleId, ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
+};
 use crate::model::{
-    ApiKey, AuditLog, AuditQuery, Location, LogQuery, MetricsRollup, Node, Page, Paged, Period, Role, ScheduledTask,
-    Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, Timestamp, User,
+    Alert, AlertFilter, AlertRule, ApiKey, AuditLog, AuditQuery, Location, LogQuery, MetricsRollup, Node, Page, Paged,
+    Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, Timestamp, User,
 };
 use crate::ports::{
-    ApiKeyStore, AuditStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter, ServerStore, TaskStore,
-    TemplateStore, UserStore,
+    AlertStore, ApiKeyStore, AuditStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter, ServerStore,
+    TaskStore, TemplateStore, UserStore,
 };
 use crate::{Error, Result};
 
@@ -36,6 +38,8 @@ struct State {
     tasks: HashMap<TaskId, ScheduledTask>,
     metrics: BTreeMap<(ServerId, Timestamp), ServerMetrics>,
     rollups: BTreeMap<(ServerId, Period, Timestamp), MetricsRollup>,
+    alert_rules: HashMap<AlertRuleId, AlertRule>,
+    alerts: HashMap<AlertId, Alert>,
 }
 
 impl MemoryStore {
@@ -750,6 +754,111 @@ impl MetricsStore for MemoryStore {
             Period::Day => *start >= days_before,
         });
         Ok((before - s.metrics.len() - s.rollups.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl AlertStore for MemoryStore {
+    async fn create_alert_rule(&self, rule: &AlertRule) -> Result<()> {
+        let mut s = self.lock();
+        if !s.users.contains_key(&rule.created_by) {
+            return Err(Error::not_found("user"));
+        }
+        if s.alert_rules.contains_key(&rule.id) {
+            return Err(Error::conflict("the alert rule exists"));
+        }
+        s.alert_rules.insert(rule.id, rule.clone());
+        Ok(())
+    }
+
+    async fn get_alert_rule(&self, id: AlertRuleId) -> Result<AlertRule> {
+        self.lock().alert_rules.get(&id).cloned().ok_or_else(|| Error::not_found("alert rule"))
+    }
+
+    async fn list_alert_rules(&self) -> Result<Vec<AlertRule>> {
+        let mut rules: Vec<_> = self.lock().alert_rules.values().cloned().collect();
+        rules.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        Ok(rules)
+    }
+
+    async fn update_alert_rule(&self, rule: &AlertRule) -> Result<AlertRule> {
+        let mut s = self.lock();
+        let stored = s.alert_rules.get_mut(&rule.id).ok_or_else(|| Error::not_found("alert rule"))?;
+        let v = stored.version;
+        cas(stored, v, rule, rule.version, |r| r.version += 1)
+    }
+
+    async fn delete_alert_rule(&self, id: AlertRuleId) -> Result<()> {
+        let mut s = self.lock();
+        s.alert_rules.remove(&id).ok_or_else(|| Error::not_found("alert rule"))?;
+        for a in s.alerts.values_mut().filter(|a| a.rule_id == Some(id)) {
+            a.rule_id = None;
+        }
+        Ok(())
+    }
+
+    async fn create_alert(&self, alert: &Alert) -> Result<()> {
+        let mut s = self.lock();
+        if s.alerts.contains_key(&alert.id) {
+            return Err(Error::conflict("the alert exists"));
+        }
+        s.alerts.insert(alert.id, alert.clone());
+        Ok(())
+    }
+
+    async fn get_alert(&self, id: AlertId) -> Result<Alert> {
+        self.lock().alerts.get(&id).cloned().ok_or_else(|| Error::not_found("alert"))
+    }
+
+    async fn list_alerts(&self, f: &AlertFilter, page: Page) -> Result<Paged<Alert>> {
+        let s = self.lock();
+        let visible = |a: &Alert| match f.visible_to {
+            None => true,
+            Some(u) => a.server_id.is_some_and(|id| {
+                s.servers.get(&id).is_some_and(|srv| srv.owner_id == u) || s.access.contains_key(&(id, u))
+            }),
+        };
+        let mut rows: Vec<Alert> = s
+            .alerts
+            .values()
+            .filter(|a| {
+                f.resolved.is_none_or(|r| a.resolved == r)
+                    && f.server_id.is_none_or(|id| a.server_id == Some(id))
+                    && f.node_id.is_none_or(|id| a.node_id == Some(id))
+                    && f.kind.as_ref().is_none_or(|k| &a.kind == k)
+                    && f.severity.is_none_or(|sev| a.severity == sev)
+                    && visible(a)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|a| std::cmp::Reverse((a.created_at, a.id)));
+        Ok(page_of(rows, page))
+    }
+
+    async fn resolve_alert(&self, id: AlertId, by: Option<UserId>, at: Timestamp) -> Result<Alert> {
+        let mut s = self.lock();
+        let a = s.alerts.get_mut(&id).ok_or_else(|| Error::not_found("alert"))?;
+        if a.resolved {
+            return Err(Error::conflict("the alert is already resolved"));
+        }
+        a.resolved = true;
+        a.resolved_at = Some(at);
+        a.resolved_by = by;
+        Ok(a.clone())
+    }
+
+    async fn last_alert(
+        &self,
+        rule: AlertRuleId,
+        server: Option<ServerId>,
+        node: Option<NodeId>,
+    ) -> Result<Option<Alert>> {
+        let s = self.lock();
+        Ok(s.alerts
+            .values()
+            .filter(|a| a.rule_id == Some(rule) && a.server_id == server && a.node_id == node)
+            .max_by_key(|a| (a.created_at, a.id))
+            .cloned())
     }
 }
 

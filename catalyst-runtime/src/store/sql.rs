@@ -74,6 +74,38 @@ pub(crate) struct ServerBody {
     pub crash_history: Vec<catalyst_core::model::Timestamp>,
 }
 
+/// A webhook as stored: unlike the API's view, it keeps its secret.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredWebhook {
+    pub url: String,
+    pub format: catalyst_core::model::WebhookFormat,
+    pub secret: Option<String>,
+}
+
+impl StoredWebhook {
+    pub fn from_targets(targets: &[catalyst_core::model::WebhookTarget]) -> Vec<Self> {
+        targets.iter().map(|t| Self { url: t.url.clone(), format: t.format, secret: t.secret.clone() }).collect()
+    }
+
+    pub fn into_target(self) -> catalyst_core::model::WebhookTarget {
+        catalyst_core::model::WebhookTarget { url: self.url, format: self.format, secret: self.secret }
+    }
+}
+
+/// A severity as its wire name, and back.
+pub(crate) fn severity_str(s: catalyst_core::model::Severity) -> &'static str {
+    use catalyst_core::model::Severity;
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
+}
+
+pub(crate) fn severity_from(s: &str) -> catalyst_core::Result<catalyst_core::model::Severity> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| decode_err("severity", e))
+}
+
 /// Escape `%`, `_` and `\` for a `LIKE … ESCAPE '\'` prefix match.
 pub(crate) fn like_prefix(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
@@ -103,7 +135,8 @@ macro_rules! impl_sql_store {
             use uuid::Uuid;
 
             use super::super::sql::{
-                ServerBody, TemplateBody, db_err, decode_err, like_prefix, map_err, to_i64, to_u64,
+                ServerBody, StoredWebhook, TemplateBody, db_err, decode_err, like_prefix, map_err, severity_from,
+                severity_str, to_i64, to_u64,
             };
             use super::*;
 
@@ -374,6 +407,35 @@ macro_rules! impl_sql_store {
                     disk_max_bytes: to_u64(col(row, "disk_max_bytes")?),
                     rx_bytes: to_u64(col(row, "rx_bytes")?),
                     tx_bytes: to_u64(col(row, "tx_bytes")?),
+                })
+            }
+
+            fn alert_rule_from(row: &DbRow) -> Result<AlertRule> {
+                Ok(AlertRule {
+                    id: AlertRuleId(col(row, "id")?),
+                    name: col(row, "name")?,
+                    condition: col::<Json<AlertCondition>>(row, "condition")?.0,
+                    severity: severity_from(&col::<String>(row, "severity")?)?,
+                    webhooks: col::<Json<Vec<StoredWebhook>>>(row, "webhooks")?.0.into_iter().map(StoredWebhook::into_target).collect(),
+                    enabled: col(row, "enabled")?,
+                    created_by: UserId(col(row, "created_by")?),
+                    version: col(row, "version")?,
+                })
+            }
+
+            fn alert_from(row: &DbRow) -> Result<Alert> {
+                Ok(Alert {
+                    id: AlertId(col(row, "id")?),
+                    rule_id: col::<Option<Uuid>>(row, "rule_id")?.map(AlertRuleId),
+                    server_id: col::<Option<Uuid>>(row, "server_id")?.map(ServerId),
+                    node_id: col::<Option<Uuid>>(row, "node_id")?.map(NodeId),
+                    kind: col(row, "kind")?,
+                    severity: severity_from(&col::<String>(row, "severity")?)?,
+                    message: col(row, "message")?,
+                    resolved: col(row, "resolved")?,
+                    created_at: col(row, "created_at")?,
+                    resolved_at: col(row, "resolved_at")?,
+                    resolved_by: col::<Option<Uuid>>(row, "resolved_by")?.map(UserId),
                 })
             }
 
@@ -1467,6 +1529,164 @@ macro_rules! impl_sql_store {
                     }
                     tx.commit().await.map_err(db_err)?;
                     Ok(gone)
+                }
+            }
+
+            const ALERT_FILTER: &str = "WHERE ($1 IS NULL OR resolved = $1) AND ($2 IS NULL OR server_id = $2) \
+                AND ($3 IS NULL OR node_id = $3) AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR severity = $5) \
+                AND ($6 IS NULL OR server_id IN (SELECT id FROM servers WHERE owner_id = $6 \
+                UNION SELECT server_id FROM server_access WHERE user_id = $6))";
+
+            #[async_trait]
+            impl AlertStore for $store {
+                async fn create_alert_rule(&self, r: &AlertRule) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO alert_rules (id, name, condition, severity, webhooks, enabled, created_by, version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(r.id.0)
+                    .bind(&r.name)
+                    .bind(Json(&r.condition))
+                    .bind(severity_str(r.severity))
+                    .bind(Json(StoredWebhook::from_targets(&r.webhooks)))
+                    .bind(r.enabled)
+                    .bind(r.created_by.0)
+                    .bind(r.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "the alert rule exists", (ErrorKind::NotFound, "user not found")))?;
+                    Ok(())
+                }
+
+                async fn get_alert_rule(&self, id: AlertRuleId) -> Result<AlertRule> {
+                    let row = sqlx::query("SELECT * FROM alert_rules WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("alert rule"))?;
+                    alert_rule_from(&row)
+                }
+
+                async fn list_alert_rules(&self) -> Result<Vec<AlertRule>> {
+                    let rows = sqlx::query("SELECT * FROM alert_rules ORDER BY name, id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter().map(alert_rule_from).collect()
+                }
+
+                async fn update_alert_rule(&self, r: &AlertRule) -> Result<AlertRule> {
+                    let done = sqlx::query(
+                        "UPDATE alert_rules SET name = $1, condition = $2, severity = $3, webhooks = $4, enabled = $5, \
+                         version = version + 1 WHERE id = $6 AND version = $7",
+                    )
+                    .bind(&r.name)
+                    .bind(Json(&r.condition))
+                    .bind(severity_str(r.severity))
+                    .bind(Json(StoredWebhook::from_targets(&r.webhooks)))
+                    .bind(r.enabled)
+                    .bind(r.id.0)
+                    .bind(r.version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(cas_failure(&self.pool, "alert_rules", r.id.0, "alert rule").await);
+                    }
+                    self.get_alert_rule(r.id).await
+                }
+
+                async fn delete_alert_rule(&self, id: AlertRuleId) -> Result<()> {
+                    let done = sqlx::query("DELETE FROM alert_rules WHERE id = $1").bind(id.0).execute(&self.pool).await.map_err(db_err)?;
+                    if done.rows_affected() == 0 { Err(Error::not_found("alert rule")) } else { Ok(()) }
+                }
+
+                async fn create_alert(&self, a: &Alert) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO alerts (id, rule_id, server_id, node_id, kind, severity, message, resolved, created_at, \
+                         resolved_at, resolved_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(a.id.0)
+                    .bind(a.rule_id.map(|r| r.0))
+                    .bind(a.server_id.map(|s| s.0))
+                    .bind(a.node_id.map(|n| n.0))
+                    .bind(&a.kind)
+                    .bind(severity_str(a.severity))
+                    .bind(&a.message)
+                    .bind(a.resolved)
+                    .bind(a.created_at)
+                    .bind(a.resolved_at)
+                    .bind(a.resolved_by.map(|u| u.0))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "the alert exists", (ErrorKind::NotFound, "alert rule not found")))?;
+                    Ok(())
+                }
+
+                async fn get_alert(&self, id: AlertId) -> Result<Alert> {
+                    let row = sqlx::query("SELECT * FROM alerts WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| Error::not_found("alert"))?;
+                    alert_from(&row)
+                }
+
+                async fn list_alerts(&self, f: &AlertFilter, page: Page) -> Result<Paged<Alert>> {
+                    let (limit, offset) = limit_offset(page);
+                    macro_rules! bind_filter {
+                        ($q:expr) => {
+                            $q.bind(f.resolved)
+                                .bind(f.server_id.map(|s| s.0))
+                                .bind(f.node_id.map(|n| n.0))
+                                .bind(f.kind.as_deref())
+                                .bind(f.severity.map(severity_str))
+                                .bind(f.visible_to.map(|u| u.0))
+                        };
+                    }
+                    let sql = format!("SELECT * FROM alerts {ALERT_FILTER} ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8");
+                    let rows = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let sql = format!("SELECT COUNT(*) AS n FROM alerts {ALERT_FILTER}");
+                    let total = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_one(&self.pool).await.map_err(db_err)?;
+                    Ok(Paged { items: rows.iter().map(alert_from).collect::<Result<_>>()?, total: to_u64(col(&total, "n")?) })
+                }
+
+                async fn resolve_alert(&self, id: AlertId, by: Option<UserId>, at: Timestamp) -> Result<Alert> {
+                    let done = sqlx::query(
+                        "UPDATE alerts SET resolved = TRUE, resolved_at = $1, resolved_by = $2 WHERE id = $3 AND resolved = FALSE",
+                    )
+                    .bind(at)
+                    .bind(by.map(|u| u.0))
+                    .bind(id.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 0 {
+                        self.get_alert(id).await?;
+                        return Err(Error::conflict("the alert is already resolved"));
+                    }
+                    self.get_alert(id).await
+                }
+
+                async fn last_alert(&self, rule: AlertRuleId, server: Option<ServerId>, node: Option<NodeId>) -> Result<Option<Alert>> {
+                    let row = sqlx::query(
+                        "SELECT * FROM alerts WHERE rule_id = $1 AND (server_id = $2 OR ($2 IS NULL AND server_id IS NULL)) \
+                         AND (node_id = $3 OR ($3 IS NULL AND node_id IS NULL)) ORDER BY created_at DESC, id DESC LIMIT 1",
+                    )
+                    .bind(rule.0)
+                    .bind(server.map(|s| s.0))
+                    .bind(node.map(|n| n.0))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    row.as_ref().map(alert_from).transpose()
                 }
             }
         }
