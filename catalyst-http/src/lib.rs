@@ -73,6 +73,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::servers::router())
         .merge(routes::admin::router())
         .merge(routes::tasks::router())
+        .merge(routes::alerts::router())
         .merge(agent::router())
         .routes(utoipa_axum::routes!(gateway::ws))
 }

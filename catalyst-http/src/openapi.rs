@@ -31,6 +31,7 @@ pub const UI_PATH: &str = "/api/docs";
         (name = "templates", description = "What a server runs and how it is installed"),
         (name = "servers", description = "Game servers: lifecycle, power, console, logs, suspension"),
         (name = "access", description = "Subusers: per-server grants"),
+        (name = "alerts", description = "Alerts, their rules, and webhook deliveries"),
         (name = "tasks", description = "Scheduled tasks: cron in a time zone, catch-up policy, history"),
         (name = "api-keys", description = "Keys for automation: scoped, rate-limited, revocable"),
         (name = "admin", description = "Operator views: audit log, statistics, users, nodes, servers, health"),

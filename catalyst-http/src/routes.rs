@@ -1,6 +1,7 @@
 //! One router per resource, nested under `/api`. Handlers are a few lines that call the facade.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod nodes;
 pub mod servers;

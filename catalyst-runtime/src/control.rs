@@ -4,6 +4,7 @@
 //! HTTP layer and the Python/Node bindings wrap it as it is.
 
 mod admin;
+mod alerts;
 mod api_keys;
 pub mod auth;
 mod bus;
@@ -19,6 +20,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use alerts::{EVALUATE_EVERY, SUPPRESS_FOR};
 pub use api_keys::KEY_PREFIX;
 pub use bus::EventBus;
 use catalyst_core::clock::{Clock, SystemClock};
@@ -51,6 +53,8 @@ struct Inner {
     key_usage: api_keys::KeyUsage,
     latest: metrics::Latest,
     retention: metrics::MetricsRetention,
+    webhooks: crate::webhook::WebhookSender,
+    alert_interval: std::time::Duration,
 }
 
 /// Builds a [`Catalyst`] from its ports.
@@ -64,6 +68,8 @@ pub struct CatalystBuilder {
     cache_ttl: std::time::Duration,
     scheduler: Option<std::time::Duration>,
     retention: metrics::MetricsRetention,
+    webhooks: crate::webhook::WebhookPolicy,
+    alert_interval: std::time::Duration,
 }
 
 impl Default for CatalystBuilder {
@@ -77,6 +83,8 @@ impl Default for CatalystBuilder {
             cache_ttl: cache::DEFAULT_TTL,
             scheduler: Some(std::time::Duration::from_secs(1)),
             retention: Default::default(),
+            webhooks: Default::default(),
+            alert_interval: alerts::EVALUATE_EVERY,
         }
     }
 }
@@ -126,8 +134,21 @@ impl CatalystBuilder {
         self
     }
 
-    /// How often due tasks are looked for (default every second); `None` leaves firing to
-    /// explicit [`Catalyst::run_due_tasks`] calls (tests with a manual clock).
+    /// How webhooks are delivered (private targets refused by default).
+    pub fn webhooks(mut self, policy: crate::webhook::WebhookPolicy) -> Self {
+        self.webhooks = policy;
+        self
+    }
+
+    /// How often alert rules are evaluated (default 30 s).
+    pub fn alert_interval(mut self, every: std::time::Duration) -> Self {
+        self.alert_interval = every;
+        self
+    }
+
+    /// How often due tasks are looked for (default every second); metrics maintenance and
+    /// alert evaluation ride on the same loop. `None` runs no background loop: tasks, roll-ups
+    /// and alerts then happen on explicit calls (tests with a manual clock).
     pub fn scheduler(mut self, every: Option<std::time::Duration>) -> Self {
         self.scheduler = every;
         self
@@ -150,6 +171,8 @@ impl CatalystBuilder {
                 key_usage: Default::default(),
                 latest: Default::default(),
                 retention: self.retention,
+                webhooks: crate::webhook::WebhookSender::new(self.webhooks)?,
+                alert_interval: self.alert_interval,
             }),
         };
         node_events::spawn(catalyst.clone());

@@ -365,6 +365,15 @@ async fn openapi_document_describes_every_route_and_swagger_ui_is_served() {
         ("put", "/api/tasks/{id}"),
         ("delete", "/api/tasks/{id}"),
         ("post", "/api/tasks/{id}/execute"),
+        ("get", "/api/alerts"),
+        ("get", "/api/alerts/{id}"),
+        ("post", "/api/alerts/{id}/resolve"),
+        ("post", "/api/alerts/bulk-resolve"),
+        ("get", "/api/alerts/stats"),
+        ("post", "/api/alert-rules"),
+        ("get", "/api/alert-rules"),
+        ("put", "/api/alert-rules/{id}"),
+        ("delete", "/api/alert-rules/{id}"),
     ];
     for (method, path) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
@@ -435,6 +444,24 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
     let task = json!({"server_id": server, "name": "nightly", "cron": "0 4 * * *", "action": {"type": "restart"}});
     let task = api.ok(Method::POST, "/api/tasks", &alice_token, Some(task)).await;
     let task = task["id"].as_str().expect("task id").to_string();
+    let rule = json!({"name": "crashes", "condition": {"type": "server_crashed"}});
+    let rule = api.ok(Method::POST, "/api/alert-rules", &api.admin, Some(rule)).await;
+    let rule = rule["id"].as_str().expect("rule id").to_string();
+    let alert = catalyst_core::model::Alert {
+        id: catalyst_core::id::AlertId::new(),
+        rule_id: None,
+        server_id: Some(server.parse().expect("server id")),
+        node_id: None,
+        kind: "server_crashed".into(),
+        severity: catalyst_core::model::Severity::Warning,
+        message: "alices crashed".into(),
+        resolved: false,
+        created_at: chrono::Utc::now(),
+        resolved_at: None,
+        resolved_by: None,
+    };
+    catalyst_core::ports::AlertStore::create_alert(api.catalyst.store().as_ref(), &alert).await.expect("alert");
+    let alert = alert.id.to_string();
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -446,6 +473,8 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             format!("/api/locations/{location}"),
             "/api/admin/api-keys".to_string(),
             format!("/api/tasks/{task}"),
+            format!("/api/alerts/{alert}"),
+            "/api/alert-rules".to_string(),
         ] {
             all.push(api.ok(Method::GET, &path, &api.admin, None).await);
         }
@@ -465,6 +494,8 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             Some("locations") => (&location, REFUSED),
             Some("admin") if path.starts_with("/api/admin/api-keys/") => (&key, REFUSED),
             Some("tasks") => (&task, HIDDEN),
+            Some("alerts") => (&alert, HIDDEN),
+            Some("alert-rules") => (&rule, REFUSED),
             _ => panic!("{path} takes an id this test does not know: add it to `target`"),
         }
     };
@@ -476,7 +507,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             ("put", "/api/nodes/{id}") | ("put", "/api/locations/{id}") | ("put", "/api/admin/api-keys/{id}") => {
                 Some(json!({"name": "taken"}))
             }
-            ("put", "/api/tasks/{id}") => Some(json!({"enabled": false})),
+            ("put", "/api/tasks/{id}") | ("put", "/api/alert-rules/{id}") => Some(json!({"enabled": false})),
             ("put", "/api/templates/{id}") => Some(
                 json!({"name": "taken", "image": "img", "startup": "./run", "stop": {"type": "signal", "value": "SIGTERM"}}),
             ),

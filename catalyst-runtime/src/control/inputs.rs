@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use catalyst_core::id::{LocationId, NodeId, RoleId, ServerId, TemplateId, UserId};
+use catalyst_core::id::{AlertId, LocationId, NodeId, RoleId, ServerId, TemplateId, UserId};
 use catalyst_core::model::{
-    Allocation, ApiKey, CatchUp, ConfigFileEdit, DonePattern, InstallScript, Limits, MetricsRollup, Node,
-    ServerMetrics, StopAction, TaskAction, TemplateVariable, Timestamp, User,
+    AlertCondition, Allocation, ApiKey, CatchUp, ConfigFileEdit, DonePattern, InstallScript, Limits, MetricsRollup,
+    Node, ServerMetrics, Severity, StopAction, TaskAction, TemplateVariable, Timestamp, User, WebhookTarget,
 };
 use catalyst_core::permission::Permission;
 use catalyst_core::restart::RestartPolicy;
@@ -524,4 +524,74 @@ pub enum MetricsSeries {
     Samples(Vec<ServerMetrics>),
     /// Hourly or daily summaries.
     Rollups(Vec<MetricsRollup>),
+}
+
+/// A new alert rule.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAlertRule {
+    /// Display name.
+    pub name: String,
+    /// When it fires.
+    pub condition: AlertCondition,
+    /// Severity of its alerts (default warning).
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+    /// Webhooks told about each alert.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookTarget>,
+    /// Evaluated only when enabled (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_severity() -> Severity {
+    Severity::Warning
+}
+
+/// Changes to an alert rule; absent fields stay.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRulePatch {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When it fires.
+    #[serde(default)]
+    pub condition: Option<AlertCondition>,
+    /// Severity.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Webhooks (replaces the list).
+    #[serde(default)]
+    pub webhooks: Option<Vec<WebhookTarget>>,
+    /// Enable or disable.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// Alert counts among what the caller may see.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AlertStats {
+    /// Every alert.
+    pub total: u64,
+    /// Not resolved.
+    pub open: u64,
+    /// Resolved.
+    pub resolved: u64,
+    /// Open ones by severity.
+    pub open_info: u64,
+    /// Open warnings.
+    pub open_warning: u64,
+    /// Open critical alerts.
+    pub open_critical: u64,
+}
+
+/// The outcome of a bulk resolution.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BulkResolved {
+    /// Alerts resolved now.
+    pub resolved: u64,
+    /// Alerts left alone: already resolved, missing, or not the caller's to resolve.
+    pub skipped: Vec<AlertId>,
 }

@@ -216,19 +216,26 @@ impl Catalyst {
 /// Metrics roll-ups and retention run once per this many scheduler ticks.
 const MAINTENANCE_EVERY: u32 = 300;
 
-/// Fire due tasks every `every`, and maintain metrics now and then, until the control plane is
-/// dropped.
+/// Fire due tasks every `every`, evaluate alert rules and maintain metrics now and then, until
+/// the control plane is dropped.
 pub(super) fn spawn_scheduler(catalyst: &Catalyst, every: Duration) {
     let weak = std::sync::Arc::downgrade(&catalyst.inner);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut alerts_at = tokio::time::Instant::now();
         for n in 0u32.. {
             tick.tick().await;
             let Some(inner) = weak.upgrade() else { return };
             let catalyst = Catalyst { inner };
             if let Err(e) = catalyst.run_due_tasks().await {
                 tracing::warn!(error = %e, "scheduled tasks could not run");
+            }
+            if tokio::time::Instant::now() >= alerts_at {
+                alerts_at = tokio::time::Instant::now() + catalyst.inner.alert_interval;
+                if let Err(e) = catalyst.evaluate_alerts().await {
+                    tracing::warn!(error = %e, "alert rules could not be evaluated");
+                }
             }
             if n % MAINTENANCE_EVERY == 0
                 && let Err(e) = catalyst.run_metrics_maintenance().await

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod alerts;
 mod control;
 mod images;
 mod registry;

@@ -24,12 +24,12 @@ use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use crate::support;
 
 /// 2030-01-01 11:59:30 UTC.
-fn start() -> Timestamp {
+pub fn start() -> Timestamp {
     chrono::DateTime::parse_from_rfc3339("2030-01-01T11:59:30Z").expect("time").to_utc()
 }
 
 /// A control plane on `store` under `clock`, with its scheduler left to the test.
-async fn control_plane(store: Arc<dyn Store>, clock: Arc<ManualClock>, daemon: &NodeDaemon) -> Catalyst {
+pub async fn control_plane(store: Arc<dyn Store>, clock: Arc<ManualClock>, daemon: &NodeDaemon) -> Catalyst {
     let hub = NodeHub::new();
     hub.add_node(daemon.clone());
     Catalyst::builder()
@@ -38,23 +38,29 @@ async fn control_plane(store: Arc<dyn Store>, clock: Arc<ManualClock>, daemon: &
         .clock(clock)
         .auth(AuthConfig::with_secret(vec![9u8; 32]).expect("secret"))
         .scheduler(None)
+        .webhooks(catalyst_runtime::webhook::WebhookPolicy {
+            allow_private: true,
+            attempts: 2,
+            backoff: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+        })
         .build()
         .await
         .expect("build")
 }
 
-struct Setup {
-    catalyst: Catalyst,
-    clock: Arc<ManualClock>,
-    runtime: Arc<FakeRuntime>,
-    daemon: NodeDaemon,
-    owner: Principal,
-    server: ServerId,
+pub struct Setup {
+    pub catalyst: Catalyst,
+    pub clock: Arc<ManualClock>,
+    pub runtime: Arc<FakeRuntime>,
+    pub daemon: NodeDaemon,
+    pub owner: Principal,
+    pub server: ServerId,
     _dir: tempfile::TempDir,
 }
 
 /// A running server owned by a customer, on a node with the fake runtime.
-async fn setup(store: Arc<dyn Store>) -> Setup {
+pub async fn setup(store: Arc<dyn Store>) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::new(start()));
     let runtime = Arc::new(FakeRuntime::new());
