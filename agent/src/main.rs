@@ -43,6 +43,10 @@ struct Config {
     /// Container networking.
     #[arg(long, env = "CATALYST_AGENT_NETWORK", value_enum, default_value = "host")]
     network: Network,
+    /// Serve this node's Prometheus metrics at `http://<address>/metrics` (off by default;
+    /// keep it on loopback or a private network).
+    #[arg(long, env = "CATALYST_AGENT_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -90,6 +94,12 @@ async fn main() -> anyhow::Result<()> {
     let recovered = daemon.recover().await?;
     tracing::info!(runtime = runtime.name(), recovered, node = %config.node_id, "agent started");
     daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));
+    if let Some(addr) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+        let exporter = catalyst_runtime::node::NodeExporter::spawn(&daemon).await;
+        tokio::spawn(catalyst_http::serve(listener, catalyst_http::exporter_router(exporter), shutdown()));
+        tracing::info!(%addr, "serving node metrics at /metrics");
+    }
 
     let url = format!("{}/api/agent/ws", config.control_url.trim_end_matches('/').replacen("http", "ws", 1));
     let link = AgentConfig { url, node_id: config.node_id, credential };

@@ -55,6 +55,21 @@ pub struct HttpConfig {
     pub hsts: bool,
 }
 
+/// The agent's own `GET /metrics` (Prometheus text of its servers); the agent serves it on a
+/// separate, usually loopback, address.
+pub fn exporter_router(exporter: catalyst_runtime::node::NodeExporter) -> Router {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let exporter = exporter.clone();
+            async move {
+                let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+                ([(axum::http::header::CONTENT_TYPE, content_type)], exporter.render())
+            }
+        }),
+    )
+}
+
 /// The whole API with default settings. `hub` must be the `NodeHub` the `Catalyst` was built
 /// with for agents to work.
 pub fn router(catalyst: Catalyst, hub: Option<NodeHub>) -> Router {

@@ -6,6 +6,7 @@ mod console;
 #[cfg(feature = "containerd")]
 mod containerd;
 mod daemon;
+mod exporter;
 mod process_runtime;
 
 pub use cgroup::Cgroup;
@@ -13,6 +14,7 @@ pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleRea
 #[cfg(feature = "containerd")]
 pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryConfig};
 pub use daemon::{DaemonConfig, NodeDaemon};
+pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
 
 /// Which container runtime a node uses.

@@ -137,7 +137,7 @@ fn server(port: u16, data: &std::path::Path) -> Proc {
     )
 }
 
-fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path) -> Proc {
+fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path, metrics: u16) -> Proc {
     let mut cmd = Command::new(bin("catalyst-agent"));
     cmd.args([
         "--control-url",
@@ -146,6 +146,8 @@ fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path) -> 
         node,
         "--data-dir",
         &data.to_string_lossy(),
+        "--metrics-listen",
+        &format!("127.0.0.1:{metrics}"),
     ])
     .args(["--runtime", "containerd", "--namespace", NAMESPACE])
     .stdout(Stdio::null())
@@ -213,7 +215,8 @@ async fn server_and_agent_processes_on_containerd() {
     )
     .await;
 
-    let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path());
+    let metrics_port = free_port();
+    let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path(), metrics_port);
     let online = async || ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true;
     until("the agent to enroll and connect", 30, online).await;
 
@@ -234,6 +237,16 @@ async fn server_and_agent_processes_on_containerd() {
     until("installed", 60, async || state().await == "stopped").await;
     ok(port, "POST", &format!("/api/servers/{id}/start"), &t, None).await;
     until("running", 30, async || state().await == "running").await;
+
+    // The agent's own metrics: its servers by state and their samples, valid exposition text.
+    let mut text = String::new();
+    until("agent metrics", 20, async || {
+        text = raw_get(metrics_port, "/metrics").await;
+        text.contains("catalyst_agent_servers{state=\"running\"} 1")
+            && text.contains("catalyst_agent_server_cpu_percent")
+    })
+    .await;
+    promtool_accepts(&text);
     ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "hello e2e"}))).await;
     until("the echo", 30, async || logs_contain(port, &t, &id, "> hello e2e").await).await;
 
@@ -244,7 +257,7 @@ async fn server_and_agent_processes_on_containerd() {
         rt.list().await.expect("list").iter().any(|c| c.id == id && c.running),
         "the game kept running without its agent"
     );
-    ag = agent(port, &node_id, None, agent_data.path());
+    ag = agent(port, &node_id, None, agent_data.path(), metrics_port);
     until("the agent to come back", 30, online).await;
     assert_eq!(state().await, "running", "reported running after the agent restart");
     ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after agent restart"}))).await;
@@ -383,4 +396,42 @@ async fn readme_quickstart_runs_as_written() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the walkthrough failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("you said: hello"), "{stdout}");
+}
+
+/// The body of `GET path` on 127.0.0.1:`port` ("" when it does not answer).
+async fn raw_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return String::new() };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// `promtool check metrics` accepts `text` (Debian's prometheus package; required in CI).
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        assert!(std::env::var("CI").is_err(), "promtool is required in CI");
+        eprintln!("!!! SKIPPED: promtool check (install Debian's prometheus package)");
+        return;
+    };
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

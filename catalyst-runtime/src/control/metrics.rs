@@ -130,9 +130,7 @@ impl Catalyst {
             }
         }
         for (state, n) in by_state {
-            let state =
-                serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            servers.get_or_create(&vec![("state".into(), state)]).set(n);
+            servers.get_or_create(&vec![("state".into(), state.as_str().into())]).set(n);
         }
         let nodes = Family::<Labels, Gauge>::default();
         registry.register("nodes", "Nodes by agent connection", nodes.clone());
