@@ -740,6 +740,11 @@ async fn metrics_are_stored_rolled_up_and_exported_for_prometheus() {
     assert!(text.contains("catalyst_servers{state=\"running\"} 1"), "{text}");
     assert!(text.contains("catalyst_nodes{online=\"true\"} 1"), "{text}");
     assert!(text.contains(&format!("catalyst_server_cpu_percent{{server_id=\"{id}\"}}")), "{text}");
+    assert!(
+        text.contains(&format!("catalyst_node_memory_capacity_bytes{{node_id=\"{node}\"}} {}", 8192u64 << 20)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("catalyst_node_cpu_percent{{node_id=\"{node}\"}}")), "{text}");
     promtool_accepts(&text).await;
 }
 

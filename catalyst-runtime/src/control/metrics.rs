@@ -111,18 +111,20 @@ impl Catalyst {
     }
 
     /// The fleet in the Prometheus text format (`admin.stats`): servers by state, nodes by
-    /// connection, users, and each server's latest resource sample.
+    /// connection, per-node usage and capacity, users, and each server's latest sample.
     pub async fn prometheus_metrics(&self, who: &Principal) -> Result<String> {
         authorize(who, Permission::AdminStats, Scope::Global)?;
         let mut registry = Registry::with_prefix("catalyst");
         let servers = Family::<Labels, Gauge>::default();
         registry.register("servers", "Servers by lifecycle state", servers.clone());
         let mut by_state: HashMap<ServerState, i64> = HashMap::new();
+        let mut node_of: HashMap<ServerId, catalyst_core::id::NodeId> = HashMap::new();
         let mut offset = 0;
         loop {
             let page = self.inner.store.list_servers(&ServerFilter::default(), Page::new(offset, 500)).await?;
             for s in &page.items {
                 *by_state.entry(s.state).or_default() += 1;
+                node_of.insert(s.id, s.node_id);
             }
             offset += page.items.len() as u64;
             if page.items.is_empty() || offset >= page.total {
@@ -154,7 +156,38 @@ impl Catalyst {
         registry.register("server_disk_bytes", "Size of the server directory, latest sample", disk.clone());
         registry.register("server_network_receive_bytes", "Bytes received, latest sample", rx.clone());
         registry.register("server_network_transmit_bytes", "Bytes sent, latest sample", tx.clone());
+        // Per node: what its servers use now (sums of their latest samples) and what it may
+        // hand out.
+        let node_cpu = gauge_f64();
+        let node_memory = gauge_f64();
+        let node_disk = gauge_f64();
+        let node_memory_capacity = gauge_f64();
+        let node_memory_allocated = gauge_f64();
+        registry.register("node_cpu_percent", "Sum of its servers' CPU, latest samples", node_cpu.clone());
+        registry.register("node_memory_bytes", "Sum of its servers' resident memory", node_memory.clone());
+        registry.register("node_disk_bytes", "Sum of its servers' directory sizes", node_disk.clone());
+        registry.register("node_memory_capacity_bytes", "Memory it may hand out", node_memory_capacity.clone());
+        registry.register(
+            "node_memory_allocated_bytes",
+            "Memory its servers are limited to",
+            node_memory_allocated.clone(),
+        );
+        let node_labels = |id: catalyst_core::id::NodeId| vec![("node_id".to_string(), id.to_string())];
+        for n in &all {
+            let labels = node_labels(n.node.id);
+            node_memory_capacity.get_or_create(&labels).set(n.memory_capacity_mb as f64 * 1_048_576.0);
+            node_memory_allocated.get_or_create(&labels).set(n.memory_used_mb as f64 * 1_048_576.0);
+            for family in [&node_cpu, &node_memory, &node_disk] {
+                family.get_or_create(&labels).set(0.0);
+            }
+        }
         for m in self.inner.latest.all() {
+            if let Some(node) = node_of.get(&m.server_id) {
+                let labels = node_labels(*node);
+                node_cpu.get_or_create(&labels).inc_by(m.cpu_percent);
+                node_memory.get_or_create(&labels).inc_by(m.memory_bytes as f64);
+                node_disk.get_or_create(&labels).inc_by(m.disk_bytes as f64);
+            }
             let labels = vec![("server_id".to_string(), m.server_id.to_string())];
             cpu.get_or_create(&labels).set(m.cpu_percent);
             memory.get_or_create(&labels).set(m.memory_bytes as f64);
