@@ -68,6 +68,8 @@ typed_id!(
     AlertId,
     /// Identifies an alert rule.
     AlertRuleId,
+    /// Identifies a webhook delivery.
+    DeliveryId,
     /// Identifies an audit entry.
     AuditId,
     /// Identifies an API key.

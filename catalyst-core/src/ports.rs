@@ -23,7 +23,7 @@ use crate::id::{
 use crate::model::{
     Alert, AlertFilter, AlertRule, Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream,
     MetricsRollup, Node, Page, Paged, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics,
-    Session, Template, User,
+    Session, Template, User, WebhookDelivery,
 };
 use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
 
@@ -280,6 +280,10 @@ pub trait AlertStore: Send + Sync {
         server: Option<ServerId>,
         node: Option<NodeId>,
     ) -> Result<Option<Alert>>;
+    /// Record a webhook delivery.
+    async fn append_delivery(&self, delivery: &WebhookDelivery) -> Result<()>;
+    /// Deliveries, newest first: of one alert, or all.
+    async fn list_deliveries(&self, alert: Option<AlertId>, page: Page) -> Result<Paged<WebhookDelivery>>;
 }
 
 /// Every store port; what the control plane is built on.

@@ -7,11 +7,10 @@
 //! request and at every redirect. An operator can allow private targets explicitly.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use catalyst_core::model::Timestamp;
-pub use catalyst_core::model::{WebhookFormat, WebhookTarget};
+pub use catalyst_core::model::{WebhookDelivery as Delivery, WebhookFormat, WebhookTarget};
 use catalyst_core::{Error, Result};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -20,8 +19,6 @@ use sha2::Sha256;
 pub const TIMESTAMP_HEADER: &str = "x-catalyst-timestamp";
 /// Header carrying `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`.
 pub const SIGNATURE_HEADER: &str = "x-catalyst-signature";
-/// Deliveries remembered per sender.
-const HISTORY: usize = 1000;
 
 /// Delivery settings.
 #[derive(Debug, Clone, Copy)]
@@ -40,26 +37,6 @@ impl Default for WebhookPolicy {
     fn default() -> Self {
         Self { allow_private: false, attempts: 5, backoff: Duration::from_secs(1), timeout: Duration::from_secs(10) }
     }
-}
-
-/// The outcome of one delivery.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Delivery {
-    /// The target URL.
-    pub url: String,
-    /// Event kind.
-    pub event: String,
-    /// Did the receiver answer 2xx?
-    pub delivered: bool,
-    /// Attempts made.
-    pub attempts: u32,
-    /// The last HTTP status, if any answer came.
-    pub status: Option<u16>,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// When it finished.
-    #[schema(value_type = String, format = DateTime)]
-    pub at: Timestamp,
 }
 
 /// Is `ip` a public unicast address?
@@ -126,12 +103,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// Sends webhooks and remembers the last deliveries.
+/// Sends webhooks.
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
     client: reqwest::Client,
     policy: WebhookPolicy,
-    history: Arc<Mutex<std::collections::VecDeque<Delivery>>>,
 }
 
 fn ip_literal(url: &reqwest::Url) -> Option<IpAddr> {
@@ -163,7 +139,7 @@ impl WebhookSender {
             .user_agent(concat!("catalyst/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::internal("cannot build the webhook client", e))?;
-        Ok(Self { client, policy, history: Arc::default() })
+        Ok(Self { client, policy })
     }
 
     /// The body for `target`'s format.
@@ -184,9 +160,11 @@ impl WebhookSender {
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     }
 
-    /// Deliver one event, retrying per the policy; the outcome is also kept in the history.
+    /// Deliver one event, retrying per the policy.
     pub async fn send(&self, target: &WebhookTarget, event: &str, text: &str, data: &serde_json::Value) -> Delivery {
         let mut delivery = Delivery {
+            id: catalyst_core::id::DeliveryId::new(),
+            alert_id: None,
             url: target.url.clone(),
             event: event.to_string(),
             delivered: false,
@@ -214,11 +192,6 @@ impl WebhookSender {
             }
         }
         delivery.at = chrono::Utc::now();
-        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        if history.len() >= HISTORY {
-            history.pop_front();
-        }
-        history.push_back(delivery.clone());
         delivery
     }
 
@@ -265,11 +238,6 @@ impl WebhookSender {
             check_ip(ip, self.policy.allow_private)?;
         }
         Ok(url)
-    }
-
-    /// The last deliveries, oldest first.
-    pub fn history(&self) -> Vec<Delivery> {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::id::{AlertId, AlertRuleId, ApiKeyId, AuditId, BackupId, NodeId, ServerId, TaskId, UserId};
+use crate::id::{AlertId, AlertRuleId, ApiKeyId, AuditId, BackupId, DeliveryId, NodeId, ServerId, TaskId, UserId};
 use crate::model::Timestamp;
 use crate::permission::Permission;
 
@@ -472,6 +472,30 @@ impl fmt::Debug for WebhookTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookTarget").field("url", &self.url).field("format", &self.format).finish_non_exhaustive()
     }
+}
+
+/// The outcome of one webhook delivery (all its attempts).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WebhookDelivery {
+    /// Identity.
+    pub id: DeliveryId,
+    /// The alert it told about.
+    pub alert_id: Option<AlertId>,
+    /// The target URL.
+    pub url: String,
+    /// Event kind, e.g. `alert.raised`.
+    pub event: String,
+    /// Did the receiver answer 2xx?
+    pub delivered: bool,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last HTTP status, if an answer came.
+    pub status: Option<u16>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it finished.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
 }
 
 /// A condition plus the webhooks told when it holds.

@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use crate::ErrorKind;
 use crate::clock::{Clock, SystemClock};
 use crate::id::{
-    AlertId, AlertRuleId, ApiKeyId, AuditId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId,
-    UserId,
+    AlertId, AlertRuleId, ApiKeyId, AuditId, DeliveryId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId,
+    TemplateId, UserId,
 };
 use crate::lifecycle::ServerState;
 use crate::model::{
     ActorRef, Alert, AlertCondition, AlertFilter, AlertMetric, AlertRule, Allocation, ApiKey, AuditLog, AuditQuery,
     CatchUp, Limits, Location, LogQuery, LogStream, MetricsRollup, Node, Page, Period, Role, ScheduledTask, Server,
     ServerAccess, ServerLog, ServerMetrics, Session, Severity, StopAction, TaskAction, Template, Timestamp, User,
-    WebhookFormat, WebhookTarget,
+    WebhookDelivery, WebhookFormat, WebhookTarget,
 };
 use crate::permission::Permission;
 use crate::ports::{ServerFilter, Store};
@@ -276,6 +276,25 @@ pub async fn alerts(store: &dyn Store) {
     assert_eq!(store.resolve_alert(AlertId::new(), None, t0).await.expect_err("missing").kind(), ErrorKind::NotFound);
     let open = AlertFilter { resolved: Some(false), ..Default::default() };
     assert_eq!(store.list_alerts(&open, Page::default()).await.expect("open").total, 2);
+
+    let delivery = |alert: Option<AlertId>, seconds: i64| WebhookDelivery {
+        id: DeliveryId::new(),
+        alert_id: alert,
+        url: "https://hooks.example.test/x".into(),
+        event: "alert.raised".into(),
+        delivered: alert.is_some(),
+        attempts: 2,
+        status: Some(200),
+        error: None,
+        at: t0 + chrono::Duration::seconds(seconds),
+    };
+    let d1 = delivery(Some(a2.id), 1);
+    let d2 = delivery(None, 2);
+    store.append_delivery(&d1).await.expect("delivery");
+    store.append_delivery(&d2).await.expect("delivery");
+    let all = store.list_deliveries(None, Page::default()).await.expect("deliveries");
+    assert_eq!(all.items, vec![d2, d1.clone()], "newest first, round trip");
+    assert_eq!(store.list_deliveries(Some(a2.id), Page::default()).await.expect("of a2").items, vec![d1]);
 
     store.delete_alert_rule(rule.id).await.expect("delete rule");
     assert_eq!(store.get_alert(a2.id).await.expect("kept").rule_id, None, "alerts outlive their rule");

@@ -9,6 +9,7 @@ use crate::id::{
 use crate::model::{
     Alert, AlertFilter, AlertRule, ApiKey, AuditLog, AuditQuery, Location, LogQuery, MetricsRollup, Node, Page, Paged,
     Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, Timestamp, User,
+    WebhookDelivery,
 };
 use crate::ports::{
     AlertStore, ApiKeyStore, AuditStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter, ServerStore,
@@ -40,6 +41,7 @@ struct State {
     rollups: BTreeMap<(ServerId, Period, Timestamp), MetricsRollup>,
     alert_rules: HashMap<AlertRuleId, AlertRule>,
     alerts: HashMap<AlertId, Alert>,
+    deliveries: Vec<WebhookDelivery>,
 }
 
 impl MemoryStore {
@@ -859,6 +861,19 @@ impl AlertStore for MemoryStore {
             .filter(|a| a.rule_id == Some(rule) && a.server_id == server && a.node_id == node)
             .max_by_key(|a| (a.created_at, a.id))
             .cloned())
+    }
+
+    async fn append_delivery(&self, delivery: &WebhookDelivery) -> Result<()> {
+        self.lock().deliveries.push(delivery.clone());
+        Ok(())
+    }
+
+    async fn list_deliveries(&self, alert: Option<AlertId>, page: Page) -> Result<Paged<WebhookDelivery>> {
+        let s = self.lock();
+        let mut rows: Vec<_> =
+            s.deliveries.iter().filter(|d| alert.is_none_or(|a| d.alert_id == Some(a))).cloned().collect();
+        rows.sort_by_key(|d| std::cmp::Reverse((d.at, d.id)));
+        Ok(page_of(rows, page))
     }
 }
 

@@ -5,9 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use catalyst_core::id::{AlertId, AlertRuleId, NodeId, ServerId};
-use catalyst_core::model::{Alert, AlertFilter, AlertRule, Paged, Severity};
+use catalyst_core::model::{Alert, AlertFilter, AlertRule, Paged, Severity, WebhookDelivery};
 use catalyst_runtime::control::{AlertRulePatch, AlertStats, BulkResolved, NewAlertRule};
-use catalyst_runtime::webhook::Delivery;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -144,8 +143,29 @@ async fn delete_rule(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<Al
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The last webhook deliveries with their outcome (`alert.read`).
-#[utoipa::path(get, path = "/api/admin/webhook-deliveries", tag = "alerts", responses((status = 200, body = Vec<Delivery>)))]
-async fn deliveries(State(s): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Vec<Delivery>>> {
-    Ok(Json(s.catalyst.webhook_deliveries(&who)?))
+/// `?alert_id=&offset=&limit=`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct DeliveryParams {
+    /// Only this alert's deliveries.
+    #[serde(default)]
+    alert_id: Option<AlertId>,
+    /// Rows to skip.
+    #[serde(default)]
+    offset: Option<u64>,
+    /// Rows to return (1-500, default 50).
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// Webhook deliveries with their outcome, newest first (`alert.read`).
+#[utoipa::path(get, path = "/api/admin/webhook-deliveries", tag = "alerts", params(DeliveryParams), responses((status = 200, body = Paged<WebhookDelivery>)))]
+async fn deliveries(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<DeliveryParams>,
+) -> ApiResult<Json<Paged<WebhookDelivery>>> {
+    let page = PageQuery { offset: q.offset, limit: q.limit }.page();
+    Ok(Json(s.catalyst.webhook_deliveries(&who, q.alert_id, page).await?))
 }

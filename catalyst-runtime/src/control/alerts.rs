@@ -321,19 +321,29 @@ impl Catalyst {
         let data = serde_json::to_value(&alert).unwrap_or_default();
         for target in rule.webhooks.clone() {
             let (sender, text, data) = (self.inner.webhooks.clone(), alert.message.clone(), data.clone());
+            let (store, alert_id) = (self.inner.store.clone(), alert.id);
             tokio::spawn(async move {
-                let d = sender.send(&target, "alert.raised", &text, &data).await;
+                let mut d = sender.send(&target, "alert.raised", &text, &data).await;
+                d.alert_id = Some(alert_id);
                 if !d.delivered {
                     tracing::warn!(url = %d.url, error = ?d.error, "an alert webhook was not delivered");
+                }
+                if let Err(e) = store.append_delivery(&d).await {
+                    tracing::error!(error = %e, "could not record a webhook delivery");
                 }
             });
         }
         Ok(Some(alert))
     }
 
-    /// The last webhook deliveries, oldest first (`alert.read`, global).
-    pub fn webhook_deliveries(&self, who: &Principal) -> Result<Vec<crate::webhook::Delivery>> {
+    /// Webhook deliveries, newest first, of one alert or all (`alert.read`, global).
+    pub async fn webhook_deliveries(
+        &self,
+        who: &Principal,
+        alert: Option<AlertId>,
+        page: Page,
+    ) -> Result<Paged<catalyst_core::model::WebhookDelivery>> {
         authorize(who, Permission::AlertRead, Scope::Global)?;
-        Ok(self.inner.webhooks.history())
+        self.inner.store.list_deliveries(alert, page).await
     }
 }

@@ -439,6 +439,20 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            fn delivery_from(row: &DbRow) -> Result<WebhookDelivery> {
+                Ok(WebhookDelivery {
+                    id: DeliveryId(col(row, "id")?),
+                    alert_id: col::<Option<Uuid>>(row, "alert_id")?.map(AlertId),
+                    url: col(row, "url")?,
+                    event: col(row, "event")?,
+                    delivered: col(row, "delivered")?,
+                    attempts: u32::try_from(col::<i64>(row, "attempts")?).unwrap_or(u32::MAX),
+                    status: col::<Option<i64>>(row, "status")?.and_then(|s| u16::try_from(s).ok()),
+                    error: col(row, "error")?,
+                    at: col(row, "at")?,
+                })
+            }
+
             fn limit_offset(page: Page) -> (i64, i64) {
                 (i64::from(page.effective_limit()), to_i64(page.offset))
             }
@@ -1687,6 +1701,47 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(db_err)?;
                     row.as_ref().map(alert_from).transpose()
+                }
+
+                async fn append_delivery(&self, d: &WebhookDelivery) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries (id, alert_id, url, event, delivered, attempts, status, error, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(d.id.0)
+                    .bind(d.alert_id.map(|a| a.0))
+                    .bind(&d.url)
+                    .bind(&d.event)
+                    .bind(d.delivered)
+                    .bind(i64::from(d.attempts))
+                    .bind(d.status.map(i64::from))
+                    .bind(&d.error)
+                    .bind(d.at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "the delivery exists", (ErrorKind::NotFound, "alert not found")))?;
+                    Ok(())
+                }
+
+                async fn list_deliveries(&self, alert: Option<AlertId>, page: Page) -> Result<Paged<WebhookDelivery>> {
+                    let (limit, offset) = limit_offset(page);
+                    let alert = alert.map(|a| a.0);
+                    let rows = sqlx::query(
+                        "SELECT * FROM webhook_deliveries WHERE ($1 IS NULL OR alert_id = $1) \
+                         ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3",
+                    )
+                    .bind(alert)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    let total = sqlx::query("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE ($1 IS NULL OR alert_id = $1)")
+                        .bind(alert)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Paged { items: rows.iter().map(delivery_from).collect::<Result<_>>()?, total: to_u64(col(&total, "n")?) })
                 }
             }
         }

@@ -133,8 +133,20 @@ async fn thresholds_fire_when_held_are_suppressed_notify_and_resolve() {
     let bulk = s.catalyst.bulk_resolve_alerts(&s.owner, &[again[0].id, alert.id]).await.expect("bulk");
     assert_eq!((bulk.resolved, bulk.skipped.clone()), (1, vec![alert.id]));
     assert_eq!(s.catalyst.alert_stats(&s.owner).await.expect("stats").open, 0);
-    let delivered = s.catalyst.webhook_deliveries(&system).expect("deliveries");
-    assert!(delivered.iter().filter(|d| d.delivered).count() >= 2, "{delivered:?}");
+    // Both deliveries are recorded with their alert.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let recorded = s.catalyst.webhook_deliveries(&system, None, Page::default()).await.expect("deliveries");
+        if recorded.items.iter().filter(|d| d.delivered).count() == 2 {
+            let first = s.catalyst.webhook_deliveries(&system, Some(alert.id), Page::default()).await.expect("one");
+            assert_eq!((first.total, first.items[0].status, first.items[0].attempts), (1, Some(200), 1));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "deliveries not recorded: {recorded:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = s.catalyst.webhook_deliveries(&s.owner, None, Page::default()).await.expect_err("operators only");
+    assert_eq!(refused.kind(), catalyst_core::ErrorKind::PermissionDenied);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
