@@ -8,6 +8,7 @@ mod containerd;
 mod daemon;
 mod exporter;
 mod process_runtime;
+mod sandbox;
 
 pub use cgroup::Cgroup;
 pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleReader, Pushed};
@@ -16,6 +17,7 @@ pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryCon
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
+pub use sandbox::{FileEntry, Sandbox};
 
 /// Which container runtime a node uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
