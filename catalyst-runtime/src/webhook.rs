@@ -213,15 +213,18 @@ impl WebhookSender {
                 status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
             }
             Err(e) => {
-                // The whole chain: the resolver's refusal sits a few sources down.
+                // The whole chain: the resolver's refusal (our own error) sits a few sources down.
                 let mut chain = vec![e.to_string()];
+                let mut refused = false;
                 let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {
                     chain.push(s.to_string());
+                    refused |= s
+                        .downcast_ref::<Error>()
+                        .is_some_and(|e| e.kind() == catalyst_core::ErrorKind::PermissionDenied);
                     source = s.source();
                 }
                 // A refused address is final; network trouble may pass.
-                let refused = chain.iter().any(|m| m.contains("not a public") || m.contains("no public address"));
                 let text = chain.join(": ");
                 d.error = Some(if refused { format!("refused: {text}") } else { text });
                 !refused

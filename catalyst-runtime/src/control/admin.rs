@@ -94,4 +94,18 @@ impl Catalyst {
             }
         }
     }
+
+    /// Every server on every node, read page by page.
+    pub(super) async fn all_servers(&self) -> Result<Vec<Server>> {
+        let mut all = Vec::new();
+        loop {
+            let page =
+                self.inner.store.list_servers(&ServerFilter::default(), Page::new(all.len() as u64, SCAN_PAGE)).await?;
+            let done = page.items.len() < SCAN_PAGE as usize;
+            all.extend(page.items);
+            if done || all.len() as u64 >= page.total {
+                return Ok(all);
+            }
+        }
+    }
 }

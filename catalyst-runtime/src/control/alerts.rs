@@ -11,7 +11,6 @@ use catalyst_core::model::{
     Alert, AlertCondition, AlertFilter, AlertMetric, AlertRule, Page, Paged, Server, Severity, Timestamp, WebhookTarget,
 };
 use catalyst_core::permission::{Permission, Principal, Scope, authorize};
-use catalyst_core::ports::ServerFilter;
 use catalyst_core::{Error, ErrorKind, Result, validate};
 use serde_json::json;
 
@@ -276,16 +275,7 @@ impl Catalyst {
                 Err(e) => Err(e),
             };
         }
-        let mut all = Vec::new();
-        loop {
-            let page =
-                self.inner.store.list_servers(&ServerFilter::default(), Page::new(all.len() as u64, 500)).await?;
-            let done = page.items.is_empty();
-            all.extend(page.items);
-            if done || all.len() as u64 >= page.total {
-                return Ok(all);
-            }
-        }
+        self.all_servers().await
     }
 
     /// Store an alert unless the rule raised one for the same target within [`SUPPRESS_FOR`],

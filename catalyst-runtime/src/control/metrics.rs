@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Page, Period, ServerMetrics, Timestamp};
+use catalyst_core::model::{Period, ServerMetrics, Timestamp};
 use catalyst_core::permission::{Permission, Principal, Scope, authorize};
-use catalyst_core::ports::ServerFilter;
 use catalyst_core::{Error, Result};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -98,11 +97,9 @@ impl Catalyst {
     pub async fn run_metrics_maintenance(&self) -> Result<u64> {
         let now = self.now();
         let store = &self.inner.store;
+        // Hours first: a day is summarised from its hours.
         for period in [Period::Hour, Period::Day] {
             let current = period.start_of(now);
-            // Hours first: a day is summarised from its hours.
-            store.roll_up(Period::Hour, Period::Hour.start_of(now) - Period::Hour.length()).await?;
-            store.roll_up(Period::Hour, Period::Hour.start_of(now)).await?;
             store.roll_up(period, current - period.length()).await?;
             store.roll_up(period, current).await?;
         }
@@ -119,17 +116,9 @@ impl Catalyst {
         registry.register("servers", "Servers by lifecycle state", servers.clone());
         let mut by_state: HashMap<ServerState, i64> = HashMap::new();
         let mut node_of: HashMap<ServerId, catalyst_core::id::NodeId> = HashMap::new();
-        let mut offset = 0;
-        loop {
-            let page = self.inner.store.list_servers(&ServerFilter::default(), Page::new(offset, 500)).await?;
-            for s in &page.items {
-                *by_state.entry(s.state).or_default() += 1;
-                node_of.insert(s.id, s.node_id);
-            }
-            offset += page.items.len() as u64;
-            if page.items.is_empty() || offset >= page.total {
-                break;
-            }
+        for s in self.all_servers().await? {
+            *by_state.entry(s.state).or_default() += 1;
+            node_of.insert(s.id, s.node_id);
         }
         for (state, n) in by_state {
             servers.get_or_create(&vec![("state".into(), state.as_str().into())]).set(n);

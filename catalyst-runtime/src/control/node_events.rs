@@ -30,7 +30,7 @@ pub(super) fn spawn(catalyst: Catalyst) {
     tokio::spawn(write_metrics(catalyst.clone(), metrics_rx));
     let mut events = catalyst.inner.link.subscribe();
     tokio::spawn(async move {
-        let mut dropped: u64 = 0;
+        let (mut dropped, mut dropped_samples): (u64, u64) = (0, 0);
         // Which node owns which server: a node may only report on its own servers.
         let mut owners: std::collections::HashMap<ServerId, catalyst_core::id::NodeId> = Default::default();
         while let Some((node, event)) = events.next().await {
@@ -92,7 +92,10 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 }
                 NodeEvent::Stats(m) => {
                     if metrics_tx.try_send(m.clone()).is_err() {
-                        tracing::warn!("the metrics store is falling behind; a sample was dropped");
+                        dropped_samples += 1;
+                        if dropped_samples.is_power_of_two() {
+                            tracing::warn!(dropped_samples, "the metrics store is falling behind; samples dropped");
+                        }
                     }
                     catalyst.publish(DomainEvent::ResourceStats(m));
                 }
