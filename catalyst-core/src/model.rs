@@ -1,11 +1,13 @@
 //! Domain models. Plain data with serde; rules live in [`crate::lifecycle`],
 //! [`crate::permission`], [`crate::render`] and [`crate::validate`].
 
+mod files;
 mod ops;
 mod server;
 mod template;
 mod user;
 
+pub use files::*;
 pub use ops::*;
 pub use server::*;
 pub use template::*;
@@ -59,3 +61,20 @@ pub struct Paged<T> {
 
 /// Wall-clock instants are UTC everywhere.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Bytes as base64 in JSON (file chunks on the node link).
+pub mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    /// Serialize as a base64 string.
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    /// Deserialize from a base64 string.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}

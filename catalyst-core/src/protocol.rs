@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::id::{NodeId, ServerId};
 use crate::lifecycle::ServerState;
-use crate::model::{Allocation, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp};
+use crate::model::{Allocation, FileOp, FileReply, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp};
 use crate::restart::RestartPolicy;
 
 /// Version of this protocol, exchanged in the handshake.
@@ -98,6 +98,13 @@ pub enum NodeRequest {
     },
     /// What the node has (sent by the control plane after reconnects).
     Inventory,
+    /// A file operation in the server's directory.
+    Files {
+        /// The server.
+        server_id: ServerId,
+        /// The operation.
+        op: FileOp,
+    },
 }
 
 /// A node's answer.
@@ -115,6 +122,11 @@ pub enum NodeResponse {
     Inventory {
         /// Server states as the node sees them.
         servers: Vec<(ServerId, ServerState)>,
+    },
+    /// The result of a file operation.
+    Files {
+        /// The result.
+        reply: FileReply,
     },
 }
 

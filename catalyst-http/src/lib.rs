@@ -86,6 +86,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::nodes::nodes())
         .merge(routes::templates::router())
         .merge(routes::servers::router())
+        .merge(routes::files::router())
         .merge(routes::admin::router())
         .merge(routes::tasks::router())
         .merge(routes::alerts::router())

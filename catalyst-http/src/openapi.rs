@@ -30,6 +30,7 @@ pub const UI_PATH: &str = "/api/docs";
         (name = "nodes", description = "Machines that run servers, and their agents' deployment tokens"),
         (name = "templates", description = "What a server runs and how it is installed"),
         (name = "servers", description = "Game servers: lifecycle, power, console, logs, suspension"),
+        (name = "files", description = "A server's files: list, stream up and down (resumable), create, move, copy, chmod, archives, search"),
         (name = "access", description = "Subusers: per-server grants"),
         (name = "alerts", description = "Alerts, their rules, and webhook deliveries"),
         (name = "tasks", description = "Scheduled tasks: cron in a time zone, catch-up policy, history"),
@@ -79,8 +80,8 @@ pub(crate) fn finish(doc: &mut OpenApi) {
         )
         .build();
     for item in doc.paths.paths.values_mut() {
-        let operations: [&mut Option<Operation>; 5] =
-            [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        let operations: [&mut Option<Operation>; 6] =
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch, &mut item.head];
         for op in operations.into_iter().flatten() {
             if op.security.is_none() {
                 op.security = Some(vec![

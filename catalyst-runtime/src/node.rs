@@ -1,15 +1,18 @@
 //! The node side: the daemon that owns a node's servers and drives the lifecycle table
 //! against a `ContainerRuntime`.
 
+mod archive;
 mod cgroup;
 mod console;
 #[cfg(feature = "containerd")]
 mod containerd;
 mod daemon;
 mod exporter;
+mod files;
 mod process_runtime;
 mod sandbox;
 
+pub use archive::{Ignore, Limited, Unpacked, pack, pack_stream, unpack, unpack_stream};
 pub use cgroup::Cgroup;
 pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleReader, Pushed};
 #[cfg(feature = "containerd")]
@@ -17,7 +20,7 @@ pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryCon
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
-pub use sandbox::{FileEntry, Sandbox};
+pub use sandbox::Sandbox;
 
 /// Which container runtime a node uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

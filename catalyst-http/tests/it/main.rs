@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod files;
 mod gateway;
 mod limits;
 mod link;

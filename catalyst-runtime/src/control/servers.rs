@@ -130,7 +130,7 @@ impl Catalyst {
         Ok((server, authz))
     }
 
-    async fn server_with(&self, who: &Principal, id: ServerId, permission: Permission) -> Result<(Server, Grant)> {
+    pub(super) async fn server_with(&self, who: &Principal, id: ServerId, permission: Permission) -> Result<(Server, Grant)> {
         let (server, authz) = self.load_server(who, id).await?;
         let grant = authorize(who, permission, Scope::Server(&authz))?;
         Ok((server, grant))
@@ -153,7 +153,7 @@ impl Catalyst {
         Ok(())
     }
 
-    async fn send(&self, _grant: &Grant, server: &Server, request: NodeRequest) -> Result<NodeResponse> {
+    pub(super) async fn send(&self, _grant: &Grant, server: &Server, request: NodeRequest) -> Result<NodeResponse> {
         self.inner.link.request(server.node_id, request).await
     }
 

@@ -74,6 +74,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: DaemonConfig,
     servers: StdMutex<HashMap<ServerId, Arc<Slot>>>,
+    usage: super::files::DiskUsage,
     subscribers: StdMutex<Vec<mpsc::UnboundedSender<(NodeId, NodeEvent)>>>,
 }
 
@@ -133,6 +134,7 @@ impl NodeDaemon {
                 clock,
                 config,
                 servers: StdMutex::new(HashMap::new()),
+                usage: Default::default(),
                 subscribers: StdMutex::new(Vec::new()),
             }),
         }
@@ -262,6 +264,9 @@ impl NodeDaemon {
                 data.push(b'\n');
                 self.call(self.inner.runtime.write_stdin(&container_id(server_id), &data)).await?;
                 Ok(NodeResponse::Ok)
+            }
+            NodeRequest::Files { server_id, op } => {
+                Ok(NodeResponse::Files { reply: self.files(server_id, op).await? })
             }
             NodeRequest::Inventory => {
                 let slots: Vec<Arc<Slot>> =
@@ -568,7 +573,20 @@ impl NodeDaemon {
         }
     }
 
-    fn server_dir(&self, id: ServerId) -> PathBuf {
+    /// A known server's limits.
+    pub(super) async fn limits_of(&self, id: ServerId) -> Result<catalyst_core::model::Limits> {
+        Ok(self.slot(id)?.machine.lock().await.spec.limits)
+    }
+
+    pub(super) fn server_user(&self) -> Option<(u32, u32)> {
+        self.inner.config.server_user
+    }
+
+    pub(super) fn usage(&self) -> &super::files::DiskUsage {
+        &self.inner.usage
+    }
+
+    pub(super) fn server_dir(&self, id: ServerId) -> PathBuf {
         self.inner.config.data_dir.join("servers").join(id.to_string())
     }
 

@@ -8,22 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Permissions};
+use catalyst_core::model::{FileEntry, FileKind};
 use catalyst_core::{Error, ErrorKind, Result};
-
-/// One directory entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileEntry {
-    /// Name within its directory.
-    pub name: String,
-    /// `file`, `directory` or `symlink`.
-    pub kind: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Unix permission bits.
-    pub mode: u32,
-    /// Last modification, seconds since the epoch.
-    pub modified: i64,
-}
 
 /// The files of one server.
 #[derive(Debug)]
@@ -44,9 +30,73 @@ fn io_err(path: &str, e: io::Error) -> Error {
     }
 }
 
+fn entry_of(name: String, meta: &cap_std::fs::Metadata) -> FileEntry {
+    use cap_std::fs::MetadataExt;
+    let kind = if meta.is_symlink() {
+        FileKind::Symlink
+    } else if meta.is_dir() {
+        FileKind::Directory
+    } else {
+        FileKind::File
+    };
+    FileEntry { name, kind, size: meta.len(), mode: meta.mode() & 0o7777, modified: meta.mtime() }
+}
+
+/// What a walk does after visiting an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visit {
+    /// Go on (into the entry if it is a directory).
+    Continue,
+    /// Go on, but not into this directory.
+    SkipDir,
+    /// End the walk.
+    Stop,
+}
+
+/// Visit every entry below `dir` depth-first, never following links; `visit` gets the path
+/// from the walk's base. Returns false when stopped.
+pub(crate) fn walk(
+    dir: &Dir,
+    base: &Path,
+    visit: &mut dyn FnMut(&Path, &cap_std::fs::Metadata) -> Visit,
+) -> io::Result<bool> {
+    for entry in dir.entries()? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let rel = base.join(entry.file_name());
+        match visit(&rel, &meta) {
+            Visit::Stop => return Ok(false),
+            Visit::SkipDir => continue,
+            Visit::Continue => {}
+        }
+        if meta.is_dir() && !meta.is_symlink() && !walk(&dir.open_dir(entry.file_name())?, &rel, visit)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn copy_tree(src: &Dir, dst: &Dir) -> io::Result<u64> {
+    let mut bytes = 0;
+    for entry in src.entries()? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let name = entry.file_name();
+        if meta.is_symlink() {
+            continue;
+        } else if meta.is_dir() {
+            dst.create_dir(&name)?;
+            bytes += copy_tree(&src.open_dir(&name)?, &dst.open_dir(&name)?)?;
+        } else if meta.is_file() {
+            bytes += src.copy(&name, dst, &name)?;
+        }
+    }
+    Ok(bytes)
+}
+
 /// A path relative to the root: a leading `/` means the root; `..`, NUL and the root itself
 /// (where a file is needed) are refused before the file system is touched.
-fn relative(path: &str) -> Result<PathBuf> {
+pub(crate) fn relative(path: &str) -> Result<PathBuf> {
     if path.contains('\0') || path.len() > 4096 {
         return Err(Error::invalid("path: invalid"));
     }
@@ -85,31 +135,203 @@ impl Sandbox {
 
     /// Entries of a directory, by name.
     pub fn list(&self, path: &str) -> Result<Vec<FileEntry>> {
-        use cap_std::fs::MetadataExt;
-        let rel = relative(path)?;
-        let dir = if rel.as_os_str().is_empty() { self.root.try_clone() } else { self.root.open_dir(&rel) };
-        let dir = dir.map_err(|e| io_err(path, e))?;
+        let dir = self.dir(path)?;
         let mut out = Vec::new();
         for entry in dir.entries().map_err(|e| io_err(path, e))? {
             let entry = entry.map_err(|e| io_err(path, e))?;
             let meta = entry.metadata().map_err(|e| io_err(path, e))?;
-            let kind = if meta.is_symlink() {
-                "symlink"
-            } else if meta.is_dir() {
-                "directory"
-            } else {
-                "file"
-            };
-            out.push(FileEntry {
-                name: entry.file_name().to_string_lossy().into_owned(),
-                kind: kind.into(),
-                size: meta.len(),
-                mode: meta.mode() & 0o7777,
-                modified: meta.mtime(),
-            });
+            out.push(entry_of(entry.file_name().to_string_lossy().into_owned(), &meta));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// A directory beneath the root (the root itself for `/` or ``).
+    pub fn dir(&self, path: &str) -> Result<Dir> {
+        let rel = relative(path)?;
+        if rel.as_os_str().is_empty() { self.root.try_clone() } else { self.root.open_dir(&rel) }
+            .map_err(|e| io_err(path, e))
+    }
+
+    /// One entry's metadata (a link is followed, only beneath the root).
+    pub fn stat(&self, path: &str) -> Result<FileEntry> {
+        let rel = relative(path)?;
+        let meta = if rel.as_os_str().is_empty() { self.root.dir_metadata() } else { self.root.metadata(&rel) }
+            .map_err(|e| io_err(path, e))?;
+        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
+        Ok(entry_of(name, &meta))
+    }
+
+    /// Up to `length` bytes from `offset`, and the file's size.
+    pub fn read_at(&self, path: &str, offset: u64, length: usize) -> Result<(Vec<u8>, u64)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = self.root.open(named(path)?).map_err(|e| io_err(path, e))?;
+        let meta = file.metadata().map_err(|e| io_err(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::invalid(format!("{path} is not a file")));
+        }
+        file.seek(SeekFrom::Start(offset)).map_err(|e| io_err(path, e))?;
+        let mut data = Vec::with_capacity(length.min(meta.len().saturating_sub(offset) as usize));
+        file.take(length as u64).read_to_end(&mut data).map_err(|e| io_err(path, e))?;
+        Ok((data, meta.len()))
+    }
+
+    /// Write `data` at `offset` (creating the file); `offset` may not lie past the end. With
+    /// `truncate` the file ends after `data`. Returns the new size.
+    pub fn write_at(&self, path: &str, offset: u64, data: &[u8], truncate: bool) -> Result<u64> {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create(true);
+        let mut file = self.root.open_with(named(path)?, &options).map_err(|e| io_err(path, e))?;
+        let size = file.metadata().map_err(|e| io_err(path, e))?.len();
+        if offset > size {
+            return Err(Error::conflict(format!("{path} has {size} bytes: cannot write at {offset}")));
+        }
+        file.seek(SeekFrom::Start(offset)).map_err(|e| io_err(path, e))?;
+        file.write_all(data).map_err(|e| io_err(path, e))?;
+        let end = offset + data.len() as u64;
+        if truncate {
+            file.set_len(end).map_err(|e| io_err(path, e))?;
+            return Ok(end);
+        }
+        Ok(end.max(size))
+    }
+
+    /// The root's handle (archives walk beneath it).
+    pub fn root(&self) -> &Dir {
+        &self.root
+    }
+
+    /// Open a regular file for reading.
+    pub fn open_file(&self, path: &str) -> Result<cap_std::fs::File> {
+        let file = self.root.open(named(path)?).map_err(|e| io_err(path, e))?;
+        match file.metadata() {
+            Ok(m) if m.is_file() => Ok(file),
+            Ok(_) => Err(Error::invalid(format!("{path} is not a file"))),
+            Err(e) => Err(io_err(path, e)),
+        }
+    }
+
+    /// Create a file that must not exist, for writing.
+    pub fn create_new(&self, path: &str) -> Result<cap_std::fs::File> {
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).read(true).create_new(true);
+        self.root.open_with(named(path)?, &options).map_err(|e| io_err(path, e))
+    }
+
+    /// Bytes in regular files at or below `path`.
+    pub fn size_of(&self, path: &str) -> Result<u64> {
+        let rel = named(path)?;
+        let meta = self.root.symlink_metadata(&rel).map_err(|e| io_err(path, e))?;
+        if !meta.is_dir() {
+            return Ok(if meta.is_file() { meta.len() } else { 0 });
+        }
+        let mut total = 0;
+        walk(&self.root.open_dir(&rel).map_err(|e| io_err(path, e))?, Path::new(""), &mut |_, m| {
+            if m.is_file() {
+                total += m.len();
+            }
+            Visit::Continue
+        })
+        .map_err(|e| io_err(path, e))?;
+        Ok(total)
+    }
+
+    /// Give `path` and everything below it to `(uid, gid)`. Each entry is opened through the
+    /// handle and changed by descriptor, so a link is never followed out.
+    pub fn chown_tree(&self, path: &str, (uid, gid): (u32, u32)) -> Result<()> {
+        use cap_std::fs::OpenOptionsExt;
+        let rel = relative(path)?;
+        let chown_one = |rel: &Path| -> io::Result<()> {
+            let meta = if rel.as_os_str().is_empty() { self.root.dir_metadata()? } else { self.root.symlink_metadata(rel)? };
+            if !(meta.is_file() || meta.is_dir()) {
+                return Ok(());
+            }
+            let mut options = cap_std::fs::OpenOptions::new();
+            // Non-blocking, so a file swapped for a FIFO meanwhile cannot hang the open.
+            options.read(true).custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+            // The root handle itself is an O_PATH descriptor, which fchown refuses: open it anew.
+            let target = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+            let handle = self.root.open_with(target, &options)?.into_std();
+            nix::unistd::fchown(&handle, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid))).map_err(io::Error::from)
+        };
+        chown_one(&rel).map_err(|e| io_err(path, e))?;
+        if self.root.symlink_metadata(&rel).map(|m| m.is_dir()).unwrap_or(rel.as_os_str().is_empty()) {
+            let mut failure = None;
+            walk(&self.dir(path)?, &rel, &mut |entry, _| match chown_one(entry) {
+                Ok(()) => Visit::Continue,
+                Err(e) => {
+                    failure = Some(e);
+                    Visit::Stop
+                }
+            })
+            .map_err(|e| io_err(path, e))?;
+            if let Some(e) = failure {
+                return Err(io_err(path, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Create an empty file; it must not exist.
+    pub fn create_file(&self, path: &str) -> Result<()> {
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        self.root.open_with(named(path)?, &options).map(|_| ()).map_err(|e| io_err(path, e))
+    }
+
+    /// Copy a file or a directory tree (links are not copied); `to` must not exist.
+    pub fn copy(&self, from: &str, to: &str) -> Result<u64> {
+        let (src, dst) = (named(from)?, named(to)?);
+        if self.root.symlink_metadata(&dst).is_ok() {
+            return Err(Error::conflict(format!("{to} already exists")));
+        }
+        let meta = self.root.symlink_metadata(&src).map_err(|e| io_err(from, e))?;
+        if meta.is_dir() {
+            if dst.starts_with(&src) {
+                return Err(Error::invalid("cannot copy a directory into itself"));
+            }
+            self.root.create_dir(&dst).map_err(|e| io_err(to, e))?;
+            let (src_dir, dst_dir) = (
+                self.root.open_dir(&src).map_err(|e| io_err(from, e))?,
+                self.root.open_dir(&dst).map_err(|e| io_err(to, e))?,
+            );
+            copy_tree(&src_dir, &dst_dir).map_err(|e| io_err(from, e))
+        } else if meta.is_file() {
+            self.root.copy(&src, &self.root, &dst).map_err(|e| io_err(from, e))
+        } else {
+            Err(Error::invalid(format!("{from} is a link: copy what it points to")))
+        }
+    }
+
+    /// Entries below `path` whose name contains `query` (case-insensitive), as paths from the
+    /// root; at most `limit`.
+    pub fn search(&self, path: &str, query: &str, limit: usize) -> Result<Vec<FileEntry>> {
+        let needle = query.to_lowercase();
+        let base = relative(path)?;
+        let mut out = Vec::new();
+        walk(&self.dir(path)?, &base, &mut |rel, meta| {
+            let name = rel.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+            if name.contains(&needle) {
+                out.push(entry_of(format!("/{}", rel.display()), meta));
+            }
+            if out.len() < limit { Visit::Continue } else { Visit::Stop }
+        })
+        .map_err(|e| io_err(path, e))?;
+        Ok(out)
+    }
+
+    /// Bytes in regular files below the root.
+    pub fn usage(&self) -> Result<u64> {
+        let mut total = 0u64;
+        walk(&self.root, Path::new(""), &mut |_, meta| {
+            if meta.is_file() {
+                total += meta.len();
+            }
+            Visit::Continue
+        })
+        .map_err(|e| io_err("/", e))?;
+        Ok(total)
     }
 
     /// A file's contents.
@@ -187,15 +409,15 @@ mod tests {
         s.chmod("world/level.dat", 0o4755).expect("chmod");
         let listed = s.list("world").expect("list");
         assert_eq!(
-            listed.iter().map(|e| (e.name.as_str(), e.kind.as_str())).collect::<Vec<_>>(),
-            vec![("level.dat", "file"), ("region", "directory")]
+            listed.iter().map(|e| (e.name.as_str(), e.kind)).collect::<Vec<_>>(),
+            vec![("level.dat", FileKind::File), ("region", FileKind::Directory)]
         );
         assert_eq!(listed[0].mode, 0o755, "setuid never set");
         s.rename("world/level.dat", "world/region/level.dat").expect("rename");
         s.remove("world").expect("remove");
         assert_eq!(s.read("world/region/level.dat").expect_err("gone").kind(), ErrorKind::NotFound);
         let root = s.list("/").expect("root");
-        assert!(root.iter().any(|e| e.name == "out" && e.kind == "symlink"));
+        assert!(root.iter().any(|e| e.name == "out" && e.kind == FileKind::Symlink));
     }
 
     #[test]

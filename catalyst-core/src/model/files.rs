@@ -1,0 +1,197 @@
+//! A server's files as the file manager, SFTP and backups see them.
+
+/// One directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FileEntry {
+    /// Name within its directory (for search results: the path from the server root).
+    pub name: String,
+    /// What it is.
+    pub kind: FileKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Unix permission bits.
+    pub mode: u32,
+    /// Last modification, seconds since the epoch.
+    pub modified: i64,
+}
+
+/// The kind of a directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed out of the server directory).
+    Symlink,
+}
+
+/// Archive formats the file manager writes and reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveFormat {
+    /// Uncompressed tar (read only for decompress; written too).
+    Tar,
+    /// tar + gzip.
+    TarGz,
+    /// tar + zstd.
+    TarZst,
+    /// zip (deflate).
+    Zip,
+}
+
+impl ArchiveFormat {
+    /// Guess the format from a file name's extension.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let n = name.to_ascii_lowercase();
+        if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
+            Some(Self::TarGz)
+        } else if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
+            Some(Self::TarZst)
+        } else if n.ends_with(".tar") {
+            Some(Self::Tar)
+        } else if n.ends_with(".zip") {
+            Some(Self::Zip)
+        } else {
+            None
+        }
+    }
+}
+
+/// One file operation, relative to the server's directory. Paths are `/`-separated and never
+/// trusted: the node resolves them beneath the server root.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum FileOp {
+    /// Entries of a directory.
+    List {
+        /// Directory.
+        path: String,
+    },
+    /// One entry's metadata.
+    Stat {
+        /// Path.
+        path: String,
+    },
+    /// Up to `length` bytes from `offset`.
+    Read {
+        /// File.
+        path: String,
+        /// Start.
+        offset: u64,
+        /// At most this many bytes (the node caps it).
+        length: u32,
+    },
+    /// Write `data` at `offset`; `offset == 0` with `truncate` replaces the file. A write past
+    /// the end is refused (no holes), so an offset is also a resume point.
+    Write {
+        /// File.
+        path: String,
+        /// Where.
+        offset: u64,
+        /// Bytes.
+        #[serde(with = "crate::model::base64_bytes")]
+        data: Vec<u8>,
+        /// Cut the file at `offset + data.len()`.
+        truncate: bool,
+    },
+    /// Create an empty file or a directory (with parents).
+    Create {
+        /// Path.
+        path: String,
+        /// A directory rather than a file.
+        directory: bool,
+    },
+    /// Delete files, links or directories with their contents.
+    Delete {
+        /// Paths.
+        paths: Vec<String>,
+    },
+    /// Move or rename.
+    Rename {
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+    },
+    /// Copy a file or a directory tree.
+    Copy {
+        /// From.
+        from: String,
+        /// To (must not exist).
+        to: String,
+    },
+    /// Set permission bits (setuid, setgid and sticky are dropped).
+    Chmod {
+        /// Path.
+        path: String,
+        /// Mode.
+        mode: u32,
+    },
+    /// Pack entries of one directory into an archive.
+    Compress {
+        /// Paths to pack.
+        paths: Vec<String>,
+        /// Archive to write (must not exist).
+        destination: String,
+        /// Format.
+        format: ArchiveFormat,
+    },
+    /// Unpack an archive into a directory, safely and within the disk limit.
+    Decompress {
+        /// Archive.
+        path: String,
+        /// Target directory (created if missing).
+        destination: String,
+    },
+    /// Entries whose name contains `query` (case-insensitive), below `path`.
+    Search {
+        /// Where to look.
+        path: String,
+        /// Name fragment.
+        query: String,
+    },
+    /// Bytes used by the server directory.
+    Usage,
+}
+
+/// A node's answer to a [`FileOp`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reply")]
+pub enum FileReply {
+    /// Done.
+    Done,
+    /// Entries (list, search).
+    Entries {
+        /// Entries.
+        entries: Vec<FileEntry>,
+    },
+    /// One entry (stat, create, write).
+    Entry {
+        /// Entry.
+        entry: FileEntry,
+    },
+    /// Bytes read.
+    Chunk {
+        /// Bytes.
+        #[serde(with = "crate::model::base64_bytes")]
+        data: Vec<u8>,
+        /// Size of the whole file.
+        size: u64,
+    },
+    /// What an extraction did.
+    Extracted {
+        /// Files and directories written.
+        entries: u64,
+        /// Bytes written.
+        bytes: u64,
+        /// Links, devices and other entries skipped.
+        skipped: u64,
+    },
+    /// Bytes used.
+    Usage {
+        /// Bytes.
+        bytes: u64,
+    },
+}
