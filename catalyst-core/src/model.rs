@@ -1,12 +1,14 @@
 //! Domain models. Plain data with serde; rules live in [`crate::lifecycle`],
 //! [`crate::permission`], [`crate::render`] and [`crate::validate`].
 
+mod backup;
 mod files;
 mod ops;
 mod server;
 mod template;
 mod user;
 
+pub use backup::*;
 pub use files::*;
 pub use ops::*;
 pub use server::*;

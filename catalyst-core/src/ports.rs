@@ -18,10 +18,10 @@ use futures::stream::BoxStream;
 use crate::Result;
 use crate::events::DomainEvent;
 use crate::id::{
-    AlertId, AlertRuleId, ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
+    AlertId, AlertRuleId, ApiKeyId, BackupId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
 };
 use crate::model::{
-    Alert, AlertFilter, AlertRule, Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream,
+    Alert, AlertFilter, AlertRule, Backup, Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream,
     MetricsRollup, Node, Page, Paged, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics,
     Session, Template, User, WebhookDelivery,
 };
@@ -286,6 +286,21 @@ pub trait AlertStore: Send + Sync {
     async fn list_deliveries(&self, alert: Option<AlertId>, page: Page) -> Result<Paged<WebhookDelivery>>;
 }
 
+/// Backups' records (the archives live in backup storage).
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// Insert a backup.
+    async fn create_backup(&self, backup: &Backup) -> Result<()>;
+    /// One backup.
+    async fn get_backup(&self, id: BackupId) -> Result<Backup>;
+    /// Replace a backup's record.
+    async fn update_backup(&self, backup: &Backup) -> Result<()>;
+    /// A server's backups, newest first.
+    async fn list_backups(&self, server: ServerId) -> Result<Vec<Backup>>;
+    /// Forget a backup.
+    async fn delete_backup(&self, id: BackupId) -> Result<()>;
+}
+
 /// Every store port; what the control plane is built on.
 pub trait Store:
     UserStore
@@ -298,6 +313,7 @@ pub trait Store:
     + TaskStore
     + MetricsStore
     + AlertStore
+    + BackupStore
     + std::fmt::Debug
 {
 }
@@ -313,6 +329,7 @@ impl<T> Store for T where
         + TaskStore
         + MetricsStore
         + AlertStore
+        + BackupStore
         + std::fmt::Debug
 {
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::id::{AlertId, AlertRuleId, ApiKeyId, AuditId, BackupId, DeliveryId, NodeId, ServerId, TaskId, UserId};
+use crate::id::{AlertId, AlertRuleId, ApiKeyId, AuditId, DeliveryId, NodeId, ServerId, TaskId, UserId};
 use crate::model::Timestamp;
 use crate::permission::Permission;
 
@@ -226,59 +226,6 @@ pub struct AuditQuery {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
-}
-
-/// Where a backup is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BackupTargetKind {
-    /// A directory on the node.
-    Local,
-    /// S3-compatible object storage.
-    S3,
-    /// A remote SFTP server.
-    Sftp,
-}
-
-/// Progress of a backup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BackupStatus {
-    /// Queued or running.
-    InProgress,
-    /// Stored and verified.
-    Completed,
-    /// Gave up; `error` says why.
-    Failed,
-}
-
-/// A backup's metadata.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Backup {
-    /// Identity.
-    pub id: BackupId,
-    /// The server backed up.
-    pub server_id: ServerId,
-    /// Display name.
-    pub name: String,
-    /// Target kind.
-    pub target: BackupTargetKind,
-    /// Bytes stored.
-    pub size_bytes: u64,
-    /// SHA-256 of the stored object, hex.
-    pub sha256: Option<String>,
-    /// Status.
-    pub status: BackupStatus,
-    /// Locked backups are never removed by retention.
-    pub locked: bool,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// Start time.
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    /// End time.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub completed_at: Option<Timestamp>,
 }
 
 /// What a scheduled task does.

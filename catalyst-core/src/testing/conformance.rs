@@ -192,6 +192,64 @@ pub async fn all(store: &dyn Store) {
     tasks(store).await;
     metrics(store).await;
     alerts(store).await;
+    backups(store).await;
+}
+
+/// [`crate::ports::BackupStore`] conformance.
+pub async fn backups(store: &dyn Store) {
+    use crate::id::BackupId;
+    use crate::model::{Backup, BackupStatus, StorageKind};
+    let owner = user("backed-up");
+    store.create_user(&owner).await.expect("user");
+    let loc = location("backups");
+    store.create_location(&loc).await.expect("location");
+    let n = node("backups-node", loc.id);
+    store.create_node(&n).await.expect("node");
+    let t = template("backups-template");
+    store.create_template(&t).await.expect("template");
+    let srv = server("backups-server", owner.id, n.id, t.id, 29_100);
+    store.create_server(&srv).await.expect("server");
+    let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("time").to_utc();
+    let backup = |minutes: i64| Backup {
+        id: BackupId::new(),
+        server_id: srv.id,
+        node_id: n.id,
+        name: format!("b{minutes}"),
+        status: BackupStatus::InProgress,
+        storage: StorageKind::S3,
+        size_bytes: 0,
+        checksum: None,
+        locked: false,
+        error: None,
+        created_at: at + chrono::Duration::minutes(minutes),
+        completed_at: None,
+    };
+    let (first, second) = (backup(1), backup(2));
+    store.create_backup(&first).await.expect("first");
+    store.create_backup(&second).await.expect("second");
+    assert_eq!(store.create_backup(&first).await.expect_err("twice").kind(), ErrorKind::Conflict);
+    let mut orphan = backup(3);
+    orphan.server_id = crate::id::ServerId::new();
+    assert_eq!(store.create_backup(&orphan).await.expect_err("no server").kind(), ErrorKind::NotFound);
+    assert_eq!(store.get_backup(first.id).await.expect("get"), first);
+
+    let mut done = first.clone();
+    done.status = BackupStatus::Completed;
+    done.size_bytes = 5_000_000_000;
+    done.checksum = Some("ab".repeat(32));
+    done.locked = true;
+    done.completed_at = Some(at + chrono::Duration::minutes(5));
+    store.update_backup(&done).await.expect("update");
+    assert_eq!(store.get_backup(first.id).await.expect("get"), done);
+    let listed = store.list_backups(srv.id).await.expect("list");
+    assert_eq!(listed.iter().map(|b| b.id).collect::<Vec<_>>(), vec![second.id, first.id], "newest first");
+    assert_eq!(store.update_backup(&backup(9)).await.expect_err("missing").kind(), ErrorKind::NotFound);
+
+    store.delete_backup(second.id).await.expect("delete");
+    assert_eq!(store.get_backup(second.id).await.expect_err("gone").kind(), ErrorKind::NotFound);
+    assert_eq!(store.delete_backup(second.id).await.expect_err("twice").kind(), ErrorKind::NotFound);
+    store.delete_server(srv.id).await.expect("delete server");
+    assert_eq!(store.get_backup(first.id).await.expect_err("with its server").kind(), ErrorKind::NotFound);
 }
 
 /// [`crate::ports::AlertStore`] conformance.

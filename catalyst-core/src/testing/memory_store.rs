@@ -4,15 +4,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::id::{
-    AlertId, AlertRuleId, ApiKeyId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
+    AlertId, AlertRuleId, ApiKeyId, BackupId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
 };
 use crate::model::{
-    Alert, AlertFilter, AlertRule, ApiKey, AuditLog, AuditQuery, Location, LogQuery, MetricsRollup, Node, Page, Paged,
+    Alert, AlertFilter, AlertRule, Backup, ApiKey, AuditLog, AuditQuery, Location, LogQuery, MetricsRollup, Node, Page, Paged,
     Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, Timestamp, User,
     WebhookDelivery,
 };
 use crate::ports::{
-    AlertStore, ApiKeyStore, AuditStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter, ServerStore,
+    AlertStore, ApiKeyStore, AuditStore, BackupStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter, ServerStore,
     TaskStore, TemplateStore, UserStore,
 };
 use crate::{Error, Result};
@@ -42,6 +42,7 @@ struct State {
     alert_rules: HashMap<AlertRuleId, AlertRule>,
     alerts: HashMap<AlertId, Alert>,
     deliveries: Vec<WebhookDelivery>,
+    backups: HashMap<BackupId, Backup>,
 }
 
 impl MemoryStore {
@@ -436,6 +437,7 @@ impl ServerStore for MemoryStore {
         s.tasks.retain(|_, t| t.server_id != id);
         s.metrics.retain(|(srv, _), _| *srv != id);
         s.rollups.retain(|(srv, _, _), _| *srv != id);
+        s.backups.retain(|_, b| b.server_id != id);
         Ok(())
     }
 
@@ -887,4 +889,44 @@ pub(crate) fn audit_matches(e: &AuditLog, q: &AuditQuery) -> bool {
         && q.target_id.as_ref().is_none_or(|t| e.target_id.as_ref() == Some(t))
         && q.from.is_none_or(|f| e.at >= f)
         && q.to.is_none_or(|t| e.at < t)
+}
+
+#[async_trait]
+impl BackupStore for MemoryStore {
+    async fn create_backup(&self, backup: &Backup) -> Result<()> {
+        let mut s = self.lock();
+        if !s.servers.contains_key(&backup.server_id) {
+            return Err(Error::not_found("server"));
+        }
+        if s.backups.contains_key(&backup.id) {
+            return Err(Error::conflict("the backup exists"));
+        }
+        s.backups.insert(backup.id, backup.clone());
+        Ok(())
+    }
+
+    async fn get_backup(&self, id: BackupId) -> Result<Backup> {
+        self.lock().backups.get(&id).cloned().ok_or_else(|| Error::not_found("backup"))
+    }
+
+    async fn update_backup(&self, backup: &Backup) -> Result<()> {
+        let mut s = self.lock();
+        match s.backups.get_mut(&backup.id) {
+            Some(b) => {
+                *b = backup.clone();
+                Ok(())
+            }
+            None => Err(Error::not_found("backup")),
+        }
+    }
+
+    async fn list_backups(&self, server: ServerId) -> Result<Vec<Backup>> {
+        let mut out: Vec<Backup> = self.lock().backups.values().filter(|b| b.server_id == server).cloned().collect();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    async fn delete_backup(&self, id: BackupId) -> Result<()> {
+        self.lock().backups.remove(&id).map(|_| ()).ok_or_else(|| Error::not_found("backup"))
+    }
 }

@@ -1,0 +1,187 @@
+//! Backups of a server's directory and where they are kept.
+
+use crate::id::{BackupId, NodeId, ServerId};
+use crate::model::Timestamp;
+
+/// A backup's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupStatus {
+    /// Being written.
+    InProgress,
+    /// Stored and verified by its checksum.
+    Completed,
+    /// Failed; nothing usable was stored.
+    Failed,
+}
+
+/// Which kind of storage holds a backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageKind {
+    /// A directory on the node.
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+    /// A directory on an SFTP server.
+    Sftp,
+}
+
+/// One backup: a tar + zstd archive of the server directory.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Backup {
+    /// Id.
+    pub id: BackupId,
+    /// The server it belongs to.
+    pub server_id: ServerId,
+    /// The node that made it.
+    pub node_id: NodeId,
+    /// A name for people.
+    pub name: String,
+    /// Progress.
+    pub status: BackupStatus,
+    /// Where it is kept.
+    pub storage: StorageKind,
+    /// Size of the stored archive.
+    pub size_bytes: u64,
+    /// SHA-256 of the stored archive, hex.
+    pub checksum: Option<String>,
+    /// Locked backups are neither deleted nor rotated out.
+    pub locked: bool,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Started.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Finished (completed or failed).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub completed_at: Option<Timestamp>,
+}
+
+/// Which backups to keep after each new one; locked backups are always kept. Unset limits do
+/// not apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Keep at most this many completed backups.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    /// Delete completed backups older than this many days.
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
+    /// Delete the oldest completed backups while all together exceed this size.
+    #[serde(default)]
+    pub max_total_bytes: Option<u64>,
+}
+
+impl RetentionPolicy {
+    /// The backups to delete, given a server's backups and the current time: the newest are
+    /// kept first; a failed backup is always dropped once a newer one completed.
+    pub fn expired<'a>(&self, backups: &'a [Backup], now: Timestamp) -> Vec<&'a Backup> {
+        let mut completed: Vec<&Backup> =
+            backups.iter().filter(|b| b.status == BackupStatus::Completed && !b.locked).collect();
+        completed.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let locked_bytes: u64 = backups.iter().filter(|b| b.locked).map(|b| b.size_bytes).sum();
+        let mut total = locked_bytes;
+        let mut out = Vec::new();
+        for (i, b) in completed.into_iter().enumerate() {
+            let too_many = self.keep_last.is_some_and(|n| i >= n as usize);
+            let too_old =
+                self.max_age_days.is_some_and(|d| now.signed_duration_since(b.created_at).num_days() >= i64::from(d));
+            let too_big = self.max_total_bytes.is_some_and(|max| total + b.size_bytes > max) && i > 0;
+            if too_many || too_old || too_big {
+                out.push(b);
+            } else {
+                total += b.size_bytes;
+            }
+        }
+        out.extend(backups.iter().filter(|b| {
+            b.status == BackupStatus::Failed
+                && !b.locked
+                && backups.iter().any(|n| n.status == BackupStatus::Completed && n.created_at > b.created_at)
+        }));
+        out
+    }
+}
+
+/// Where a node stores backups, with the credentials it needs (never logged).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum BackupStorage {
+    /// A directory on the node; empty means `<node data>/backups`.
+    Local {
+        /// Directory.
+        #[serde(default)]
+        directory: String,
+    },
+    /// An S3-compatible bucket.
+    S3 {
+        /// Endpoint URL (empty for AWS).
+        #[serde(default)]
+        endpoint: String,
+        /// Bucket.
+        bucket: String,
+        /// Region.
+        #[serde(default = "default_region")]
+        region: String,
+        /// Key prefix.
+        #[serde(default)]
+        prefix: String,
+        /// Access key id.
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: String,
+    },
+    /// A directory on an SFTP server.
+    Sftp {
+        /// Host.
+        host: String,
+        /// Port.
+        #[serde(default = "default_ssh_port")]
+        port: u16,
+        /// User.
+        username: String,
+        /// Password.
+        password: String,
+        /// Directory on the server.
+        #[serde(default)]
+        directory: String,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_ssh_port() -> u16 {
+    22
+}
+
+impl BackupStorage {
+    /// The kind, as recorded on each backup.
+    pub fn kind(&self) -> StorageKind {
+        match self {
+            Self::Local { .. } => StorageKind::Local,
+            Self::S3 { .. } => StorageKind::S3,
+            Self::Sftp { .. } => StorageKind::Sftp,
+        }
+    }
+}
+
+impl std::fmt::Debug for BackupStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local { directory } => f.debug_struct("Local").field("directory", directory).finish(),
+            Self::S3 { endpoint, bucket, prefix, .. } => {
+                f.debug_struct("S3").field("endpoint", endpoint).field("bucket", bucket).field("prefix", prefix).finish_non_exhaustive()
+            }
+            Self::Sftp { host, port, username, directory, .. } => f
+                .debug_struct("Sftp")
+                .field("host", host)
+                .field("port", port)
+                .field("username", username)
+                .field("directory", directory)
+                .finish_non_exhaustive(),
+        }
+    }
+}
