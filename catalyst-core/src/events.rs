@@ -1,6 +1,6 @@
 //! Domain events published on the event bus for gateways, bindings and webhooks.
 
-use crate::id::{NodeId, ServerId, UserId};
+use crate::id::{BackupId, NodeId, ServerId, UserId};
 use crate::lifecycle::ServerState;
 use crate::model::{ServerLog, ServerMetrics, Timestamp};
 
@@ -49,6 +49,21 @@ pub enum DomainEvent {
         /// The user.
         user_id: UserId,
     },
+    /// A backup or restore moved on.
+    BackupProgress {
+        /// The server.
+        server_id: ServerId,
+        /// The backup.
+        backup_id: BackupId,
+        /// Where it stands.
+        phase: BackupPhase,
+        /// Bytes of the server's files done.
+        bytes: u64,
+        /// Bytes in all (0 when unknown).
+        total: u64,
+        /// Why it failed.
+        error: Option<String>,
+    },
     /// A node came online or went offline.
     NodeStatus {
         /// The node.
@@ -58,6 +73,24 @@ pub enum DomainEvent {
     },
 }
 
+/// Where a backup or a restore stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupPhase {
+    /// Being written.
+    Running,
+    /// Stored.
+    Completed,
+    /// Not stored.
+    Failed,
+    /// Being restored.
+    Restoring,
+    /// The server's files were replaced.
+    Restored,
+    /// The restore failed; the server's files are as they were.
+    RestoreFailed,
+}
+
 impl DomainEvent {
     /// The server this event concerns, if any (for per-server subscriptions).
     pub fn server_id(&self) -> Option<ServerId> {
@@ -65,7 +98,8 @@ impl DomainEvent {
             DomainEvent::ServerStateUpdate { server_id, .. }
             | DomainEvent::InstallationProgress { server_id, .. }
             | DomainEvent::ServerDeleted { server_id }
-            | DomainEvent::AccessChanged { server_id, .. } => Some(*server_id),
+            | DomainEvent::AccessChanged { server_id, .. }
+            | DomainEvent::BackupProgress { server_id, .. } => Some(*server_id),
             DomainEvent::ServerLog(l) => Some(l.server_id),
             DomainEvent::ResourceStats(m) => Some(m.server_id),
             DomainEvent::UserRevoked { .. } | DomainEvent::NodeStatus { .. } => None,

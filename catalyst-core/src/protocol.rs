@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::id::{NodeId, ServerId};
+use crate::id::{BackupId, NodeId, ServerId};
 use crate::lifecycle::ServerState;
-use crate::model::{Allocation, FileOp, FileReply, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp};
+use crate::model::{Allocation, BackupStorage, FileOp, FileReply, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp};
 use crate::restart::RestartPolicy;
 
 /// Version of this protocol, exchanged in the handshake.
@@ -98,6 +98,37 @@ pub enum NodeRequest {
     },
     /// What the node has (sent by the control plane after reconnects).
     Inventory,
+    /// Archive the server's directory into backup storage; progress and the outcome follow as
+    /// events.
+    Backup {
+        /// The server.
+        server_id: ServerId,
+        /// The backup's id (names the stored object).
+        backup_id: BackupId,
+        /// Where to store it.
+        storage: BackupStorage,
+    },
+    /// Replace the (stopped) server's directory with a backup once its checksum matched; the
+    /// outcome follows as an event.
+    Restore {
+        /// The server.
+        server_id: ServerId,
+        /// The backup.
+        backup_id: BackupId,
+        /// Where it is stored.
+        storage: BackupStorage,
+        /// Its SHA-256, hex.
+        checksum: String,
+    },
+    /// Delete a stored backup.
+    DeleteBackup {
+        /// The server.
+        server_id: ServerId,
+        /// The backup.
+        backup_id: BackupId,
+        /// Where it is stored.
+        storage: BackupStorage,
+    },
     /// A file operation in the server's directory.
     Files {
         /// The server.
@@ -180,6 +211,35 @@ pub enum NodeEvent {
         /// OOM kill.
         oom: bool,
     },
+    /// A backup is being written.
+    BackupProgress {
+        /// The server.
+        server_id: ServerId,
+        /// The backup.
+        backup_id: BackupId,
+        /// Bytes of the server's files read so far.
+        bytes: u64,
+        /// Bytes of the server's files in all.
+        total: u64,
+    },
+    /// A backup finished.
+    BackupDone {
+        /// The server.
+        server_id: ServerId,
+        /// The backup.
+        backup_id: BackupId,
+        /// The stored archive, or why there is none.
+        result: Result<StoredArchive, WireError>,
+    },
+    /// A restore finished.
+    RestoreDone {
+        /// The server.
+        server_id: ServerId,
+        /// The backup.
+        backup_id: BackupId,
+        /// Done, or why the server's files were left as they were.
+        result: Result<(), WireError>,
+    },
     /// Periodic node health.
     Health {
         /// The node.
@@ -195,6 +255,15 @@ pub enum NodeEvent {
         /// Disk total.
         disk_total_bytes: u64,
     },
+}
+
+/// What a backup stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredArchive {
+    /// Size of the stored object.
+    pub size_bytes: u64,
+    /// Its SHA-256, hex.
+    pub checksum: String,
 }
 
 /// An error carried over the wire.

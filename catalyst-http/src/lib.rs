@@ -87,6 +87,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::templates::router())
         .merge(routes::servers::router())
         .merge(routes::files::router())
+        .merge(routes::backups::router())
         .merge(routes::admin::router())
         .merge(routes::tasks::router())
         .merge(routes::alerts::router())

@@ -31,6 +31,7 @@ pub const UI_PATH: &str = "/api/docs";
         (name = "templates", description = "What a server runs and how it is installed"),
         (name = "servers", description = "Game servers: lifecycle, power, console, logs, suspension"),
         (name = "files", description = "A server's files: list, stream up and down (resumable), create, move, copy, chmod, archives, search"),
+        (name = "backups", description = "Backups: tar + zstd to local, S3 or SFTP storage; restore, lock, retention"),
         (name = "access", description = "Subusers: per-server grants"),
         (name = "alerts", description = "Alerts, their rules, and webhook deliveries"),
         (name = "tasks", description = "Scheduled tasks: cron in a time zone, catch-up policy, history"),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod auth;
+pub mod backups;
 pub mod files;
 pub mod nodes;
 pub mod servers;

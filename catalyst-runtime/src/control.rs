@@ -6,6 +6,7 @@
 mod admin;
 mod alerts;
 mod api_keys;
+mod backups;
 pub mod auth;
 mod bus;
 mod cache;
@@ -57,6 +58,8 @@ struct Inner {
     retention: metrics::MetricsRetention,
     webhooks: crate::webhook::WebhookSender,
     alert_interval: std::time::Duration,
+    backup_storage: catalyst_core::model::BackupStorage,
+    backup_retention: catalyst_core::model::RetentionPolicy,
 }
 
 /// Builds a [`Catalyst`] from its ports.
@@ -72,6 +75,8 @@ pub struct CatalystBuilder {
     retention: metrics::MetricsRetention,
     webhooks: crate::webhook::WebhookPolicy,
     alert_interval: std::time::Duration,
+    backup_storage: catalyst_core::model::BackupStorage,
+    backup_retention: catalyst_core::model::RetentionPolicy,
 }
 
 impl Default for CatalystBuilder {
@@ -87,6 +92,8 @@ impl Default for CatalystBuilder {
             retention: Default::default(),
             webhooks: Default::default(),
             alert_interval: alerts::EVALUATE_EVERY,
+            backup_storage: catalyst_core::model::BackupStorage::Local { directory: String::new() },
+            backup_retention: Default::default(),
         }
     }
 }
@@ -142,6 +149,18 @@ impl CatalystBuilder {
         self
     }
 
+    /// Where nodes store backups (default: a directory on each node, `<data>/backups`).
+    pub fn backup_storage(mut self, storage: catalyst_core::model::BackupStorage) -> Self {
+        self.backup_storage = storage;
+        self
+    }
+
+    /// Which backups to keep after each new one (default: all).
+    pub fn backup_retention(mut self, policy: catalyst_core::model::RetentionPolicy) -> Self {
+        self.backup_retention = policy;
+        self
+    }
+
     /// How often alert rules are evaluated (default 30 s).
     pub fn alert_interval(mut self, every: std::time::Duration) -> Self {
         self.alert_interval = every;
@@ -175,6 +194,8 @@ impl CatalystBuilder {
                 retention: self.retention,
                 webhooks: crate::webhook::WebhookSender::new(self.webhooks)?,
                 alert_interval: self.alert_interval,
+                backup_storage: self.backup_storage,
+                backup_retention: self.backup_retention,
             }),
         };
         node_events::spawn(catalyst.clone());

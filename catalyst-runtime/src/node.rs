@@ -2,6 +2,7 @@
 //! against a `ContainerRuntime`.
 
 mod archive;
+mod backup;
 mod cgroup;
 mod console;
 #[cfg(feature = "containerd")]
@@ -11,6 +12,7 @@ mod exporter;
 mod files;
 mod process_runtime;
 mod sandbox;
+mod storage;
 
 pub use archive::{Ignore, Limited, Unpacked, pack, pack_stream, unpack, unpack_stream};
 pub use cgroup::Cgroup;
@@ -21,6 +23,7 @@ pub use daemon::{DaemonConfig, NodeDaemon};
 pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
 pub use sandbox::Sandbox;
+pub use storage::ArchiveStore;
 
 /// Which container runtime a node uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

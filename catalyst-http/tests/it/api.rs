@@ -400,6 +400,10 @@ async fn openapi_document_describes_every_route_and_swagger_ui_is_served() {
         ("post", "/api/servers/{id}/files/create"),
         ("post", "/api/servers/{id}/files/compress"),
         ("post", "/api/servers/{id}/files/decompress"),
+        ("post", "/api/servers/{id}/backups"),
+        ("get", "/api/servers/{id}/backups"),
+        ("post", "/api/servers/{id}/backups/{backup_id}/restore"),
+        ("delete", "/api/servers/{id}/backups/{backup_id}"),
     ];
     for (method, path) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
@@ -488,6 +492,15 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
     };
     catalyst_core::ports::AlertStore::create_alert(api.catalyst.store().as_ref(), &alert).await.expect("alert");
     let alert = alert.id.to_string();
+    let backup = api.ok(Method::POST, &format!("/api/servers/{server}/backups"), &alice_token, Some(json!({}))).await;
+    let backup = backup["id"].as_str().expect("backup id").to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while api.ok(Method::GET, &format!("/api/servers/{server}/backups/{backup}"), &alice_token, None).await["status"]
+        == "in_progress"
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the backup never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -500,6 +513,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             "/api/admin/api-keys".to_string(),
             format!("/api/tasks/{task}"),
             format!("/api/alerts/{alert}"),
+            format!("/api/servers/{server}/backups"),
             "/api/alert-rules".to_string(),
         ] {
             all.push(api.ok(Method::GET, &path, &api.admin, None).await);
@@ -541,6 +555,8 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             ("post", "/api/servers/{id}/files/chmod") => Some(json!({"path": "a", "mode": "777"})),
             ("post", "/api/servers/{id}/files/compress") => Some(json!({"paths": ["a"], "destination": "a.tar"})),
             ("post", "/api/servers/{id}/files/decompress") => Some(json!({"path": "a.tar"})),
+            ("post", "/api/servers/{id}/backups") => Some(json!({"name": "theirs"})),
+            ("post", "/api/servers/{id}/backups/{backup_id}/lock") => Some(json!({"locked": true})),
             ("put", "/api/templates/{id}") => Some(
                 json!({"name": "taken", "image": "img", "startup": "./run", "stop": {"type": "signal", "value": "SIGTERM"}}),
             ),
@@ -556,7 +572,8 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
         }
         for method in item.as_object().expect("item").keys() {
             let (id, allowed) = target(path);
-            let mut concrete = path.replace("{id}", id).replace("{user_id}", &carol);
+            let mut concrete =
+                path.replace("{id}", id).replace("{user_id}", &carol).replace("{backup_id}", &backup);
             if path.ends_with("/files/search") {
                 concrete.push_str("?query=a");
             } else if path.contains("/files") {

@@ -39,6 +39,9 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 | NodeEvent::Crashed { server_id, .. }
                 | NodeEvent::Log { server_id, .. }
                 | NodeEvent::InstallOutput { server_id, .. } => Some(*server_id),
+                NodeEvent::BackupProgress { server_id, .. }
+                | NodeEvent::BackupDone { server_id, .. }
+                | NodeEvent::RestoreDone { server_id, .. } => Some(*server_id),
                 NodeEvent::Stats(m) => Some(m.server_id),
                 NodeEvent::Health { .. } => None,
             };
@@ -98,6 +101,25 @@ pub(super) fn spawn(catalyst: Catalyst) {
                         }
                     }
                     catalyst.publish(DomainEvent::ResourceStats(m));
+                }
+                NodeEvent::BackupProgress { server_id, backup_id, bytes, total } => {
+                    catalyst.publish(DomainEvent::BackupProgress {
+                        server_id,
+                        backup_id,
+                        phase: catalyst_core::events::BackupPhase::Running,
+                        bytes,
+                        total,
+                        error: None,
+                    });
+                }
+                NodeEvent::BackupDone { server_id, backup_id, result } => {
+                    // Retention may call the node: off the event loop.
+                    let c = catalyst.clone();
+                    tokio::spawn(async move { c.backup_finished(server_id, backup_id, result).await });
+                }
+                NodeEvent::RestoreDone { server_id, backup_id, result } => {
+                    let c = catalyst.clone();
+                    tokio::spawn(async move { c.restore_finished(server_id, backup_id, result).await });
                 }
                 NodeEvent::Health { .. } => {}
             }

@@ -33,7 +33,6 @@ fn needs(action: &TaskAction) -> Permission {
 
 fn check_action(action: &TaskAction) -> Result<()> {
     match action {
-        TaskAction::Backup => Err(Error::invalid("action: backups are not available yet")),
         TaskAction::Command(c) if c.is_empty() || c.len() > 4096 || c.contains(['\n', '\r', '\0']) => {
             Err(Error::invalid("action: a command is one line of 1 to 4096 bytes"))
         }
@@ -208,7 +207,7 @@ impl Catalyst {
             TaskAction::Stop => self.stop_server(who, id).await.map(|_| ()),
             TaskAction::Restart => self.restart_server(who, id).await.map(|_| ()),
             TaskAction::Command(line) => self.send_command(who, id, line).await,
-            TaskAction::Backup => Err(Error::unavailable("backups are not available yet")),
+            TaskAction::Backup => self.create_backup(who, id, None).await.map(|_| ()),
         }
     }
 }

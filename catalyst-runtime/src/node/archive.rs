@@ -6,6 +6,7 @@
 
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::{Dir, OpenOptions, Permissions, PermissionsExt};
 use catalyst_core::model::ArchiveFormat;
@@ -134,27 +135,31 @@ pub fn pack<W: Write + Seek>(
 ) -> Result<W> {
     match format {
         ArchiveFormat::Zip => pack_zip(root, paths, ignore, out),
-        _ => pack_stream(root, paths, format, ignore, out),
+        _ => pack_stream(root, paths, format, ignore, None, out),
     }
 }
 
 /// Pack as tar, tar.gz or tar.zst into any writer (backups stream into non-seekable sinks).
+/// `progress` counts the bytes of the files read so far.
 pub fn pack_stream<W: Write>(
     root: &Dir,
     paths: &[PathBuf],
     format: ArchiveFormat,
     ignore: &Ignore,
+    progress: Option<&AtomicU64>,
     out: W,
 ) -> Result<W> {
     match format {
-        ArchiveFormat::Tar => tar_into(root, paths, ignore, out),
+        ArchiveFormat::Tar => tar_into(root, paths, ignore, progress, out),
         ArchiveFormat::TarGz => {
             let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-            tar_into(root, paths, ignore, gz)?.finish().map_err(archive_err)
+            tar_into(root, paths, ignore, progress, gz)?.finish().map_err(archive_err)
         }
         ArchiveFormat::TarZst => {
-            let zst = zstd::Encoder::new(out, 3).map_err(archive_err)?;
-            tar_into(root, paths, ignore, zst)?.finish().map_err(archive_err)
+            let mut zst = zstd::Encoder::new(out, 3).map_err(archive_err)?;
+            // One worker: compression runs beside the reading, like `tar | zstd`.
+            zst.multithread(1).map_err(archive_err)?;
+            tar_into(root, paths, ignore, progress, zst)?.finish().map_err(archive_err)
         }
         ArchiveFormat::Zip => Err(Error::invalid("zip needs a seekable destination")),
     }
@@ -207,7 +212,13 @@ fn each_entry(
     Ok(())
 }
 
-fn tar_into<W: Write>(root: &Dir, paths: &[PathBuf], ignore: &Ignore, out: W) -> Result<W> {
+fn tar_into<W: Write>(
+    root: &Dir,
+    paths: &[PathBuf],
+    ignore: &Ignore,
+    progress: Option<&AtomicU64>,
+    out: W,
+) -> Result<W> {
     use cap_std::fs::MetadataExt;
     let mut builder = tar::Builder::new(out);
     each_entry(root, paths, ignore, |rel, meta| {
@@ -229,7 +240,11 @@ fn tar_into<W: Write>(root: &Dir, paths: &[PathBuf], ignore: &Ignore, out: W) ->
             let size = file.metadata()?.len();
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(size);
-            builder.append_data(&mut header, rel, file.take(size))
+            builder.append_data(&mut header, rel, file.take(size))?;
+            if let Some(p) = progress {
+                p.fetch_add(size, Ordering::Relaxed);
+            }
+            Ok(())
         } else {
             Ok(()) // sockets, fifos, devices: nothing to keep
         }

@@ -79,18 +79,20 @@ struct Inner {
 }
 
 #[derive(Debug)]
-struct Slot {
+pub(super) struct Slot {
     id: ServerId,
     console: Arc<Console>,
     /// Mirrors `state == Starting` so the output pump can skip the lock on most lines.
     starting: AtomicBool,
-    machine: Mutex<Machine>,
+    /// A restore owns the files: the server may not start or install.
+    pub(super) busy: AtomicBool,
+    pub(super) machine: Mutex<Machine>,
 }
 
 #[derive(Debug)]
-struct Machine {
+pub(super) struct Machine {
     spec: ServerSpec,
-    state: ServerState,
+    pub(super) state: ServerState,
     /// Bumped on every start and install, so stale exits and timers are ignored.
     generation: u64,
     /// Restart times within the policy window.
@@ -234,6 +236,12 @@ impl NodeDaemon {
 
     /// Handle one request from the control plane.
     pub async fn handle(&self, request: NodeRequest) -> Result<NodeResponse> {
+        if let NodeRequest::Start { server_id } | NodeRequest::Restart { server_id } | NodeRequest::Install { server_id } =
+            &request
+            && self.slot(*server_id).is_ok_and(|s| s.busy.load(Ordering::SeqCst))
+        {
+            return Err(Error::conflict("the server's files are being restored"));
+        }
         match request {
             NodeRequest::Configure { spec } => {
                 self.configure(*spec).await;
@@ -264,6 +272,15 @@ impl NodeDaemon {
                 data.push(b'\n');
                 self.call(self.inner.runtime.write_stdin(&container_id(server_id), &data)).await?;
                 Ok(NodeResponse::Ok)
+            }
+            NodeRequest::Backup { server_id, backup_id, storage } => {
+                self.start_backup(server_id, backup_id, storage).map(|()| NodeResponse::Ok)
+            }
+            NodeRequest::Restore { server_id, backup_id, storage, checksum } => {
+                self.start_restore(server_id, backup_id, storage, checksum).await.map(|()| NodeResponse::Ok)
+            }
+            NodeRequest::DeleteBackup { server_id, backup_id, storage } => {
+                self.delete_backup(server_id, backup_id, &storage).await.map(|()| NodeResponse::Ok)
             }
             NodeRequest::Files { server_id, op } => {
                 Ok(NodeResponse::Files { reply: self.files(server_id, op).await? })
@@ -306,6 +323,7 @@ impl NodeDaemon {
                     id: spec.server_id,
                     console: console.clone(),
                     starting: AtomicBool::new(false),
+                    busy: AtomicBool::new(false),
                     machine: Mutex::new(Machine {
                         spec,
                         state,
@@ -412,7 +430,7 @@ impl NodeDaemon {
             .ok_or_else(|| Error::not_found("server"))
     }
 
-    fn emit(&self, event: NodeEvent) {
+    pub(super) fn emit(&self, event: NodeEvent) {
         let mut subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subs.retain(|s| s.unbounded_send((self.inner.node_id, event.clone())).is_ok());
     }
@@ -576,6 +594,19 @@ impl NodeDaemon {
     /// A known server's limits.
     pub(super) async fn limits_of(&self, id: ServerId) -> Result<catalyst_core::model::Limits> {
         Ok(self.slot(id)?.machine.lock().await.spec.limits)
+    }
+
+    pub(super) fn slot_exists(&self, id: ServerId) -> Result<Arc<Slot>> {
+        self.slot(id)
+    }
+
+    pub(super) fn data_dir(&self) -> &std::path::Path {
+        &self.inner.config.data_dir
+    }
+
+    /// The last measured size of a server's directory (0 when never measured).
+    pub(super) fn usage_hint(&self, id: ServerId) -> u64 {
+        self.inner.usage.peek(id)
     }
 
     pub(super) fn server_user(&self) -> Option<(u32, u32)> {

@@ -46,6 +46,10 @@ impl DiskUsage {
         }
     }
 
+    pub(crate) fn peek(&self, id: ServerId) -> u64 {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).get(&id).map_or(0, |(_, b)| *b)
+    }
+
     pub(crate) fn forget(&self, id: ServerId) {
         self.known.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }

@@ -3,6 +3,7 @@
 mod support;
 
 mod alerts;
+mod backups;
 mod control;
 mod images;
 mod registry;

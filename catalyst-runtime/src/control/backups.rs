@@ -1,0 +1,262 @@
+//! Backups: taken by the server's node into the configured storage, recorded here, restored
+//! onto a stopped server, locked against deletion, and rotated by the retention policy after
+//! each new one. Progress reaches observers as `backup_progress` events.
+
+use std::time::Duration;
+
+use catalyst_core::events::{BackupPhase, DomainEvent};
+use catalyst_core::id::{BackupId, ServerId};
+use catalyst_core::lifecycle::ServerState;
+use catalyst_core::model::{Backup, BackupStatus, Server};
+use catalyst_core::permission::{Grant, Permission, Principal};
+use catalyst_core::protocol::{NodeRequest, StoredArchive, WireError};
+use catalyst_core::{Error, ErrorKind, Result};
+use serde_json::json;
+
+use super::{Catalyst, Who};
+
+/// An in-progress backup older than this is taken for abandoned (its node went away).
+const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(6);
+/// How long a restore waits for the server to stop.
+const STOP_WAIT: Duration = Duration::from_secs(120);
+
+impl Catalyst {
+    async fn backup_of(&self, who: &Principal, server_id: ServerId, backup_id: BackupId, permission: Permission) -> Result<(Server, Grant, Backup)> {
+        let (server, grant) = self.server_with(who, server_id, permission).await?;
+        let backup = self.inner.store.get_backup(backup_id).await?;
+        if backup.server_id != server_id {
+            return Err(Error::not_found("backup"));
+        }
+        Ok((server, grant, backup))
+    }
+
+    /// Start a backup of a server (`backup.create`); it completes in the background.
+    pub async fn create_backup(&self, who: &Principal, server_id: ServerId, name: Option<String>) -> Result<Backup> {
+        let (server, grant) = self.server_with(who, server_id, Permission::BackupCreate).await?;
+        let now = self.now();
+        let name = match name.map(|n| n.trim().to_string()) {
+            Some(n) if n.is_empty() || n.len() > 100 => return Err(Error::invalid("name: 1 to 100 characters")),
+            Some(n) => n,
+            None => format!("Backup {}", now.format("%Y-%m-%d %H:%M:%S")),
+        };
+        for mut running in self.inner.store.list_backups(server_id).await? {
+            if running.status != BackupStatus::InProgress {
+                continue;
+            }
+            if now - running.created_at < ABANDONED_AFTER {
+                return Err(Error::conflict("a backup of this server is already running"));
+            }
+            running.status = BackupStatus::Failed;
+            running.error = Some("abandoned: the node never reported an outcome".into());
+            running.completed_at = Some(now);
+            self.inner.store.update_backup(&running).await?;
+        }
+        let backup = Backup {
+            id: BackupId::new(),
+            server_id,
+            node_id: server.node_id,
+            name,
+            status: BackupStatus::InProgress,
+            storage: self.inner.backup_storage.kind(),
+            size_bytes: 0,
+            checksum: None,
+            locked: false,
+            error: None,
+            created_at: now,
+            completed_at: None,
+        };
+        self.inner.store.create_backup(&backup).await?;
+        let request =
+            NodeRequest::Backup { server_id, backup_id: backup.id, storage: self.inner.backup_storage.clone() };
+        let sent = self.send(&grant, &server, request).await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "backup.create",
+            ("backup", Some(backup.id.to_string())),
+            sent.is_ok(),
+            json!({ "server_id": server_id, "name": backup.name }),
+        )
+        .await;
+        if let Err(e) = sent {
+            let _ = self.inner.store.delete_backup(backup.id).await;
+            return Err(e);
+        }
+        Ok(backup)
+    }
+
+    /// A server's backups, newest first (`backup.read`).
+    pub async fn list_backups(&self, who: &Principal, server_id: ServerId) -> Result<Vec<Backup>> {
+        self.server_with(who, server_id, Permission::BackupRead).await?;
+        self.inner.store.list_backups(server_id).await
+    }
+
+    /// One backup (`backup.read`).
+    pub async fn get_backup(&self, who: &Principal, server_id: ServerId, backup_id: BackupId) -> Result<Backup> {
+        Ok(self.backup_of(who, server_id, backup_id, Permission::BackupRead).await?.2)
+    }
+
+    /// Lock or unlock a backup (`backup.delete`): locked backups are neither deleted nor
+    /// rotated out.
+    pub async fn lock_backup(&self, who: &Principal, server_id: ServerId, backup_id: BackupId, locked: bool) -> Result<Backup> {
+        let (_, grant, mut backup) = self.backup_of(who, server_id, backup_id, Permission::BackupDelete).await?;
+        backup.locked = locked;
+        self.inner.store.update_backup(&backup).await?;
+        let action = if locked { "backup.lock" } else { "backup.unlock" };
+        self.audit(Who::Grant(&grant, who), action, ("backup", Some(backup_id.to_string())), true, json!({})).await;
+        Ok(backup)
+    }
+
+    /// Delete a backup and its stored archive (`backup.delete`; not while locked or running).
+    pub async fn delete_backup(&self, who: &Principal, server_id: ServerId, backup_id: BackupId) -> Result<()> {
+        let (server, grant, backup) = self.backup_of(who, server_id, backup_id, Permission::BackupDelete).await?;
+        if backup.locked {
+            return Err(Error::conflict("the backup is locked"));
+        }
+        if backup.status == BackupStatus::InProgress {
+            return Err(Error::conflict("the backup is still running"));
+        }
+        let outcome = self.remove_backup(&server, &backup).await;
+        self.audit(Who::Grant(&grant, who), "backup.delete", ("backup", Some(backup_id.to_string())), outcome.is_ok(), json!({ "server_id": server_id }))
+            .await;
+        outcome
+    }
+
+    async fn remove_backup(&self, server: &Server, backup: &Backup) -> Result<()> {
+        if backup.status == BackupStatus::Completed {
+            let request = NodeRequest::DeleteBackup {
+                server_id: server.id,
+                backup_id: backup.id,
+                storage: self.inner.backup_storage.clone(),
+            };
+            // Ask the node that made it (local storage lives there).
+            let node = backup.node_id;
+            match self.inner.link.request(node, request).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.inner.store.delete_backup(backup.id).await
+    }
+
+    /// Replace a server's files with a backup (`backup.restore`): the server is stopped first;
+    /// the node verifies the checksum before touching anything.
+    pub async fn restore_backup(&self, who: &Principal, server_id: ServerId, backup_id: BackupId) -> Result<Backup> {
+        let (server, grant, backup) = self.backup_of(who, server_id, backup_id, Permission::BackupRestore).await?;
+        let checksum = match (&backup.status, &backup.checksum) {
+            (BackupStatus::Completed, Some(c)) => c.clone(),
+            _ => return Err(Error::conflict("only a completed backup can be restored")),
+        };
+        if server.suspended() {
+            return Err(Error::conflict("the server is suspended"));
+        }
+        if backup.node_id != server.node_id {
+            return Err(Error::conflict("the backup was taken on another node"));
+        }
+        let server = self.stopped(&grant, server).await?;
+        let request = NodeRequest::Restore { server_id, backup_id, storage: self.inner.backup_storage.clone(), checksum };
+        let sent = self.send(&grant, &server, request).await;
+        self.audit(Who::Grant(&grant, who), "backup.restore", ("backup", Some(backup_id.to_string())), sent.is_ok(), json!({ "server_id": server_id }))
+            .await;
+        sent?;
+        self.publish(DomainEvent::BackupProgress {
+            server_id,
+            backup_id,
+            phase: BackupPhase::Restoring,
+            bytes: 0,
+            total: backup.size_bytes,
+            error: None,
+        });
+        Ok(backup)
+    }
+
+    /// Stop a running server and wait until its node says it stopped.
+    async fn stopped(&self, grant: &Grant, server: Server) -> Result<Server> {
+        if matches!(server.state, ServerState::Stopped | ServerState::Crashed | ServerState::InstallFailed) {
+            return Ok(server);
+        }
+        self.send(grant, &server, NodeRequest::Stop { server_id: server.id }).await?;
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        loop {
+            let s = self.inner.store.get_server(server.id).await?;
+            if matches!(s.state, ServerState::Stopped | ServerState::Crashed) {
+                return Ok(s);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::new(ErrorKind::Timeout, "the server did not stop in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Record a backup's outcome, tell observers, and rotate old backups out.
+    pub(super) async fn backup_finished(&self, server_id: ServerId, backup_id: BackupId, result: std::result::Result<StoredArchive, WireError>) {
+        let Ok(mut backup) = self.inner.store.get_backup(backup_id).await else { return };
+        let now = self.now();
+        backup.completed_at = Some(now);
+        let (phase, error) = match result {
+            Ok(stored) => {
+                backup.status = BackupStatus::Completed;
+                backup.size_bytes = stored.size_bytes;
+                backup.checksum = Some(stored.checksum);
+                (BackupPhase::Completed, None)
+            }
+            Err(e) => {
+                backup.status = BackupStatus::Failed;
+                backup.error = Some(e.message.clone());
+                (BackupPhase::Failed, Some(e.message))
+            }
+        };
+        if let Err(e) = self.inner.store.update_backup(&backup).await {
+            tracing::error!(%backup_id, error = %e, "could not record a backup's outcome");
+            return;
+        }
+        self.publish(DomainEvent::BackupProgress { server_id, backup_id, phase, bytes: backup.size_bytes, total: backup.size_bytes, error });
+        if backup.status == BackupStatus::Completed
+            && let Err(e) = self.apply_retention(server_id).await
+        {
+            tracing::warn!(%server_id, error = %e, "backup retention failed");
+        }
+    }
+
+    /// Tell observers how a restore ended (and say it in the server's console).
+    pub(super) async fn restore_finished(&self, server_id: ServerId, backup_id: BackupId, result: std::result::Result<(), WireError>) {
+        let (phase, error) = match result {
+            Ok(()) => (BackupPhase::Restored, None),
+            Err(e) => (BackupPhase::RestoreFailed, Some(e.message)),
+        };
+        self.audit(
+            Who::Principal(&Principal::system()),
+            if error.is_none() { "backup.restored" } else { "backup.restore_failed" },
+            ("backup", Some(backup_id.to_string())),
+            error.is_none(),
+            json!({ "server_id": server_id, "error": error }),
+        )
+        .await;
+        self.publish(DomainEvent::BackupProgress { server_id, backup_id, phase, bytes: 0, total: 0, error });
+    }
+
+    /// Delete what the retention policy no longer keeps.
+    async fn apply_retention(&self, server_id: ServerId) -> Result<()> {
+        let policy = self.inner.backup_retention;
+        if policy == Default::default() {
+            return Ok(());
+        }
+        let backups = self.inner.store.list_backups(server_id).await?;
+        let server = self.inner.store.get_server(server_id).await?;
+        let system = Principal::system();
+        for old in policy.expired(&backups, self.now()) {
+            let outcome = self.remove_backup(&server, old).await;
+            self.audit(
+                Who::Principal(&system),
+                "backup.rotate",
+                ("backup", Some(old.id.to_string())),
+                outcome.is_ok(),
+                json!({ "server_id": server_id, "name": old.name }),
+            )
+            .await;
+            outcome?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! Backups on the node: the server directory streams through tar and zstd into backup
+//! storage while it is hashed (SHA-256 of the stored bytes); a restore downloads and verifies
+//! the checksum before touching anything, unpacks into a staging directory with the archive
+//! safety rules and the disk limit, then swaps it in and rolls back if the swap fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use catalyst_core::id::{BackupId, ServerId};
+use catalyst_core::lifecycle::ServerState;
+use catalyst_core::model::{ArchiveFormat, BackupStorage};
+use catalyst_core::protocol::{NodeEvent, StoredArchive, WireError};
+use catalyst_core::{Error, ErrorKind, Result};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use super::archive::{self, Ignore};
+use super::daemon::NodeDaemon;
+use super::sandbox::Sandbox;
+use super::storage::ArchiveStore;
+
+/// Read by the node from the server's root: patterns to leave out of backups.
+pub const IGNORE_FILE: &str = ".catalystignore";
+/// Bytes handed to the uploader at a time.
+const CHUNK: usize = 1 << 20;
+/// How often progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// A `Write` that hashes and counts what passes and hands it to the uploader in chunks.
+struct Uploading {
+    tx: mpsc::Sender<Result<Bytes>>,
+    buffer: Vec<u8>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Uploading {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+
+    fn finish(mut self) -> std::io::Result<StoredArchive> {
+        self.send()?;
+        Ok(StoredArchive { size_bytes: self.size, checksum: hex::encode(self.hasher.finalize()) })
+    }
+}
+
+impl Write for Uploading {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn wire<T>(r: Result<T>) -> std::result::Result<T, WireError> {
+    r.map_err(|e| WireError::from(&e))
+}
+
+impl NodeDaemon {
+    /// Accept a backup; it runs in the background and reports `BackupProgress` and
+    /// `BackupDone`.
+    pub(super) fn start_backup(&self, server_id: ServerId, backup_id: BackupId, storage: BackupStorage) -> Result<()> {
+        self.slot_exists(server_id)?;
+        let daemon = self.clone();
+        tokio::spawn(async move {
+            let result = daemon.backup(server_id, backup_id, &storage).await;
+            daemon.emit(NodeEvent::BackupDone { server_id, backup_id, result: wire(result) });
+        });
+        Ok(())
+    }
+
+    async fn backup(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage) -> Result<StoredArchive> {
+        let store = ArchiveStore::open(storage, self.data_dir())?;
+        let key = store.key(server_id, backup_id);
+        let root = self.server_dir(server_id);
+        let read = Arc::new(AtomicU64::new(0));
+        let (tx, mut rx) = mpsc::channel::<Result<Bytes>>(4);
+        let producer = {
+            let read = read.clone();
+            tokio::task::spawn_blocking(move || -> Result<(StoredArchive, u64)> {
+                let sandbox = Sandbox::open(&root)?;
+                let total = sandbox.usage()?;
+                let ignore = match sandbox.read(IGNORE_FILE) {
+                    Ok(text) => Ignore::parse(&String::from_utf8_lossy(&text))?,
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ignore::none(),
+                    Err(e) => return Err(e),
+                };
+                let sink = Uploading { tx: tx.clone(), buffer: Vec::with_capacity(CHUNK), hasher: Sha256::new(), size: 0 };
+                let packed = archive::pack_stream(
+                    sandbox.root(),
+                    &[PathBuf::new()],
+                    ArchiveFormat::TarZst,
+                    &ignore,
+                    Some(&read),
+                    sink,
+                )
+                .and_then(|sink| sink.finish().map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string())));
+                match packed {
+                    Ok(stored) => Ok((stored, total)),
+                    Err(e) => {
+                        // Abort the upload: nothing partial is stored.
+                        let _ = tx.blocking_send(Err(Error::new(e.kind(), e.message().to_string())));
+                        Err(e)
+                    }
+                }
+            })
+        };
+        let ticker = {
+            let (daemon, read) = (self.clone(), read.clone());
+            let total = self.usage_hint(server_id);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(PROGRESS_EVERY);
+                loop {
+                    every.tick().await;
+                    let bytes = read.load(Ordering::Relaxed);
+                    daemon.emit(NodeEvent::BackupProgress { server_id, backup_id, bytes, total: total.max(bytes) });
+                }
+            })
+        };
+        let chunks = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
+        let uploaded = store.put(&key, chunks).await;
+        let produced = producer.await.map_err(|e| Error::internal("the backup writer panicked", e));
+        ticker.abort();
+        let (stored, total) = match (uploaded, produced) {
+            (Err(e), _) => return Err(e),
+            (Ok(()), Err(e)) | (Ok(()), Ok(Err(e))) => return Err(e),
+            (Ok(()), Ok(Ok(done))) => done,
+        };
+        self.emit(NodeEvent::BackupProgress { server_id, backup_id, bytes: total, total });
+        Ok(stored)
+    }
+
+    /// Delete a stored backup.
+    pub(super) async fn delete_backup(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage) -> Result<()> {
+        let store = ArchiveStore::open(storage, self.data_dir())?;
+        store.delete(&store.key(server_id, backup_id)).await
+    }
+
+    /// Accept a restore of a stopped server; it runs in the background and reports
+    /// `RestoreDone`. The server cannot start until it is over.
+    pub(super) async fn start_restore(
+        &self,
+        server_id: ServerId,
+        backup_id: BackupId,
+        storage: BackupStorage,
+        checksum: String,
+    ) -> Result<()> {
+        let slot = self.slot_exists(server_id)?;
+        {
+            let m = slot.machine.lock().await;
+            if !matches!(m.state, ServerState::Stopped | ServerState::Crashed | ServerState::InstallFailed) {
+                return Err(Error::new(ErrorKind::InvalidTransition, format!("cannot restore a server that is {}", m.state)));
+            }
+            if slot.busy.swap(true, Ordering::SeqCst) {
+                return Err(Error::conflict("a restore of this server is already running"));
+            }
+        }
+        let daemon = self.clone();
+        tokio::spawn(async move {
+            let result = daemon.restore(server_id, backup_id, &storage, &checksum).await;
+            slot.busy.store(false, Ordering::SeqCst);
+            daemon.usage().forget(server_id);
+            daemon.emit(NodeEvent::RestoreDone { server_id, backup_id, result: wire(result) });
+        });
+        Ok(())
+    }
+
+    async fn restore(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage, checksum: &str) -> Result<()> {
+        let store = ArchiveStore::open(storage, self.data_dir())?;
+        let work = self.data_dir().join("restore");
+        tokio::fs::create_dir_all(&work).await.map_err(|e| Error::internal("cannot create the restore directory", e))?;
+        let download = work.join(format!("{backup_id}.tar.zst"));
+        let outcome = self.restore_from(&store, server_id, backup_id, checksum, &download).await;
+        let _ = tokio::fs::remove_file(&download).await;
+        outcome
+    }
+
+    async fn restore_from(
+        &self,
+        store: &ArchiveStore,
+        server_id: ServerId,
+        backup_id: BackupId,
+        checksum: &str,
+        download: &Path,
+    ) -> Result<()> {
+        let io = |what: &'static str| move |e: std::io::Error| Error::internal(what, e);
+        // 1. Download and verify before anything else is touched.
+        let mut stream = store.get(&store.key(server_id, backup_id)).await?;
+        let mut file = tokio::fs::File::create(download).await.map_err(io("cannot write the download"))?;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io("cannot write the download"))?;
+        }
+        file.flush().await.map_err(io("cannot write the download"))?;
+        drop(file);
+        let got = hex::encode(hasher.finalize());
+        if !got.eq_ignore_ascii_case(checksum) {
+            return Err(Error::conflict(format!(
+                "the stored backup does not match its checksum ({got} instead of {checksum}); nothing was changed"
+            )));
+        }
+        // 2. Unpack into staging, within the disk limit.
+        let servers = self.data_dir().join("servers");
+        let staging = servers.join(format!(".{server_id}.staging"));
+        let live = self.server_dir(server_id);
+        let old = servers.join(format!(".{server_id}.old"));
+        let limit = self.limits_of(server_id).await?.disk_mb.saturating_mul(1024 * 1024);
+        let owner = self.server_user();
+        let (archive, staging_dir) = (download.to_path_buf(), staging.clone());
+        let unpacked = tokio::task::spawn_blocking(move || -> Result<()> {
+            let _ = std::fs::remove_dir_all(&staging_dir);
+            let sandbox = Sandbox::open(&staging_dir)?;
+            let input = std::fs::File::open(&archive).map_err(|e| Error::internal("cannot read the download", e))?;
+            archive::unpack_stream(input, ArchiveFormat::TarZst, sandbox.root(), if limit == 0 { u64::MAX } else { limit })?;
+            if let Some(owner) = owner {
+                sandbox.chown_tree("/", owner)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal("the restore panicked", e))?;
+        if let Err(e) = unpacked {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            return Err(e);
+        }
+        // 3. Swap, rolling back when the second rename fails.
+        let _ = tokio::fs::remove_dir_all(&old).await;
+        let had_live = tokio::fs::try_exists(&live).await.unwrap_or(false);
+        if had_live {
+            tokio::fs::rename(&live, &old).await.map_err(io("cannot move the server directory aside"))?;
+        }
+        if let Err(e) = tokio::fs::rename(&staging, &live).await {
+            if had_live {
+                let _ = tokio::fs::rename(&old, &live).await;
+            }
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            return Err(Error::internal("cannot move the restored files in place", e));
+        }
+        let _ = tokio::fs::remove_dir_all(&old).await;
+        Ok(())
+    }
+}
