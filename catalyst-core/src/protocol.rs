@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::id::{BackupId, NodeId, ServerId};
+use crate::id::{BackupId, NodeId, ServerId, UserId};
 use crate::lifecycle::ServerState;
 use crate::model::{Allocation, BackupStorage, FileOp, FileReply, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp};
 use crate::restart::RestartPolicy;
@@ -239,6 +239,19 @@ pub enum NodeEvent {
         backup_id: BackupId,
         /// Done, or why the server's files were left as they were.
         result: Result<(), WireError>,
+    },
+    /// Someone changed a server's files outside the control plane (SFTP).
+    FileActivity {
+        /// The server.
+        server_id: ServerId,
+        /// Who (from their credential).
+        user_id: Option<UserId>,
+        /// Audit action, e.g. `file.write`.
+        action: String,
+        /// The path (or `from → to`).
+        path: String,
+        /// Bytes written.
+        bytes: u64,
     },
     /// Periodic node health.
     Health {

@@ -12,6 +12,7 @@ mod exporter;
 mod files;
 mod process_runtime;
 mod sandbox;
+mod sftp;
 mod storage;
 
 pub use archive::{Ignore, Limited, Unpacked, pack, pack_stream, unpack, unpack_stream};
@@ -22,7 +23,8 @@ pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryCon
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
-pub use sandbox::Sandbox;
+pub use sandbox::{Access, Sandbox};
+pub use sftp::{FileAccess, SftpAuthority, SftpConfig, host_key, serve_sftp};
 pub use storage::ArchiveStore;
 
 /// Which container runtime a node uses.

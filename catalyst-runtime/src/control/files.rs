@@ -223,3 +223,64 @@ impl Catalyst {
         }
     }
 }
+
+impl Catalyst {
+    /// What `who` may do with a server's files (needs only to see the server; refused while it
+    /// is suspended).
+    pub async fn file_permissions(&self, who: &Principal, id: ServerId) -> Result<crate::node::FileAccess> {
+        let (server, authz) = self.load_server(who, id).await?;
+        let may = |p| catalyst_core::permission::authorize(who, p, catalyst_core::permission::Scope::Server(&authz)).is_ok();
+        if !may(Permission::ServerRead) && !may(Permission::FileRead) {
+            return Err(Error::not_found("server"));
+        }
+        if server.suspended() {
+            return Err(Error::conflict("the server is suspended"));
+        }
+        Ok(crate::node::FileAccess {
+            user_id: who.user_id(),
+            read: may(Permission::FileRead),
+            write: may(Permission::FileWrite),
+            delete: may(Permission::FileDelete),
+        })
+    }
+
+    /// Audit a change a node reports (SFTP), as the user behind the credential.
+    pub(super) async fn record_file_activity(
+        &self,
+        node: catalyst_core::id::NodeId,
+        server_id: ServerId,
+        user_id: Option<catalyst_core::id::UserId>,
+        action: &str,
+        path: &str,
+        bytes: u64,
+    ) {
+        use catalyst_core::model::{ActorRef, AuditLog};
+        let entry = AuditLog {
+            id: catalyst_core::id::AuditId::new(),
+            actor: user_id.map_or(ActorRef::Node(node), ActorRef::User),
+            user_id,
+            action: action.to_string(),
+            target_type: "server".into(),
+            target_id: Some(server_id.to_string()),
+            success: true,
+            details: json!({ "path": path, "bytes": bytes, "via": "sftp", "node_id": node }),
+            ip: None,
+            at: self.now(),
+        };
+        if let Err(e) = self.inner.store.append_audit(&entry).await {
+            tracing::error!(action, error = %e, "audit entry could not be written");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::node::SftpAuthority for Catalyst {
+    async fn file_access(&self, server: ServerId, credential: &str) -> Result<crate::node::FileAccess> {
+        let who = if credential.starts_with(super::KEY_PREFIX) {
+            self.authenticate_api_key(credential, None).await?
+        } else {
+            self.authenticate(credential).await?
+        };
+        self.file_permissions(&who, server).await
+    }
+}

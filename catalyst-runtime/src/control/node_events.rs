@@ -41,7 +41,8 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 | NodeEvent::InstallOutput { server_id, .. } => Some(*server_id),
                 NodeEvent::BackupProgress { server_id, .. }
                 | NodeEvent::BackupDone { server_id, .. }
-                | NodeEvent::RestoreDone { server_id, .. } => Some(*server_id),
+                | NodeEvent::RestoreDone { server_id, .. }
+                | NodeEvent::FileActivity { server_id, .. } => Some(*server_id),
                 NodeEvent::Stats(m) => Some(m.server_id),
                 NodeEvent::Health { .. } => None,
             };
@@ -120,6 +121,9 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 NodeEvent::RestoreDone { server_id, backup_id, result } => {
                     let c = catalyst.clone();
                     tokio::spawn(async move { c.restore_finished(server_id, backup_id, result).await });
+                }
+                NodeEvent::FileActivity { server_id, user_id, action, path, bytes } => {
+                    catalyst.record_file_activity(node, server_id, user_id, &action, &path, bytes).await;
                 }
                 NodeEvent::Health { .. } => {}
             }

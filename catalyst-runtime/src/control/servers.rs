@@ -105,7 +105,7 @@ pub(super) fn spec_for(server: &Server, template: &Template) -> Result<ServerSpe
 
 impl Catalyst {
     /// Load a server and what the caller holds on it. Invisible servers are `not_found`.
-    async fn load_server(&self, who: &Principal, id: ServerId) -> Result<(Server, ServerAuthz)> {
+    pub(super) async fn load_server(&self, who: &Principal, id: ServerId) -> Result<(Server, ServerAuthz)> {
         let cache = &self.inner.cache;
         let server = match cache.server(id) {
             Some(s) => s,

@@ -82,6 +82,15 @@ impl Budget<'_> {
 }
 
 impl NodeDaemon {
+    /// Count `bytes` about to be written into a server's directory against its disk limit
+    /// (`limit_bytes`, 0 = none); refused when they do not fit.
+    pub(crate) fn reserve_disk(&self, id: ServerId, sandbox: &Sandbox, limit_bytes: u64, bytes: u64) -> Result<()> {
+        let budget = Budget { id, limit: limit_bytes, usage: self.usage(), sandbox };
+        budget.room(bytes)?;
+        self.usage().adjust(id, bytes as i64);
+        Ok(())
+    }
+
     /// Run one file operation in a server's directory.
     pub(super) async fn files(&self, id: ServerId, op: FileOp) -> Result<FileReply> {
         let limits = self.limits_of(id).await?;

@@ -11,6 +11,23 @@ use cap_std::fs::{Dir, Permissions};
 use catalyst_core::model::{FileEntry, FileKind};
 use catalyst_core::{Error, ErrorKind, Result};
 
+/// How to open a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Read.
+    pub read: bool,
+    /// Write.
+    pub write: bool,
+    /// Append.
+    pub append: bool,
+    /// Create when missing.
+    pub create: bool,
+    /// Cut to zero length.
+    pub truncate: bool,
+    /// Fail when it exists.
+    pub exclusive: bool,
+}
+
 /// The files of one server.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -160,6 +177,54 @@ impl Sandbox {
             .map_err(|e| io_err(path, e))?;
         let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
         Ok(entry_of(name, &meta))
+    }
+
+    /// One entry's metadata, a link described rather than followed.
+    pub fn lstat(&self, path: &str) -> Result<FileEntry> {
+        let rel = relative(path)?;
+        if rel.as_os_str().is_empty() {
+            return self.stat(path);
+        }
+        let meta = self.root.symlink_metadata(&rel).map_err(|e| io_err(path, e))?;
+        Ok(entry_of(rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), &meta))
+    }
+
+    /// Open a file with explicit access (SFTP's open flags). New files get mode 0644.
+    pub fn open_file_with(&self, path: &str, access: Access) -> Result<cap_std::fs::File> {
+        let mut options = cap_std::fs::OpenOptions::new();
+        options
+            .read(access.read)
+            .write(access.write || access.append)
+            .append(access.append)
+            .create(access.create && !access.exclusive)
+            .create_new(access.exclusive)
+            .truncate(access.truncate);
+        let file = self.root.open_with(named(path)?, &options).map_err(|e| io_err(path, e))?;
+        match file.metadata() {
+            Ok(m) if m.is_dir() => Err(Error::invalid(format!("{path} is a directory"))),
+            Ok(_) => Ok(file),
+            Err(e) => Err(io_err(path, e)),
+        }
+    }
+
+    /// Create one directory; its parent must exist and it must not.
+    pub fn create_dir(&self, path: &str) -> Result<()> {
+        self.root.create_dir(named(path)?).map_err(|e| io_err(path, e))
+    }
+
+    /// Remove an empty directory.
+    pub fn remove_dir(&self, path: &str) -> Result<()> {
+        self.root.remove_dir(named(path)?).map_err(|e| io_err(path, e))
+    }
+
+    /// Remove a file or a link (never a directory).
+    pub fn remove_file(&self, path: &str) -> Result<()> {
+        self.root.remove_file(named(path)?).map_err(|e| io_err(path, e))
+    }
+
+    /// Where a link points (its text; following it stays confined).
+    pub fn read_link(&self, path: &str) -> Result<String> {
+        self.root.read_link_contents(named(path)?).map(|p| p.to_string_lossy().into_owned()).map_err(|e| io_err(path, e))
     }
 
     /// Up to `length` bytes from `offset`, and the file's size.

@@ -23,6 +23,7 @@ use sha2::Digest;
 
 pub struct World {
     pub catalyst: Catalyst,
+    pub daemon: NodeDaemon,
     pub owner: Principal,
     pub server: ServerId,
     pub root: PathBuf,
@@ -59,7 +60,7 @@ pub async fn world(storage: BackupStorage, retention: RetentionPolicy) -> World 
     let daemon =
         NodeDaemon::new(node.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(data.path()));
     let hub = NodeHub::new();
-    hub.add_node(daemon);
+    hub.add_node(daemon.clone());
     let catalyst = build(hub).await.expect("catalyst");
     let user = RegisterInput { email: "o@example.test".into(), username: "owner".into(), password: "password-123".into() };
     let user = catalyst.register(None, user).await.expect("register");
@@ -92,7 +93,7 @@ pub async fn world(storage: BackupStorage, retention: RetentionPolicy) -> World 
     wait_state(&catalyst, server, ServerState::Stopped).await;
     let root = data.path().join("servers").join(server.to_string());
     std::fs::create_dir_all(&root).expect("root");
-    World { catalyst, owner, server, root, data }
+    World { catalyst, daemon, owner, server, root, data }
 }
 
 pub async fn wait_state(catalyst: &Catalyst, server: ServerId, state: ServerState) {

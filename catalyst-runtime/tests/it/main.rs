@@ -8,6 +8,7 @@ mod control;
 mod images;
 mod registry;
 mod runtimes;
+mod sftp;
 mod stores;
 mod tasks;
 mod webhooks;
