@@ -47,6 +47,10 @@ struct Config {
     /// keep it on loopback or a private network).
     #[arg(long, env = "CATALYST_AGENT_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve SFTP for this node's servers (user `<name>.<server id>`, password a JWT or an
+    /// API key). Empty turns it off.
+    #[arg(long, env = "CATALYST_AGENT_SFTP_LISTEN", default_value = "0.0.0.0:2022")]
+    sftp_listen: String,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -99,6 +103,15 @@ async fn main() -> anyhow::Result<()> {
         let exporter = catalyst_runtime::node::NodeExporter::spawn(&daemon).await;
         tokio::spawn(catalyst_http::serve(listener, catalyst_http::exporter_router(exporter), shutdown()));
         tracing::info!(%addr, "serving node metrics at /metrics");
+    }
+
+    if !config.sftp_listen.is_empty() {
+        let addr: std::net::SocketAddr = config.sftp_listen.parse().context("--sftp-listen")?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+        let sftp = catalyst_runtime::node::SftpConfig::with_host_key_file(&config.data_dir.join("sftp_host_ed25519_key"))?;
+        let authority = Arc::new(agent_client::RemoteSftpAuthority::new(&config.control_url));
+        tokio::spawn(catalyst_runtime::node::serve_sftp(listener, daemon.clone(), authority, sftp));
+        tracing::info!(%addr, "serving SFTP");
     }
 
     let url = format!("{}/api/agent/ws", config.control_url.trim_end_matches('/').replacen("http", "ws", 1));

@@ -208,3 +208,45 @@ async fn session(config: &AgentConfig, daemon: &NodeDaemon, outbox: &Outbox) -> 
         }
     }
 }
+
+/// SFTP logins on an agent, checked by the control plane's REST API with the login's password
+/// as the bearer credential.
+#[derive(Debug, Clone)]
+pub struct RemoteSftpAuthority {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl RemoteSftpAuthority {
+    /// Ask the control plane at `control_url`.
+    pub fn new(control_url: &str) -> Self {
+        catalyst_runtime::install_tls_provider();
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self { base: control_url.trim_end_matches('/').to_string(), client }
+    }
+}
+
+#[async_trait::async_trait]
+impl catalyst_runtime::node::SftpAuthority for RemoteSftpAuthority {
+    async fn file_access(
+        &self,
+        server: catalyst_core::id::ServerId,
+        credential: &str,
+    ) -> catalyst_core::Result<catalyst_runtime::node::FileAccess> {
+        let url = format!("{}/api/servers/{server}/files/access", self.base);
+        let res = self
+            .client
+            .get(&url)
+            .bearer_auth(credential)
+            .send()
+            .await
+            .map_err(|e| catalyst_core::Error::unavailable(format!("the control plane is unreachable: {e}")))?;
+        if !res.status().is_success() {
+            return Err(catalyst_core::Error::unauthenticated(format!("refused by the control plane ({})", res.status())));
+        }
+        res.json().await.map_err(|e| catalyst_core::Error::unavailable(format!("bad answer from the control plane: {e}")))
+    }
+}

@@ -10,3 +10,9 @@ pub mod store;
 pub mod webhook;
 
 pub use control::{Catalyst, CatalystBuilder};
+
+/// Make rustls use ring (the one crypto provider this build carries) for every HTTPS client;
+/// idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

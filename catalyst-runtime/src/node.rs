@@ -13,6 +13,7 @@ mod files;
 mod process_runtime;
 mod sandbox;
 mod sftp;
+mod sftp_storage;
 mod storage;
 
 pub use archive::{Ignore, Limited, Unpacked, pack, pack_stream, unpack, unpack_stream};

@@ -121,7 +121,7 @@ fn ip_literal(url: &reqwest::Url) -> Option<IpAddr> {
 impl WebhookSender {
     /// A sender with `policy`.
     pub fn new(policy: WebhookPolicy) -> Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_tls_provider();
         let allow_private = policy.allow_private;
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {

@@ -146,6 +146,10 @@ pub enum BackupStorage {
         /// Directory on the server.
         #[serde(default)]
         directory: String,
+        /// The server's host key fingerprint (`SHA256:…`); empty accepts any key (only on a
+        /// trusted network).
+        #[serde(default)]
+        host_key_fingerprint: String,
     },
 }
 

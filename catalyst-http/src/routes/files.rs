@@ -10,6 +10,7 @@ use catalyst_core::id::ServerId;
 use catalyst_core::model::{ArchiveFormat, FileEntry, FileOp, FileReply};
 use catalyst_core::{Error, ErrorKind};
 use catalyst_runtime::control::UploadStatus;
+use catalyst_runtime::node::FileAccess;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,6 +30,13 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(compress_files))
         .routes(routes!(decompress_file))
         .routes(routes!(search_files))
+        .routes(routes!(file_access))
+}
+
+/// What the caller may do with the server's files (agents check SFTP logins with it).
+#[utoipa::path(get, path = "/api/servers/{id}/files/access", tag = "files", params(("id" = ServerId, Path)), responses((status = 200, body = FileAccess)))]
+async fn file_access(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<Json<FileAccess>> {
+    Ok(Json(s.catalyst.file_permissions(&who, id).await?))
 }
 
 /// `?path=`.

@@ -22,8 +22,14 @@ const PARTS_IN_FLIGHT: usize = 2;
 /// Where a node puts backups.
 #[derive(Debug, Clone)]
 pub struct ArchiveStore {
-    objects: Arc<dyn ObjectStore>,
+    target: Target,
     prefix: String,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Objects(Arc<dyn ObjectStore>),
+    Sftp(super::sftp_storage::SftpTarget),
 }
 
 fn storage_err(e: object_store::Error) -> Error {
@@ -42,9 +48,10 @@ impl ArchiveStore {
                 let dir = if directory.is_empty() { data_dir.join("backups") } else { data_dir.join(directory) };
                 std::fs::create_dir_all(&dir).map_err(|e| Error::internal("cannot create the backup directory", e))?;
                 let local = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(storage_err)?;
-                Ok(Self { objects: Arc::new(local), prefix: String::new() })
+                Ok(Self { target: Target::Objects(Arc::new(local)), prefix: String::new() })
             }
             BackupStorage::S3 { endpoint, bucket, region, prefix, access_key_id, secret_access_key } => {
+                crate::install_tls_provider();
                 let mut builder = object_store::aws::AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(region)
@@ -57,50 +64,77 @@ impl ArchiveStore {
                         .with_virtual_hosted_style_request(false);
                 }
                 let s3 = builder.build().map_err(|e| Error::invalid(format!("S3 storage: {e}")))?;
-                Ok(Self { objects: Arc::new(s3), prefix: prefix.trim_matches('/').to_string() })
+                Ok(Self { target: Target::Objects(Arc::new(s3)), prefix: prefix.trim_matches('/').to_string() })
             }
-            BackupStorage::Sftp { .. } => Err(Error::invalid("SFTP storage is opened by the SFTP client")),
+            BackupStorage::Sftp { host, port, username, password, directory, host_key_fingerprint } => {
+                let target = super::sftp_storage::SftpTarget {
+                    host: host.clone(),
+                    port: *port,
+                    username: username.clone(),
+                    password: password.clone(),
+                    fingerprint: host_key_fingerprint.clone(),
+                };
+                Ok(Self { target: Target::Sftp(target), prefix: directory.trim_end_matches('/').to_string() })
+            }
         }
     }
 
     /// The key of a backup: `<prefix>/<server>/<backup>.tar.zst`.
-    pub fn key(&self, server: ServerId, backup: BackupId) -> ObjectPath {
+    pub fn key(&self, server: ServerId, backup: BackupId) -> String {
         let name = format!("{server}/{backup}.tar.zst");
-        if self.prefix.is_empty() { ObjectPath::from(name) } else { ObjectPath::from(format!("{}/{name}", self.prefix)) }
+        if self.prefix.is_empty() { name } else { format!("{}/{name}", self.prefix) }
     }
 
     /// Store `chunks` under `key`; an `Err` in the stream aborts the upload and nothing is
     /// stored.
-    pub async fn put(&self, key: &ObjectPath, mut chunks: BoxStream<'_, Result<Bytes>>) -> Result<()> {
-        let upload = self.objects.put_multipart(key).await.map_err(storage_err)?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-        while let Some(chunk) = chunks.next().await {
-            match chunk {
-                Ok(bytes) => {
-                    if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
-                        let _ = writer.abort().await;
-                        return Err(storage_err(e));
-                    }
-                    writer.write(&bytes);
-                }
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(e);
-                }
-            }
+    pub async fn put(&self, key: &str, chunks: BoxStream<'_, Result<Bytes>>) -> Result<()> {
+        match &self.target {
+            Target::Objects(objects) => put_object(objects.as_ref(), &ObjectPath::from(key), chunks).await,
+            Target::Sftp(sftp) => sftp.put(key, chunks).await,
         }
-        writer.finish().await.map(|_| ()).map_err(storage_err)
     }
 
     /// The stored bytes.
-    pub async fn get(&self, key: &ObjectPath) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let got = self.objects.get(key).await.map_err(storage_err)?;
-        Ok(got.into_stream().map(|r| r.map_err(storage_err)).boxed())
+    pub async fn get(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes>>> {
+        match &self.target {
+            Target::Objects(objects) => {
+                let got = objects.get(&ObjectPath::from(key)).await.map_err(storage_err)?;
+                Ok(got.into_stream().map(|r| r.map_err(storage_err)).boxed())
+            }
+            Target::Sftp(sftp) => sftp.get(key).await,
+        }
     }
 
     /// Delete; a missing object is `not_found`.
-    pub async fn delete(&self, key: &ObjectPath) -> Result<()> {
-        self.objects.head(key).await.map_err(storage_err)?;
-        self.objects.delete(key).await.map_err(storage_err)
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match &self.target {
+            Target::Objects(objects) => {
+                let key = ObjectPath::from(key);
+                objects.head(&key).await.map_err(storage_err)?;
+                objects.delete(&key).await.map_err(storage_err)
+            }
+            Target::Sftp(sftp) => sftp.delete(key).await,
+        }
     }
+}
+
+async fn put_object(objects: &dyn ObjectStore, key: &ObjectPath, mut chunks: BoxStream<'_, Result<Bytes>>) -> Result<()> {
+    let upload = objects.put_multipart(key).await.map_err(storage_err)?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) => {
+                if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                    let _ = writer.abort().await;
+                    return Err(storage_err(e));
+                }
+                writer.write(&bytes);
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    writer.finish().await.map(|_| ()).map_err(storage_err)
 }

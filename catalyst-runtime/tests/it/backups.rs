@@ -333,3 +333,94 @@ async fn s3_backups_restore_the_original_bytes() {
     })
     .await;
 }
+
+/// An OpenSSH sshd on loopback with a password account, as an SFTP backup target.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    fingerprint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SFTP_USER: &str = "catalyst-backup";
+const SFTP_PASSWORD: &str = "backup-password-123";
+
+fn run(cmd: &str) -> bool {
+    std::process::Command::new("sh").arg("-c").arg(cmd).status().map(|s| s.success()).unwrap_or(false)
+}
+
+fn sshd() -> Option<Sshd> {
+    let root = nix::unistd::Uid::effective().is_root();
+    if !Path::new("/usr/sbin/sshd").exists() || !root {
+        assert!(std::env::var("CI").is_err(), "sshd (as root) is needed for the SFTP backup test in CI");
+        eprintln!("!!! SKIPPED: SFTP backups (needs Debian's openssh-server and root)");
+        return None;
+    }
+    assert!(
+        run(&format!("id {SFTP_USER} >/dev/null 2>&1 || useradd -m {SFTP_USER}"))
+            && run(&format!("echo '{SFTP_USER}:{SFTP_PASSWORD}' | chpasswd"))
+            && run("mkdir -p /run/sshd"),
+        "could not prepare the SFTP account"
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("host");
+    assert!(run(&format!("ssh-keygen -q -t ed25519 -N '' -f {}", key.display())), "ssh-keygen");
+    let out = std::process::Command::new("ssh-keygen").args(["-lf"]).arg(key.with_extension("pub")).args(["-E", "sha256"]).output().expect("fingerprint");
+    let fingerprint = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).expect("fingerprint").to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let config = dir.path().join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nPasswordAuthentication yes\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nAllowUsers {SFTP_USER}\nSubsystem sftp internal-sftp\n",
+            key.display(),
+            dir.path().join("pid").display()
+        ),
+    )
+    .expect("config");
+    let child = std::process::Command::new("/usr/sbin/sshd").arg("-D").arg("-e").arg("-f").arg(&config).stderr(std::process::Stdio::null()).spawn().expect("sshd");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(Sshd { child, port, fingerprint, _dir: dir });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("sshd did not start");
+}
+
+#[tokio::test]
+async fn sftp_backups_restore_the_original_bytes_and_pin_the_host_key() {
+    let Some(sshd) = sshd() else { return };
+    let directory = format!("/home/{SFTP_USER}/catalyst-{}", uuid::Uuid::new_v4().simple());
+    let storage = |fingerprint: &str| BackupStorage::Sftp {
+        host: "127.0.0.1".into(),
+        port: sshd.port,
+        username: SFTP_USER.into(),
+        password: SFTP_PASSWORD.into(),
+        directory: directory.clone(),
+        host_key_fingerprint: fingerprint.into(),
+    };
+    let w = world(storage(&sshd.fingerprint), RetentionPolicy::default()).await;
+    let base = directory.clone();
+    round_trip(&w, async |s, b| std::fs::read(format!("{base}/{s}/{b}.tar.zst")).expect("stored on the SFTP server")).await;
+    let stored: Vec<_> = std::fs::read_dir(format!("{directory}/{}", w.server)).expect("dir").map(|e| e.expect("e").file_name()).collect();
+    assert_eq!(stored.len(), 1, "no .part file is left: {stored:?}");
+
+    // A server whose key does not match the pinned fingerprint gets nothing.
+    let wrong = world(storage("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), RetentionPolicy::default()).await;
+    std::fs::write(wrong.root.join("a.txt"), b"a").expect("a");
+    let mut events = wrong.catalyst.events().subscribe();
+    let b = wrong.catalyst.create_backup(&wrong.owner, wrong.server, None).await.expect("backup");
+    let (phase, _, _) = wait_phase(&mut events, b.id, &[BackupPhase::Completed, BackupPhase::Failed]).await;
+    assert_eq!(phase, BackupPhase::Failed);
+    assert!(!Path::new(&format!("{directory}/{}", wrong.server)).exists());
+    let _ = std::fs::remove_dir_all(&directory);
+}

@@ -556,7 +556,7 @@ pub async fn pull(
     registry: Option<&RegistryConfig>,
 ) -> Result<Unpacked> {
     // rustls needs one process-wide crypto provider; ring keeps the build free of C toolchains.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::install_tls_provider();
     let insecure = registry.is_some_and(|r| r.insecure);
     let protocol =
         if insecure { oci_client::client::ClientProtocol::Http } else { oci_client::client::ClientProtocol::Https };
