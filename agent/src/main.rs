@@ -108,7 +108,8 @@ async fn main() -> anyhow::Result<()> {
     if !config.sftp_listen.is_empty() {
         let addr: std::net::SocketAddr = config.sftp_listen.parse().context("--sftp-listen")?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
-        let sftp = catalyst_runtime::node::SftpConfig::with_host_key_file(&config.data_dir.join("sftp_host_ed25519_key"))?;
+        let sftp =
+            catalyst_runtime::node::SftpConfig::with_host_key_file(&config.data_dir.join("sftp_host_ed25519_key"))?;
         let authority = Arc::new(agent_client::RemoteSftpAuthority::new(&config.control_url));
         tokio::spawn(catalyst_runtime::node::serve_sftp(listener, daemon.clone(), authority, sftp));
         tracing::info!(%addr, "serving SFTP");

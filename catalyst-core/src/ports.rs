@@ -18,12 +18,13 @@ use futures::stream::BoxStream;
 use crate::Result;
 use crate::events::DomainEvent;
 use crate::id::{
-    AlertId, AlertRuleId, ApiKeyId, BackupId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
+    AlertId, AlertRuleId, ApiKeyId, BackupId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId,
+    UserId,
 };
 use crate::model::{
-    Alert, AlertFilter, AlertRule, Backup, Allocation, ApiKey, AuditLog, AuditQuery, Limits, Location, LogQuery, LogStream,
-    MetricsRollup, Node, Page, Paged, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics,
-    Session, Template, User, WebhookDelivery,
+    Alert, AlertFilter, AlertRule, Allocation, ApiKey, AuditLog, AuditQuery, Backup, Limits, Location, LogQuery,
+    LogStream, MetricsRollup, Node, Page, Paged, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog,
+    ServerMetrics, Session, Template, User, WebhookDelivery,
 };
 use crate::protocol::{NodeEvent, NodeRequest, NodeResponse};
 

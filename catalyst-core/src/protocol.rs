@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use crate::id::{BackupId, NodeId, ServerId, UserId};
 use crate::lifecycle::ServerState;
-use crate::model::{Allocation, BackupStorage, FileOp, FileReply, DonePattern, InstallScript, Limits, LogStream, ServerMetrics, StopAction, Timestamp};
+use crate::model::{
+    Allocation, BackupStorage, DonePattern, FileOp, FileReply, InstallScript, Limits, LogStream, ServerMetrics,
+    StopAction, Timestamp,
+};
 use crate::restart::RestartPolicy;
 
 /// Version of this protocol, exchanged in the handshake.

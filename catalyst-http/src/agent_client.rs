@@ -245,8 +245,13 @@ impl catalyst_runtime::node::SftpAuthority for RemoteSftpAuthority {
             .await
             .map_err(|e| catalyst_core::Error::unavailable(format!("the control plane is unreachable: {e}")))?;
         if !res.status().is_success() {
-            return Err(catalyst_core::Error::unauthenticated(format!("refused by the control plane ({})", res.status())));
+            return Err(catalyst_core::Error::unauthenticated(format!(
+                "refused by the control plane ({})",
+                res.status()
+            )));
         }
-        res.json().await.map_err(|e| catalyst_core::Error::unavailable(format!("bad answer from the control plane: {e}")))
+        res.json()
+            .await
+            .map_err(|e| catalyst_core::Error::unavailable(format!("bad answer from the control plane: {e}")))
     }
 }

@@ -7,14 +7,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use catalyst_core::clock::SystemClock;
-use catalyst_core::model::Page;
+use catalyst_core::model::{BackupStorage, Page, RetentionPolicy};
 use catalyst_core::permission::Principal;
 use catalyst_core::ports::{NetworkMode, Store};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
 use catalyst_runtime::control::{NewLocation, NewNode};
 use catalyst_runtime::link::NodeHub;
-use catalyst_runtime::node::{ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, choose_runtime};
+use catalyst_runtime::node::{
+    ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, SftpConfig, choose_runtime, serve_sftp,
+};
 use catalyst_runtime::store::{PostgresStore, SqliteStore};
 use clap::Parser;
 
@@ -64,6 +66,111 @@ struct Config {
     /// How local containers reach the network: the host's stack, or a bridge with forwarded ports.
     #[arg(long, env = "CATALYST_NETWORK", value_enum, default_value = "host")]
     network: Network,
+    /// Serve SFTP for the local node's servers (user `<name>.<server id>`, password a JWT or
+    /// an API key); empty turns it off.
+    #[arg(long, env = "CATALYST_SFTP_LISTEN", default_value = "0.0.0.0:2022")]
+    sftp_listen: String,
+    /// Where backups go.
+    #[arg(long, env = "CATALYST_BACKUP_STORAGE", value_enum, default_value = "local")]
+    backup_storage: BackupMode,
+    /// Local storage: a directory on each node (default `<node data>/backups`).
+    #[arg(long, env = "CATALYST_BACKUP_DIR", default_value = "")]
+    backup_dir: String,
+    /// S3: endpoint URL (empty for AWS).
+    #[arg(long, env = "CATALYST_BACKUP_S3_ENDPOINT", default_value = "")]
+    backup_s3_endpoint: String,
+    /// S3: bucket.
+    #[arg(long, env = "CATALYST_BACKUP_S3_BUCKET", default_value = "")]
+    backup_s3_bucket: String,
+    /// S3: region.
+    #[arg(long, env = "CATALYST_BACKUP_S3_REGION", default_value = "us-east-1")]
+    backup_s3_region: String,
+    /// S3: key prefix.
+    #[arg(long, env = "CATALYST_BACKUP_S3_PREFIX", default_value = "")]
+    backup_s3_prefix: String,
+    /// S3: access key id.
+    #[arg(long, env = "CATALYST_BACKUP_S3_ACCESS_KEY_ID", default_value = "")]
+    backup_s3_access_key_id: String,
+    /// S3: secret access key.
+    #[arg(long, env = "CATALYST_BACKUP_S3_SECRET_ACCESS_KEY", default_value = "", hide_env_values = true)]
+    backup_s3_secret_access_key: String,
+    /// SFTP: host.
+    #[arg(long, env = "CATALYST_BACKUP_SFTP_HOST", default_value = "")]
+    backup_sftp_host: String,
+    /// SFTP: port.
+    #[arg(long, env = "CATALYST_BACKUP_SFTP_PORT", default_value_t = 22)]
+    backup_sftp_port: u16,
+    /// SFTP: user.
+    #[arg(long, env = "CATALYST_BACKUP_SFTP_USERNAME", default_value = "")]
+    backup_sftp_username: String,
+    /// SFTP: password.
+    #[arg(long, env = "CATALYST_BACKUP_SFTP_PASSWORD", default_value = "", hide_env_values = true)]
+    backup_sftp_password: String,
+    /// SFTP: directory on the server.
+    #[arg(long, env = "CATALYST_BACKUP_SFTP_DIRECTORY", default_value = "")]
+    backup_sftp_directory: String,
+    /// SFTP: the server's host key fingerprint (`SHA256:…`); empty accepts any key.
+    #[arg(long, env = "CATALYST_BACKUP_SFTP_HOST_KEY", default_value = "")]
+    backup_sftp_host_key: String,
+    /// Retention: keep at most this many backups per server (locked ones aside).
+    #[arg(long, env = "CATALYST_BACKUP_KEEP_LAST")]
+    backup_keep_last: Option<u32>,
+    /// Retention: delete backups older than this many days.
+    #[arg(long, env = "CATALYST_BACKUP_MAX_AGE_DAYS")]
+    backup_max_age_days: Option<u32>,
+    /// Retention: keep a server's backups under this many MiB in all.
+    #[arg(long, env = "CATALYST_BACKUP_MAX_TOTAL_MB")]
+    backup_max_total_mb: Option<u64>,
+}
+
+/// Where backups are stored.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BackupMode {
+    /// A directory on each node.
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+    /// A directory on an SFTP server.
+    Sftp,
+}
+
+impl Config {
+    fn backup_storage(&self) -> anyhow::Result<BackupStorage> {
+        Ok(match self.backup_storage {
+            BackupMode::Local => BackupStorage::Local { directory: self.backup_dir.clone() },
+            BackupMode::S3 => {
+                anyhow::ensure!(!self.backup_s3_bucket.is_empty(), "S3 backups need CATALYST_BACKUP_S3_BUCKET");
+                BackupStorage::S3 {
+                    endpoint: self.backup_s3_endpoint.clone(),
+                    bucket: self.backup_s3_bucket.clone(),
+                    region: self.backup_s3_region.clone(),
+                    prefix: self.backup_s3_prefix.clone(),
+                    access_key_id: self.backup_s3_access_key_id.clone(),
+                    secret_access_key: self.backup_s3_secret_access_key.clone(),
+                }
+            }
+            BackupMode::Sftp => {
+                anyhow::ensure!(!self.backup_sftp_host.is_empty(), "SFTP backups need CATALYST_BACKUP_SFTP_HOST");
+                BackupStorage::Sftp {
+                    host: self.backup_sftp_host.clone(),
+                    port: self.backup_sftp_port,
+                    username: self.backup_sftp_username.clone(),
+                    password: self.backup_sftp_password.clone(),
+                    directory: self.backup_sftp_directory.clone(),
+                    host_key_fingerprint: self.backup_sftp_host_key.clone(),
+                }
+            }
+        })
+    }
+
+    fn backup_retention(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            keep_last: self.backup_keep_last,
+            max_age_days: self.backup_max_age_days,
+            max_total_bytes: self.backup_max_total_mb.map(|mb| mb * 1024 * 1024),
+        }
+    }
 }
 
 /// Container networking of the local node.
@@ -111,6 +218,8 @@ async fn main() -> anyhow::Result<()> {
         .store(store)
         .link(Arc::new(link.clone()))
         .auth(AuthConfig::with_secret(secret)?)
+        .backup_storage(config.backup_storage()?)
+        .backup_retention(config.backup_retention())
         .build()
         .await?;
     if config.local_runtime != LocalRuntime::None {
@@ -164,6 +273,24 @@ struct FileConfig {
     rate_limit: Option<u32>,
     auth_rate_limit: Option<u32>,
     network: Option<Network>,
+    sftp_listen: Option<String>,
+    backup_storage: Option<BackupMode>,
+    backup_dir: Option<String>,
+    backup_s3_endpoint: Option<String>,
+    backup_s3_bucket: Option<String>,
+    backup_s3_region: Option<String>,
+    backup_s3_prefix: Option<String>,
+    backup_s3_access_key_id: Option<String>,
+    backup_s3_secret_access_key: Option<String>,
+    backup_sftp_host: Option<String>,
+    backup_sftp_port: Option<u16>,
+    backup_sftp_username: Option<String>,
+    backup_sftp_password: Option<String>,
+    backup_sftp_directory: Option<String>,
+    backup_sftp_host_key: Option<String>,
+    backup_keep_last: Option<u32>,
+    backup_max_age_days: Option<u32>,
+    backup_max_total_mb: Option<u64>,
 }
 
 /// Defaults < config file < environment < flags. Unknown `CATALYST_*` variables are refused
@@ -219,9 +346,24 @@ fn load_config() -> anyhow::Result<Config> {
         hsts,
         rate_limit,
         auth_rate_limit,
-        network
+        network,
+        sftp_listen,
+        backup_storage,
+        backup_dir,
+        backup_s3_endpoint,
+        backup_s3_bucket,
+        backup_s3_region,
+        backup_s3_prefix,
+        backup_s3_access_key_id,
+        backup_s3_secret_access_key,
+        backup_sftp_host,
+        backup_sftp_port,
+        backup_sftp_username,
+        backup_sftp_password,
+        backup_sftp_directory,
+        backup_sftp_host_key
     );
-    take_opt!(database_url, admin_password, jwt_secret);
+    take_opt!(database_url, admin_password, jwt_secret, backup_keep_last, backup_max_age_days, backup_max_total_mb);
     Ok(config)
 }
 
@@ -288,7 +430,19 @@ async fn start_local_node(catalyst: &Catalyst, link: &NodeHub, config: &Config) 
         println!("recovered {recovered} servers");
     }
     daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));
-    link.add_node(daemon);
+    link.add_node(daemon.clone());
+    if !config.sftp_listen.is_empty() {
+        let addr: SocketAddr = config.sftp_listen.parse().context("CATALYST_SFTP_LISTEN")?;
+        // A taken port is reported, not fatal: the panel and the games keep working.
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let sftp = SftpConfig::with_host_key_file(&config.data_dir.join("sftp_host_ed25519_key"))?;
+                tokio::spawn(serve_sftp(listener, daemon, Arc::new(catalyst.clone()), sftp));
+                println!("SFTP on {addr}");
+            }
+            Err(e) => eprintln!("SFTP is off: cannot listen on {addr}: {e}"),
+        }
+    }
     Ok(())
 }
 

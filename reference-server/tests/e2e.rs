@@ -137,7 +137,7 @@ fn server(port: u16, data: &std::path::Path) -> Proc {
     )
 }
 
-fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path, metrics: u16) -> Proc {
+fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path, metrics: u16, sftp: u16) -> Proc {
     let mut cmd = Command::new(bin("catalyst-agent"));
     cmd.args([
         "--control-url",
@@ -148,6 +148,8 @@ fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path, met
         &data.to_string_lossy(),
         "--metrics-listen",
         &format!("127.0.0.1:{metrics}"),
+        "--sftp-listen",
+        &format!("127.0.0.1:{sftp}"),
     ])
     .args(["--runtime", "containerd", "--namespace", NAMESPACE])
     .stdout(Stdio::null())
@@ -215,8 +217,8 @@ async fn server_and_agent_processes_on_containerd() {
     )
     .await;
 
-    let metrics_port = free_port();
-    let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path(), metrics_port);
+    let (metrics_port, sftp_port) = (free_port(), free_port());
+    let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path(), metrics_port, sftp_port);
     let online = async || ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true;
     until("the agent to enroll and connect", 30, online).await;
 
@@ -257,7 +259,7 @@ async fn server_and_agent_processes_on_containerd() {
         rt.list().await.expect("list").iter().any(|c| c.id == id && c.running),
         "the game kept running without its agent"
     );
-    ag = agent(port, &node_id, None, agent_data.path(), metrics_port);
+    ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
     until("the agent to come back", 30, online).await;
     assert_eq!(state().await, "running", "reported running after the agent restart");
     ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after agent restart"}))).await;
@@ -298,13 +300,61 @@ async fn server_and_agent_processes_on_containerd() {
         logs_contain(port, &t, &id, "> after server restart").await
     })
     .await;
-    ok(port, "POST", &format!("/api/servers/{id}/stop"), &t, None).await;
+
+    // The agent's SFTP server, the customer's token as the password (checked by the control
+    // plane's REST API), and a backup on the agent restored over the modified file.
+    let (_, login) = http(
+        port,
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "player@example.test", "password": "player-password"})),
+    )
+    .await;
+    let player = login["access_token"].as_str().expect("player token").to_string();
+    let local = tempfile::tempdir().expect("tempdir");
+    std::fs::write(local.path().join("notes.txt"), b"original notes").expect("notes");
+    let user = format!("player.{id}");
+    let (done, out) = sftp_batch(sftp_port, &user, &player, local.path(), "put notes.txt\nget installed.txt\n").await;
+    assert!(done, "sftp on the agent: {out}");
+    assert_eq!(std::fs::read_to_string(local.path().join("installed.txt")).expect("fetched"), "installed\n");
+    let backup = ok(port, "POST", &format!("/api/servers/{id}/backups"), &player, Some(json!({"name": "e2e"}))).await;
+    let backup_url = format!("/api/servers/{id}/backups/{}", backup["id"].as_str().expect("backup id"));
+    until("the backup", 60, async || ok(port, "GET", &backup_url, &player, None).await["status"] == "completed").await;
+    std::fs::write(local.path().join("notes.txt"), b"overwritten").expect("notes");
+    assert!(sftp_batch(sftp_port, &user, &player, local.path(), "put notes.txt\n").await.0);
+    ok(port, "POST", &format!("{backup_url}/restore"), &player, None).await;
+    until("the restore", 60, async || {
+        let _ = std::fs::remove_file(local.path().join("notes.txt"));
+        sftp_batch(sftp_port, &user, &player, local.path(), "get notes.txt\n").await.0
+            && std::fs::read(local.path().join("notes.txt")).is_ok_and(|b| b == b"original notes")
+    })
+    .await;
     until("stopped", 30, async || ok(port, "GET", &format!("/api/servers/{id}"), &t, None).await["state"] == "stopped")
         .await;
     let (status, _) = http(port, "DELETE", &format!("/api/servers/{id}"), Some(&t), None).await;
     assert_eq!(status, 204);
     drop(ag);
     drop(cp);
+}
+
+/// Run an OpenSSH `sftp` batch against `port` in `dir`, the password through `sshpass`.
+async fn sftp_batch(port: u16, user: &str, password: &str, dir: &std::path::Path, commands: &str) -> (bool, String) {
+    let batch = dir.join("batch");
+    std::fs::write(&batch, commands).expect("batch");
+    let out = tokio::process::Command::new("sshpass")
+        .arg("-e")
+        .arg("sftp")
+        .args(["-o", "BatchMode=no", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "LogLevel=ERROR", "-P", &port.to_string(), "-b"])
+        .arg(&batch)
+        .arg(format!("{user}@127.0.0.1"))
+        .env("SSHPASS", password)
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("sshpass sftp (Debian's sshpass and openssh-client)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 /// Configuration: a file with unknown keys and an unknown `CATALYST_*` variable are refused

@@ -176,9 +176,12 @@ impl std::fmt::Debug for BackupStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Local { directory } => f.debug_struct("Local").field("directory", directory).finish(),
-            Self::S3 { endpoint, bucket, prefix, .. } => {
-                f.debug_struct("S3").field("endpoint", endpoint).field("bucket", bucket).field("prefix", prefix).finish_non_exhaustive()
-            }
+            Self::S3 { endpoint, bucket, prefix, .. } => f
+                .debug_struct("S3")
+                .field("endpoint", endpoint)
+                .field("bucket", bucket)
+                .field("prefix", prefix)
+                .finish_non_exhaustive(),
             Self::Sftp { host, port, username, directory, .. } => f
                 .debug_struct("Sftp")
                 .field("host", host)

@@ -4,16 +4,17 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::id::{
-    AlertId, AlertRuleId, ApiKeyId, BackupId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId, UserId,
+    AlertId, AlertRuleId, ApiKeyId, BackupId, LocationId, NodeId, RoleId, ServerId, SessionId, TaskId, TemplateId,
+    UserId,
 };
 use crate::model::{
-    Alert, AlertFilter, AlertRule, Backup, ApiKey, AuditLog, AuditQuery, Location, LogQuery, MetricsRollup, Node, Page, Paged,
-    Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, Timestamp, User,
-    WebhookDelivery,
+    Alert, AlertFilter, AlertRule, ApiKey, AuditLog, AuditQuery, Backup, Location, LogQuery, MetricsRollup, Node, Page,
+    Paged, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, Timestamp,
+    User, WebhookDelivery,
 };
 use crate::ports::{
-    AlertStore, ApiKeyStore, AuditStore, BackupStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter, ServerStore,
-    TaskStore, TemplateStore, UserStore,
+    AlertStore, ApiKeyStore, AuditStore, BackupStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter,
+    ServerStore, TaskStore, TemplateStore, UserStore,
 };
 use crate::{Error, Result};
 

@@ -43,7 +43,11 @@ async fn create_backup(
 
 /// A server's backups, newest first (`backup.read`).
 #[utoipa::path(get, path = "/api/servers/{id}/backups", tag = "backups", params(("id" = ServerId, Path)), responses((status = 200, body = Vec<Backup>)))]
-async fn list_backups(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<Json<Vec<Backup>>> {
+async fn list_backups(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids(id): Ids<ServerId>,
+) -> ApiResult<Json<Vec<Backup>>> {
     Ok(Json(s.catalyst.list_backups(&who, id).await?))
 }
 

@@ -35,7 +35,11 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// What the caller may do with the server's files (agents check SFTP logins with it).
 #[utoipa::path(get, path = "/api/servers/{id}/files/access", tag = "files", params(("id" = ServerId, Path)), responses((status = 200, body = FileAccess)))]
-async fn file_access(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<Json<FileAccess>> {
+async fn file_access(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids(id): Ids<ServerId>,
+) -> ApiResult<Json<FileAccess>> {
     Ok(Json(s.catalyst.file_permissions(&who, id).await?))
 }
 

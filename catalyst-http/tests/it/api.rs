@@ -572,8 +572,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
         }
         for method in item.as_object().expect("item").keys() {
             let (id, allowed) = target(path);
-            let mut concrete =
-                path.replace("{id}", id).replace("{user_id}", &carol).replace("{backup_id}", &backup);
+            let mut concrete = path.replace("{id}", id).replace("{user_id}", &carol).replace("{backup_id}", &backup);
             if path.ends_with("/files/search") {
                 concrete.push_str("?query=a");
             } else if path.contains("/files") {

@@ -52,7 +52,13 @@ impl Files {
         url
     }
 
-    async fn json(&self, method: Method, route: &str, query: &[(&str, &str)], body: Option<Value>) -> (StatusCode, Value) {
+    async fn json(
+        &self,
+        method: Method,
+        route: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let (status, v, _) = self.api.call(method, &self.url(route, query), Some(&self.token), body).await;
         (status, v)
     }
@@ -95,7 +101,13 @@ impl Files {
     }
 
     /// Status and error code of a refused call.
-    async fn refused(&self, method: Method, route: &str, query: &[(&str, &str)], body: Option<Value>) -> (StatusCode, String) {
+    async fn refused(
+        &self,
+        method: Method,
+        route: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, String) {
         let (status, v) = self.json(method, route, query, body).await;
         assert!(!status.is_success(), "{route} {query:?} was allowed: {v}");
         (status, error_code(&v).to_string())
@@ -133,8 +145,12 @@ async fn files_stream_up_and_down_and_every_operation_works() {
     assert!(got == level, "downloaded bytes differ");
 
     let listed = f.ok(Method::GET, "", &[("path", "world")], None).await;
-    let names: Vec<(&str, &str)> =
-        listed.as_array().expect("list").iter().map(|e| (e["name"].as_str().unwrap(), e["kind"].as_str().unwrap())).collect();
+    let names: Vec<(&str, &str)> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
     assert_eq!(names, vec![("level.dat", "file"), ("region", "directory")]);
     assert_eq!(listed[0]["size"], level.len() as u64);
 
@@ -150,7 +166,8 @@ async fn files_stream_up_and_down_and_every_operation_works() {
     assert_eq!(found, vec!["/old/level.dat", "/world/level.dat"]);
 
     for archive in ["world.tar.gz", "world.tar.zst", "world.zip", "world.tar"] {
-        let packed = f.ok(Method::POST, "/compress", &[], Some(json!({"paths": ["world"], "destination": archive}))).await;
+        let packed =
+            f.ok(Method::POST, "/compress", &[], Some(json!({"paths": ["world"], "destination": archive}))).await;
         assert!(packed["size"].as_u64().expect("size") > 0, "{packed}");
         f.ok(Method::DELETE, "", &[("path", "world")], None).await;
         assert!(!f.root().join("world").exists());
@@ -177,8 +194,19 @@ async fn files_stream_up_and_down_and_every_operation_works() {
 
     // Everything that changed files is in the audit log.
     let audit = f.api.ok(Method::GET, "/api/admin/audit-logs?action=file.&limit=100", &f.api.admin, None).await;
-    let actions: Vec<&str> = audit["items"].as_array().expect("items").iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for action in ["file.upload", "file.download", "file.create", "file.copy", "file.rename", "file.chmod", "file.compress", "file.decompress", "file.delete"] {
+    let actions: Vec<&str> =
+        audit["items"].as_array().expect("items").iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in [
+        "file.upload",
+        "file.download",
+        "file.create",
+        "file.copy",
+        "file.rename",
+        "file.chmod",
+        "file.compress",
+        "file.decompress",
+        "file.delete",
+    ] {
         assert!(actions.contains(&action), "{action} not audited: {actions:?}");
     }
 }
@@ -188,8 +216,10 @@ async fn an_interrupted_upload_resumes_where_it_broke() {
     let f = Files::new(1024).await;
     let data = bytes(3 * MIB + 777, 11);
     let cut = MIB + MIB / 2;
-    let first: Vec<Result<Vec<u8>, std::io::Error>> =
-        vec![Ok(data[..cut].to_vec()), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away"))];
+    let first: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(data[..cut].to_vec()),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away")),
+    ];
     let (status, _, _) = f
         .raw(
             Method::POST,
@@ -208,7 +238,8 @@ async fn an_interrupted_upload_resumes_where_it_broke() {
     assert_eq!(offset, cut);
 
     let wrong = [("upload-offset", "5".to_string()), ("upload-length", data.len().to_string())];
-    let (status, _, _) = f.raw(Method::PATCH, "/upload", &[("path", "big.bin")], &wrong, Body::from(vec![0u8; 10])).await;
+    let (status, _, _) =
+        f.raw(Method::PATCH, "/upload", &[("path", "big.bin")], &wrong, Body::from(vec![0u8; 10])).await;
     assert_eq!(status, StatusCode::CONFLICT, "a wrong offset is refused");
 
     let resume = [("upload-offset", offset.to_string()), ("upload-length", data.len().to_string())];
@@ -240,7 +271,8 @@ async fn the_disk_limit_holds_on_every_write_path() {
     let bomb = builder.into_inner().expect("tar").finish().expect("zstd");
     assert!(bomb.len() < 64 * 1024, "the bomb is small: {}", bomb.len());
     std::fs::write(f.root().join("bomb.tar.zst"), &bomb).expect("bomb");
-    let (status, code) = f.refused(Method::POST, "/decompress", &[], Some(json!({"path": "bomb.tar.zst", "destination": "out"}))).await;
+    let (status, code) =
+        f.refused(Method::POST, "/decompress", &[], Some(json!({"path": "bomb.tar.zst", "destination": "out"}))).await;
     assert_eq!((status, code.as_str()), (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"));
     let used: u64 = walk_size(&f.root());
     assert!(used <= 16 * MIB as u64, "the bomb stopped at the limit: {used} bytes on disk");
@@ -307,12 +339,18 @@ async fn escapes_are_refused_and_nothing_outside_changes() {
         f.refused(Method::POST, "/rename", &[], Some(json!({"from": "inside.txt", "to": "outdir/moved"}))).await,
         denied
     );
-    assert_eq!(f.refused(Method::POST, "/copy", &[], Some(json!({"from": "inside.txt", "to": "../copied"}))).await, denied);
+    assert_eq!(
+        f.refused(Method::POST, "/copy", &[], Some(json!({"from": "inside.txt", "to": "../copied"}))).await,
+        denied
+    );
     // Packing a link stores the link, never what lies outside.
     f.ok(Method::POST, "/compress", &[], Some(json!({"paths": ["outdir", "out"], "destination": "o.tar"}))).await;
     let packed = std::fs::read(root.join("o.tar")).expect("o.tar");
-    let kinds: Vec<tar::EntryType> =
-        tar::Archive::new(&packed[..]).entries().expect("entries").map(|e| e.expect("entry").header().entry_type()).collect();
+    let kinds: Vec<tar::EntryType> = tar::Archive::new(&packed[..])
+        .entries()
+        .expect("entries")
+        .map(|e| e.expect("entry").header().entry_type())
+        .collect();
     assert_eq!(kinds, vec![tar::EntryType::Symlink, tar::EntryType::Symlink]);
 
     // Tar slip (relative and absolute), zip slip, and a link followed by a write through it.
@@ -335,7 +373,8 @@ async fn escapes_are_refused_and_nothing_outside_changes() {
     linked.append_data(&mut header, "escape/planted", &b"planted"[..]).expect("through the link");
     std::fs::write(root.join("linked.tar"), linked.into_inner().expect("tar")).expect("linked.tar");
     for archive in ["slip.tar", "abs.tar", "slip.zip"] {
-        let (status, code) = f.refused(Method::POST, "/decompress", &[], Some(json!({"path": archive, "destination": "x"}))).await;
+        let (status, code) =
+            f.refused(Method::POST, "/decompress", &[], Some(json!({"path": archive, "destination": "x"}))).await;
         assert_eq!((status, code), denied, "{archive}");
     }
     let out = f.ok(Method::POST, "/decompress", &[], Some(json!({"path": "linked.tar", "destination": "x"}))).await;
@@ -347,8 +386,10 @@ async fn escapes_are_refused_and_nothing_outside_changes() {
 
     // Nothing outside changed.
     assert_eq!(std::fs::read(outside.join("secret")).expect("secret"), b"secret");
-    let mut names: Vec<String> =
-        std::fs::read_dir(&outside).expect("outside").map(|e| e.expect("e").file_name().to_string_lossy().into()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&outside)
+        .expect("outside")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into())
+        .collect();
     names.sort();
     assert_eq!(names, vec!["secret"], "nothing was planted outside");
     assert!(!f.api.dir.path().join("servers/evil").exists() && !f.api.dir.path().join("servers/evil.txt").exists());

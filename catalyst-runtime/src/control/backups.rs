@@ -21,7 +21,13 @@ const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(6);
 const STOP_WAIT: Duration = Duration::from_secs(120);
 
 impl Catalyst {
-    async fn backup_of(&self, who: &Principal, server_id: ServerId, backup_id: BackupId, permission: Permission) -> Result<(Server, Grant, Backup)> {
+    async fn backup_of(
+        &self,
+        who: &Principal,
+        server_id: ServerId,
+        backup_id: BackupId,
+        permission: Permission,
+    ) -> Result<(Server, Grant, Backup)> {
         let (server, grant) = self.server_with(who, server_id, permission).await?;
         let backup = self.inner.store.get_backup(backup_id).await?;
         if backup.server_id != server_id {
@@ -97,7 +103,13 @@ impl Catalyst {
 
     /// Lock or unlock a backup (`backup.delete`): locked backups are neither deleted nor
     /// rotated out.
-    pub async fn lock_backup(&self, who: &Principal, server_id: ServerId, backup_id: BackupId, locked: bool) -> Result<Backup> {
+    pub async fn lock_backup(
+        &self,
+        who: &Principal,
+        server_id: ServerId,
+        backup_id: BackupId,
+        locked: bool,
+    ) -> Result<Backup> {
         let (_, grant, mut backup) = self.backup_of(who, server_id, backup_id, Permission::BackupDelete).await?;
         backup.locked = locked;
         self.inner.store.update_backup(&backup).await?;
@@ -116,8 +128,14 @@ impl Catalyst {
             return Err(Error::conflict("the backup is still running"));
         }
         let outcome = self.remove_backup(&server, &backup).await;
-        self.audit(Who::Grant(&grant, who), "backup.delete", ("backup", Some(backup_id.to_string())), outcome.is_ok(), json!({ "server_id": server_id }))
-            .await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "backup.delete",
+            ("backup", Some(backup_id.to_string())),
+            outcome.is_ok(),
+            json!({ "server_id": server_id }),
+        )
+        .await;
         outcome
     }
 
@@ -154,10 +172,17 @@ impl Catalyst {
             return Err(Error::conflict("the backup was taken on another node"));
         }
         let server = self.stopped(&grant, server).await?;
-        let request = NodeRequest::Restore { server_id, backup_id, storage: self.inner.backup_storage.clone(), checksum };
+        let request =
+            NodeRequest::Restore { server_id, backup_id, storage: self.inner.backup_storage.clone(), checksum };
         let sent = self.send(&grant, &server, request).await;
-        self.audit(Who::Grant(&grant, who), "backup.restore", ("backup", Some(backup_id.to_string())), sent.is_ok(), json!({ "server_id": server_id }))
-            .await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "backup.restore",
+            ("backup", Some(backup_id.to_string())),
+            sent.is_ok(),
+            json!({ "server_id": server_id }),
+        )
+        .await;
         sent?;
         self.publish(DomainEvent::BackupProgress {
             server_id,
@@ -190,7 +215,12 @@ impl Catalyst {
     }
 
     /// Record a backup's outcome, tell observers, and rotate old backups out.
-    pub(super) async fn backup_finished(&self, server_id: ServerId, backup_id: BackupId, result: std::result::Result<StoredArchive, WireError>) {
+    pub(super) async fn backup_finished(
+        &self,
+        server_id: ServerId,
+        backup_id: BackupId,
+        result: std::result::Result<StoredArchive, WireError>,
+    ) {
         let Ok(mut backup) = self.inner.store.get_backup(backup_id).await else { return };
         let now = self.now();
         backup.completed_at = Some(now);
@@ -211,7 +241,14 @@ impl Catalyst {
             tracing::error!(%backup_id, error = %e, "could not record a backup's outcome");
             return;
         }
-        self.publish(DomainEvent::BackupProgress { server_id, backup_id, phase, bytes: backup.size_bytes, total: backup.size_bytes, error });
+        self.publish(DomainEvent::BackupProgress {
+            server_id,
+            backup_id,
+            phase,
+            bytes: backup.size_bytes,
+            total: backup.size_bytes,
+            error,
+        });
         if backup.status == BackupStatus::Completed
             && let Err(e) = self.apply_retention(server_id).await
         {
@@ -220,7 +257,12 @@ impl Catalyst {
     }
 
     /// Tell observers how a restore ended (and say it in the server's console).
-    pub(super) async fn restore_finished(&self, server_id: ServerId, backup_id: BackupId, result: std::result::Result<(), WireError>) {
+    pub(super) async fn restore_finished(
+        &self,
+        server_id: ServerId,
+        backup_id: BackupId,
+        result: std::result::Result<(), WireError>,
+    ) {
         let (phase, error) = match result {
             Ok(()) => (BackupPhase::Restored, None),
             Err(e) => (BackupPhase::RestoreFailed, Some(e.message)),

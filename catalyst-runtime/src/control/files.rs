@@ -119,8 +119,14 @@ impl Catalyst {
         if entry.kind != FileKind::File {
             return Err(Error::invalid(format!("{path} is not a file")));
         }
-        self.audit(Who::Grant(&grant, who), "file.download", ("server", Some(id.to_string())), true, json!({ "path": path }))
-            .await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "file.download",
+            ("server", Some(id.to_string())),
+            true,
+            json!({ "path": path }),
+        )
+        .await;
         let (me, path, size) = (self.clone(), path.to_string(), entry.size);
         let chunks = futures::stream::iter((0..size).step_by(CHUNK))
             .map(move |offset| {
@@ -229,7 +235,8 @@ impl Catalyst {
     /// is suspended).
     pub async fn file_permissions(&self, who: &Principal, id: ServerId) -> Result<crate::node::FileAccess> {
         let (server, authz) = self.load_server(who, id).await?;
-        let may = |p| catalyst_core::permission::authorize(who, p, catalyst_core::permission::Scope::Server(&authz)).is_ok();
+        let may =
+            |p| catalyst_core::permission::authorize(who, p, catalyst_core::permission::Scope::Server(&authz)).is_ok();
         if !may(Permission::ServerRead) && !may(Permission::FileRead) {
             return Err(Error::not_found("server"));
         }

@@ -130,7 +130,12 @@ impl Catalyst {
         Ok((server, authz))
     }
 
-    pub(super) async fn server_with(&self, who: &Principal, id: ServerId, permission: Permission) -> Result<(Server, Grant)> {
+    pub(super) async fn server_with(
+        &self,
+        who: &Principal,
+        id: ServerId,
+        permission: Permission,
+    ) -> Result<(Server, Grant)> {
         let (server, authz) = self.load_server(who, id).await?;
         let grant = authorize(who, permission, Scope::Server(&authz))?;
         Ok((server, grant))

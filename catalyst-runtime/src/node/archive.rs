@@ -328,7 +328,8 @@ impl Writer<'_> {
         options.write(true).create(true).truncate(true);
         let mut file = self.dest.open_with(path, &options).map_err(archive_err)?;
         // Never trust the declared size: count what arrives, one byte past the budget fails.
-        let written = io::copy(&mut (&mut data).take((self.budget - self.done.bytes).saturating_add(1)), &mut file).map_err(archive_err)?;
+        let written = io::copy(&mut (&mut data).take((self.budget - self.done.bytes).saturating_add(1)), &mut file)
+            .map_err(archive_err)?;
         self.done.bytes += written;
         if self.done.bytes > self.budget {
             drop(file);

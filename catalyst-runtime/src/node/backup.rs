@@ -106,7 +106,8 @@ impl NodeDaemon {
                     Err(e) if e.kind() == ErrorKind::NotFound => Ignore::none(),
                     Err(e) => return Err(e),
                 };
-                let sink = Uploading { tx: tx.clone(), buffer: Vec::with_capacity(CHUNK), hasher: Sha256::new(), size: 0 };
+                let sink =
+                    Uploading { tx: tx.clone(), buffer: Vec::with_capacity(CHUNK), hasher: Sha256::new(), size: 0 };
                 let packed = archive::pack_stream(
                     sandbox.root(),
                     &[PathBuf::new()],
@@ -152,7 +153,12 @@ impl NodeDaemon {
     }
 
     /// Delete a stored backup.
-    pub(super) async fn delete_backup(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage) -> Result<()> {
+    pub(super) async fn delete_backup(
+        &self,
+        server_id: ServerId,
+        backup_id: BackupId,
+        storage: &BackupStorage,
+    ) -> Result<()> {
         let store = ArchiveStore::open(storage, self.data_dir())?;
         store.delete(&store.key(server_id, backup_id)).await
     }
@@ -170,7 +176,10 @@ impl NodeDaemon {
         {
             let m = slot.machine.lock().await;
             if !matches!(m.state, ServerState::Stopped | ServerState::Crashed | ServerState::InstallFailed) {
-                return Err(Error::new(ErrorKind::InvalidTransition, format!("cannot restore a server that is {}", m.state)));
+                return Err(Error::new(
+                    ErrorKind::InvalidTransition,
+                    format!("cannot restore a server that is {}", m.state),
+                ));
             }
             if slot.busy.swap(true, Ordering::SeqCst) {
                 return Err(Error::conflict("a restore of this server is already running"));
@@ -186,10 +195,18 @@ impl NodeDaemon {
         Ok(())
     }
 
-    async fn restore(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage, checksum: &str) -> Result<()> {
+    async fn restore(
+        &self,
+        server_id: ServerId,
+        backup_id: BackupId,
+        storage: &BackupStorage,
+        checksum: &str,
+    ) -> Result<()> {
         let store = ArchiveStore::open(storage, self.data_dir())?;
         let work = self.data_dir().join("restore");
-        tokio::fs::create_dir_all(&work).await.map_err(|e| Error::internal("cannot create the restore directory", e))?;
+        tokio::fs::create_dir_all(&work)
+            .await
+            .map_err(|e| Error::internal("cannot create the restore directory", e))?;
         let download = work.join(format!("{backup_id}.tar.zst"));
         let outcome = self.restore_from(&store, server_id, backup_id, checksum, &download).await;
         let _ = tokio::fs::remove_file(&download).await;
@@ -234,7 +251,12 @@ impl NodeDaemon {
             let _ = std::fs::remove_dir_all(&staging_dir);
             let sandbox = Sandbox::open(&staging_dir)?;
             let input = std::fs::File::open(&archive).map_err(|e| Error::internal("cannot read the download", e))?;
-            archive::unpack_stream(input, ArchiveFormat::TarZst, sandbox.root(), if limit == 0 { u64::MAX } else { limit })?;
+            archive::unpack_stream(
+                input,
+                ArchiveFormat::TarZst,
+                sandbox.root(),
+                if limit == 0 { u64::MAX } else { limit },
+            )?;
             if let Some(owner) = owner {
                 sandbox.chown_tree("/", owner)?;
             }

@@ -236,8 +236,9 @@ impl NodeDaemon {
 
     /// Handle one request from the control plane.
     pub async fn handle(&self, request: NodeRequest) -> Result<NodeResponse> {
-        if let NodeRequest::Start { server_id } | NodeRequest::Restart { server_id } | NodeRequest::Install { server_id } =
-            &request
+        if let NodeRequest::Start { server_id }
+        | NodeRequest::Restart { server_id }
+        | NodeRequest::Install { server_id } = &request
             && self.slot(*server_id).is_ok_and(|s| s.busy.load(Ordering::SeqCst))
         {
             return Err(Error::conflict("the server's files are being restored"));
@@ -282,9 +283,7 @@ impl NodeDaemon {
             NodeRequest::DeleteBackup { server_id, backup_id, storage } => {
                 self.delete_backup(server_id, backup_id, &storage).await.map(|()| NodeResponse::Ok)
             }
-            NodeRequest::Files { server_id, op } => {
-                Ok(NodeResponse::Files { reply: self.files(server_id, op).await? })
-            }
+            NodeRequest::Files { server_id, op } => Ok(NodeResponse::Files { reply: self.files(server_id, op).await? }),
             NodeRequest::Inventory => {
                 let slots: Vec<Arc<Slot>> =
                     self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();

@@ -99,8 +99,12 @@ impl NodeDaemon {
         let daemon = self.clone();
         tokio::task::spawn_blocking(move || {
             let sandbox = Sandbox::open(&root)?;
-            let budget =
-                Budget { id, limit: limits.disk_mb.saturating_mul(1024 * 1024), usage: daemon.usage(), sandbox: &sandbox };
+            let budget = Budget {
+                id,
+                limit: limits.disk_mb.saturating_mul(1024 * 1024),
+                usage: daemon.usage(),
+                sandbox: &sandbox,
+            };
             run(&sandbox, &budget, owner, op)
         })
         .await
@@ -129,7 +133,11 @@ fn run(sb: &Sandbox, budget: &Budget<'_>, owner: Option<(u32, u32)>, op: FileOp)
             Ok(FileReply::Entry { entry: sb.stat(&path)? })
         }
         FileOp::Create { path, directory } => {
-            if directory { sb.mkdir(&path)? } else { sb.create_file(&path)? }
+            if directory {
+                sb.mkdir(&path)?
+            } else {
+                sb.create_file(&path)?
+            }
             give(&path)?;
             Ok(FileReply::Entry { entry: sb.stat(&path)? })
         }

@@ -224,7 +224,10 @@ impl Sandbox {
 
     /// Where a link points (its text; following it stays confined).
     pub fn read_link(&self, path: &str) -> Result<String> {
-        self.root.read_link_contents(named(path)?).map(|p| p.to_string_lossy().into_owned()).map_err(|e| io_err(path, e))
+        self.root
+            .read_link_contents(named(path)?)
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(|e| io_err(path, e))
     }
 
     /// Up to `length` bytes from `offset`, and the file's size.
@@ -308,7 +311,8 @@ impl Sandbox {
         use cap_std::fs::OpenOptionsExt;
         let rel = relative(path)?;
         let chown_one = |rel: &Path| -> io::Result<()> {
-            let meta = if rel.as_os_str().is_empty() { self.root.dir_metadata()? } else { self.root.symlink_metadata(rel)? };
+            let meta =
+                if rel.as_os_str().is_empty() { self.root.dir_metadata()? } else { self.root.symlink_metadata(rel)? };
             if !(meta.is_file() || meta.is_dir()) {
                 return Ok(());
             }
@@ -318,7 +322,8 @@ impl Sandbox {
             // The root handle itself is an O_PATH descriptor, which fchown refuses: open it anew.
             let target = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
             let handle = self.root.open_with(target, &options)?.into_std();
-            nix::unistd::fchown(&handle, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid))).map_err(io::Error::from)
+            nix::unistd::fchown(&handle, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid)))
+                .map_err(io::Error::from)
         };
         chown_one(&rel).map_err(|e| io_err(path, e))?;
         if self.root.symlink_metadata(&rel).map(|m| m.is_dir()).unwrap_or(rel.as_os_str().is_empty()) {

@@ -66,7 +66,8 @@ impl SftpConfig {
 /// Load the host key at `path`, or create an ed25519 key there (mode 0600).
 pub fn host_key(path: &Path) -> Result<PrivateKey> {
     if path.exists() {
-        return PrivateKey::read_openssh_file(path).map_err(|e| Error::invalid(format!("SFTP host key {}: {e}", path.display())));
+        return PrivateKey::read_openssh_file(path)
+            .map_err(|e| Error::invalid(format!("SFTP host key {}: {e}", path.display())));
     }
     let seed: [u8; 32] = rand::random();
     let key = PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed));
@@ -226,9 +227,8 @@ fn watch(
                 _ => {
                     *access.write().unwrap_or_else(|p| p.into_inner()) =
                         FileAccess { user_id: None, read: false, write: false, delete: false };
-                    let _ = handle
-                        .disconnect(russh::Disconnect::ByApplication, "access revoked".into(), "en".into())
-                        .await;
+                    let _ =
+                        handle.disconnect(russh::Disconnect::ByApplication, "access revoked".into(), "en".into()).await;
                     return;
                 }
             }
@@ -299,7 +299,11 @@ fn attrs_of(e: &FileEntry) -> FileAttributes {
 
 impl Files {
     fn may(&self, what: fn(&FileAccess) -> bool) -> std::result::Result<(), StatusCode> {
-        if what(&self.access.read().unwrap_or_else(|p| p.into_inner())) { Ok(()) } else { Err(StatusCode::PermissionDenied) }
+        if what(&self.access.read().unwrap_or_else(|p| p.into_inner())) {
+            Ok(())
+        } else {
+            Err(StatusCode::PermissionDenied)
+        }
     }
 
     /// Run blocking file work against the sandbox.
@@ -341,7 +345,11 @@ impl russh_sftp::server::Handler for Files {
         StatusCode::OpUnsupported
     }
 
-    async fn init(&mut self, _version: u32, _ext: HashMap<String, String>) -> std::result::Result<Version, Self::Error> {
+    async fn init(
+        &mut self,
+        _version: u32,
+        _ext: HashMap<String, String>,
+    ) -> std::result::Result<Version, Self::Error> {
         Ok(Version::new())
     }
 
@@ -447,9 +455,17 @@ impl russh_sftp::server::Handler for Files {
         Ok(Data { id, data })
     }
 
-    async fn write(&mut self, id: u32, handle: String, offset: u64, data: Vec<u8>) -> std::result::Result<Status, Self::Error> {
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
-        let Some(Open::File { file, written, .. }) = self.handles.get_mut(&handle) else { return Err(StatusCode::Failure) };
+        let Some(Open::File { file, written, .. }) = self.handles.get_mut(&handle) else {
+            return Err(StatusCode::Failure);
+        };
         let file = file.clone();
         *written += data.len() as u64;
         let (daemon, server, limit) = (self.daemon.clone(), self.server, self.limit);
@@ -481,7 +497,12 @@ impl russh_sftp::server::Handler for Files {
         Ok(ok(id))
     }
 
-    async fn mkdir(&mut self, id: u32, path: String, _attrs: FileAttributes) -> std::result::Result<Status, Self::Error> {
+    async fn mkdir(
+        &mut self,
+        id: u32,
+        path: String,
+        _attrs: FileAttributes,
+    ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
         let path = clean(&path);
         let (p, owner) = (path.clone(), self.daemon.server_user());
@@ -512,7 +533,12 @@ impl russh_sftp::server::Handler for Files {
         Ok(ok(id))
     }
 
-    async fn setstat(&mut self, id: u32, path: String, attrs: FileAttributes) -> std::result::Result<Status, Self::Error> {
+    async fn setstat(
+        &mut self,
+        id: u32,
+        path: String,
+        attrs: FileAttributes,
+    ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
         let path = clean(&path);
         let p = path.clone();
@@ -531,7 +557,12 @@ impl russh_sftp::server::Handler for Files {
         Ok(ok(id))
     }
 
-    async fn fsetstat(&mut self, id: u32, handle: String, attrs: FileAttributes) -> std::result::Result<Status, Self::Error> {
+    async fn fsetstat(
+        &mut self,
+        id: u32,
+        handle: String,
+        attrs: FileAttributes,
+    ) -> std::result::Result<Status, Self::Error> {
         let Some(Open::File { path, .. }) = self.handles.get(&handle) else { return Err(StatusCode::Failure) };
         let path = path.clone();
         self.setstat(id, path, attrs).await

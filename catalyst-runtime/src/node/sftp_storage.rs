@@ -73,7 +73,8 @@ impl SftpTarget {
         let mut ssh = russh::client::connect(config, (self.host.as_str(), self.port), handler)
             .await
             .map_err(|e| unavailable("connect", e))?;
-        let auth = ssh.authenticate_password(&self.username, &self.password).await.map_err(|e| unavailable("login", e))?;
+        let auth =
+            ssh.authenticate_password(&self.username, &self.password).await.map_err(|e| unavailable("login", e))?;
         if !auth.success() {
             return Err(unavailable("login", "the password was refused"));
         }

@@ -118,7 +118,11 @@ impl ArchiveStore {
     }
 }
 
-async fn put_object(objects: &dyn ObjectStore, key: &ObjectPath, mut chunks: BoxStream<'_, Result<Bytes>>) -> Result<()> {
+async fn put_object(
+    objects: &dyn ObjectStore,
+    key: &ObjectPath,
+    mut chunks: BoxStream<'_, Result<Bytes>>,
+) -> Result<()> {
     let upload = objects.put_multipart(key).await.map_err(storage_err)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
     while let Some(chunk) = chunks.next().await {

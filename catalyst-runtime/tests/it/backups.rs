@@ -62,7 +62,8 @@ pub async fn world(storage: BackupStorage, retention: RetentionPolicy) -> World 
     let hub = NodeHub::new();
     hub.add_node(daemon.clone());
     let catalyst = build(hub).await.expect("catalyst");
-    let user = RegisterInput { email: "o@example.test".into(), username: "owner".into(), password: "password-123".into() };
+    let user =
+        RegisterInput { email: "o@example.test".into(), username: "owner".into(), password: "password-123".into() };
     let user = catalyst.register(None, user).await.expect("register");
     let template = NewTemplate {
         name: "game".into(),
@@ -113,7 +114,8 @@ async fn wait_phase(
     let mut running = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let event = tokio::time::timeout_at(deadline, events.recv()).await.expect("no backup event in time").expect("bus");
+        let event =
+            tokio::time::timeout_at(deadline, events.recv()).await.expect("no backup event in time").expect("bus");
         if let DomainEvent::BackupProgress { backup_id, phase, error, .. } = event
             && backup_id == backup
         {
@@ -176,7 +178,8 @@ async fn round_trip(w: &World, stored: impl AsyncFn(ServerId, BackupId) -> Vec<u
     expected.retain(|k, _| !k.starts_with("logs"));
     let mut events = w.catalyst.events().subscribe();
     let backup = w.catalyst.create_backup(&w.owner, w.server, Some("before".into())).await.expect("backup");
-    let (phase, error, running) = wait_phase(&mut events, backup.id, &[BackupPhase::Completed, BackupPhase::Failed]).await;
+    let (phase, error, running) =
+        wait_phase(&mut events, backup.id, &[BackupPhase::Completed, BackupPhase::Failed]).await;
     assert_eq!(phase, BackupPhase::Completed, "{error:?}");
     assert!(running >= 1, "progress was reported");
     let backup = w.catalyst.get_backup(&w.owner, w.server, backup.id).await.expect("get");
@@ -193,7 +196,8 @@ async fn round_trip(w: &World, stored: impl AsyncFn(ServerId, BackupId) -> Vec<u
     w.catalyst.start_server(&w.owner, w.server).await.expect("start");
     wait_state(&w.catalyst, w.server, ServerState::Running).await;
     w.catalyst.restore_backup(&w.owner, w.server, backup.id).await.expect("restore");
-    let (phase, error, _) = wait_phase(&mut events, backup.id, &[BackupPhase::Restored, BackupPhase::RestoreFailed]).await;
+    let (phase, error, _) =
+        wait_phase(&mut events, backup.id, &[BackupPhase::Restored, BackupPhase::RestoreFailed]).await;
     assert_eq!(phase, BackupPhase::Restored, "{error:?}");
     assert_eq!(snapshot(&w.root), expected, "the restore gave back the original bytes");
     let server = w.catalyst.get_server(&w.owner, w.server).await.expect("server");
@@ -217,7 +221,8 @@ async fn local_backups_restore_the_original_bytes_and_refuse_a_damaged_archive()
     let before = snapshot(&w.root);
     let mut events = w.catalyst.events().subscribe();
     w.catalyst.restore_backup(&w.owner, w.server, backup.id).await.expect("accepted");
-    let (phase, error, _) = wait_phase(&mut events, backup.id, &[BackupPhase::Restored, BackupPhase::RestoreFailed]).await;
+    let (phase, error, _) =
+        wait_phase(&mut events, backup.id, &[BackupPhase::Restored, BackupPhase::RestoreFailed]).await;
     assert_eq!(phase, BackupPhase::RestoreFailed);
     assert!(error.unwrap_or_default().contains("checksum"), "refused for its checksum");
     assert_eq!(snapshot(&w.root), before, "the files were not touched");
@@ -291,14 +296,14 @@ async fn moto() -> Option<Moto> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("moto_server");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
     let client = reqwest::Client::new();
     for _ in 0..100 {
-        if client.get(&endpoint).send().await.is_ok() {
+        if client.get(&moto.endpoint).send().await.is_ok() {
             // Make the bucket.
-            let made = client.put(format!("{endpoint}/catalyst")).send().await.expect("create bucket");
+            let made = client.put(format!("{}/catalyst", moto.endpoint)).send().await.expect("create bucket");
             assert!(made.status().is_success(), "bucket: {}", made.status());
-            return Some(Moto { child, endpoint });
+            return Some(moto);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -372,7 +377,12 @@ fn sshd() -> Option<Sshd> {
     let dir = tempfile::tempdir().expect("tmp");
     let key = dir.path().join("host");
     assert!(run(&format!("ssh-keygen -q -t ed25519 -N '' -f {}", key.display())), "ssh-keygen");
-    let out = std::process::Command::new("ssh-keygen").args(["-lf"]).arg(key.with_extension("pub")).args(["-E", "sha256"]).output().expect("fingerprint");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-lf"])
+        .arg(key.with_extension("pub"))
+        .args(["-E", "sha256"])
+        .output()
+        .expect("fingerprint");
     let fingerprint = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).expect("fingerprint").to_string();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let config = dir.path().join("sshd_config");
@@ -386,10 +396,18 @@ fn sshd() -> Option<Sshd> {
         ),
     )
     .expect("config");
-    let child = std::process::Command::new("/usr/sbin/sshd").arg("-D").arg("-e").arg("-f").arg(&config).stderr(std::process::Stdio::null()).spawn().expect("sshd");
+    let child = std::process::Command::new("/usr/sbin/sshd")
+        .arg("-D")
+        .arg("-e")
+        .arg("-f")
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sshd");
+    let sshd = Sshd { child, port, fingerprint, _dir: dir };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(Sshd { child, port, fingerprint, _dir: dir });
+            return Some(sshd);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -410,8 +428,12 @@ async fn sftp_backups_restore_the_original_bytes_and_pin_the_host_key() {
     };
     let w = world(storage(&sshd.fingerprint), RetentionPolicy::default()).await;
     let base = directory.clone();
-    round_trip(&w, async |s, b| std::fs::read(format!("{base}/{s}/{b}.tar.zst")).expect("stored on the SFTP server")).await;
-    let stored: Vec<_> = std::fs::read_dir(format!("{directory}/{}", w.server)).expect("dir").map(|e| e.expect("e").file_name()).collect();
+    round_trip(&w, async |s, b| std::fs::read(format!("{base}/{s}/{b}.tar.zst")).expect("stored on the SFTP server"))
+        .await;
+    let stored: Vec<_> = std::fs::read_dir(format!("{directory}/{}", w.server))
+        .expect("dir")
+        .map(|e| e.expect("e").file_name())
+        .collect();
     assert_eq!(stored.len(), 1, "no .part file is left: {stored:?}");
 
     // A server whose key does not match the pinned fingerprint gets nothing.

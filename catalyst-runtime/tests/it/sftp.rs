@@ -28,7 +28,13 @@ async fn token(w: &World, email: &str) -> String {
 
 async fn start() -> Option<Sftp> {
     for tool in ["sftp", "sshpass"] {
-        if std::process::Command::new("which").arg(tool).stdout(Stdio::null()).status().map(|s| !s.success()).unwrap_or(true) {
+        if std::process::Command::new("which")
+            .arg(tool)
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(true)
+        {
             assert!(std::env::var("CI").is_err(), "{tool} is missing: SFTP tests cannot be skipped in CI");
             eprintln!("!!! SKIPPED: SFTP tests ({tool} is missing; Debian's openssh-client and sshpass)");
             return None;
@@ -112,7 +118,8 @@ async fn openssh_sftp_puts_gets_and_manages_files_within_its_permissions() {
     assert!(!s.batch(&format!("owner.{}", catalyst_core::id::ServerId::new()), &jwt, "ls\n").await.0);
 
     // A subuser with file.read only may read, not write or delete.
-    let reader = RegisterInput { email: "r@example.test".into(), username: "reader".into(), password: "password-123".into() };
+    let reader =
+        RegisterInput { email: "r@example.test".into(), username: "reader".into(), password: "password-123".into() };
     let reader = s.w.catalyst.register(None, reader).await.expect("reader");
     let grant = GrantAccess { user_id: reader.id, permissions: vec![Permission::ServerRead, Permission::FileRead] };
     s.w.catalyst.grant_access(&Principal::system(), s.w.server, grant).await.expect("grant");
@@ -130,7 +137,8 @@ async fn openssh_sftp_puts_gets_and_manages_files_within_its_permissions() {
         let logged = s.w.catalyst.store().query_audit(&q, Page::new(0, 100)).await.expect("audit");
         let actions: Vec<&str> =
             logged.items.iter().filter(|e| e.details["via"] == "sftp").map(|e| e.action.as_str()).collect();
-        if ["file.write", "file.create", "file.rename", "file.chmod", "file.delete"].iter().all(|a| actions.contains(a)) {
+        if ["file.write", "file.create", "file.rename", "file.chmod", "file.delete"].iter().all(|a| actions.contains(a))
+        {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "sftp actions not audited: {actions:?}");
@@ -187,7 +195,8 @@ async fn sftp_cannot_escape_the_server_directory() {
 #[tokio::test]
 async fn revoking_access_disconnects_an_open_session() {
     let Some(s) = start().await else { return };
-    let reader = RegisterInput { email: "r@example.test".into(), username: "reader".into(), password: "password-123".into() };
+    let reader =
+        RegisterInput { email: "r@example.test".into(), username: "reader".into(), password: "password-123".into() };
     let reader = s.w.catalyst.register(None, reader).await.expect("reader");
     let grant = GrantAccess { user_id: reader.id, permissions: vec![Permission::ServerRead, Permission::FileRead] };
     s.w.catalyst.grant_access(&Principal::system(), s.w.server, grant).await.expect("grant");
