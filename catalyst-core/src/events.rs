@@ -64,6 +64,19 @@ pub enum DomainEvent {
         /// Why it failed.
         error: Option<String>,
     },
+    /// A transfer to another node moved on.
+    TransferProgress {
+        /// The server.
+        server_id: ServerId,
+        /// Where it stands.
+        phase: TransferPhase,
+        /// Bytes copied (while copying).
+        bytes: u64,
+        /// Bytes to copy (while copying).
+        total: u64,
+        /// What happened.
+        message: Option<String>,
+    },
     /// A node came online or went offline.
     NodeStatus {
         /// The node.
@@ -91,6 +104,26 @@ pub enum BackupPhase {
     RestoreFailed,
 }
 
+/// Where a transfer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferPhase {
+    /// Accepted.
+    Started,
+    /// The source archives the files.
+    Archiving,
+    /// The archive and backups travel.
+    Copying,
+    /// The target unpacks them.
+    Restoring,
+    /// The server's node changes.
+    Switching,
+    /// Done: the server is on the target.
+    Completed,
+    /// Rolled back: the server is on its source.
+    Failed,
+}
+
 impl DomainEvent {
     /// The server this event concerns, if any (for per-server subscriptions).
     pub fn server_id(&self) -> Option<ServerId> {
@@ -99,7 +132,8 @@ impl DomainEvent {
             | DomainEvent::InstallationProgress { server_id, .. }
             | DomainEvent::ServerDeleted { server_id }
             | DomainEvent::AccessChanged { server_id, .. }
-            | DomainEvent::BackupProgress { server_id, .. } => Some(*server_id),
+            | DomainEvent::BackupProgress { server_id, .. }
+            | DomainEvent::TransferProgress { server_id, .. } => Some(*server_id),
             DomainEvent::ServerLog(l) => Some(l.server_id),
             DomainEvent::ResourceStats(m) => Some(m.server_id),
             DomainEvent::UserRevoked { .. } | DomainEvent::NodeStatus { .. } => None,

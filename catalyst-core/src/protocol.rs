@@ -123,6 +123,54 @@ pub enum NodeRequest {
         /// Its SHA-256, hex.
         checksum: String,
     },
+    /// Lock the (stopped) server for a transfer away from this node.
+    BeginTransfer {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Unlock it (the transfer failed, or it is about to be deleted here).
+    EndTransfer {
+        /// The server.
+        server_id: ServerId,
+    },
+    /// Part of an archive in node-local backup storage (transfers relay archives this way).
+    ReadArchive {
+        /// The server.
+        server_id: ServerId,
+        /// Local storage directory (empty: the default).
+        directory: String,
+        /// The archive (a backup's id).
+        archive_id: BackupId,
+        /// Start.
+        offset: u64,
+        /// At most this many bytes.
+        length: u32,
+    },
+    /// Append to an archive being received (`offset` must be its current size).
+    WriteArchive {
+        /// The server.
+        server_id: ServerId,
+        /// Local storage directory (empty: the default).
+        directory: String,
+        /// The archive.
+        archive_id: BackupId,
+        /// Where.
+        offset: u64,
+        /// Bytes.
+        #[serde(with = "crate::model::base64_bytes")]
+        data: Vec<u8>,
+    },
+    /// Check a received archive's SHA-256 and put it in place.
+    CommitArchive {
+        /// The server.
+        server_id: ServerId,
+        /// Local storage directory (empty: the default).
+        directory: String,
+        /// The archive.
+        archive_id: BackupId,
+        /// Expected SHA-256, hex.
+        checksum: String,
+    },
     /// Delete a stored backup.
     DeleteBackup {
         /// The server.

@@ -368,7 +368,9 @@ async fn deliver(
         DomainEvent::InstallationProgress { server_id, line } if console => {
             json!({"type": "installation_progress", "server_id": server_id, "line": line})
         }
-        DomainEvent::BackupProgress { .. } => serde_json::to_value(&event).unwrap_or_default(),
+        DomainEvent::BackupProgress { .. } | DomainEvent::TransferProgress { .. } => {
+            serde_json::to_value(&event).unwrap_or_default()
+        }
         DomainEvent::ServerDeleted { server_id } => {
             s.subs.remove(&server_id);
             json!({"type": "unsubscribed", "server_id": server_id, "reason": "deleted"})

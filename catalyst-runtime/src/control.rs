@@ -18,6 +18,7 @@ mod nodes;
 mod servers;
 mod tasks;
 mod templates;
+mod transfers;
 mod users;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ struct Inner {
     alert_interval: std::time::Duration,
     backup_storage: catalyst_core::model::BackupStorage,
     backup_retention: catalyst_core::model::RetentionPolicy,
+    transfers: std::sync::Mutex<std::collections::HashSet<catalyst_core::id::ServerId>>,
 }
 
 /// Builds a [`Catalyst`] from its ports.
@@ -196,6 +198,7 @@ impl CatalystBuilder {
                 alert_interval: self.alert_interval,
                 backup_storage: self.backup_storage,
                 backup_retention: self.backup_retention,
+                transfers: Default::default(),
             }),
         };
         node_events::spawn(catalyst.clone());

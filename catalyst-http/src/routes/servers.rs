@@ -33,6 +33,28 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
         .routes(routes!(list_access, grant_access))
         .routes(routes!(revoke_access))
+        .routes(routes!(transfer))
+}
+
+/// Where to move a server.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TransferInput {
+    /// The target node.
+    node_id: catalyst_core::id::NodeId,
+}
+
+/// Move the server to another node (`server.transfer`): stopped, archived, copied with its
+/// node-local backups, restored and switched; a failure rolls back to the source. Progress
+/// arrives as `transfer_progress` events and in the server's log.
+#[utoipa::path(post, path = "/api/servers/{id}/transfer", tag = "servers", params(("id" = ServerId, Path)), request_body = TransferInput, responses((status = 202, body = Server)))]
+async fn transfer(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids(id): Ids<ServerId>,
+    Body(input): Body<TransferInput>,
+) -> ApiResult<(StatusCode, Json<Server>)> {
+    Ok((StatusCode::ACCEPTED, Json(s.catalyst.transfer_server(&who, id, input.node_id).await?)))
 }
 
 /// The servers the caller may see: all of them with a global `server.read`, else the ones

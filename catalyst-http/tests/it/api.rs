@@ -402,6 +402,7 @@ async fn openapi_document_describes_every_route_and_swagger_ui_is_served() {
         ("post", "/api/servers/{id}/files/decompress"),
         ("post", "/api/servers/{id}/backups"),
         ("get", "/api/servers/{id}/backups"),
+        ("post", "/api/servers/{id}/transfer"),
         ("post", "/api/servers/{id}/backups/{backup_id}/restore"),
         ("delete", "/api/servers/{id}/backups/{backup_id}"),
     ];
@@ -556,6 +557,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             ("post", "/api/servers/{id}/files/compress") => Some(json!({"paths": ["a"], "destination": "a.tar"})),
             ("post", "/api/servers/{id}/files/decompress") => Some(json!({"path": "a.tar"})),
             ("post", "/api/servers/{id}/backups") => Some(json!({"name": "theirs"})),
+            ("post", "/api/servers/{id}/transfer") => Some(json!({"node_id": node})),
             ("post", "/api/servers/{id}/backups/{backup_id}/lock") => Some(json!({"locked": true})),
             ("put", "/api/templates/{id}") => Some(
                 json!({"name": "taken", "image": "img", "startup": "./run", "stop": {"type": "signal", "value": "SIGTERM"}}),

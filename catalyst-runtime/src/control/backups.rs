@@ -196,7 +196,7 @@ impl Catalyst {
     }
 
     /// Stop a running server and wait until its node says it stopped.
-    async fn stopped(&self, grant: &Grant, server: Server) -> Result<Server> {
+    pub(super) async fn stopped(&self, grant: &Grant, server: Server) -> Result<Server> {
         if matches!(server.state, ServerState::Stopped | ServerState::Crashed | ServerState::InstallFailed) {
             return Ok(server);
         }

@@ -47,9 +47,10 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 NodeEvent::Health { .. } => None,
             };
             if let Some(server_id) = server {
+                // A cached owner that disagrees is checked again: the server may have moved.
                 let owner = match owners.get(&server_id) {
-                    Some(o) => Some(*o),
-                    None => catalyst.inner.store.get_server(server_id).await.ok().map(|s| s.node_id),
+                    Some(o) if *o == node => Some(*o),
+                    _ => catalyst.inner.store.get_server(server_id).await.ok().map(|s| s.node_id),
                 };
                 match owner {
                     Some(o) if o == node => {
@@ -180,7 +181,12 @@ impl Catalyst {
     ) -> Result<()> {
         for (server_id, state) in inventory {
             match self.inner.store.get_server(*server_id).await {
-                Ok(s) if s.node_id == node => self.record_state(*server_id, *state).await?,
+                Ok(s) if s.node_id == node => {
+                    self.record_state(*server_id, *state).await?;
+                    if *state == ServerState::Transferring {
+                        self.abandoned_transfer(node, *server_id);
+                    }
+                }
                 Ok(_) | Err(_) => tracing::warn!(%node, %server_id, "a node reported a server that is not its own"),
             }
         }

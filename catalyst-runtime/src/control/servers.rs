@@ -141,7 +141,7 @@ impl Catalyst {
         Ok((server, grant))
     }
 
-    async fn check_capacity(
+    pub(super) async fn check_capacity(
         &self,
         node_id: catalyst_core::id::NodeId,
         extra_memory: u64,

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use catalyst_core::id::{BackupId, ServerId};
-use catalyst_core::lifecycle::ServerState;
+use catalyst_core::lifecycle::Event;
 use catalyst_core::model::{ArchiveFormat, BackupStorage};
-use catalyst_core::protocol::{NodeEvent, StoredArchive, WireError};
+use catalyst_core::protocol::{NodeEvent, NodeResponse, StoredArchive, WireError};
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -21,9 +21,17 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::archive::{self, Ignore};
-use super::daemon::NodeDaemon;
+use super::daemon::{NodeDaemon, Slot};
 use super::sandbox::Sandbox;
 use super::storage::ArchiveStore;
+
+/// A restore waiting for `Effect::RunRestore`.
+#[derive(Debug)]
+pub(crate) struct RestoreJob {
+    pub(crate) backup_id: BackupId,
+    storage: BackupStorage,
+    checksum: String,
+}
 
 /// Read by the node from the server's root: patterns to leave out of backups.
 pub const IGNORE_FILE: &str = ".catalystignore";
@@ -163,36 +171,40 @@ impl NodeDaemon {
         store.delete(&store.key(server_id, backup_id)).await
     }
 
-    /// Accept a restore of a stopped server; it runs in the background and reports
-    /// `RestoreDone`. The server cannot start until it is over.
+    /// Accept a restore of a stopped server: it enters `restoring` (nothing starts it) and
+    /// the restore runs in the background, reporting `RestoreDone`.
     pub(super) async fn start_restore(
         &self,
         server_id: ServerId,
         backup_id: BackupId,
         storage: BackupStorage,
         checksum: String,
-    ) -> Result<()> {
+    ) -> Result<NodeResponse> {
         let slot = self.slot_exists(server_id)?;
-        {
-            let m = slot.machine.lock().await;
-            if !matches!(m.state, ServerState::Stopped | ServerState::Crashed | ServerState::InstallFailed) {
-                return Err(Error::new(
-                    ErrorKind::InvalidTransition,
-                    format!("cannot restore a server that is {}", m.state),
-                ));
-            }
-            if slot.busy.swap(true, Ordering::SeqCst) {
-                return Err(Error::conflict("a restore of this server is already running"));
-            }
+        let mut m = slot.machine.lock().await;
+        *slot.restore.lock().unwrap_or_else(|p| p.into_inner()) = Some(RestoreJob { backup_id, storage, checksum });
+        let stepped = self.step(&slot, &mut m, Event::BeginRestore, None).await;
+        if stepped.is_err() {
+            slot.restore.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
-        let daemon = self.clone();
-        tokio::spawn(async move {
-            let result = daemon.restore(server_id, backup_id, &storage, &checksum).await;
-            slot.busy.store(false, Ordering::SeqCst);
-            daemon.usage().forget(server_id);
-            daemon.emit(NodeEvent::RestoreDone { server_id, backup_id, result: wire(result) });
-        });
-        Ok(())
+        stepped.map(|()| NodeResponse::State { state: m.state })
+    }
+
+    /// `Effect::RunRestore`: restore, report, and leave `restoring`.
+    pub(super) async fn run_restore(self, slot: Arc<Slot>, job: RestoreJob) {
+        let server_id = slot.id;
+        let result = self.restore(server_id, job.backup_id, &job.storage, &job.checksum).await;
+        self.usage().forget(server_id);
+        {
+            let mut m = slot.machine.lock().await;
+            let line = match &result {
+                Ok(()) => format!("restored backup {}", job.backup_id),
+                Err(e) => format!("restore of backup {} failed: {}", job.backup_id, e.message()),
+            };
+            self.system_line(&mut m, line);
+            let _ = self.step(&slot, &mut m, Event::RestoreFinished, None).await;
+        }
+        self.emit(NodeEvent::RestoreDone { server_id, backup_id: job.backup_id, result: wire(result) });
     }
 
     async fn restore(
@@ -283,5 +295,100 @@ impl NodeDaemon {
         }
         let _ = tokio::fs::remove_dir_all(&old).await;
         Ok(())
+    }
+
+    /// Where an archive of node-local storage lives (`directory` relative to the data
+    /// directory; empty: `backups`).
+    fn archive_path(&self, server_id: ServerId, directory: &str, archive_id: BackupId) -> Result<PathBuf> {
+        let dir = if directory.is_empty() { "backups" } else { directory };
+        if Path::new(dir).components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Err(Error::invalid("directory: a relative path without `..`"));
+        }
+        Ok(self.data_dir().join(dir).join(server_id.to_string()).join(format!("{archive_id}.tar.zst")))
+    }
+
+    /// Up to `length` bytes of a stored archive from `offset`, and its size.
+    pub(super) async fn read_archive(
+        &self,
+        server_id: ServerId,
+        directory: &str,
+        archive_id: BackupId,
+        offset: u64,
+        length: u32,
+    ) -> Result<(Vec<u8>, u64)> {
+        let path = self.archive_path(server_id, directory, archive_id)?;
+        let length = length.min(super::files::MAX_CHUNK) as usize;
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::not_found("archive"),
+                _ => Error::internal("cannot open the archive", e),
+            })?;
+            let size = file.metadata().map_err(|e| Error::internal("cannot read the archive", e))?.len();
+            let mut buf = vec![0u8; length.min(size.saturating_sub(offset) as usize)];
+            file.read_exact_at(&mut buf, offset).map_err(|e| Error::internal("cannot read the archive", e))?;
+            Ok((buf, size))
+        })
+        .await
+        .map_err(|e| Error::internal("archive read panicked", e))?
+    }
+
+    /// Append to an archive being received, into `<archive>.part`.
+    pub(super) async fn write_archive(
+        &self,
+        server_id: ServerId,
+        directory: &str,
+        archive_id: BackupId,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<()> {
+        let part = self.archive_path(server_id, directory, archive_id)?.with_extension("zst.part");
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            if let Some(dir) = part.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::internal("cannot create the archive directory", e))?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&part)
+                .map_err(|e| Error::internal("cannot open the archive", e))?;
+            if offset == 0 {
+                file.set_len(0).map_err(|e| Error::internal("cannot reset the archive", e))?;
+            }
+            let size = file.metadata().map_err(|e| Error::internal("cannot read the archive", e))?.len();
+            if size != offset {
+                return Err(Error::conflict(format!("the archive has {size} bytes, not {offset}")));
+            }
+            file.write_all(&data).map_err(|e| Error::internal("cannot write the archive", e))
+        })
+        .await
+        .map_err(|e| Error::internal("archive write panicked", e))?
+    }
+
+    /// Verify a received archive against `checksum` and put it in place (a mismatch deletes it).
+    pub(super) async fn commit_archive(
+        &self,
+        server_id: ServerId,
+        directory: &str,
+        archive_id: BackupId,
+        checksum: &str,
+    ) -> Result<()> {
+        let path = self.archive_path(server_id, directory, archive_id)?;
+        let part = path.with_extension("zst.part");
+        let checksum = checksum.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::open(&part).map_err(|e| Error::internal("cannot open the archive", e))?;
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut file, &mut hasher).map_err(|e| Error::internal("cannot read the archive", e))?;
+            let got = hex::encode(hasher.finalize());
+            if !got.eq_ignore_ascii_case(&checksum) {
+                let _ = std::fs::remove_file(&part);
+                return Err(Error::conflict(format!("the received archive's checksum is {got}, not {checksum}")));
+            }
+            std::fs::rename(&part, &path).map_err(|e| Error::internal("cannot put the archive in place", e))
+        })
+        .await
+        .map_err(|e| Error::internal("archive commit panicked", e))?
     }
 }

@@ -80,12 +80,12 @@ struct Inner {
 
 #[derive(Debug)]
 pub(super) struct Slot {
-    id: ServerId,
+    pub(super) id: ServerId,
     console: Arc<Console>,
     /// Mirrors `state == Starting` so the output pump can skip the lock on most lines.
     starting: AtomicBool,
-    /// A restore owns the files: the server may not start or install.
-    pub(super) busy: AtomicBool,
+    /// The restore that `Effect::RunRestore` runs (set just before `BeginRestore`).
+    pub(super) restore: StdMutex<Option<super::backup::RestoreJob>>,
     pub(super) machine: Mutex<Machine>,
 }
 
@@ -236,13 +236,6 @@ impl NodeDaemon {
 
     /// Handle one request from the control plane.
     pub async fn handle(&self, request: NodeRequest) -> Result<NodeResponse> {
-        if let NodeRequest::Start { server_id }
-        | NodeRequest::Restart { server_id }
-        | NodeRequest::Install { server_id } = &request
-            && self.slot(*server_id).is_ok_and(|s| s.busy.load(Ordering::SeqCst))
-        {
-            return Err(Error::conflict("the server's files are being restored"));
-        }
         match request {
             NodeRequest::Configure { spec } => {
                 self.configure(*spec).await;
@@ -278,7 +271,19 @@ impl NodeDaemon {
                 self.start_backup(server_id, backup_id, storage).map(|()| NodeResponse::Ok)
             }
             NodeRequest::Restore { server_id, backup_id, storage, checksum } => {
-                self.start_restore(server_id, backup_id, storage, checksum).await.map(|()| NodeResponse::Ok)
+                self.start_restore(server_id, backup_id, storage, checksum).await
+            }
+            NodeRequest::BeginTransfer { server_id } => self.event(server_id, Event::BeginTransfer).await,
+            NodeRequest::EndTransfer { server_id } => self.event(server_id, Event::TransferFinished).await,
+            NodeRequest::ReadArchive { server_id, directory, archive_id, offset, length } => {
+                let (data, size) = self.read_archive(server_id, &directory, archive_id, offset, length).await?;
+                Ok(NodeResponse::Files { reply: catalyst_core::model::FileReply::Chunk { data, size } })
+            }
+            NodeRequest::WriteArchive { server_id, directory, archive_id, offset, data } => {
+                self.write_archive(server_id, &directory, archive_id, offset, data).await.map(|()| NodeResponse::Ok)
+            }
+            NodeRequest::CommitArchive { server_id, directory, archive_id, checksum } => {
+                self.commit_archive(server_id, &directory, archive_id, &checksum).await.map(|()| NodeResponse::Ok)
             }
             NodeRequest::DeleteBackup { server_id, backup_id, storage } => {
                 self.delete_backup(server_id, backup_id, &storage).await.map(|()| NodeResponse::Ok)
@@ -322,7 +327,7 @@ impl NodeDaemon {
                     id: spec.server_id,
                     console: console.clone(),
                     starting: AtomicBool::new(false),
-                    busy: AtomicBool::new(false),
+                    restore: StdMutex::new(None),
                     machine: Mutex::new(Machine {
                         spec,
                         state,
@@ -434,7 +439,7 @@ impl NodeDaemon {
         subs.retain(|s| s.unbounded_send((self.inner.node_id, event.clone())).is_ok());
     }
 
-    fn system_line(&self, m: &mut Machine, line: String) {
+    pub(super) fn system_line(&self, m: &mut Machine, line: String) {
         let e = m.console.system(line, self.inner.clock.now());
         self.emit_line(m.spec.server_id, e);
     }
@@ -449,7 +454,7 @@ impl NodeDaemon {
             .map_err(|_| Error::new(ErrorKind::Timeout, "the container runtime did not answer in time"))?
     }
 
-    async fn event(&self, id: ServerId, event: Event) -> Result<NodeResponse> {
+    pub(super) async fn event(&self, id: ServerId, event: Event) -> Result<NodeResponse> {
         let slot = self.slot(id)?;
         let mut m = slot.machine.lock().await;
         self.step(&slot, &mut m, event, None).await?;
@@ -459,7 +464,7 @@ impl NodeDaemon {
     /// Apply one event and every follow-up it makes due. Holds the server's lock.
     ///
     /// Boxed (and `Send`) because effects spawn tasks that step again.
-    fn step<'a>(
+    pub(super) fn step<'a>(
         &'a self,
         slot: &'a Arc<Slot>,
         m: &'a mut Machine,
@@ -568,12 +573,18 @@ impl NodeDaemon {
                 }
             }
             Effect::RunTransfer => {
-                self.system_line(m, "transfers are not supported by this node yet".into());
-                m.pending.push(Event::TransferFinished);
+                // The control plane copies the files; the server stays locked until it is done.
+                self.system_line(m, "transfer started: the server is locked until it ends".into());
             }
             Effect::RunRestore => {
-                self.system_line(m, "restores are not supported by this node yet".into());
-                m.pending.push(Event::RestoreFinished);
+                let job = slot.restore.lock().unwrap_or_else(|p| p.into_inner()).take();
+                match job {
+                    Some(job) => {
+                        self.system_line(m, format!("restoring backup {}", job.backup_id));
+                        tokio::spawn(self.clone().run_restore(slot.clone(), job));
+                    }
+                    None => m.pending.push(Event::RestoreFinished),
+                }
             }
             Effect::Destroy => {
                 for id in [container_id(slot.id), install_container_id(slot.id)] {
@@ -585,6 +596,13 @@ impl NodeDaemon {
                 }
                 self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.id);
                 let _ = std::fs::remove_file(self.state_file(slot.id));
+                // The files go with the server (backups are kept until deleted on their own).
+                match tokio::fs::remove_dir_all(self.server_dir(slot.id)).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(server = %slot.id, error = %e, "could not remove the server's files"),
+                }
+                self.inner.usage.forget(slot.id);
             }
             Effect::FollowUp(f) => m.pending.push(f.event()),
         }

@@ -11,4 +11,5 @@ mod runtimes;
 mod sftp;
 mod stores;
 mod tasks;
+mod transfers;
 mod webhooks;
