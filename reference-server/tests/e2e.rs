@@ -332,6 +332,40 @@ async fn server_and_agent_processes_on_containerd() {
     .await;
     until("stopped", 30, async || ok(port, "GET", &format!("/api/servers/{id}"), &t, None).await["state"] == "stopped")
         .await;
+
+    // A backup killed midway (the agent dies) leaves the earlier one restorable.
+    let big = local.path().join("big.bin");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -c 200M /dev/urandom > {}", big.display()))
+        .status()
+        .expect("big file");
+    assert!(made.success());
+    assert!(sftp_batch(sftp_port, &user, &player, local.path(), "put big.bin\n").await.0);
+    let killed =
+        ok(port, "POST", &format!("/api/servers/{id}/backups"), &player, Some(json!({"name": "killed"}))).await;
+    let killed_url = format!("/api/servers/{id}/backups/{}", killed["id"].as_str().expect("id"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ok(port, "GET", &killed_url, &player, None).await["status"], "in_progress", "killed midway");
+    let _ = ag.0.kill();
+    let _ = ag.0.wait();
+    ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
+    until("the agent after the kill", 30, online).await;
+    until("the killed backup marked failed", 30, async || {
+        ok(port, "GET", &killed_url, &player, None).await["status"] == "failed"
+    })
+    .await;
+    let stored = agent_data.path().join("node/backups").join(&id);
+    let killed_file = format!("{}.tar.zst", killed["id"].as_str().expect("id"));
+    assert!(!stored.join(&killed_file).exists(), "no partial backup is visible");
+    ok(port, "POST", &format!("{backup_url}/restore"), &player, None).await;
+    until("the earlier backup restored", 60, async || {
+        let _ = std::fs::remove_file(local.path().join("notes.txt"));
+        let (done, listing) = sftp_batch(sftp_port, &user, &player, local.path(), "get notes.txt\nls\n").await;
+        done && !listing.contains("big.bin")
+            && std::fs::read(local.path().join("notes.txt")).is_ok_and(|b| b == b"original notes")
+    })
+    .await;
     let (status, _) = http(port, "DELETE", &format!("/api/servers/{id}"), Some(&t), None).await;
     assert_eq!(status, 204);
     drop(ag);

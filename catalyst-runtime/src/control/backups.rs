@@ -214,6 +214,20 @@ impl Catalyst {
         }
     }
 
+    /// A node reconnected: its running backups of this server may have died with it. They are
+    /// marked failed; one that was still running and finishes later is recorded then.
+    pub(super) async fn interrupted_backups(&self, server_id: ServerId) -> Result<()> {
+        for mut b in self.inner.store.list_backups(server_id).await? {
+            if b.status == BackupStatus::InProgress {
+                b.status = BackupStatus::Failed;
+                b.error = Some("interrupted: the node reconnected while it ran".into());
+                b.completed_at = Some(self.now());
+                self.inner.store.update_backup(&b).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Record a backup's outcome, tell observers, and rotate old backups out.
     pub(super) async fn backup_finished(
         &self,

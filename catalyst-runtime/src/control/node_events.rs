@@ -183,6 +183,7 @@ impl Catalyst {
             match self.inner.store.get_server(*server_id).await {
                 Ok(s) if s.node_id == node => {
                     self.record_state(*server_id, *state).await?;
+                    self.interrupted_backups(*server_id).await?;
                     if *state == ServerState::Transferring {
                         self.abandoned_transfer(node, *server_id);
                     }

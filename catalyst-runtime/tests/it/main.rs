@@ -9,6 +9,7 @@ mod images;
 mod registry;
 mod runtimes;
 mod sftp;
+mod sshd;
 mod stores;
 mod tasks;
 mod transfers;
