@@ -8,6 +8,7 @@
 //! password account). `CATALYST_BENCH_SFTP_MIB` sets the SFTP file size (default 1024).
 
 #[path = "../tests/it/sshd.rs"]
+#[allow(dead_code)] // shared with the tests, which use all of it
 mod sshd;
 
 use std::path::Path;
