@@ -318,6 +318,25 @@ async fn server_and_agent_processes_on_containerd() {
     let (done, out) = sftp_batch(sftp_port, &user, &player, local.path(), "put notes.txt\nget installed.txt\n").await;
     assert!(done, "sftp on the agent: {out}");
     assert_eq!(std::fs::read_to_string(local.path().join("installed.txt")).expect("fetched"), "installed\n");
+    // The file manager over REST, through the control plane and the link to the agent (curl).
+    let rest = local.path().join("rest.bin");
+    std::fs::write(&rest, (0..3_000_000u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>()).expect("rest.bin");
+    let files = format!("http://127.0.0.1:{port}/api/servers/{id}/files");
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-f", "-H", &format!("Authorization: Bearer {player}")])
+            .args(args)
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    curl(&["--data-binary", &format!("@{}", rest.display()), &format!("{files}/upload?path=rest.bin")]);
+    let back = curl(&[&format!("{files}/download?path=rest.bin")]);
+    assert!(back == std::fs::read(&rest).expect("rest"), "a REST round trip through the agent changed the bytes");
+    let listing: Value = serde_json::from_slice(&curl(&[&format!("{files}?path=/")])).expect("listing");
+    assert!(listing.as_array().expect("entries").iter().any(|e| e["name"] == "rest.bin" && e["size"] == 3_000_000));
+
     let backup = ok(port, "POST", &format!("/api/servers/{id}/backups"), &player, Some(json!({"name": "e2e"}))).await;
     let backup_url = format!("/api/servers/{id}/backups/{}", backup["id"].as_str().expect("backup id"));
     until("the backup", 60, async || ok(port, "GET", &backup_url, &player, None).await["status"] == "completed").await;
