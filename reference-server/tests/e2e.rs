@@ -138,6 +138,18 @@ fn server(port: u16, data: &std::path::Path) -> Proc {
 }
 
 fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path, metrics: u16, sftp: u16) -> Proc {
+    agent_on(port, node, token, data, metrics, sftp, "containerd")
+}
+
+fn agent_on(
+    port: u16,
+    node: &str,
+    token: Option<&str>,
+    data: &std::path::Path,
+    metrics: u16,
+    sftp: u16,
+    runtime: &str,
+) -> Proc {
     let mut cmd = Command::new(bin("catalyst-agent"));
     cmd.args([
         "--control-url",
@@ -151,7 +163,7 @@ fn agent(port: u16, node: &str, token: Option<&str>, data: &std::path::Path, met
         "--sftp-listen",
         &format!("127.0.0.1:{sftp}"),
     ])
-    .args(["--runtime", "containerd", "--namespace", NAMESPACE])
+    .args(["--runtime", runtime, "--namespace", NAMESPACE])
     .stdout(Stdio::null())
     .stderr(Stdio::null());
     if let Some(t) = token {
@@ -389,6 +401,101 @@ async fn server_and_agent_processes_on_containerd() {
     assert_eq!(status, 204);
     drop(ag);
     drop(cp);
+}
+
+/// Two agent processes: a server moves from one to the other with its files and backup and
+/// runs there; a transfer whose target agent is killed midway leaves it running on its source.
+#[tokio::test]
+async fn transfers_between_two_agent_processes() {
+    let port = free_port();
+    let (server_data, data_a, data_b) =
+        (tempfile::tempdir().expect("cp"), tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
+    let _cp = server(port, server_data.path());
+    let t = admin_token(port).await;
+    let loc = ok(port, "POST", "/api/locations", &t, Some(json!({"name": "moves"}))).await;
+    let mut nodes = Vec::new();
+    let mut agents = Vec::new();
+    for (name, data) in [("from", &data_a), ("to", &data_b)] {
+        let node = ok(port, "POST", "/api/nodes", &t, Some(json!({"name": name, "location_id": loc["id"], "fqdn": "127.0.0.1", "memory_mb": 4096, "disk_mb": 50000}))).await;
+        let id = node["id"].as_str().expect("id").to_string();
+        let deploy = ok(port, "POST", &format!("/api/nodes/{id}/deployment-token"), &t, None).await;
+        agents.push(agent_on(port, &id, deploy["token"].as_str(), data.path(), free_port(), free_port(), "process"));
+        nodes.push(id);
+    }
+    for n in &nodes {
+        until("the agents", 30, async || ok(port, "GET", &format!("/api/nodes/{n}"), &t, None).await["online"] == true)
+            .await;
+    }
+    let template = ok(
+        port,
+        "POST",
+        "/api/templates",
+        &t,
+        Some(json!({"name": "echo", "image": "none", "startup": "echo Done; while read l; do echo \"> $l\"; done",
+                    "stop": {"type": "signal", "value": "SIGTERM"}, "done_patterns": [{"type": "substring", "value": "Done"}]})),
+    )
+    .await;
+    let me = ok(port, "GET", "/api/auth/me", &t, None).await;
+    let srv = ok(
+        port,
+        "POST",
+        "/api/servers",
+        &t,
+        Some(json!({"name": "mover", "owner_id": me["user"]["id"], "node_id": nodes[0], "template_id": template["id"],
+                    "limits": {"memory_mb": 128, "disk_mb": 2048}, "allocations": [{"ip": "127.0.0.1", "port": free_port()}]})),
+    )
+    .await;
+    let id = srv["id"].as_str().expect("id").to_string();
+    let get = async || ok(port, "GET", &format!("/api/servers/{id}"), &t, None).await;
+    until("stopped", 30, async || get().await["state"] == "stopped").await;
+    let root = |data: &tempfile::TempDir| data.path().join("node/servers").join(&id);
+    std::fs::create_dir_all(root(&data_a).join("world")).expect("world");
+    std::fs::write(root(&data_a).join("world/level.dat"), vec![7u8; 1 << 20]).expect("level");
+    let backup = ok(port, "POST", &format!("/api/servers/{id}/backups"), &t, Some(json!({}))).await;
+    let backup_id = backup["id"].as_str().expect("backup").to_string();
+    let backup_url = format!("/api/servers/{id}/backups/{backup_id}");
+    until("the backup", 30, async || ok(port, "GET", &backup_url, &t, None).await["status"] == "completed").await;
+    ok(port, "POST", &format!("/api/servers/{id}/start"), &t, None).await;
+    until("running", 30, async || get().await["state"] == "running").await;
+
+    let (status, body) =
+        http(port, "POST", &format!("/api/servers/{id}/transfer"), Some(&t), Some(json!({"node_id": nodes[1]}))).await;
+    assert_eq!(status, 202, "{body}");
+    until("moved and running", 60, async || {
+        let s = get().await;
+        s["node_id"] == nodes[1].as_str() && s["state"] == "running"
+    })
+    .await;
+    assert_eq!(std::fs::read(root(&data_b).join("world/level.dat")).expect("moved"), vec![7u8; 1 << 20]);
+    assert!(!root(&data_a).exists(), "deleted on the source");
+    let moved = ok(port, "GET", &backup_url, &t, None).await;
+    let (_, logs) = http(port, "GET", &format!("/api/servers/{id}/logs?limit=200"), Some(&t), None).await;
+    assert_eq!(moved["node_id"], nodes[1].as_str(), "the backup moved along: {moved} {logs}");
+    assert!(data_b.path().join("node/backups").join(&id).join(format!("{backup_id}.tar.zst")).exists());
+
+    // Back again, but the target (the first agent) dies midway: the server stays, running.
+    std::fs::write(root(&data_b).join("big.bin"), vec![0u8; 0]).expect("big");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -c 150M /dev/urandom > {}", root(&data_b).join("big.bin").display()))
+        .status()
+        .expect("big");
+    assert!(made.success());
+    let (status, body) =
+        http(port, "POST", &format!("/api/servers/{id}/transfer"), Some(&t), Some(json!({"node_id": nodes[0]}))).await;
+    assert_eq!(status, 202, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(agents.remove(0));
+    until("rolled back and running on its source", 60, async || {
+        let s = get().await;
+        s["node_id"] == nodes[1].as_str() && s["state"] == "running"
+    })
+    .await;
+    assert_eq!(std::fs::read(root(&data_b).join("world/level.dat")).expect("intact"), vec![7u8; 1 << 20]);
+    assert_eq!(std::fs::metadata(root(&data_b).join("big.bin")).expect("big").len(), 150 << 20);
+    let (_, logs) = http(port, "GET", &format!("/api/servers/{id}/logs?limit=200"), Some(&t), None).await;
+    let text = logs.to_string();
+    assert!(text.contains("transfer complete") && text.contains("transfer failed"), "steps logged: {text}");
 }
 
 /// Run an OpenSSH `sftp` batch against `port` in `dir`, the password through `sshpass`.

@@ -239,6 +239,9 @@ pub async fn backups(store: &dyn Store) {
     done.checksum = Some("ab".repeat(32));
     done.locked = true;
     done.completed_at = Some(at + chrono::Duration::minutes(5));
+    let other = node("backups-node-2", loc.id);
+    store.create_node(&other).await.expect("second node");
+    done.node_id = other.id; // a transfer moved it
     store.update_backup(&done).await.expect("update");
     assert_eq!(store.get_backup(first.id).await.expect("get"), done);
     let listed = store.list_backups(srv.id).await.expect("list");

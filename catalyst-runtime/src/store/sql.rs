@@ -1813,7 +1813,7 @@ macro_rules! impl_sql_store {
                 async fn update_backup(&self, b: &Backup) -> Result<()> {
                     let done = sqlx::query(
                         "UPDATE backups SET name = $1, status = $2, size_bytes = $3, checksum = $4, locked = $5, \
-                         error = $6, completed_at = $7 WHERE id = $8",
+                         error = $6, completed_at = $7, node_id = $8 WHERE id = $9",
                     )
                     .bind(&b.name)
                     .bind(enum_str(&b.status))
@@ -1822,6 +1822,7 @@ macro_rules! impl_sql_store {
                     .bind(b.locked)
                     .bind(&b.error)
                     .bind(b.completed_at)
+                    .bind(b.node_id.0)
                     .bind(b.id.0)
                     .execute(&self.pool)
                     .await
