@@ -244,11 +244,12 @@ impl catalyst_runtime::node::SftpAuthority for RemoteSftpAuthority {
             .send()
             .await
             .map_err(|e| catalyst_core::Error::unavailable(format!("the control plane is unreachable: {e}")))?;
-        if !res.status().is_success() {
-            return Err(catalyst_core::Error::unauthenticated(format!(
-                "refused by the control plane ({})",
-                res.status()
-            )));
+        let status = res.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(catalyst_core::Error::unavailable(format!("the control plane answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(catalyst_core::Error::unauthenticated(format!("refused by the control plane ({status})")));
         }
         res.json()
             .await

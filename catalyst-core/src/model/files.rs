@@ -25,6 +25,8 @@ pub enum FileKind {
     Directory,
     /// A symbolic link (never followed out of the server directory).
     Symlink,
+    /// A FIFO, socket or device: listed, never opened.
+    Other,
 }
 
 /// Archive formats the file manager writes and reads.
@@ -64,10 +66,13 @@ impl ArchiveFormat {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
 pub enum FileOp {
-    /// Entries of a directory.
+    /// Entries of a directory, by name: at most [`FileOp::LIST_PAGE`] from `offset`.
     List {
         /// Directory.
         path: String,
+        /// Entries to skip.
+        #[serde(default)]
+        offset: u64,
     },
     /// One entry's metadata.
     Stat {
@@ -154,6 +159,11 @@ pub enum FileOp {
     },
     /// Bytes used by the server directory.
     Usage,
+}
+
+impl FileOp {
+    /// Most entries one listing returns (so an answer stays far below the link's frame size).
+    pub const LIST_PAGE: usize = 2000;
 }
 
 /// A node's answer to a [`FileOp`].

@@ -68,15 +68,28 @@ fn entry(reply: FileReply) -> ApiResult<Json<FileEntry>> {
     }
 }
 
-/// Entries of a directory, by name (`file.read`).
-#[utoipa::path(get, path = "/api/servers/{id}/files", tag = "files", params(("id" = ServerId, Path), PathQuery), responses((status = 200, body = Vec<FileEntry>)))]
+/// `?path=&offset=`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// The directory (`/` is the server's root).
+    #[serde(default = "root")]
+    path: String,
+    /// Entries to skip (pages of 2000, by name).
+    #[serde(default)]
+    offset: u64,
+}
+
+/// Entries of a directory, by name, 2000 at a time (`file.read`).
+#[utoipa::path(get, path = "/api/servers/{id}/files", tag = "files", params(("id" = ServerId, Path), ListQuery), responses((status = 200, body = Vec<FileEntry>)))]
 async fn list_files(
     State(s): State<AppState>,
     Auth(who): Auth,
     Ids(id): Ids<ServerId>,
-    Query(q): Query<PathQuery>,
+    Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<FileEntry>>> {
-    match s.catalyst.file_op(&who, id, FileOp::List { path: q.path }).await? {
+    match s.catalyst.file_op(&who, id, FileOp::List { path: q.path, offset: q.offset }).await? {
         FileReply::Entries { entries } => Ok(Json(entries)),
         other => Err(unexpected(other)),
     }
@@ -136,7 +149,8 @@ fn upload_response(status: UploadStatus) -> Response {
 
 /// Upload a file: the raw body streams into place (`file.write`). With an `Upload-Length`
 /// header the file is put in place only once that many bytes arrived; a body cut short
-/// leaves an upload that `PATCH` resumes.
+/// leaves an upload that `PATCH` resumes. A `multipart/form-data` body (browsers) puts each
+/// file field into the directory `path` under its file name, streamed the same way.
 #[utoipa::path(post, path = "/api/servers/{id}/files/upload", tag = "files", params(("id" = ServerId, Path), PathQuery, ("upload-length" = Option<u64>, Header, description = "The file's full size")), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, body = UploadStatus, description = "In place"), (status = 202, body = UploadStatus, description = "Partly received")))]
 async fn upload_file(
     State(s): State<AppState>,
@@ -146,6 +160,21 @@ async fn upload_file(
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Response> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type.starts_with("multipart/form-data") {
+        let boundary = multer::parse_boundary(content_type).map_err(|_| Error::invalid("multipart: no boundary"))?;
+        let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+        let mut last = None;
+        while let Some(field) = form.next_field().await.map_err(|e| Error::invalid(format!("multipart: {e}")))? {
+            let Some(name) = field.file_name().map(str::to_string) else { continue };
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+                return Err(Error::invalid(format!("multipart: {name:?} is not a file name")).into());
+            }
+            let target = format!("{}/{name}", q.path.trim_end_matches('/'));
+            last = Some(s.catalyst.upload(&who, id, &target, 0, None, field).await?);
+        }
+        return last.map(upload_response).ok_or_else(|| Error::invalid("multipart: no file field").into());
+    }
     let length = number_header(&headers, "upload-length")?;
     let status = s.catalyst.upload(&who, id, &q.path, 0, length, body.into_data_stream()).await?;
     Ok(upload_response(status))

@@ -402,3 +402,53 @@ async fn escapes_are_refused_and_nothing_outside_changes() {
     let (status, _) = f.refused(Method::GET, "", &[], None).await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn browsers_upload_with_multipart_forms() {
+    let f = Files::new(1024).await;
+    f.ok(Method::POST, "/create", &[], Some(json!({"path": "config", "directory": true}))).await;
+    let form = |name: &str| {
+        format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nignored\r\n\
+             --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: text/plain\r\n\r\nmotd=hello\r\n--XyZ--\r\n"
+        )
+    };
+    let headers = [("content-type", "multipart/form-data; boundary=XyZ".to_string())];
+    let (status, _, _) =
+        f.raw(Method::POST, "/upload", &[("path", "config")], &headers, Body::from(form("server.properties"))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(std::fs::read(f.root().join("config/server.properties")).expect("uploaded"), b"motd=hello");
+    let (status, _, _) =
+        f.raw(Method::POST, "/upload", &[("path", "config")], &headers, Body::from(form("../evil"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a file name with a path is refused");
+    assert!(!f.root().join("evil").exists());
+}
+
+#[tokio::test]
+async fn listings_come_in_pages_and_fifos_are_never_opened() {
+    let f = Files::new(1024).await;
+    std::fs::create_dir_all(f.root().join("many")).expect("many");
+    for i in 0..2500 {
+        std::fs::write(f.root().join(format!("many/f{i:04}")), b"").expect("file");
+    }
+    let first = f.ok(Method::GET, "", &[("path", "many")], None).await;
+    let rest = f.ok(Method::GET, "", &[("path", "many"), ("offset", "2000")], None).await;
+    assert_eq!((first.as_array().expect("page").len(), rest.as_array().expect("page").len()), (2000, 500));
+    assert_eq!(rest[0]["name"], "f2000");
+
+    // A FIFO made by the game: listed as "other", refused at once instead of blocking a thread.
+    nix::unistd::mkfifo(&f.root().join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    let listed = f.ok(Method::GET, "", &[], None).await;
+    assert!(listed.as_array().expect("root").iter().any(|e| e["name"] == "pipe" && e["kind"] == "other"), "{listed}");
+    let (status, _) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), f.download("pipe")).await.expect("no hang");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        f.json(Method::POST, "/compress", &[], Some(json!({"paths": ["pipe", "many"], "destination": "p.tar"}))),
+    )
+    .await
+    .expect("no hang");
+    assert_eq!(status, StatusCode::CREATED, "special files are left out of archives");
+}

@@ -39,6 +39,9 @@ impl Catalyst {
     /// Start a backup of a server (`backup.create`); it completes in the background.
     pub async fn create_backup(&self, who: &Principal, server_id: ServerId, name: Option<String>) -> Result<Backup> {
         let (server, grant) = self.server_with(who, server_id, Permission::BackupCreate).await?;
+        if matches!(server.state, ServerState::Restoring | ServerState::Transferring | ServerState::Deleting) {
+            return Err(Error::conflict(format!("cannot back up a server that is {}", server.state)));
+        }
         let now = self.now();
         let name = match name.map(|n| n.trim().to_string()) {
             Some(n) if n.is_empty() || n.len() > 100 => return Err(Error::invalid("name: 1 to 100 characters")),

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use catalyst_core::id::ServerId;
+use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{FileKind, FileOp, FileReply, Server};
 use catalyst_core::permission::{Grant, Permission, Principal};
 use catalyst_core::protocol::{NodeRequest, NodeResponse};
@@ -86,6 +87,9 @@ impl Catalyst {
         let (server, grant) = self.server_with(who, id, permission).await?;
         if server.suspended() {
             return Err(Error::conflict("the server is suspended"));
+        }
+        if matches!(server.state, ServerState::Restoring | ServerState::Transferring) {
+            return Err(Error::conflict(format!("the server's files are locked while it is {}", server.state)));
         }
         Ok((server, grant))
     }

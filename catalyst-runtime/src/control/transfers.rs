@@ -186,7 +186,7 @@ impl Catalyst {
         .await
         .map_err(|_| Error::new(ErrorKind::Timeout, "restoring took too long"))??;
 
-        // The switch: from here on the target owns the server.
+        // The switch: from here on the target owns the server, and nothing rolls back.
         self.transfer_note(id, TransferPhase::Switching, format!("switching the server to node {target}")).await;
         self.modify_server(id, |s| {
             s.node_id = target;
@@ -194,19 +194,36 @@ impl Catalyst {
             true
         })
         .await?;
-        for (directory, archive_id) in &moved.archives {
-            if directory == TRANSFERS {
-                continue;
+        self.after_switch(id, source, target, archive, &moved.archives).await;
+        Ok(())
+    }
+
+    /// Best-effort follow-up once the target owns the server: its backups follow it (relayed
+    /// ones now live there; shared storage is reachable from any node), then the source's copy
+    /// and the transfer archives are deleted. Failures leave garbage, never damage.
+    async fn after_switch(
+        &self,
+        id: ServerId,
+        source: NodeId,
+        target: NodeId,
+        archive: BackupId,
+        relayed: &[(String, BackupId)],
+    ) {
+        let link = &self.inner.link;
+        match self.inner.store.list_backups(id).await {
+            Ok(backups) => {
+                for mut b in backups.into_iter().filter(|b| b.node_id == source) {
+                    b.node_id = target;
+                    if let Err(e) = self.inner.store.update_backup(&b).await {
+                        tracing::warn!(%id, backup = %b.id, error = %e, "a backup's node was not updated after a transfer");
+                    }
+                }
             }
-            if let Ok(mut b) = self.inner.store.get_backup(*archive_id).await {
-                b.node_id = target;
-                self.inner.store.update_backup(&b).await?;
-            }
+            Err(e) => tracing::warn!(%id, error = %e, "backups not updated after a transfer"),
         }
-        // Only now is the source's copy deleted (failures here leave garbage, not damage).
         let _ = link.request(source, NodeRequest::EndTransfer { server_id: id }).await;
         let _ = link.request(source, NodeRequest::Delete { server_id: id }).await;
-        for (directory, archive_id) in &moved.archives {
+        for (directory, archive_id) in relayed {
             let storage = BackupStorage::Local { directory: directory.clone() };
             let _ = link
                 .request(source, NodeRequest::DeleteBackup { server_id: id, backup_id: *archive_id, storage })
@@ -214,7 +231,6 @@ impl Catalyst {
         }
         let storage = BackupStorage::Local { directory: TRANSFERS.into() };
         let _ = link.request(target, NodeRequest::DeleteBackup { server_id: id, backup_id: archive, storage }).await;
-        Ok(())
     }
 
     /// Copy one archive of node-local storage from `source` to `target`, verified on arrival.

@@ -235,7 +235,7 @@ fn tar_into<W: Write>(
             header.set_size(0);
             builder.append_data(&mut header, rel, io::empty())
         } else if meta.is_file() {
-            let file = root.open(rel)?;
+            let file = super::sandbox::open_regular(root, rel)?;
             // The size comes from the open file: a file growing meanwhile is cut at that size.
             let size = file.metadata()?.len();
             header.set_entry_type(tar::EntryType::Regular);
@@ -266,7 +266,7 @@ fn pack_zip<W: Write + Seek>(root: &Dir, paths: &[PathBuf], ignore: &Ignore, out
             zip.add_directory(name, options).map_err(io::Error::other)
         } else if meta.is_file() {
             zip.start_file(name, options).map_err(io::Error::other)?;
-            io::copy(&mut root.open(rel)?, &mut zip).map(|_| ())
+            io::copy(&mut super::sandbox::open_regular(root, rel)?, &mut zip).map(|_| ())
         } else {
             Ok(())
         }
@@ -302,15 +302,34 @@ fn entry_path(raw: &Path) -> Result<PathBuf> {
     relative(text).map_err(|_| Error::new(ErrorKind::PermissionDenied, format!("archive entry {text} leads outside")))
 }
 
+/// What each written entry costs against the budget besides its bytes (an inode and a block),
+/// so an archive of millions of empty files stops too.
+const ENTRY_COST: u64 = 4096;
+
 struct Writer<'a> {
     dest: &'a Dir,
     budget: u64,
+    /// Bytes plus [`ENTRY_COST`] per entry: what the budget is checked against.
+    charged: u64,
     done: Unpacked,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(dest: &'a Dir, budget: u64) -> Self {
+        Self { dest, budget, charged: 0, done: Unpacked::default() }
+    }
+
+    fn charge_entry(&mut self) -> Result<()> {
+        self.charged = self.charged.saturating_add(ENTRY_COST);
+        if self.charged > self.budget {
+            return Err(Error::new(ErrorKind::QuotaExceeded, "extracting would exceed the disk limit of the server"));
+        }
+        Ok(())
+    }
+
     fn directory(&mut self, path: &Path) -> Result<()> {
         if !path.as_os_str().is_empty() {
+            self.charge_entry()?;
             self.dest.create_dir_all(path).map_err(archive_err)?;
             self.done.entries += 1;
         }
@@ -321,6 +340,7 @@ impl Writer<'_> {
         if path.as_os_str().is_empty() {
             return Err(Error::invalid("an archive entry names the destination itself"));
         }
+        self.charge_entry()?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             self.dest.create_dir_all(parent).map_err(archive_err)?;
         }
@@ -328,10 +348,11 @@ impl Writer<'_> {
         options.write(true).create(true).truncate(true);
         let mut file = self.dest.open_with(path, &options).map_err(archive_err)?;
         // Never trust the declared size: count what arrives, one byte past the budget fails.
-        let written = io::copy(&mut (&mut data).take((self.budget - self.done.bytes).saturating_add(1)), &mut file)
-            .map_err(archive_err)?;
+        let room = self.budget.saturating_sub(self.charged);
+        let written = io::copy(&mut (&mut data).take(room.saturating_add(1)), &mut file).map_err(archive_err)?;
         self.done.bytes += written;
-        if self.done.bytes > self.budget {
+        self.charged = self.charged.saturating_add(written);
+        if self.charged > self.budget {
             drop(file);
             let _ = self.dest.remove_file(path);
             return Err(Error::new(ErrorKind::QuotaExceeded, "extracting would exceed the disk limit of the server"));
@@ -344,7 +365,7 @@ impl Writer<'_> {
 
 fn untar<R: Read>(input: R, dest: &Dir, budget: u64) -> Result<Unpacked> {
     let mut archive = tar::Archive::new(input);
-    let mut w = Writer { dest, budget, done: Unpacked::default() };
+    let mut w = Writer::new(dest, budget);
     for entry in archive.entries().map_err(archive_err)? {
         let entry = entry.map_err(archive_err)?;
         let path = entry_path(&entry.path().map_err(archive_err)?)?;
@@ -360,7 +381,7 @@ fn untar<R: Read>(input: R, dest: &Dir, budget: u64) -> Result<Unpacked> {
 
 fn unzip<R: Read + Seek>(input: R, dest: &Dir, budget: u64) -> Result<Unpacked> {
     let mut archive = zip::ZipArchive::new(input).map_err(|e| Error::invalid(format!("not a valid zip: {e}")))?;
-    let mut w = Writer { dest, budget, done: Unpacked::default() };
+    let mut w = Writer::new(dest, budget);
     for i in 0..archive.len() {
         let file = archive.by_index(i).map_err(|e| Error::invalid(format!("not a valid zip: {e}")))?;
         let name = file.name().map_err(|e| Error::invalid(format!("not a valid zip: {e}")))?.into_owned();

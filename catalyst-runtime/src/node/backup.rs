@@ -35,6 +35,8 @@ pub(crate) struct RestoreJob {
 
 /// Read by the node from the server's root: patterns to leave out of backups.
 pub const IGNORE_FILE: &str = ".catalystignore";
+/// Bytes of the ignore file read (the rest is not looked at).
+const MAX_IGNORE_FILE: usize = 64 * 1024;
 /// Bytes handed to the uploader at a time.
 const CHUNK: usize = 1 << 20;
 /// How often progress is reported.
@@ -109,8 +111,8 @@ impl NodeDaemon {
             tokio::task::spawn_blocking(move || -> Result<(StoredArchive, u64)> {
                 let sandbox = Sandbox::open(&root)?;
                 let total = sandbox.usage()?;
-                let ignore = match sandbox.read(IGNORE_FILE) {
-                    Ok(text) => Ignore::parse(&String::from_utf8_lossy(&text))?,
+                let ignore = match sandbox.read_at(IGNORE_FILE, 0, MAX_IGNORE_FILE) {
+                    Ok((text, _)) => Ignore::parse(&String::from_utf8_lossy(&text))?,
                     Err(e) if e.kind() == ErrorKind::NotFound => Ignore::none(),
                     Err(e) => return Err(e),
                 };
@@ -280,21 +282,36 @@ impl NodeDaemon {
             let _ = tokio::fs::remove_dir_all(&staging).await;
             return Err(e);
         }
-        // 3. Swap, rolling back when the second rename fails.
-        let _ = tokio::fs::remove_dir_all(&old).await;
+        // 3. Swap, rolling back when the second rename fails. A leftover `.old` is only ever
+        //    deleted while the live directory exists (it may be the only copy).
         let had_live = tokio::fs::try_exists(&live).await.unwrap_or(false);
         if had_live {
+            let _ = tokio::fs::remove_dir_all(&old).await;
             tokio::fs::rename(&live, &old).await.map_err(io("cannot move the server directory aside"))?;
         }
         if let Err(e) = tokio::fs::rename(&staging, &live).await {
-            if had_live {
-                let _ = tokio::fs::rename(&old, &live).await;
+            if had_live && let Err(back) = tokio::fs::rename(&old, &live).await {
+                tracing::error!(server = %server_id, error = %back, "the previous files stay in {}", old.display());
             }
             let _ = tokio::fs::remove_dir_all(&staging).await;
             return Err(Error::internal("cannot move the restored files in place", e));
         }
         let _ = tokio::fs::remove_dir_all(&old).await;
         Ok(())
+    }
+
+    /// After a restore cut short: the previous files back in place when the live directory is
+    /// missing, the staging copy removed.
+    pub(super) async fn repair_restore(&self, server_id: ServerId) {
+        let servers = self.data_dir().join("servers");
+        let (live, old) = (self.server_dir(server_id), servers.join(format!(".{server_id}.old")));
+        if !tokio::fs::try_exists(&live).await.unwrap_or(true)
+            && tokio::fs::try_exists(&old).await.unwrap_or(false)
+            && let Err(e) = tokio::fs::rename(&old, &live).await
+        {
+            tracing::error!(server = %server_id, error = %e, "the previous files stay in {}", old.display());
+        }
+        let _ = tokio::fs::remove_dir_all(servers.join(format!(".{server_id}.staging"))).await;
     }
 
     /// Where an archive of node-local storage lives (`directory` relative to the data

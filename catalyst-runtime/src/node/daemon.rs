@@ -84,6 +84,8 @@ pub(super) struct Slot {
     console: Arc<Console>,
     /// Mirrors `state == Starting` so the output pump can skip the lock on most lines.
     starting: AtomicBool,
+    /// Mirrors [`files_locked`] of the state, for SFTP's per-operation check.
+    pub(super) files_locked: AtomicBool,
     /// The restore that `Effect::RunRestore` runs (set just before `BeginRestore`).
     pub(super) restore: StdMutex<Option<super::backup::RestoreJob>>,
     pub(super) machine: Mutex<Machine>,
@@ -111,6 +113,11 @@ struct Persisted {
     spec: ServerSpec,
     state: ServerState,
     restarts: Vec<Timestamp>,
+}
+
+/// States in which a restore, a transfer or a deletion owns the server's files.
+pub(super) fn files_locked(state: ServerState) -> bool {
+    matches!(state, ServerState::Restoring | ServerState::Transferring | ServerState::Deleting)
 }
 
 fn container_id(id: ServerId) -> String {
@@ -327,6 +334,7 @@ impl NodeDaemon {
                     id: spec.server_id,
                     console: console.clone(),
                     starting: AtomicBool::new(false),
+                    files_locked: AtomicBool::new(false),
                     restore: StdMutex::new(None),
                     machine: Mutex::new(Machine {
                         spec,
@@ -388,7 +396,15 @@ impl NodeDaemon {
             self.inner.runtime.list().await?.into_iter().map(|c| (c.id, c.running)).collect();
         for slot in &loaded {
             let mut m = slot.machine.lock().await;
+            if m.state == ServerState::Restoring {
+                // The agent died during a restore: put the previous files back if the swap was
+                // cut between its renames, drop the staging copy, and leave the server stopped.
+                self.repair_restore(slot.id).await;
+                self.system_line(&mut m, "a restore was interrupted by an agent restart".into());
+                let _ = self.step(slot, &mut m, Event::RestoreFinished, None).await;
+            }
             slot.starting.store(m.state == ServerState::Starting, Ordering::Release);
+            slot.files_locked.store(files_locked(m.state), Ordering::Release);
             if m.state.has_process() {
                 if live.get(&container_id(slot.id)) == Some(&true) {
                     if m.state == ServerState::Starting {
@@ -487,6 +503,7 @@ impl NodeDaemon {
                 let from = m.state;
                 m.state = t.next;
                 slot.starting.store(t.next == ServerState::Starting, Ordering::Release);
+                slot.files_locked.store(files_locked(t.next), Ordering::Release);
                 if from != t.next {
                     self.emit(NodeEvent::StateChanged {
                         server_id: slot.id,
@@ -606,6 +623,15 @@ impl NodeDaemon {
             }
             Effect::FollowUp(f) => m.pending.push(f.event()),
         }
+    }
+
+    /// Refuse file access while a restore or a transfer owns the server's files.
+    pub(super) async fn files_open(&self, id: ServerId) -> Result<()> {
+        let state = self.slot(id)?.machine.lock().await.state;
+        if files_locked(state) {
+            return Err(Error::conflict(format!("the server's files are locked while it is {state}")));
+        }
+        Ok(())
     }
 
     /// A known server's limits.

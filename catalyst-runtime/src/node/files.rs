@@ -26,6 +26,21 @@ const USAGE_TTL: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub(crate) struct DiskUsage {
     known: Mutex<HashMap<ServerId, (Instant, u64)>>,
+    /// Servers with an archive or copy job running: one at a time each, since such a job may
+    /// use all the room left.
+    bulk: Mutex<std::collections::HashSet<ServerId>>,
+}
+
+/// A server's bulk job slot, released on drop.
+struct BulkJob<'a> {
+    usage: &'a DiskUsage,
+    id: ServerId,
+}
+
+impl Drop for BulkJob<'_> {
+    fn drop(&mut self) {
+        self.usage.bulk.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
 }
 
 impl DiskUsage {
@@ -38,6 +53,31 @@ impl DiskUsage {
         let bytes = sandbox.usage()?;
         self.known.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (Instant::now(), bytes));
         Ok(bytes)
+    }
+
+    fn bulk_job(&self, id: ServerId) -> Result<BulkJob<'_>> {
+        if !self.bulk.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
+            return Err(Error::conflict("another copy or archive operation on this server is running"));
+        }
+        Ok(BulkJob { usage: self, id })
+    }
+
+    /// Check and count `bytes` in one step, so concurrent writers cannot both pass.
+    fn reserve(&self, id: ServerId, sandbox: &Sandbox, limit: u64, bytes: u64) -> Result<()> {
+        self.current(id, sandbox)?;
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let used = known.get(&id).map_or(0, |(_, b)| *b);
+        if limit > 0 && used.saturating_add(bytes) > limit {
+            let left = limit.saturating_sub(used);
+            return Err(Error::new(
+                ErrorKind::QuotaExceeded,
+                format!("the server's disk limit leaves {left} bytes; {bytes} are needed"),
+            ));
+        }
+        if let Some((_, b)) = known.get_mut(&id) {
+            *b = b.saturating_add(bytes);
+        }
+        Ok(())
     }
 
     fn adjust(&self, id: ServerId, delta: i64) {
@@ -85,14 +125,12 @@ impl NodeDaemon {
     /// Count `bytes` about to be written into a server's directory against its disk limit
     /// (`limit_bytes`, 0 = none); refused when they do not fit.
     pub(crate) fn reserve_disk(&self, id: ServerId, sandbox: &Sandbox, limit_bytes: u64, bytes: u64) -> Result<()> {
-        let budget = Budget { id, limit: limit_bytes, usage: self.usage(), sandbox };
-        budget.room(bytes)?;
-        self.usage().adjust(id, bytes as i64);
-        Ok(())
+        self.usage().reserve(id, sandbox, limit_bytes, bytes)
     }
 
     /// Run one file operation in a server's directory.
     pub(super) async fn files(&self, id: ServerId, op: FileOp) -> Result<FileReply> {
+        self.files_open(id).await?;
         let limits = self.limits_of(id).await?;
         let root = self.server_dir(id);
         let owner = self.server_user();
@@ -115,18 +153,22 @@ impl NodeDaemon {
 fn run(sb: &Sandbox, budget: &Budget<'_>, owner: Option<(u32, u32)>, op: FileOp) -> Result<FileReply> {
     let give = |path: &str| owner.map_or(Ok(()), |o| sb.chown_tree(path, o));
     match op {
-        FileOp::List { path } => Ok(FileReply::Entries { entries: sb.list(&path)? }),
+        FileOp::List { path, offset } => {
+            let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+            Ok(FileReply::Entries { entries: sb.list_page(&path, offset, FileOp::LIST_PAGE)? })
+        }
         FileOp::Stat { path } => Ok(FileReply::Entry { entry: sb.stat(&path)? }),
         FileOp::Read { path, offset, length } => {
             let (data, size) = sb.read_at(&path, offset, length.min(MAX_CHUNK) as usize)?;
             Ok(FileReply::Chunk { data, size })
         }
         FileOp::Write { path, offset, data, truncate } => {
-            budget.room(data.len() as u64)?;
             let before = sb.stat(&path).map(|e| e.size).unwrap_or(0);
+            let grows = (offset + data.len() as u64).saturating_sub(before);
+            budget.usage.reserve(budget.id, sb, budget.limit, grows)?;
             let created = before == 0 && offset == 0;
             let size = sb.write_at(&path, offset, &data, truncate)?;
-            budget.usage.adjust(budget.id, size as i64 - before as i64);
+            budget.usage.adjust(budget.id, size as i64 - before as i64 - grows as i64);
             if created {
                 give(&path)?;
             }
@@ -151,6 +193,7 @@ fn run(sb: &Sandbox, budget: &Budget<'_>, owner: Option<(u32, u32)>, op: FileOp)
         }
         FileOp::Rename { from, to } => sb.rename(&from, &to).map(|()| FileReply::Done),
         FileOp::Copy { from, to } => {
+            let _job = budget.usage.bulk_job(budget.id)?;
             budget.room(sb.size_of(&from)?)?;
             let bytes = sb.copy(&from, &to)?;
             budget.usage.adjust(budget.id, bytes as i64);
@@ -162,6 +205,7 @@ fn run(sb: &Sandbox, budget: &Budget<'_>, owner: Option<(u32, u32)>, op: FileOp)
             if paths.is_empty() {
                 return Err(Error::invalid("paths: name at least one"));
             }
+            let _job = budget.usage.bulk_job(budget.id)?;
             let room = budget.room(0)?;
             let rels = paths.iter().map(|p| relative(p)).collect::<Result<Vec<PathBuf>>>()?;
             let file = sb.create_new(&destination)?;
@@ -178,6 +222,7 @@ fn run(sb: &Sandbox, budget: &Budget<'_>, owner: Option<(u32, u32)>, op: FileOp)
         FileOp::Decompress { path, destination } => {
             let format = ArchiveFormat::from_name(&path)
                 .ok_or_else(|| Error::invalid("path: not a .tar, .tar.gz, .tgz, .tar.zst or .zip archive"))?;
+            let _job = budget.usage.bulk_job(budget.id)?;
             let room = budget.room(0)?;
             let input = sb.open_file(&path)?;
             if !relative(&destination)?.as_os_str().is_empty() {

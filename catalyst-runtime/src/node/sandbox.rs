@@ -53,10 +53,33 @@ fn entry_of(name: String, meta: &cap_std::fs::Metadata) -> FileEntry {
         FileKind::Symlink
     } else if meta.is_dir() {
         FileKind::Directory
-    } else {
+    } else if meta.is_file() {
         FileKind::File
+    } else {
+        FileKind::Other
     };
     FileEntry { name, kind, size: meta.len(), mode: meta.mode() & 0o7777, modified: meta.mtime() }
+}
+
+/// Deepest directory nesting a walk (usage, search, copy, archives) follows.
+const MAX_DEPTH: usize = 128;
+
+/// Open flags for reading a file that may have been swapped for a FIFO: never block.
+fn nonblocking() -> cap_std::fs::OpenOptions {
+    use cap_std::fs::OpenOptionsExt;
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.read(true).custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    options
+}
+
+/// Open a regular file for reading beneath `dir`; anything else (a FIFO, a device, a
+/// directory) is refused after the open, on the opened handle.
+pub(crate) fn open_regular(dir: &Dir, rel: &Path) -> io::Result<cap_std::fs::File> {
+    let file = dir.open_with(rel, &nonblocking())?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
 }
 
 /// What a walk does after visiting an entry.
@@ -77,6 +100,10 @@ pub(crate) fn walk(
     base: &Path,
     visit: &mut dyn FnMut(&Path, &cap_std::fs::Metadata) -> Visit,
 ) -> io::Result<bool> {
+    // Each level holds a descriptor and a stack frame: a tree deeper than this is refused.
+    if base.components().count() > MAX_DEPTH {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the directory tree is too deep"));
+    }
     for entry in dir.entries()? {
         let entry = entry?;
         let meta = entry.metadata()?;
@@ -93,7 +120,10 @@ pub(crate) fn walk(
     Ok(true)
 }
 
-fn copy_tree(src: &Dir, dst: &Dir) -> io::Result<u64> {
+fn copy_tree(src: &Dir, dst: &Dir, depth: usize) -> io::Result<u64> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the directory tree is too deep"));
+    }
     let mut bytes = 0;
     for entry in src.entries()? {
         let entry = entry?;
@@ -103,7 +133,7 @@ fn copy_tree(src: &Dir, dst: &Dir) -> io::Result<u64> {
             continue;
         } else if meta.is_dir() {
             dst.create_dir(&name)?;
-            bytes += copy_tree(&src.open_dir(&name)?, &dst.open_dir(&name)?)?;
+            bytes += copy_tree(&src.open_dir(&name)?, &dst.open_dir(&name)?, depth + 1)?;
         } else if meta.is_file() {
             bytes += src.copy(&name, dst, &name)?;
         }
@@ -150,6 +180,12 @@ impl Sandbox {
         Ok(Self { root })
     }
 
+    /// Entries of a directory, by name: at most `limit` from `offset`.
+    pub fn list_page(&self, path: &str, offset: usize, limit: usize) -> Result<Vec<FileEntry>> {
+        let mut all = self.list(path)?;
+        Ok(all.drain(offset.min(all.len())..).take(limit).collect())
+    }
+
     /// Entries of a directory, by name.
     pub fn list(&self, path: &str) -> Result<Vec<FileEntry>> {
         let dir = self.dir(path)?;
@@ -191,8 +227,10 @@ impl Sandbox {
 
     /// Open a file with explicit access (SFTP's open flags). New files get mode 0644.
     pub fn open_file_with(&self, path: &str, access: Access) -> Result<cap_std::fs::File> {
+        use cap_std::fs::OpenOptionsExt;
         let mut options = cap_std::fs::OpenOptions::new();
         options
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
             .read(access.read)
             .write(access.write || access.append)
             .append(access.append)
@@ -201,8 +239,8 @@ impl Sandbox {
             .truncate(access.truncate);
         let file = self.root.open_with(named(path)?, &options).map_err(|e| io_err(path, e))?;
         match file.metadata() {
-            Ok(m) if m.is_dir() => Err(Error::invalid(format!("{path} is a directory"))),
-            Ok(_) => Ok(file),
+            Ok(m) if m.is_file() => Ok(file),
+            Ok(_) => Err(Error::invalid(format!("{path} is not a regular file"))),
             Err(e) => Err(io_err(path, e)),
         }
     }
@@ -233,11 +271,8 @@ impl Sandbox {
     /// Up to `length` bytes from `offset`, and the file's size.
     pub fn read_at(&self, path: &str, offset: u64, length: usize) -> Result<(Vec<u8>, u64)> {
         use std::io::{Read, Seek, SeekFrom};
-        let mut file = self.root.open(named(path)?).map_err(|e| io_err(path, e))?;
+        let mut file = open_regular(&self.root, &named(path)?).map_err(|e| io_err(path, e))?;
         let meta = file.metadata().map_err(|e| io_err(path, e))?;
-        if !meta.is_file() {
-            return Err(Error::invalid(format!("{path} is not a file")));
-        }
         file.seek(SeekFrom::Start(offset)).map_err(|e| io_err(path, e))?;
         let mut data = Vec::with_capacity(length.min(meta.len().saturating_sub(offset) as usize));
         file.take(length as u64).read_to_end(&mut data).map_err(|e| io_err(path, e))?;
@@ -272,12 +307,7 @@ impl Sandbox {
 
     /// Open a regular file for reading.
     pub fn open_file(&self, path: &str) -> Result<cap_std::fs::File> {
-        let file = self.root.open(named(path)?).map_err(|e| io_err(path, e))?;
-        match file.metadata() {
-            Ok(m) if m.is_file() => Ok(file),
-            Ok(_) => Err(Error::invalid(format!("{path} is not a file"))),
-            Err(e) => Err(io_err(path, e)),
-        }
+        open_regular(&self.root, &named(path)?).map_err(|e| io_err(path, e))
     }
 
     /// Create a file that must not exist, for writing.
@@ -366,7 +396,7 @@ impl Sandbox {
                 self.root.open_dir(&src).map_err(|e| io_err(from, e))?,
                 self.root.open_dir(&dst).map_err(|e| io_err(to, e))?,
             );
-            copy_tree(&src_dir, &dst_dir).map_err(|e| io_err(from, e))
+            copy_tree(&src_dir, &dst_dir, 0).map_err(|e| io_err(from, e))
         } else if meta.is_file() {
             self.root.copy(&src, &self.root, &dst).map_err(|e| io_err(from, e))
         } else {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Component, Path};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -161,6 +162,10 @@ impl russh::server::Handler for Connection {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> std::result::Result<(), Self::Error> {
+        if self.login.is_none() || self.channels.len() >= MAX_CHANNELS {
+            reply.reject(russh::ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
         self.channels.insert(channel.id(), channel);
         reply.accept().await;
         Ok(())
@@ -224,6 +229,12 @@ fn watch(
             let Some(access) = access.upgrade() else { return };
             match server.authority.file_access(id, &credential).await {
                 Ok(a) if a.read || a.write => *access.write().unwrap_or_else(|p| p.into_inner()) = a,
+                // The control plane is busy or unreachable: keep the session, ask again later.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Internal
+                    ) => {}
                 _ => {
                     *access.write().unwrap_or_else(|p| p.into_inner()) =
                         FileAccess { user_id: None, read: false, write: false, delete: false };
@@ -236,9 +247,16 @@ fn watch(
     });
 }
 
+/// Open files and directories per session.
+const MAX_HANDLES: usize = 256;
+/// Entries per `readdir` answer.
+const READDIR_PAGE: usize = 100;
+/// Session channels a connection may open.
+const MAX_CHANNELS: usize = 8;
+
 enum Open {
     File { file: Arc<std::fs::File>, path: String, written: u64 },
-    Dir { entries: Vec<FileEntry>, sent: bool },
+    Dir { entries: Vec<FileEntry>, sent: usize },
 }
 
 struct Files {
@@ -284,6 +302,7 @@ fn attrs_of(e: &FileEntry) -> FileAttributes {
         FileKind::Directory => 0o040000,
         FileKind::Symlink => 0o120000,
         FileKind::File => 0o100000,
+        FileKind::Other => 0,
     };
     FileAttributes {
         size: Some(e.size),
@@ -299,6 +318,11 @@ fn attrs_of(e: &FileEntry) -> FileAttributes {
 
 impl Files {
     fn may(&self, what: fn(&FileAccess) -> bool) -> std::result::Result<(), StatusCode> {
+        // A restore or transfer owns the files: nothing goes through meanwhile.
+        let locked = self.daemon.slot_exists(self.server).map_or(true, |s| s.files_locked.load(Ordering::Acquire));
+        if locked {
+            return Err(StatusCode::Failure);
+        }
         if what(&self.access.read().unwrap_or_else(|p| p.into_inner())) {
             Ok(())
         } else {
@@ -330,11 +354,14 @@ impl Files {
         });
     }
 
-    fn handle(&mut self, open: Open) -> String {
+    fn handle(&mut self, open: Open) -> std::result::Result<String, StatusCode> {
+        if self.handles.len() >= MAX_HANDLES {
+            return Err(StatusCode::Failure);
+        }
         self.next += 1;
         let h = self.next.to_string();
         self.handles.insert(h.clone(), open);
-        h
+        Ok(h)
     }
 }
 
@@ -382,14 +409,16 @@ impl russh_sftp::server::Handler for Files {
         self.may(|a| a.read)?;
         let path = clean(&path);
         let entries = self.blocking(move |s| s.list(&path)).await?;
-        Ok(Handle { id, handle: self.handle(Open::Dir { entries, sent: false }) })
+        Ok(Handle { id, handle: self.handle(Open::Dir { entries, sent: 0 })? })
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> std::result::Result<Name, Self::Error> {
         match self.handles.get_mut(&handle) {
-            Some(Open::Dir { entries, sent }) if !*sent => {
-                *sent = true;
-                let files = entries.iter().map(|e| File::new(e.name.clone(), attrs_of(e))).collect();
+            Some(Open::Dir { entries, sent }) if *sent < entries.len() => {
+                // A page per call: an answer stays well under the client's packet limit.
+                let page = &entries[*sent..(*sent + READDIR_PAGE).min(entries.len())];
+                *sent += page.len();
+                let files = page.iter().map(|e| File::new(e.name.clone(), attrs_of(e))).collect();
                 Ok(Name { id, files })
             }
             Some(Open::Dir { .. }) => Err(StatusCode::Eof),
@@ -432,7 +461,7 @@ impl russh_sftp::server::Handler for Files {
                 Ok(file.into_std())
             })
             .await?;
-        Ok(Handle { id, handle: self.handle(Open::File { file: Arc::new(file), path, written: 0 }) })
+        Ok(Handle { id, handle: self.handle(Open::File { file: Arc::new(file), path, written: 0 })? })
     }
 
     async fn read(&mut self, id: u32, handle: String, offset: u64, len: u32) -> std::result::Result<Data, Self::Error> {

@@ -113,6 +113,15 @@ async fn openssh_sftp_puts_gets_and_manages_files_within_its_permissions() {
     assert_eq!(mode, 0o600);
     assert!(out.contains("up.bin"), "ls lists the file: {out}");
 
+    // A directory larger than one readdir page is listed whole.
+    std::fs::create_dir_all(s.w.root.join("many")).expect("many");
+    for i in 0..250 {
+        std::fs::write(s.w.root.join(format!("many/f{i:03}")), b"").expect("file");
+    }
+    let (ok, out) = s.batch(&user, &jwt, "ls -1 many\n").await;
+    assert!(ok, "{out}");
+    assert_eq!(out.lines().filter(|l| l.trim_start().starts_with("many/f")).count(), 250, "{out}");
+
     // A wrong password and a server of the wrong name are refused.
     assert!(!s.batch(&user, "not-a-token", "ls\n").await.0);
     assert!(!s.batch(&format!("owner.{}", catalyst_core::id::ServerId::new()), &jwt, "ls\n").await.0);
