@@ -373,3 +373,31 @@ async fn sftp_backups_restore_the_original_bytes_and_pin_the_host_key() {
     assert!(!Path::new(&format!("{directory}/{}", wrong.server)).exists());
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+#[tokio::test]
+async fn a_restore_cut_by_an_agent_restart_is_repaired_on_recovery() {
+    let w = world(BackupStorage::Local { directory: String::new() }, RetentionPolicy::default()).await;
+    fill(&w.root);
+    let before = snapshot(&w.root);
+    // The agent died between the swap's renames: live moved aside, staging half written, and
+    // the server recorded as restoring.
+    let state_file = w.data.path().join("state").join(format!("{}.json", w.server));
+    let mut persisted: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).expect("state")).expect("json");
+    persisted["state"] = serde_json::json!("restoring");
+    std::fs::write(&state_file, serde_json::to_vec(&persisted).expect("json")).expect("state");
+    let servers = w.data.path().join("servers");
+    std::fs::rename(&w.root, servers.join(format!(".{}.old", w.server))).expect("aside");
+    std::fs::create_dir_all(servers.join(format!(".{}.staging", w.server)).join("half")).expect("staging");
+
+    let restarted = NodeDaemon::new(
+        catalyst_core::id::NodeId::new(),
+        Arc::new(FakeRuntime::new()),
+        Arc::new(SystemClock),
+        DaemonConfig::new(w.data.path()),
+    );
+    assert_eq!(restarted.recover().await.expect("recover"), 1);
+    assert_eq!(restarted.state(w.server).await.expect("state"), ServerState::Stopped, "no longer restoring");
+    assert_eq!(snapshot(&w.root), before, "the previous files are back");
+    assert!(!servers.join(format!(".{}.staging", w.server)).exists());
+}
