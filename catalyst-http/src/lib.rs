@@ -5,6 +5,7 @@
 
 mod agent;
 pub mod agent_client;
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod gateway;

@@ -3,6 +3,7 @@
 //! Everything here implements or uses the ports of `catalyst_core`. Libraries take typed
 //! configuration; only binaries read the environment.
 
+pub mod api;
 pub mod control;
 pub mod link;
 pub mod node;

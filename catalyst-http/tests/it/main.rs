@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod client;
 mod files;
 mod gateway;
 mod limits;

@@ -1,0 +1,148 @@
+//! One scenario against both modes of `CatalystApi`: the control plane in this process
+//! (`Embedded`) and a catalyst-server over HTTP (`client::Client`). They must agree on results
+//! and on error codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalyst_core::ErrorKind;
+use catalyst_core::clock::SystemClock;
+use catalyst_core::id::ServerId;
+use catalyst_core::lifecycle::ServerState;
+use catalyst_core::model::{Allocation, BackupStatus, DonePattern, LogQuery, Page, StopAction};
+use catalyst_core::testing::FakeRuntime;
+use catalyst_http::client::Client;
+use catalyst_runtime::api::{CatalystApi, Embedded};
+use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, ServerPatch};
+use catalyst_runtime::link::NodeHub;
+use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+
+use crate::api::Api;
+
+async fn until_state(api: &dyn CatalystApi, id: ServerId, state: ServerState) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while api.get_server(id).await.expect("server").state != state {
+        assert!(tokio::time::Instant::now() < deadline, "never {state}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The scenario; returns the error kinds it provoked, in order.
+async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, tag: &str) -> Vec<ErrorKind> {
+    let me = api.me().await.expect("me");
+    assert_eq!(me.user.email, "admin@example.test");
+    let location =
+        api.create_location(NewLocation { name: tag.into(), description: String::new() }).await.expect("location");
+    assert!(api.list_locations().await.expect("locations").iter().any(|l| l.id == location.id));
+    let node = NewNode {
+        name: tag.into(),
+        location_id: location.id,
+        fqdn: format!("{tag}.example.test"),
+        memory_mb: 8192,
+        disk_mb: 100_000,
+        overallocate_percent: 0,
+    };
+    let node = api.create_node(node).await.expect("node");
+    assert_eq!(api.get_node(node.id).await.expect("get node").name, tag);
+    assert!(api.list_nodes(Page::new(0, 100)).await.expect("nodes").items.iter().any(|n| n.id == node.id));
+    let daemon =
+        NodeDaemon::new(node.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(dir.join(tag)));
+    link.add_node(daemon);
+    let template = NewTemplate {
+        name: format!("{tag}-game"),
+        description: String::new(),
+        image: "img".into(),
+        startup: "./run".into(),
+        env: Default::default(),
+        variables: vec![],
+        install: None,
+        stop: StopAction::Command("stop".into()),
+        done_patterns: vec![DonePattern::Substring("Done".into())],
+        config_files: vec![],
+    };
+    let template = api.create_template(template).await.expect("template");
+    assert_eq!(api.get_template(template.id).await.expect("get template").name, template.name);
+    assert!(api.list_templates(Page::new(0, 100)).await.expect("templates").items.iter().any(|t| t.id == template.id));
+    let server = NewServer {
+        name: tag.into(),
+        description: String::new(),
+        owner_id: me.user.id,
+        node_id: node.id,
+        template_id: template.id,
+        variables: Default::default(),
+        limits: Default::default(),
+        allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
+        restart_policy: Default::default(),
+    };
+    let id = api.create_server(server).await.expect("server").id;
+    until_state(api, id, ServerState::Stopped).await;
+    api.start_server(id).await.expect("start");
+    until_state(api, id, ServerState::Running).await;
+    api.send_command(id, "say hello").await.expect("command");
+    api.server_logs(id, LogQuery::default()).await.expect("logs");
+    let renamed = api.update_server(id, ServerPatch { name: Some(format!("{tag}-renamed")), ..Default::default() });
+    assert_eq!(renamed.await.expect("update").name, format!("{tag}-renamed"));
+    api.stop_server(id).await.expect("stop");
+    until_state(api, id, ServerState::Stopped).await;
+    // A restart of a stopped server starts it.
+    api.restart_server(id).await.expect("restart");
+    until_state(api, id, ServerState::Running).await;
+    api.kill_server(id).await.expect("kill");
+    until_state(api, id, ServerState::Stopped).await;
+    api.suspend_server(id).await.expect("suspend");
+    until_state(api, id, ServerState::Suspended).await;
+    api.unsuspend_server(id).await.expect("unsuspend");
+    until_state(api, id, ServerState::Stopped).await;
+    assert!(api.list_servers(Page::new(0, 100)).await.expect("servers").items.iter().any(|s| s.id == id));
+
+    let backup = api.create_backup(id, Some("sdk".into())).await.expect("backup");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while api.list_backups(id).await.expect("backups")[0].status != BackupStatus::Completed {
+        assert!(tokio::time::Instant::now() < deadline, "the backup never completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    api.delete_backup(id, backup.id).await.expect("delete backup");
+
+    let mut errors = Vec::new();
+    errors.push(api.get_server(ServerId::new()).await.expect_err("missing").kind());
+    errors.push(
+        api.create_location(NewLocation { name: String::new(), description: String::new() })
+            .await
+            .expect_err("empty")
+            .kind(),
+    );
+    errors.push(api.send_command(id, "two\nlines").await.expect_err("two lines").kind());
+    errors.push(api.kill_server(id).await.expect_err("not running").kind());
+    api.delete_server(id).await.expect("delete");
+    errors.push(api.get_server(id).await.expect_err("deleted").kind());
+    errors
+}
+
+#[tokio::test]
+async fn embedded_and_remote_modes_agree() {
+    let api = Api::new().await;
+    let admin = api.catalyst.authenticate(&api.admin).await.expect("principal");
+    let embedded = Embedded::new(api.catalyst.clone(), admin);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(catalyst_http::serve(listener, api.router.clone(), std::future::pending()));
+    let remote = Client::login(&url, "admin@example.test", "admin-password").await.expect("login");
+
+    let here = scenario(&embedded, &api.link, api.dir.path(), "embedded").await;
+    let there = scenario(&remote, &api.link, api.dir.path(), "remote").await;
+    assert_eq!(here, there, "the two modes disagree on errors");
+    assert_eq!(
+        here,
+        vec![
+            ErrorKind::NotFound,
+            ErrorKind::InvalidInput,
+            ErrorKind::InvalidInput,
+            ErrorKind::InvalidTransition,
+            ErrorKind::NotFound
+        ]
+    );
+    let refused = Client::login(&url, "admin@example.test", "wrong").await.expect_err("wrong password");
+    assert_eq!(refused.kind(), ErrorKind::Unauthenticated);
+    let offline = Client::new("http://127.0.0.1:1", "token").expect("client").me().await.expect_err("no server");
+    assert_eq!(offline.kind(), ErrorKind::Unavailable);
+}

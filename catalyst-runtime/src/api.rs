@@ -1,0 +1,166 @@
+//! `CatalystApi`: one surface over the control plane, whether it runs in this process
+//! ([`Embedded`]) or behind a catalyst-server (`catalyst_http::client::Client`). The Python and
+//! Node bindings wrap this trait, so both modes behave the same; a test runs one scenario
+//! against both.
+
+use async_trait::async_trait;
+use catalyst_core::Result;
+use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
+use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template};
+use catalyst_core::permission::Principal;
+
+use crate::Catalyst;
+use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, ServerPatch};
+
+/// What a caller can do with Catalyst, acting as one user.
+#[async_trait]
+pub trait CatalystApi: Send + Sync + std::fmt::Debug {
+    /// The caller.
+    async fn me(&self) -> Result<Me>;
+    /// Every location.
+    async fn list_locations(&self) -> Result<Vec<Location>>;
+    /// A new location.
+    async fn create_location(&self, input: NewLocation) -> Result<Location>;
+    /// A page of nodes.
+    async fn list_nodes(&self, page: Page) -> Result<Paged<Node>>;
+    /// A new node.
+    async fn create_node(&self, input: NewNode) -> Result<Node>;
+    /// One node.
+    async fn get_node(&self, id: NodeId) -> Result<Node>;
+    /// A new template.
+    async fn create_template(&self, input: NewTemplate) -> Result<Template>;
+    /// A page of templates.
+    async fn list_templates(&self, page: Page) -> Result<Paged<Template>>;
+    /// One template.
+    async fn get_template(&self, id: TemplateId) -> Result<Template>;
+    /// A new server (installed in the background).
+    async fn create_server(&self, input: NewServer) -> Result<Server>;
+    /// One server.
+    async fn get_server(&self, id: ServerId) -> Result<Server>;
+    /// A page of the servers the caller may see.
+    async fn list_servers(&self, page: Page) -> Result<Paged<Server>>;
+    /// Change a server.
+    async fn update_server(&self, id: ServerId, patch: ServerPatch) -> Result<Server>;
+    /// Delete a server.
+    async fn delete_server(&self, id: ServerId) -> Result<()>;
+    /// Start.
+    async fn start_server(&self, id: ServerId) -> Result<Server>;
+    /// Stop gracefully.
+    async fn stop_server(&self, id: ServerId) -> Result<Server>;
+    /// Stop then start.
+    async fn restart_server(&self, id: ServerId) -> Result<Server>;
+    /// Kill at once.
+    async fn kill_server(&self, id: ServerId) -> Result<Server>;
+    /// A console command.
+    async fn send_command(&self, id: ServerId, line: &str) -> Result<()>;
+    /// Suspend (operators).
+    async fn suspend_server(&self, id: ServerId) -> Result<Server>;
+    /// Lift a suspension (operators).
+    async fn unsuspend_server(&self, id: ServerId) -> Result<Server>;
+    /// Stored console lines.
+    async fn server_logs(&self, id: ServerId, query: LogQuery) -> Result<Vec<ServerLog>>;
+    /// Take a backup (completes in the background).
+    async fn create_backup(&self, id: ServerId, name: Option<String>) -> Result<Backup>;
+    /// A server's backups, newest first.
+    async fn list_backups(&self, id: ServerId) -> Result<Vec<Backup>>;
+    /// Restore a backup (the server is stopped first).
+    async fn restore_backup(&self, id: ServerId, backup: BackupId) -> Result<Backup>;
+    /// Delete a backup.
+    async fn delete_backup(&self, id: ServerId, backup: BackupId) -> Result<()>;
+}
+
+/// The control plane in this process, acting as `principal`.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    catalyst: Catalyst,
+    principal: Principal,
+}
+
+impl Embedded {
+    /// Act as `principal` on `catalyst`.
+    pub fn new(catalyst: Catalyst, principal: Principal) -> Self {
+        Self { catalyst, principal }
+    }
+}
+
+#[async_trait]
+impl CatalystApi for Embedded {
+    async fn me(&self) -> Result<Me> {
+        self.catalyst.me(&self.principal).await
+    }
+    async fn list_locations(&self) -> Result<Vec<Location>> {
+        self.catalyst.list_locations(&self.principal).await
+    }
+    async fn create_location(&self, input: NewLocation) -> Result<Location> {
+        self.catalyst.create_location(&self.principal, input).await
+    }
+    async fn list_nodes(&self, page: Page) -> Result<Paged<Node>> {
+        self.catalyst.list_nodes(&self.principal, page).await
+    }
+    async fn create_node(&self, input: NewNode) -> Result<Node> {
+        self.catalyst.create_node(&self.principal, input).await
+    }
+    async fn get_node(&self, id: NodeId) -> Result<Node> {
+        self.catalyst.get_node(&self.principal, id).await
+    }
+    async fn create_template(&self, input: NewTemplate) -> Result<Template> {
+        self.catalyst.create_template(&self.principal, input).await
+    }
+    async fn list_templates(&self, page: Page) -> Result<Paged<Template>> {
+        self.catalyst.list_templates(&self.principal, page).await
+    }
+    async fn get_template(&self, id: TemplateId) -> Result<Template> {
+        self.catalyst.get_template(&self.principal, id).await
+    }
+    async fn create_server(&self, input: NewServer) -> Result<Server> {
+        self.catalyst.create_server(&self.principal, input).await
+    }
+    async fn get_server(&self, id: ServerId) -> Result<Server> {
+        self.catalyst.get_server(&self.principal, id).await
+    }
+    async fn list_servers(&self, page: Page) -> Result<Paged<Server>> {
+        self.catalyst.list_servers(&self.principal, page).await
+    }
+    async fn update_server(&self, id: ServerId, patch: ServerPatch) -> Result<Server> {
+        self.catalyst.update_server(&self.principal, id, patch).await
+    }
+    async fn delete_server(&self, id: ServerId) -> Result<()> {
+        self.catalyst.delete_server(&self.principal, id).await
+    }
+    async fn start_server(&self, id: ServerId) -> Result<Server> {
+        self.catalyst.start_server(&self.principal, id).await
+    }
+    async fn stop_server(&self, id: ServerId) -> Result<Server> {
+        self.catalyst.stop_server(&self.principal, id).await
+    }
+    async fn restart_server(&self, id: ServerId) -> Result<Server> {
+        self.catalyst.restart_server(&self.principal, id).await
+    }
+    async fn kill_server(&self, id: ServerId) -> Result<Server> {
+        self.catalyst.kill_server(&self.principal, id).await
+    }
+    async fn send_command(&self, id: ServerId, line: &str) -> Result<()> {
+        self.catalyst.send_command(&self.principal, id, line).await
+    }
+    async fn suspend_server(&self, id: ServerId) -> Result<Server> {
+        self.catalyst.suspend_server(&self.principal, id).await
+    }
+    async fn unsuspend_server(&self, id: ServerId) -> Result<Server> {
+        self.catalyst.unsuspend_server(&self.principal, id).await
+    }
+    async fn server_logs(&self, id: ServerId, query: LogQuery) -> Result<Vec<ServerLog>> {
+        self.catalyst.server_logs(&self.principal, id, &query).await
+    }
+    async fn create_backup(&self, id: ServerId, name: Option<String>) -> Result<Backup> {
+        self.catalyst.create_backup(&self.principal, id, name).await
+    }
+    async fn list_backups(&self, id: ServerId) -> Result<Vec<Backup>> {
+        self.catalyst.list_backups(&self.principal, id).await
+    }
+    async fn restore_backup(&self, id: ServerId, backup: BackupId) -> Result<Backup> {
+        self.catalyst.restore_backup(&self.principal, id, backup).await
+    }
+    async fn delete_backup(&self, id: ServerId, backup: BackupId) -> Result<()> {
+        self.catalyst.delete_backup(&self.principal, id, backup).await
+    }
+}
