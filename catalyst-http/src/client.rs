@@ -5,11 +5,11 @@
 
 use async_trait::async_trait;
 use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
-use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template};
+use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template, User};
 use catalyst_core::{Error, ErrorKind, Result};
 use catalyst_runtime::api::CatalystApi;
 use catalyst_runtime::control::{
-    LoginInput, LoginOutput, Me, NewLocation, NewNode, NewServer, NewTemplate, ServerPatch,
+    LoginInput, LoginOutput, Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -132,6 +132,9 @@ fn paged(path: &str, page: Page) -> String {
 impl CatalystApi for Client {
     async fn me(&self) -> Result<Me> {
         self.get("/api/auth/me").await
+    }
+    async fn create_user(&self, input: RegisterInput) -> Result<User> {
+        self.post("/api/auth/register", &input).await
     }
     async fn list_locations(&self) -> Result<Vec<Location>> {
         self.get("/api/locations").await

@@ -6,17 +6,19 @@
 use async_trait::async_trait;
 use catalyst_core::Result;
 use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
-use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template};
+use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template, User};
 use catalyst_core::permission::Principal;
 
 use crate::Catalyst;
-use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, ServerPatch};
+use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
 
 /// What a caller can do with Catalyst, acting as one user.
 #[async_trait]
 pub trait CatalystApi: Send + Sync + std::fmt::Debug {
     /// The caller.
     async fn me(&self) -> Result<Me>;
+    /// A new user account (by an operator; e.g. a customer who just paid).
+    async fn create_user(&self, input: RegisterInput) -> Result<User>;
     /// Every location.
     async fn list_locations(&self) -> Result<Vec<Location>>;
     /// A new location.
@@ -87,6 +89,9 @@ impl Embedded {
 impl CatalystApi for Embedded {
     async fn me(&self) -> Result<Me> {
         self.catalyst.me(&self.principal).await
+    }
+    async fn create_user(&self, input: RegisterInput) -> Result<User> {
+        self.catalyst.register(Some(&self.principal), input).await
     }
     async fn list_locations(&self) -> Result<Vec<Location>> {
         self.catalyst.list_locations(&self.principal).await
@@ -162,5 +167,88 @@ impl CatalystApi for Embedded {
     }
     async fn delete_backup(&self, id: ServerId, backup: BackupId) -> Result<()> {
         self.catalyst.delete_backup(&self.principal, id, backup).await
+    }
+}
+
+/// How to run an embedded control plane.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// `sqlite:<path>` (or a plain path) for the embedded database, `postgres://…` for PostgreSQL.
+    pub database_url: String,
+    /// Where node files live when `local_node` is set.
+    pub data_dir: std::path::PathBuf,
+    /// Run a node in this process too (`None`: no local node).
+    pub local_node: Option<crate::node::RuntimeChoice>,
+}
+
+impl Embedded {
+    /// Open a control plane in this process acting as the system (the embedding application
+    /// is the operator), with an optional local node named `local`.
+    pub async fn open(config: EmbeddedConfig) -> Result<(Self, crate::link::NodeHub)> {
+        use std::sync::Arc;
+
+        use catalyst_core::ports::Store;
+        let url = config.database_url.as_str();
+        let store: Arc<dyn Store> = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(crate::store::PostgresStore::connect(url, None).await?)
+        } else {
+            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            Arc::new(crate::store::SqliteStore::open(std::path::Path::new(path)).await?)
+        };
+        let hub = crate::link::NodeHub::new();
+        let secret = crate::control::auth::random_secret();
+        let catalyst = Catalyst::builder()
+            .store(store)
+            .link(Arc::new(hub.clone()))
+            .auth(crate::control::auth::AuthConfig::with_secret(secret.into_bytes())?)
+            .build()
+            .await?;
+        let system = Principal::system();
+        if let Some(choice) = config.local_node {
+            let node = match catalyst
+                .list_nodes(&system, Page::new(0, Page::MAX_LIMIT))
+                .await?
+                .items
+                .into_iter()
+                .find(|n| n.name == "local")
+            {
+                Some(n) => n,
+                None => {
+                    let location = match catalyst.list_locations(&system).await?.into_iter().find(|l| l.name == "local")
+                    {
+                        Some(l) => l,
+                        None => {
+                            catalyst
+                                .create_location(
+                                    &system,
+                                    NewLocation { name: "local".into(), description: "This process".into() },
+                                )
+                                .await?
+                        }
+                    };
+                    let node = NewNode {
+                        name: "local".into(),
+                        location_id: location.id,
+                        fqdn: "localhost".into(),
+                        memory_mb: 64 * 1024,
+                        disk_mb: 1024 * 1024,
+                        overallocate_percent: 0,
+                    };
+                    catalyst.create_node(&system, node).await?
+                }
+            };
+            let containerd = crate::node::ContainerdConfig::new(config.data_dir.join("containerd"));
+            let (runtime, _) = crate::node::choose_runtime(choice, containerd).await?;
+            let daemon = crate::node::NodeDaemon::new(
+                node.id,
+                runtime,
+                Arc::new(catalyst_core::clock::SystemClock),
+                crate::node::DaemonConfig::new(config.data_dir.join("node")),
+            );
+            daemon.recover().await?;
+            daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));
+            hub.add_node(daemon);
+        }
+        Ok((Self::new(catalyst, system), hub))
     }
 }

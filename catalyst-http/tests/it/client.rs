@@ -13,7 +13,7 @@ use catalyst_core::model::{Allocation, BackupStatus, DonePattern, LogQuery, Page
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::client::Client;
 use catalyst_runtime::api::{CatalystApi, Embedded};
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, ServerPatch};
+use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 
@@ -63,10 +63,16 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     let template = api.create_template(template).await.expect("template");
     assert_eq!(api.get_template(template.id).await.expect("get template").name, template.name);
     assert!(api.list_templates(Page::new(0, 100)).await.expect("templates").items.iter().any(|t| t.id == template.id));
+    let customer = RegisterInput {
+        email: format!("{tag}@customers.test"),
+        username: format!("{tag}-customer"),
+        password: "customer-password".into(),
+    };
+    let customer = api.create_user(customer).await.expect("customer");
     let server = NewServer {
         name: tag.into(),
         description: String::new(),
-        owner_id: me.user.id,
+        owner_id: customer.id,
         node_id: node.id,
         template_id: template.id,
         variables: Default::default(),
@@ -75,6 +81,7 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
         restart_policy: Default::default(),
     };
     let id = api.create_server(server).await.expect("server").id;
+    assert_eq!(api.get_server(id).await.expect("server").owner_id, customer.id);
     until_state(api, id, ServerState::Stopped).await;
     api.start_server(id).await.expect("start");
     until_state(api, id, ServerState::Running).await;
