@@ -1,0 +1,53 @@
+"""Blocking access to Catalyst: the same methods as ``catalyst.Catalyst``, without ``await``.
+
+Each call runs on a private event loop, so it works from plain scripts and web handlers that
+are not async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from . import _native
+
+
+class Catalyst:
+    """A blocking wrapper of :class:`catalyst.Catalyst`."""
+
+    def __init__(self, inner: _native.Catalyst) -> None:
+        self._inner = inner
+
+    @staticmethod
+    def embedded(database_url: str, data_dir: str | None = None, local_node: str | None = None) -> "Catalyst":
+        return Catalyst(_run(lambda: _native.Catalyst.embedded(database_url, data_dir, local_node)))
+
+    @staticmethod
+    def connect(url: str, token: str | None = None, api_key: str | None = None) -> "Catalyst":
+        return Catalyst(_native.Catalyst.connect(url, token=token, api_key=api_key))
+
+    @staticmethod
+    def login(url: str, email: str, password: str) -> "Catalyst":
+        return Catalyst(_run(lambda: _native.Catalyst.login(url, email, password)))
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            return _run(lambda: method(*args, **kwargs))
+
+        return blocking
+
+
+_loop = asyncio.new_event_loop()
+_lock = threading.Lock()
+
+
+def _run(make: Any) -> Any:
+    # The awaitable is made inside the loop: the native side needs a running loop.
+    async def wrap() -> Any:
+        return await make()
+
+    with _lock:
+        return _loop.run_until_complete(wrap())

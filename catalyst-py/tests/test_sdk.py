@@ -1,0 +1,93 @@
+"""The SDK in both modes: the billing-panel example, error classes, the sync facade, stubs."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import pathlib
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+import catalyst
+import catalyst.sync
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def billing():
+    spec = importlib.util.spec_from_file_location("billing_panel", EXAMPLES / "billing_panel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def exercise(c: catalyst.Catalyst, port: int) -> None:
+    panel = billing()
+    server_id = await panel.on_purchase(c, f"p{port}@example.test", port)
+    server = await c.get_server(server_id)
+    assert server["limits"]["memory_mb"] == 1024 and server["state"] == "running"
+    await c.send_command(server_id, "hello")
+    for _ in range(100):
+        if any(line["line"] == "> hello" for line in await c.logs(server_id)):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the echo never arrived")
+    await panel.on_nonpayment(c, server_id)
+    with pytest.raises(catalyst.InvalidTransitionError) as refused:
+        await c.start(server_id)
+    assert refused.value.code == "invalid_transition"
+    await panel.on_payment(c, server_id)
+    await panel.on_cancellation(c, server_id)
+    with pytest.raises(catalyst.NotFoundError) as gone:
+        await c.get_server(server_id)
+    assert gone.value.code == "not_found"
+    assert isinstance(gone.value, catalyst.CatalystError)
+    with pytest.raises(catalyst.InvalidInputError):
+        await c.get_server("not-an-id")
+    with pytest.raises(catalyst.InvalidInputError):
+        await c.create_location({"name": 5})
+    with pytest.raises(catalyst.NotFoundError):
+        await c.get_server(str(uuid.uuid4()))
+
+
+def test_embedded_on_sqlite(tmp_path: pathlib.Path) -> None:
+    async def main() -> None:
+        c = await catalyst.Catalyst.embedded(f"sqlite:{tmp_path}/c.db", data_dir=str(tmp_path), local_node="process")
+        await exercise(c, 25601)
+
+    asyncio.run(main())
+
+
+def test_remote_against_a_catalyst_server(server: str) -> None:
+    async def main() -> None:
+        c = await catalyst.Catalyst.login(server, "admin@example.test", "admin-password")
+        await exercise(c, 25602)
+        with pytest.raises(catalyst.UnauthenticatedError):
+            await catalyst.Catalyst.login(server, "admin@example.test", "wrong")
+        with pytest.raises(catalyst.UnauthenticatedError):
+            await catalyst.Catalyst.connect(server, token="forged").me()
+
+    asyncio.run(main())
+
+
+def test_sync_facade(server: str) -> None:
+    c = catalyst.sync.Catalyst.login(server, "admin@example.test", "admin-password")
+    assert c.me()["user"]["email"] == "admin@example.test"
+    assert [n["name"] for n in c.list_nodes()["items"]] == ["local"]
+    with pytest.raises(catalyst.NotFoundError):
+        c.get_server(str(uuid.uuid4()))
+
+
+def test_the_billing_example_runs_as_a_script() -> None:
+    done = subprocess.run([sys.executable, str(EXAMPLES / "billing_panel.py")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "cancelled: deleted" in done.stdout
+
+
+def test_stubs_match_the_compiled_module() -> None:
+    done = subprocess.run([sys.executable, "-m", "mypy.stubtest", "catalyst._native"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
