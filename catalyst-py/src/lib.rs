@@ -99,7 +99,11 @@ fn _drain(py: Python<'_>) {
 }
 
 /// Run `work` on the runtime; return an asyncio future of its result, converted for Python.
-fn spawn<'py, T, F>(py: Python<'py>, work: F, convert: fn(Python<'_>, T) -> PyResult<Py<PyAny>>) -> PyResult<Bound<'py, PyAny>>
+fn spawn<'py, T, F>(
+    py: Python<'py>,
+    work: F,
+    convert: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>>
 where
     T: Send + 'static,
     F: std::future::Future<Output = catalyst_core::Result<T>> + Send + 'static,
@@ -119,7 +123,9 @@ where
                 Ok(f) => f,
                 Err(_) => return,
             };
-            let _ = event_loop_ref.bind(py).call_method1("call_soon_threadsafe", (complete, future_ref.bind(py), ok, value));
+            let _ = event_loop_ref
+                .bind(py)
+                .call_method1("call_soon_threadsafe", (complete, future_ref.bind(py), ok, value));
         });
         IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     });
