@@ -1,0 +1,40 @@
+// Types of the Catalyst Node SDK. `test/sdk.test.js` checks that every method here exists on the
+// native class and the other way round.
+
+export type Json = Record<string, any>;
+
+export declare class CatalystError extends Error {
+  code: string;
+}
+
+export declare class Catalyst {
+  static embedded(databaseUrl: string, options?: { dataDir?: string; localNode?: 'process' | 'containerd' | 'auto' }): Promise<Catalyst>;
+  static connect(url: string, credential: string): Catalyst;
+  static login(url: string, email: string, password: string): Promise<Catalyst>;
+  me(): Promise<Json>;
+  createUser(user: Json): Promise<Json>;
+  listLocations(): Promise<Json[]>;
+  createLocation(location: Json): Promise<Json>;
+  listNodes(offset?: number, limit?: number): Promise<Json>;
+  createNode(node: Json): Promise<Json>;
+  getNode(nodeId: string): Promise<Json>;
+  createTemplate(template: Json): Promise<Json>;
+  listTemplates(offset?: number, limit?: number): Promise<Json>;
+  createServer(server: Json): Promise<Json>;
+  getServer(serverId: string): Promise<Json>;
+  listServers(offset?: number, limit?: number): Promise<Json>;
+  updateServer(serverId: string, patch: Json): Promise<Json>;
+  deleteServer(serverId: string): Promise<null>;
+  start(serverId: string): Promise<Json>;
+  stop(serverId: string): Promise<Json>;
+  restart(serverId: string): Promise<Json>;
+  kill(serverId: string): Promise<Json>;
+  sendCommand(serverId: string, command: string): Promise<null>;
+  suspend(serverId: string): Promise<Json>;
+  unsuspend(serverId: string): Promise<Json>;
+  logs(serverId: string, query?: Json): Promise<Json[]>;
+  createBackup(serverId: string, name?: string): Promise<Json>;
+  listBackups(serverId: string): Promise<Json[]>;
+  restoreBackup(serverId: string, backupId: string): Promise<Json>;
+  deleteBackup(serverId: string, backupId: string): Promise<null>;
+}

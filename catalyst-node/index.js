@@ -1,0 +1,53 @@
+// Catalyst for Node.js. The native module (catalyst.node, built by `cargo build`) does the
+// work; this file only turns its errors into `CatalystError`s with Catalyst's `code`.
+'use strict';
+
+const native = require('./catalyst.node');
+
+class CatalystError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'CatalystError';
+    this.code = code;
+  }
+}
+
+function rethrow(e) {
+  const m = /^\[([a-z_]+)\] ([\s\S]*)$/.exec(e && e.message);
+  throw m ? new CatalystError(m[1], m[2]) : e;
+}
+
+class Catalyst {
+  constructor(inner) {
+    this.inner = inner;
+  }
+
+  /** Run the control plane in this process (`sqlite:<path>` or `postgres://…`). */
+  static async embedded(databaseUrl, options = {}) {
+    const inner = await native.Catalyst.embedded(databaseUrl, options.dataDir ?? null, options.localNode ?? null).catch(rethrow);
+    return new Catalyst(inner);
+  }
+
+  /** A catalyst-server at `url` with an access token or an API key. */
+  static connect(url, credential) {
+    try {
+      return new Catalyst(native.Catalyst.connect(url, credential));
+    } catch (e) {
+      return rethrow(e);
+    }
+  }
+
+  /** Log in to a catalyst-server at `url`. */
+  static async login(url, email, password) {
+    return new Catalyst(await native.Catalyst.login(url, email, password).catch(rethrow));
+  }
+}
+
+for (const name of Object.getOwnPropertyNames(native.Catalyst.prototype)) {
+  if (name === 'constructor') continue;
+  Catalyst.prototype[name] = function (...args) {
+    return this.inner[name](...args).catch(rethrow);
+  };
+}
+
+module.exports = { Catalyst, CatalystError };
