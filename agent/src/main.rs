@@ -107,12 +107,17 @@ async fn main() -> anyhow::Result<()> {
 
     if !config.sftp_listen.is_empty() {
         let addr: std::net::SocketAddr = config.sftp_listen.parse().context("--sftp-listen")?;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
-        let sftp =
-            catalyst_runtime::node::SftpConfig::with_host_key_file(&config.data_dir.join("sftp_host_ed25519_key"))?;
-        let authority = Arc::new(agent_client::RemoteSftpAuthority::new(&config.control_url));
-        tokio::spawn(catalyst_runtime::node::serve_sftp(listener, daemon.clone(), authority, sftp));
-        tracing::info!(%addr, "serving SFTP");
+        // A taken port is reported, not fatal: the games keep running and reporting.
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let key = config.data_dir.join("sftp_host_ed25519_key");
+                let sftp = catalyst_runtime::node::SftpConfig::with_host_key_file(&key)?;
+                let authority = Arc::new(agent_client::RemoteSftpAuthority::new(&config.control_url));
+                tokio::spawn(catalyst_runtime::node::serve_sftp(listener, daemon.clone(), authority, sftp));
+                tracing::info!(%addr, "serving SFTP");
+            }
+            Err(e) => tracing::error!(%addr, error = %e, "SFTP is off: cannot listen"),
+        }
     }
 
     let url = format!("{}/api/agent/ws", config.control_url.trim_end_matches('/').replacen("http", "ws", 1));

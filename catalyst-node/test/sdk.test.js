@@ -142,3 +142,25 @@ test('the watchdog example restarts a crashed server and follows its console', a
   assert.ok(restarts >= 1, 'the watchdog restarted it');
   assert.ok(seen.includes('> before') && seen.includes('> after'), `console followed: ${seen.join(' | ')}`);
 });
+
+test('the packed package installs into a fresh folder and runs', async () => {
+  const { execFileSync } = require('node:child_process');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'catalyst-npm-'));
+  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: path.join(__dirname, '..') }).toString().trim().split('\n').pop();
+  const app = path.join(work, 'app');
+  fs.mkdirSync(app);
+  execFileSync('npm', ['init', '-y', '--silent'], { cwd: app });
+  execFileSync('npm', ['install', '--silent', '--no-audit', '--no-fund', path.join(work, packed)], { cwd: app });
+  const script = `
+    const { Catalyst } = require('catalyst');
+    (async () => {
+      const c = await Catalyst.embedded('sqlite:${app}/c.db', { dataDir: '${app}' });
+      const loc = await c.createLocation({ name: 'installed' });
+      console.log((await c.listLocations()).map((l) => l.name).join(','), loc.id.length);
+      process.exit(0);
+    })();`;
+  const out = execFileSync('node', ['-e', script], { cwd: app }).toString();
+  assert.match(out, /^installed 36/);
+  const usage = require('node:child_process').spawnSync('node', [path.join(app, 'node_modules/catalyst/examples/watchdog.js')], { cwd: app });
+  assert.strictEqual(usage.status, 2, 'the example runs and asks for its arguments');
+});

@@ -91,3 +91,20 @@ def test_the_billing_example_runs_as_a_script() -> None:
 def test_stubs_match_the_compiled_module() -> None:
     done = subprocess.run([sys.executable, "-m", "mypy.stubtest", "catalyst._native"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_wheel_installs_into_a_fresh_virtualenv_and_runs_the_example(tmp_path: pathlib.Path) -> None:
+    root = pathlib.Path(__file__).resolve().parents[1]
+    built = subprocess.run(
+        [sys.executable, "-m", "maturin", "build", "--quiet", "--out", str(tmp_path / "dist")],
+        cwd=root, capture_output=True, text=True, timeout=900,
+    )
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp_path / "dist").glob("catalyst-*.whl"))
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "fresh")], check=True, timeout=120)
+    python = tmp_path / "fresh" / "bin" / "python"
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    ran = subprocess.run([str(python), str(EXAMPLES / "billing_panel.py")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "cancelled: deleted" in ran.stdout
