@@ -192,3 +192,71 @@ impl std::fmt::Debug for BackupStorage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: i64) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").expect("time").to_utc()
+            + chrono::Duration::days(day)
+    }
+
+    fn backup(day: i64, size: u64, status: BackupStatus, locked: bool) -> Backup {
+        Backup {
+            id: BackupId::new(),
+            server_id: ServerId::new(),
+            node_id: NodeId::new(),
+            name: format!("day {day}"),
+            status,
+            storage: StorageKind::Local,
+            size_bytes: size,
+            checksum: None,
+            locked,
+            error: None,
+            created_at: at(day),
+            completed_at: Some(at(day)),
+        }
+    }
+
+    fn names(expired: Vec<&Backup>) -> Vec<String> {
+        let mut n: Vec<String> = expired.into_iter().map(|b| b.name.clone()).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn each_limit_keeps_the_newest_and_never_the_locked() {
+        let backups = vec![
+            backup(1, 100, BackupStatus::Completed, true),
+            backup(2, 100, BackupStatus::Completed, false),
+            backup(3, 100, BackupStatus::Failed, false),
+            backup(4, 100, BackupStatus::Completed, false),
+            backup(5, 100, BackupStatus::Completed, false),
+            backup(6, 100, BackupStatus::InProgress, false),
+        ];
+        let now = at(10);
+        assert_eq!(
+            names(RetentionPolicy::default().expired(&backups, now)),
+            vec!["day 3"],
+            "a failed one before a newer success goes"
+        );
+        let keep_two = RetentionPolicy { keep_last: Some(2), ..Default::default() };
+        assert_eq!(names(keep_two.expired(&backups, now)), vec!["day 2", "day 3"]);
+        let week = RetentionPolicy { max_age_days: Some(7), ..Default::default() };
+        assert_eq!(
+            names(week.expired(&backups, now)),
+            vec!["day 2", "day 3"],
+            "older than 7 days, the locked one kept"
+        );
+        // The locked 100 bytes count; the newest always stays.
+        let small = RetentionPolicy { max_total_bytes: Some(250), ..Default::default() };
+        assert_eq!(names(small.expired(&backups, now)), vec!["day 2", "day 3", "day 4"]);
+        let tiny = RetentionPolicy { max_total_bytes: Some(1), ..Default::default() };
+        assert_eq!(
+            names(tiny.expired(&backups, now)),
+            vec!["day 2", "day 3", "day 4"],
+            "the newest is kept even over the limit"
+        );
+    }
+}
