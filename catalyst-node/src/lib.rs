@@ -21,8 +21,8 @@ fn coded(code: &str, message: &str) -> napi::Error {
 }
 
 fn js_err(e: catalyst_core::Error) -> napi::Error {
-    let code = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    coded(&code, e.message())
+    let code = e.kind().code();
+    coded(code, e.message())
 }
 
 fn invalid(message: String) -> napi::Error {
@@ -76,13 +76,7 @@ impl Catalyst {
         data_dir: Option<String>,
         local_node: Option<String>,
     ) -> Result<Catalyst> {
-        let local_node = match local_node.as_deref() {
-            None => None,
-            Some("process") => Some(RuntimeChoice::Process),
-            Some("containerd") => Some(RuntimeChoice::Containerd),
-            Some("auto") => Some(RuntimeChoice::Auto),
-            Some(other) => return Err(invalid(format!("localNode: {other:?} is not process, containerd or auto"))),
-        };
+        let local_node = local_node.map(|n| n.parse::<RuntimeChoice>()).transpose().map_err(js_err)?;
         let data_dir = std::path::PathBuf::from(data_dir.unwrap_or_else(|| "./catalyst-data".into()));
         let (api, hub) = Embedded::open(EmbeddedConfig { database_url, data_dir, local_node }).await.map_err(js_err)?;
         Ok(Catalyst { api: Arc::new(api), _hub: Some(hub) })

@@ -41,7 +41,7 @@ fn py_err(e: Error) -> PyErr {
         ErrorKind::Timeout => TimeoutError::new_err(message),
         ErrorKind::Internal => InternalError::new_err(message),
     };
-    let code = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let code = e.kind().code();
     Python::attach(|py| {
         let _ = err.value(py).setattr("code", code);
     });
@@ -170,17 +170,7 @@ impl Catalyst {
         data_dir: Option<std::path::PathBuf>,
         local_node: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let local_node = match local_node.as_deref() {
-            None => None,
-            Some("process") => Some(RuntimeChoice::Process),
-            Some("containerd") => Some(RuntimeChoice::Containerd),
-            Some("auto") => Some(RuntimeChoice::Auto),
-            Some(other) => {
-                return Err(InvalidInputError::new_err(format!(
-                    "local_node: {other:?} is not process, containerd or auto"
-                )));
-            }
-        };
+        let local_node = local_node.map(|n| n.parse::<RuntimeChoice>()).transpose().map_err(py_err)?;
         let data_dir = data_dir.unwrap_or_else(|| std::path::PathBuf::from("./catalyst-data"));
         let open = async move {
             let (api, hub) = Embedded::open(EmbeddedConfig { database_url, data_dir, local_node }).await?;

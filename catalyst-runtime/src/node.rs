@@ -39,6 +39,20 @@ pub enum RuntimeChoice {
     Process,
 }
 
+impl std::str::FromStr for RuntimeChoice {
+    type Err = catalyst_core::Error;
+
+    /// `auto`, `containerd` or `process`.
+    fn from_str(s: &str) -> catalyst_core::Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "containerd" => Ok(Self::Containerd),
+            "process" => Ok(Self::Process),
+            other => Err(catalyst_core::Error::invalid(format!("{other:?} is not auto, containerd or process"))),
+        }
+    }
+}
+
 /// Build the runtime a node asked for. With `Auto`, an unreachable containerd falls back to
 /// processes (the reason is returned for the operator).
 #[cfg(feature = "containerd")]

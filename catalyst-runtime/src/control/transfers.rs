@@ -13,7 +13,7 @@ use catalyst_core::id::{BackupId, NodeId, ServerId};
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{BackupStatus, BackupStorage, FileReply, LogStream, Server, ServerLog};
 use catalyst_core::permission::{Grant, Permission, Principal, Scope, authorize};
-use catalyst_core::protocol::{NodeEvent, NodeRequest, NodeResponse, StoredArchive};
+use catalyst_core::protocol::{NodeEvent, NodeRequest, NodeResponse, StoredArchive, WireError};
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::StreamExt;
 use serde_json::json;
@@ -131,21 +131,13 @@ impl Catalyst {
         self.transfer_note(id, TransferPhase::Archiving, "archiving the server's files on the source".into()).await;
         let archive = BackupId::new();
         let storage = BackupStorage::Local { directory: TRANSFERS.into() };
-        let mut events = link.subscribe();
-        link.request(source, NodeRequest::Backup { server_id: id, backup_id: archive, storage }).await?;
-        let stored = tokio::time::timeout(STEP_TIMEOUT, async {
-            while let Some((node, event)) = events.next().await {
-                if let NodeEvent::BackupDone { backup_id, result, .. } = event
-                    && node == source
-                    && backup_id == archive
-                {
-                    return result.map_err(Error::from);
-                }
-            }
-            Err(Error::unavailable("the node link closed"))
-        })
-        .await
-        .map_err(|_| Error::new(ErrorKind::Timeout, "archiving took too long"))??;
+        let request = NodeRequest::Backup { server_id: id, backup_id: archive, storage };
+        let stored = self
+            .request_then(source, request, "archiving", |event| match event {
+                NodeEvent::BackupDone { backup_id, result, .. } if backup_id == archive => Some(result),
+                _ => None,
+            })
+            .await?;
 
         self.transfer_note(id, TransferPhase::Copying, format!("copying {} bytes to the target", stored.size_bytes))
             .await;
@@ -168,23 +160,13 @@ impl Catalyst {
         let template = self.inner.store.get_template(server.template_id).await?;
         moved.configured = true;
         link.request(target, NodeRequest::Configure { spec: Box::new(spec_for(server, &template)?) }).await?;
-        let mut events = link.subscribe();
         let storage = BackupStorage::Local { directory: TRANSFERS.into() };
         let restore = NodeRequest::Restore { server_id: id, backup_id: archive, storage, checksum: stored.checksum };
-        link.request(target, restore).await?;
-        tokio::time::timeout(STEP_TIMEOUT, async {
-            while let Some((node, event)) = events.next().await {
-                if let NodeEvent::RestoreDone { backup_id, result, .. } = event
-                    && node == target
-                    && backup_id == archive
-                {
-                    return result.map_err(Error::from);
-                }
-            }
-            Err(Error::unavailable("the node link closed"))
+        self.request_then(target, restore, "restoring", |event| match event {
+            NodeEvent::RestoreDone { backup_id, result, .. } if backup_id == archive => Some(result),
+            _ => None,
         })
-        .await
-        .map_err(|_| Error::new(ErrorKind::Timeout, "restoring took too long"))??;
+        .await?;
 
         // The switch: from here on the target owns the server, and nothing rolls back.
         self.transfer_note(id, TransferPhase::Switching, format!("switching the server to node {target}")).await;
@@ -231,6 +213,32 @@ impl Catalyst {
         }
         let storage = BackupStorage::Local { directory: TRANSFERS.into() };
         let _ = link.request(target, NodeRequest::DeleteBackup { server_id: id, backup_id: archive, storage }).await;
+    }
+
+    /// Send `request` to `node`, then wait for the outcome `pick` finds among that node's events.
+    async fn request_then<T>(
+        &self,
+        node: NodeId,
+        request: NodeRequest,
+        what: &str,
+        mut pick: impl FnMut(NodeEvent) -> Option<std::result::Result<T, WireError>>,
+    ) -> Result<T> {
+        let link = &self.inner.link;
+        // Subscribed before the request goes out, so a quick outcome is not missed.
+        let mut events = link.subscribe();
+        link.request(node, request).await?;
+        tokio::time::timeout(STEP_TIMEOUT, async {
+            while let Some((from, event)) = events.next().await {
+                if from == node
+                    && let Some(outcome) = pick(event)
+                {
+                    return outcome.map_err(Error::from);
+                }
+            }
+            Err(Error::unavailable("the node link closed"))
+        })
+        .await
+        .map_err(|_| Error::new(ErrorKind::Timeout, format!("{what} took too long")))?
     }
 
     /// Copy one archive of node-local storage from `source` to `target`, verified on arrival.

@@ -254,10 +254,7 @@ impl NodeDaemon {
             )));
         }
         // 2. Unpack into staging, within the disk limit.
-        let servers = self.data_dir().join("servers");
-        let staging = servers.join(format!(".{server_id}.staging"));
-        let live = self.server_dir(server_id);
-        let old = servers.join(format!(".{server_id}.old"));
+        let (live, staging, old) = self.restore_dirs(server_id);
         let limit = self.limits_of(server_id).await?.disk_mb.saturating_mul(1024 * 1024);
         let owner = self.server_user();
         let (archive, staging_dir) = (download.to_path_buf(), staging.clone());
@@ -303,15 +300,22 @@ impl NodeDaemon {
     /// After a restore cut short: the previous files back in place when the live directory is
     /// missing, the staging copy removed.
     pub(super) async fn repair_restore(&self, server_id: ServerId) {
-        let servers = self.data_dir().join("servers");
-        let (live, old) = (self.server_dir(server_id), servers.join(format!(".{server_id}.old")));
+        let (live, staging, old) = self.restore_dirs(server_id);
         if !tokio::fs::try_exists(&live).await.unwrap_or(true)
             && tokio::fs::try_exists(&old).await.unwrap_or(false)
             && let Err(e) = tokio::fs::rename(&old, &live).await
         {
             tracing::error!(server = %server_id, error = %e, "the previous files stay in {}", old.display());
         }
-        let _ = tokio::fs::remove_dir_all(servers.join(format!(".{server_id}.staging"))).await;
+        let _ = tokio::fs::remove_dir_all(staging).await;
+    }
+
+    /// A restore's directories: the live one, the staging copy, and the previous files while
+    /// they are swapped out.
+    fn restore_dirs(&self, server_id: ServerId) -> (PathBuf, PathBuf, PathBuf) {
+        let servers = self.data_dir().join("servers");
+        let hidden = |what: &str| servers.join(format!(".{server_id}.{what}"));
+        (self.server_dir(server_id), hidden("staging"), hidden("old"))
     }
 
     /// Where an archive of node-local storage lives (`directory` relative to the data

@@ -66,14 +66,7 @@ impl DiskUsage {
     fn reserve(&self, id: ServerId, sandbox: &Sandbox, limit: u64, bytes: u64) -> Result<()> {
         self.current(id, sandbox)?;
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        let used = known.get(&id).map_or(0, |(_, b)| *b);
-        if limit > 0 && used.saturating_add(bytes) > limit {
-            let left = limit.saturating_sub(used);
-            return Err(Error::new(
-                ErrorKind::QuotaExceeded,
-                format!("the server's disk limit leaves {left} bytes; {bytes} are needed"),
-            ));
-        }
+        fit(limit, known.get(&id).map_or(0, |(_, b)| *b), bytes)?;
         if let Some((_, b)) = known.get_mut(&id) {
             *b = b.saturating_add(bytes);
         }
@@ -109,16 +102,23 @@ impl Budget<'_> {
         if self.limit == 0 {
             return Ok(u64::MAX);
         }
-        let used = self.usage.current(self.id, self.sandbox)?;
-        let left = self.limit.saturating_sub(used);
-        if needed > left {
-            return Err(Error::new(
-                ErrorKind::QuotaExceeded,
-                format!("the server's disk limit leaves {left} bytes; {needed} are needed"),
-            ));
-        }
-        Ok(left)
+        fit(self.limit, self.usage.current(self.id, self.sandbox)?, needed)
     }
+}
+
+/// The bytes left under `limit` (0 = none) with `used` taken, failing when `needed` do not fit.
+fn fit(limit: u64, used: u64, needed: u64) -> Result<u64> {
+    if limit == 0 {
+        return Ok(u64::MAX);
+    }
+    let left = limit.saturating_sub(used);
+    if needed > left {
+        return Err(Error::new(
+            ErrorKind::QuotaExceeded,
+            format!("the server's disk limit leaves {left} bytes; {needed} are needed"),
+        ));
+    }
+    Ok(left)
 }
 
 impl NodeDaemon {

@@ -11,12 +11,12 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::events::{BackupPhase, DomainEvent};
 use catalyst_core::id::{BackupId, ServerId};
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, BackupStatus, BackupStorage, DonePattern, RetentionPolicy, StopAction};
+use catalyst_core::model::{Allocation, BackupStatus, BackupStorage, RetentionPolicy};
 use catalyst_core::permission::Principal;
 use catalyst_core::testing::{FakeRuntime, MemoryStore};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, RegisterInput};
+use catalyst_runtime::control::{NewLocation, NewNode, NewServer, RegisterInput};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use sha2::Digest;
@@ -65,18 +65,7 @@ pub async fn world(storage: BackupStorage, retention: RetentionPolicy) -> World 
     let user =
         RegisterInput { email: "o@example.test".into(), username: "owner".into(), password: "password-123".into() };
     let user = catalyst.register(None, user).await.expect("register");
-    let template = NewTemplate {
-        name: "game".into(),
-        description: String::new(),
-        image: "img".into(),
-        startup: "./run".into(),
-        env: Default::default(),
-        variables: vec![],
-        install: None,
-        stop: StopAction::Command("stop".into()),
-        done_patterns: vec![DonePattern::Substring("Done".into())],
-        config_files: vec![],
-    };
+    let template = crate::support::game_template();
     let template = catalyst.create_template(&system, template).await.expect("template");
     let server = NewServer {
         name: "s".into(),

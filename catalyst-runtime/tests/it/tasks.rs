@@ -8,16 +8,14 @@ use std::time::Duration;
 use catalyst_core::clock::SystemClock;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, CatchUp, DonePattern, StopAction, TaskAction};
+use catalyst_core::model::{Allocation, CatchUp, TaskAction};
 use catalyst_core::permission::{Permission, Principal};
 use catalyst_core::ports::Store;
 use catalyst_core::testing::{FakeRuntime, FakeRuntimeCall, ManualClock};
 use catalyst_core::{ErrorKind, model::Timestamp};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{
-    GrantAccess, NewLocation, NewNode, NewServer, NewTask, NewTemplate, RegisterInput, TaskPatch,
-};
+use catalyst_runtime::control::{GrantAccess, NewLocation, NewNode, NewServer, NewTask, RegisterInput, TaskPatch};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 
@@ -91,18 +89,7 @@ pub async fn setup(store: Arc<dyn Store>) -> Setup {
     let user =
         RegisterInput { email: "owner@example.test".into(), username: "owner".into(), password: "password-123".into() };
     let user = catalyst.register(None, user).await.expect("register");
-    let template = NewTemplate {
-        name: "game".into(),
-        description: String::new(),
-        image: "img".into(),
-        startup: "./run".into(),
-        env: Default::default(),
-        variables: vec![],
-        install: None,
-        stop: StopAction::Command("stop".into()),
-        done_patterns: vec![DonePattern::Substring("Done".into())],
-        config_files: vec![],
-    };
+    let template = crate::support::game_template();
     let template = catalyst.create_template(&system, template).await.expect("template");
     let server = NewServer {
         name: "s".into(),

@@ -11,13 +11,13 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::events::{BackupPhase, DomainEvent, TransferPhase};
 use catalyst_core::id::{NodeId, ServerId};
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, BackupStorage, DonePattern, StopAction};
+use catalyst_core::model::{Allocation, BackupStorage};
 use catalyst_core::permission::Principal;
 use catalyst_core::protocol::{NodeRequest, NodeResponse};
 use catalyst_core::testing::{FakeRuntime, MemoryStore};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate};
+use catalyst_runtime::control::{NewLocation, NewNode, NewServer};
 use catalyst_runtime::link::{NodeEndpoint, NodeHub};
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 
@@ -89,18 +89,7 @@ async fn two_nodes() -> Two {
     let target = Arc::new(Failing { inner: db, armed: AtomicBool::new(false) });
     hub.attach(nodes[1], target.clone());
     let catalyst = build(hub.clone()).await.expect("catalyst");
-    let template = NewTemplate {
-        name: "game".into(),
-        description: String::new(),
-        image: "img".into(),
-        startup: "./run".into(),
-        env: Default::default(),
-        variables: vec![],
-        install: None,
-        stop: StopAction::Command("stop".into()),
-        done_patterns: vec![DonePattern::Substring("Done".into())],
-        config_files: vec![],
-    };
+    let template = crate::support::game_template();
     let template = catalyst.create_template(&system, template).await.expect("template");
     let server = NewServer {
         name: "s".into(),
