@@ -44,7 +44,8 @@ pub enum DomainEvent {
         /// The user.
         user_id: UserId,
     },
-    /// A user's logins were revoked (logout everywhere, password change, deletion).
+    /// A user's logins were revoked (logout everywhere, password change, deletion, an API key
+    /// revoked or deleted).
     UserRevoked {
         /// The user.
         user_id: UserId,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
 use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template, User};
 use catalyst_core::{Error, ErrorKind, Result};
-use catalyst_runtime::api::CatalystApi;
+use catalyst_runtime::api::{CatalystApi, Subscription};
 use catalyst_runtime::control::{
     LoginInput, LoginOutput, Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch,
 };
@@ -15,6 +15,8 @@ use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+
+mod feed;
 
 /// A catalyst-server, acting with one credential (an access token or an API key).
 #[derive(Clone)]
@@ -229,5 +231,8 @@ impl CatalystApi for Client {
     }
     async fn delete_backup(&self, id: ServerId, backup: BackupId) -> Result<()> {
         self.send(Method::DELETE, &format!("/api/servers/{id}/backups/{backup}"), None::<&()>).await.map(|_| ())
+    }
+    async fn events(&self, id: ServerId, since: Option<i64>) -> Result<Subscription> {
+        feed::open(&self.base, &self.credential, id, since).await
     }
 }

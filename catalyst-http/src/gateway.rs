@@ -132,7 +132,7 @@ async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
 
 async fn authenticate(state: &AppState, token: &str) -> Result<(Principal, tokio::time::Instant), Error> {
     let principal = state.catalyst.authenticate(token).await?;
-    let ttl = state.catalyst.token_seconds_left(token).unwrap_or(0);
+    let ttl = state.catalyst.credential_seconds_left(token).await.unwrap_or(0);
     Ok((principal, tokio::time::Instant::now() + Duration::from_secs(ttl)))
 }
 

@@ -6,9 +6,13 @@
 use std::sync::Arc;
 
 use catalyst_core::{Error, ErrorKind};
-use catalyst_runtime::api::{CatalystApi, Embedded, EmbeddedConfig};
+use std::io::{Read, Write};
+
+use catalyst_core::model::ServerLog;
+use catalyst_runtime::api::Subscription;
+use catalyst_runtime::api::{CatalystApi, Driver, Embedded, EmbeddedConfig};
 use catalyst_runtime::node::RuntimeChoice;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyStopAsyncIteration};
 use pyo3::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -58,7 +62,8 @@ fn output<T: Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
     pythonize::pythonize(py, value).map(Bound::unbind).map_err(|e| InternalError::new_err(e.to_string()))
 }
 
-/// The tokio runtime every call runs on (and the embedded control plane's background work).
+/// The tokio runtime the calls use for I/O and timers (and the embedded control plane for its
+/// background work); the calls themselves are polled on their event loop's thread.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
@@ -71,34 +76,74 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Completions still handing a result to Python; interpreter exit waits for them (a thread
-/// touching Python objects after finalization would crash the process).
-static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// How a finished call makes its result for Python (on the loop's thread).
+type Make = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+/// A finished call: its asyncio future and its result.
+type Done = (Py<PyAny>, Make);
 
-/// Resolve `future` on its event loop's thread (unless it was cancelled meanwhile).
-#[pyfunction]
-fn _complete(future: &Bound<'_, PyAny>, ok: bool, value: Bound<'_, PyAny>) -> PyResult<()> {
-    if future.call_method0("done")?.is_truthy()? {
-        return Ok(());
-    }
-    future.call_method1(if ok { "set_result" } else { "set_exception" }, (value,))?;
-    Ok(())
+/// The calls of one asyncio event loop. A woken call writes a byte to a socket the loop
+/// watches; the loop then polls the woken calls and settles the finished ones.
+#[pyclass(frozen, module = "catalyst._native")]
+struct LoopDriver {
+    driver: Arc<Driver<Done>>,
+    wakeups: std::os::unix::net::UnixStream,
 }
 
-/// Wait (up to a few seconds, without the GIL) until no completion is in flight.
-#[pyfunction]
-fn _drain(py: Python<'_>) {
-    py.detach(|| {
-        for _ in 0..500 {
-            if IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+#[pymethods]
+impl LoopDriver {
+    /// Called by the event loop when the wake-up socket is readable.
+    fn _run(&self, py: Python<'_>) {
+        let mut buffer = [0u8; 64];
+        while matches!((&self.wakeups).read(&mut buffer), Ok(n) if n > 0) {}
+        for (future, result) in self.driver.run_woken() {
+            settle(py, &future, result);
         }
-    });
+    }
 }
 
-/// Run `work` on the runtime; return an asyncio future of its result, converted for Python.
+impl std::fmt::Debug for LoopDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopDriver").field("driver", &self.driver).finish_non_exhaustive()
+    }
+}
+
+/// The driver of `event_loop`, made and registered with it on first use.
+fn driver_of(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Driver<Done>>> {
+    static DRIVERS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let drivers =
+        DRIVERS.get_or_try_init(py, || py.import("weakref")?.call_method0("WeakKeyDictionary").map(Bound::unbind))?;
+    let drivers = drivers.bind(py);
+    if let Ok(known) = drivers.get_item(event_loop) {
+        return Ok(known.cast::<LoopDriver>()?.get().driver.clone());
+    }
+    let (wakeups, waker) = std::os::unix::net::UnixStream::pair()?;
+    wakeups.set_nonblocking(true)?;
+    waker.set_nonblocking(true)?;
+    let driver = Driver::new(runtime().handle().clone(), move || {
+        // A full socket already holds a wake-up.
+        let _ = (&waker).write(&[1]);
+    });
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&wakeups);
+    let loop_driver = Bound::new(py, LoopDriver { driver: driver.clone(), wakeups })?;
+    event_loop.call_method1("add_reader", (fd, loop_driver.getattr("_run")?))?;
+    drivers.set_item(event_loop, loop_driver)?;
+    Ok(driver)
+}
+
+/// Hand a call's result to its future (unless it was cancelled meanwhile).
+fn settle(py: Python<'_>, future: &Py<PyAny>, result: Make) {
+    let future = future.bind(py);
+    if future.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+        return;
+    }
+    let _ = match result(py) {
+        Ok(value) => future.call_method1("set_result", (value,)),
+        Err(e) => future.call_method1("set_exception", (e.into_value(py),)),
+    };
+}
+
+/// Start `work` on the running event loop's thread; return an asyncio future of its result,
+/// converted for Python.
 fn spawn<'py, T, F>(
     py: Python<'py>,
     work: F,
@@ -110,25 +155,16 @@ where
 {
     let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
     let future = event_loop.call_method0("create_future")?;
-    let (event_loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
-    IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    runtime().spawn(async move {
+    let driver = driver_of(py, &event_loop)?;
+    let handle = future.clone().unbind();
+    let call = async move {
         let result = work.await;
-        Python::attach(|py| {
-            let (ok, value) = match result.map_err(py_err).and_then(|v| convert(py, v)) {
-                Ok(v) => (true, v),
-                Err(e) => (false, e.into_value(py).into_any()),
-            };
-            let complete = match wrap_pyfunction!(_complete, py) {
-                Ok(f) => f,
-                Err(_) => return,
-            };
-            let _ = event_loop_ref
-                .bind(py)
-                .call_method1("call_soon_threadsafe", (complete, future_ref.bind(py), ok, value));
-        });
-        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    });
+        let make: Make = Box::new(move |py| result.map_err(py_err).and_then(|v| convert(py, v)));
+        (handle, make)
+    };
+    if let Some((handle, make)) = driver.spawn(call) {
+        settle(py, &handle, make);
+    }
     Ok(future)
 }
 
@@ -355,6 +391,101 @@ impl Catalyst {
         let (api, server_id, backup_id) = (self.api.clone(), id(server_id)?, id(backup_id)?);
         call(py, async move { api.delete_backup(server_id, backup_id).await })
     }
+
+    /// Subscribe to a server's events: `async for event in await catalyst.events(id)`. Console
+    /// lines after `since` are replayed first.
+    #[pyo3(signature = (server_id, since = None))]
+    fn events<'py>(&self, py: Python<'py>, server_id: &str, since: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        Feed::open(py, self.api.clone(), server_id, since, false)
+    }
+
+    /// Subscribe to a server's console lines (those after `since` first, when given).
+    #[pyo3(signature = (server_id, since = None))]
+    fn console<'py>(&self, py: Python<'py>, server_id: &str, since: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        Feed::open(py, self.api.clone(), server_id, since, true)
+    }
+}
+
+/// What a feed yields: every event, or the console lines only.
+enum Open {
+    Events(Subscription),
+    Console(Subscription<ServerLog>),
+}
+
+impl Open {
+    async fn next(&mut self) -> Option<catalyst_core::Result<serde_json::Value>> {
+        let item = match self {
+            Open::Events(feed) => feed.next().await.map(|r| r.map(serde_json::to_value)),
+            Open::Console(feed) => feed.next().await.map(|r| r.map(serde_json::to_value)),
+        };
+        item.map(|r| r.and_then(|v| v.map_err(|e| Error::internal("an event", e))))
+    }
+}
+
+/// A live feed of a server's events (`await catalyst.events(id)`) or console lines
+/// (`await catalyst.console(id)`): `async for` over it; `aclose()` (or dropping it) ends it.
+#[pyclass(frozen, module = "catalyst._native")]
+struct Feed {
+    open: Arc<tokio::sync::Mutex<Option<Open>>>,
+}
+
+impl Feed {
+    fn open<'py>(
+        py: Python<'py>,
+        api: Arc<dyn CatalystApi>,
+        server_id: &str,
+        since: Option<i64>,
+        console: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let server_id = id(server_id)?;
+        let open = async move {
+            let events = api.events(server_id, since).await?;
+            let open = if console { Open::Console(events.console()) } else { Open::Events(events) };
+            Ok(Feed { open: Arc::new(tokio::sync::Mutex::new(Some(open))) })
+        };
+        spawn(py, open, |py, feed| Ok(Py::new(py, feed)?.into_any()))
+    }
+}
+
+#[pymethods]
+impl Feed {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let open = self.open.clone();
+        let next = async move {
+            let mut open = open.lock().await;
+            let item = match open.as_mut() {
+                Some(feed) => feed.next().await,
+                None => None,
+            };
+            if !matches!(item, Some(Ok(_))) {
+                *open = None;
+            }
+            item.transpose()
+        };
+        spawn(py, next, |py, item: Option<serde_json::Value>| match item {
+            Some(value) => output(py, &value),
+            None => Err(PyStopAsyncIteration::new_err(())),
+        })
+    }
+
+    /// End the feed.
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let open = self.open.clone();
+        call(py, async move {
+            *open.lock().await = None;
+            Ok(())
+        })
+    }
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Catalyst {
@@ -367,10 +498,8 @@ impl std::fmt::Debug for Catalyst {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Catalyst>()?;
-    m.add_function(wrap_pyfunction!(_drain, m)?)?;
-    // Interpreter exit waits for results still being handed over.
-    py.import("atexit")?.call_method1("register", (m.getattr("_drain")?,))?;
-    let mut all = vec!["Catalyst"];
+    m.add_class::<Feed>()?;
+    let mut all = vec!["Catalyst", "Feed"];
     for (name, class) in [
         ("CatalystError", py.get_type::<CatalystError>()),
         ("NotFoundError", py.get_type::<NotFoundError>()),

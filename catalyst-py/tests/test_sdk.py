@@ -29,14 +29,39 @@ async def exercise(c: catalyst.Catalyst, port: int) -> None:
     server_id = await panel.on_purchase(c, f"p{port}@example.test", port)
     server = await c.get_server(server_id)
     assert server["limits"]["memory_mb"] == 1024 and server["state"] == "running"
+    # The console as an async iterator: the echo of a command arrives on it.
+    console = await c.console(server_id)
     await c.send_command(server_id, "hello")
+
+    async def echo() -> dict:
+        async for line in console:
+            if line["line"] == "> hello":
+                return line
+        raise AssertionError("the console ended")
+
+    line = await asyncio.wait_for(echo(), 30)
+    assert line["server_id"] == server_id and line["stream"] == "stdout"
+    await console.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await console.__anext__()
+    # Resuming from a sequence number replays the stored lines after it, oldest first.
     for _ in range(100):
-        if any(line["line"] == "> hello" for line in await c.logs(server_id)):
+        if any(stored["seq"] == line["seq"] for stored in await c.logs(server_id)):
             break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the echo never arrived")
+        await asyncio.sleep(0.1)
+    replay = await c.console(server_id, since=line["seq"] - 1)
+    assert (await asyncio.wait_for(replay.__anext__(), 30))["seq"] == line["seq"]
+    # Events: the suspension arrives as a state update.
+    events = await c.events(server_id)
     await panel.on_nonpayment(c, server_id)
+
+    async def suspended() -> dict:
+        async for event in events:
+            if event["type"] == "server_state_update" and event["to"] == "suspended":
+                return event
+        raise AssertionError("the events ended")
+
+    assert (await asyncio.wait_for(suspended(), 30))["server_id"] == server_id
     with pytest.raises(catalyst.InvalidTransitionError) as refused:
         await c.start(server_id)
     assert refused.value.code == "invalid_transition"
@@ -52,6 +77,8 @@ async def exercise(c: catalyst.Catalyst, port: int) -> None:
         await c.create_location({"name": 5})
     with pytest.raises(catalyst.NotFoundError):
         await c.get_server(str(uuid.uuid4()))
+    with pytest.raises(catalyst.NotFoundError):
+        await c.events(str(uuid.uuid4()))
 
 
 def test_embedded_on_sqlite(tmp_path: pathlib.Path) -> None:
@@ -80,6 +107,8 @@ def test_sync_facade(server: str) -> None:
     assert [n["name"] for n in c.list_nodes()["items"]] == ["local"]
     with pytest.raises(catalyst.NotFoundError):
         c.get_server(str(uuid.uuid4()))
+    with pytest.raises(catalyst.NotFoundError):
+        c.events(str(uuid.uuid4()))
 
 
 def test_the_billing_example_runs_as_a_script() -> None:

@@ -10,7 +10,13 @@ use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server
 use catalyst_core::permission::Principal;
 
 use crate::Catalyst;
+
+mod driver;
+mod subscription;
+
 use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
+pub use driver::Driver;
+pub use subscription::{Cursor, FEED_BUFFER, MAX_REPLAY, Subscription};
 
 /// What a caller can do with Catalyst, acting as one user.
 #[async_trait]
@@ -69,6 +75,10 @@ pub trait CatalystApi: Send + Sync + std::fmt::Debug {
     async fn restore_backup(&self, id: ServerId, backup: BackupId) -> Result<Backup>;
     /// Delete a backup.
     async fn delete_backup(&self, id: ServerId, backup: BackupId) -> Result<()>;
+    /// Follow a server: console lines (with `console.read`; those after `since`, up to
+    /// [`MAX_REPLAY`], replayed first), state changes, resource samples, install output, backup
+    /// and transfer progress. [`Subscription::console`] keeps only the console.
+    async fn events(&self, id: ServerId, since: Option<i64>) -> Result<Subscription>;
 }
 
 /// The control plane in this process, acting as `principal`.
@@ -167,6 +177,9 @@ impl CatalystApi for Embedded {
     }
     async fn delete_backup(&self, id: ServerId, backup: BackupId) -> Result<()> {
         self.catalyst.delete_backup(&self.principal, id, backup).await
+    }
+    async fn events(&self, id: ServerId, since: Option<i64>) -> Result<Subscription> {
+        subscription::embedded(self.catalyst.clone(), self.principal.clone(), id, since).await
     }
 }
 

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use catalyst_core::ErrorKind;
 use catalyst_core::clock::SystemClock;
+use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{Allocation, BackupStatus, DonePattern, LogQuery, Page, StopAction};
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::client::Client;
-use catalyst_runtime::api::{CatalystApi, Embedded};
+use catalyst_runtime::api::{CatalystApi, Embedded, Subscription};
 use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
@@ -23,7 +24,7 @@ async fn until_state(api: &dyn CatalystApi, id: ServerId, state: ServerState) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while api.get_server(id).await.expect("server").state != state {
         assert!(tokio::time::Instant::now() < deadline, "never {state}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -83,8 +84,38 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     let id = api.create_server(server).await.expect("server").id;
     assert_eq!(api.get_server(id).await.expect("server").owner_id, customer.id);
     until_state(api, id, ServerState::Stopped).await;
+    let mut events = api.events(id, None).await.expect("events");
     api.start_server(id).await.expect("start");
     until_state(api, id, ServerState::Running).await;
+    // The feed saw the start: state updates up to running, and the console.
+    let (mut running, mut lines) = (false, 0);
+    while !running || lines == 0 {
+        match next(&mut events).await {
+            DomainEvent::ServerStateUpdate { server_id, to, .. } => {
+                assert_eq!(server_id, id);
+                running |= to == ServerState::Running;
+            }
+            DomainEvent::ServerLog(line) => {
+                assert_eq!(line.server_id, id);
+                lines += 1;
+            }
+            _ => {}
+        }
+    }
+    // Resuming from a sequence number replays the stored console, oldest first.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let stored = loop {
+        let stored = api.server_logs(id, LogQuery::default()).await.expect("logs");
+        if !stored.is_empty() {
+            break stored;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no line was ever stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let oldest = stored.last().expect("a stored line");
+    let mut console = api.events(id, Some(oldest.seq - 1)).await.expect("console").console();
+    let replayed = tokio::time::timeout(Duration::from_secs(10), console.next()).await.expect("in time");
+    assert_eq!(&replayed.expect("a line").expect("no error"), oldest);
     api.send_command(id, "say hello").await.expect("command");
     api.server_logs(id, LogQuery::default()).await.expect("logs");
     let renamed = api.update_server(id, ServerPatch { name: Some(format!("{tag}-renamed")), ..Default::default() });
@@ -106,7 +137,7 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while api.list_backups(id).await.expect("backups")[0].status != BackupStatus::Completed {
         assert!(tokio::time::Instant::now() < deadline, "the backup never completed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     api.delete_backup(id, backup.id).await.expect("delete backup");
 
@@ -120,9 +151,19 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     );
     errors.push(api.send_command(id, "two\nlines").await.expect_err("two lines").kind());
     errors.push(api.kill_server(id).await.expect_err("not running").kind());
+    errors.push(api.events(ServerId::new(), None).await.expect_err("missing").kind());
     api.delete_server(id).await.expect("delete");
     errors.push(api.get_server(id).await.expect_err("deleted").kind());
+    // The feed ends with the deletion.
+    while !matches!(next(&mut events).await, DomainEvent::ServerDeleted { .. }) {}
+    let end = tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("in time");
+    assert!(end.is_none(), "the feed goes on after the deletion: {end:?}");
     errors
+}
+
+async fn next(feed: &mut Subscription) -> DomainEvent {
+    let item = tokio::time::timeout(Duration::from_secs(10), feed.next()).await.expect("an event in time");
+    item.expect("the feed is open").expect("no error")
 }
 
 #[tokio::test]
@@ -145,6 +186,7 @@ async fn embedded_and_remote_modes_agree() {
             ErrorKind::InvalidInput,
             ErrorKind::InvalidInput,
             ErrorKind::InvalidTransition,
+            ErrorKind::NotFound,
             ErrorKind::NotFound
         ]
     );

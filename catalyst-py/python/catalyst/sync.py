@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 from . import _native
 
@@ -31,6 +31,14 @@ class Catalyst:
     def login(url: str, email: str, password: str) -> "Catalyst":
         return Catalyst(_run(lambda: _native.Catalyst.login(url, email, password)))
 
+    def events(self, server_id: str, since: int | None = None) -> Iterator[dict[str, Any]]:
+        """A server's events as they happen (console lines after ``since`` first)."""
+        return _iterate(_run(lambda: self._inner.events(server_id, since)))
+
+    def console(self, server_id: str, since: int | None = None) -> Iterator[dict[str, Any]]:
+        """A server's console lines as they come (after ``since`` first, when given)."""
+        return _iterate(_run(lambda: self._inner.console(server_id, since)))
+
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._inner, name)
 
@@ -51,3 +59,14 @@ def _run(make: Any) -> Any:
 
     with _lock:
         return _loop.run_until_complete(wrap())
+
+
+def _iterate(feed: _native.Feed) -> Iterator[dict[str, Any]]:
+    try:
+        while True:
+            try:
+                yield _run(feed.__anext__)
+            except StopAsyncIteration:
+                return
+    finally:
+        _run(feed.aclose)

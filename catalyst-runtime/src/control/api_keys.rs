@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ApiKeyId;
 use catalyst_core::model::{ApiKey, Page, Paged};
 use catalyst_core::permission::{Permission, PermissionSet, Principal, Scope, authorize};
@@ -162,6 +163,9 @@ impl Catalyst {
         let stored = self.inner.store.update_api_key(&key).await;
         self.forget_api_key(&key);
         let stored = stored?;
+        if stored.revoked {
+            self.publish(DomainEvent::UserRevoked { user_id: stored.user_id });
+        }
         let details = json!({"revoked": stored.revoked, "scopes": stored.scopes});
         self.audit(Who::Grant(&grant, who), "apikey.update", ("api_key", Some(id.to_string())), true, details).await;
         Ok(stored)
@@ -174,6 +178,8 @@ impl Catalyst {
         let deleted = self.inner.store.delete_api_key(id).await;
         self.forget_api_key(&key);
         deleted?;
+        // Sockets opened with it re-authenticate, and close.
+        self.publish(DomainEvent::UserRevoked { user_id: key.user_id });
         self.audit(Who::Grant(&grant, who), "apikey.delete", ("api_key", Some(id.to_string())), true, json!({})).await;
         Ok(())
     }

@@ -133,9 +133,21 @@ impl Catalyst {
         Ok(entry.principal.with_session(claims.sid))
     }
 
-    /// Seconds until an access token expires (`None` if it does not verify).
-    pub fn token_seconds_left(&self, access_token: &str) -> Option<u64> {
-        let claims = self.inner.tokens.verify(access_token).ok()?;
+    /// Seconds until a credential stops working: an access token's lifetime, an API key's (at
+    /// most a day); `None` if it is neither.
+    pub async fn credential_seconds_left(&self, credential: &str) -> Option<u64> {
+        if let Some(rest) = credential.strip_prefix(super::KEY_PREFIX) {
+            // An API key lasts until it expires, but a socket re-authenticates daily anyway.
+            const DAY: i64 = 86_400;
+            let (prefix, _) = rest.split_once('_')?;
+            let key = match self.inner.cache.api_key(prefix) {
+                Some((key, _)) => key,
+                None => self.inner.store.find_api_key(prefix).await.ok()??,
+            };
+            let left = key.expires_at.map_or(DAY, |e| (e - self.now()).num_seconds().min(DAY));
+            return u64::try_from(left).ok();
+        }
+        let claims = self.inner.tokens.verify(credential).ok()?;
         u64::try_from(claims.exp - self.now().timestamp()).ok()
     }
 
