@@ -7,6 +7,11 @@ export declare class CatalystError extends Error {
   code: string;
 }
 
+/** A live feed of a server's events or console lines; `close()` ends it, even mid-wait. */
+export interface Feed extends AsyncGenerator<Json, void, undefined> {
+  close(): void;
+}
+
 export declare class Catalyst {
   static embedded(databaseUrl: string, options?: { dataDir?: string; localNode?: 'process' | 'containerd' | 'auto' }): Promise<Catalyst>;
   static connect(url: string, credential: string): Catalyst;
@@ -37,4 +42,8 @@ export declare class Catalyst {
   listBackups(serverId: string): Promise<Json[]>;
   restoreBackup(serverId: string, backupId: string): Promise<Json>;
   deleteBackup(serverId: string, backupId: string): Promise<null>;
+  /** Subscribe to a server's events (console lines after `since` replayed first). */
+  events(serverId: string, since?: number): Promise<Feed>;
+  /** Subscribe to a server's console lines (those after `since` first). */
+  console(serverId: string, since?: number): Promise<Feed>;
 }

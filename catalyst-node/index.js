@@ -46,7 +46,37 @@ class Catalyst {
 for (const name of Object.getOwnPropertyNames(native.Catalyst.prototype)) {
   if (name === 'constructor') continue;
   Catalyst.prototype[name] = function (...args) {
-    return this.inner[name](...args).catch(rethrow);
+    try {
+      return this.inner[name](...args).catch(rethrow);
+    } catch (e) {
+      return Promise.reject(e).catch(rethrow);
+    }
+  };
+}
+
+/**
+ * A live feed as an async iterator: `for await (const e of await c.events(id))`. Breaking out
+ * ends it; so does `close()`, even while the loop waits for the next event.
+ */
+function iterate(feed) {
+  const events = (async function* () {
+    try {
+      for (;;) {
+        const item = await feed.next().catch(rethrow);
+        if (item === null) return;
+        yield item;
+      }
+    } finally {
+      feed.close();
+    }
+  })();
+  events.close = () => feed.close();
+  return events;
+}
+
+for (const name of ['events', 'console']) {
+  Catalyst.prototype[name] = async function (serverId, since) {
+    return iterate(await this.inner[name](serverId, since ?? null).catch(rethrow));
   };
 }
 

@@ -1,4 +1,4 @@
-// Follow a server's console and start it again whenever it crashes.
+// Stream a server's console and start it again whenever it crashes.
 //
 //   node watchdog.js <url> <email> <password> <server-id>
 //
@@ -7,28 +7,22 @@
 
 const { Catalyst } = require('..');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Print new console lines of `serverId` and restart it after each crash, until `signal`
- * aborts. Returns how many restarts it made.
+ * Print `serverId`'s console lines as they come and restart it after each crash, until
+ * `signal` aborts or the server is deleted. Returns how many restarts it made.
  */
-async function watch(c, serverId, { signal, onLine = (l) => console.log(l.line), every = 200 } = {}) {
-  let after;
+async function watch(c, serverId, { signal, onLine = (l) => console.log(l.line) } = {}) {
+  const events = await c.events(serverId);
+  signal?.addEventListener('abort', () => events.close(), { once: true });
   let restarts = 0;
-  while (!signal || !signal.aborted) {
-    const lines = await c.logs(serverId, after === undefined ? { limit: 100 } : { after, limit: 1000 });
-    for (const line of lines) {
-      onLine(line);
-      after = Math.max(after ?? line.seq, line.seq);
-    }
-    const server = await c.getServer(serverId);
-    if (server.state === 'crashed') {
-      console.error(`${server.name} crashed; starting it again`);
+  for await (const event of events) {
+    if (event.type === 'server_log') {
+      onLine(event);
+    } else if (event.type === 'server_state_update' && event.to === 'crashed') {
+      console.error(`${serverId} crashed (${event.reason ?? 'no reason'}); starting it again`);
       await c.start(serverId);
       restarts += 1;
     }
-    await sleep(every);
   }
   return restarts;
 }

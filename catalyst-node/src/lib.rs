@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
+mod calls;
+
 use catalyst_core::model::Page;
-use catalyst_runtime::api::{CatalystApi, Embedded, EmbeddedConfig};
+use catalyst_core::model::ServerLog;
+use catalyst_runtime::api::{CatalystApi, Closer, Embedded, EmbeddedConfig, Subscription};
 use catalyst_runtime::node::RuntimeChoice;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -51,6 +54,20 @@ fn output<T: Serialize>(result: catalyst_core::Result<T>) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| coded("internal", &e.to_string()))
 }
 
+/// A promise of `work`'s JSON result.
+fn json<'env>(
+    env: &'env Env,
+    work: impl std::future::Future<Output = Result<Value>> + Send + 'static,
+) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+    // SAFETY: called by `calls` on the environment's thread.
+    calls::promise(env, work, |env, value| unsafe { Value::to_napi_value(env, value) })
+}
+
+fn instance<T: ToNapiValue>(env: napi::sys::napi_env, value: T) -> Result<napi::sys::napi_value> {
+    // SAFETY: called by `calls` on the environment's thread.
+    unsafe { T::to_napi_value(env, value) }
+}
+
 fn id<T: std::str::FromStr>(text: &str) -> Outcome<T> {
     text.parse().map_err(|_| invalid(format!("{text:?} is not an id")))
 }
@@ -71,15 +88,20 @@ impl Catalyst {
     /// Run the control plane in this process (`sqlite:<path>` or `postgres://…`), acting as the
     /// operator; `localNode` (`process`, `containerd`, `auto`) also runs servers here.
     #[napi]
-    pub async fn embedded(
+    pub fn embedded<'env>(
+        env: &'env Env,
         database_url: String,
         data_dir: Option<String>,
         local_node: Option<String>,
-    ) -> Result<Catalyst> {
-        let local_node = local_node.map(|n| n.parse::<RuntimeChoice>()).transpose().map_err(js_err)?;
-        let data_dir = std::path::PathBuf::from(data_dir.unwrap_or_else(|| "./catalyst-data".into()));
-        let (api, hub) = Embedded::open(EmbeddedConfig { database_url, data_dir, local_node }).await.map_err(js_err)?;
-        Ok(Catalyst { api: Arc::new(api), _hub: Some(hub) })
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let open = async move {
+            let local_node = local_node.map(|n| n.parse::<RuntimeChoice>()).transpose().map_err(js_err)?;
+            let data_dir = std::path::PathBuf::from(data_dir.unwrap_or_else(|| "./catalyst-data".into()));
+            let config = EmbeddedConfig { database_url, data_dir, local_node };
+            let (api, hub) = Embedded::open(config).await.map_err(js_err)?;
+            Ok(Catalyst { api: Arc::new(api), _hub: Some(hub) })
+        };
+        calls::promise(env, open, instance)
     }
 
     /// A catalyst-server at `url` with an access token or an API key.
@@ -91,143 +113,314 @@ impl Catalyst {
 
     /// Log in to a catalyst-server at `url`.
     #[napi]
-    pub async fn login(url: String, email: String, password: String) -> Result<Catalyst> {
-        let client = catalyst_http::client::Client::login(&url, &email, &password).await.map_err(js_err)?;
-        Ok(Catalyst { api: Arc::new(client), _hub: None })
-    }
-
-    #[napi]
-    pub async fn me(&self) -> Result<Value> {
-        output(self.api.me().await)
-    }
-
-    #[napi]
-    pub async fn create_user(&self, user: Value) -> Result<Value> {
-        output(self.api.create_user(input(user)?).await)
-    }
-
-    #[napi]
-    pub async fn list_locations(&self) -> Result<Value> {
-        output(self.api.list_locations().await)
-    }
-
-    #[napi]
-    pub async fn create_location(&self, location: Value) -> Result<Value> {
-        output(self.api.create_location(input(location)?).await)
-    }
-
-    #[napi]
-    pub async fn list_nodes(&self, offset: Option<u32>, limit: Option<u32>) -> Result<Value> {
-        output(self.api.list_nodes(page(offset, limit)).await)
-    }
-
-    #[napi]
-    pub async fn create_node(&self, node: Value) -> Result<Value> {
-        output(self.api.create_node(input(node)?).await)
-    }
-
-    #[napi]
-    pub async fn get_node(&self, node_id: String) -> Result<Value> {
-        output(self.api.get_node(id(&node_id)?).await)
-    }
-
-    #[napi]
-    pub async fn create_template(&self, template: Value) -> Result<Value> {
-        output(self.api.create_template(input(template)?).await)
-    }
-
-    #[napi]
-    pub async fn list_templates(&self, offset: Option<u32>, limit: Option<u32>) -> Result<Value> {
-        output(self.api.list_templates(page(offset, limit)).await)
-    }
-
-    #[napi]
-    pub async fn create_server(&self, server: Value) -> Result<Value> {
-        output(self.api.create_server(input(server)?).await)
-    }
-
-    #[napi]
-    pub async fn get_server(&self, server_id: String) -> Result<Value> {
-        output(self.api.get_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn list_servers(&self, offset: Option<u32>, limit: Option<u32>) -> Result<Value> {
-        output(self.api.list_servers(page(offset, limit)).await)
-    }
-
-    #[napi]
-    pub async fn update_server(&self, server_id: String, patch: Value) -> Result<Value> {
-        output(self.api.update_server(id(&server_id)?, input(patch)?).await)
-    }
-
-    #[napi]
-    pub async fn delete_server(&self, server_id: String) -> Result<Value> {
-        output(self.api.delete_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn start(&self, server_id: String) -> Result<Value> {
-        output(self.api.start_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn stop(&self, server_id: String) -> Result<Value> {
-        output(self.api.stop_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn restart(&self, server_id: String) -> Result<Value> {
-        output(self.api.restart_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn kill(&self, server_id: String) -> Result<Value> {
-        output(self.api.kill_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn send_command(&self, server_id: String, command: String) -> Result<Value> {
-        output(self.api.send_command(id(&server_id)?, &command).await)
-    }
-
-    #[napi]
-    pub async fn suspend(&self, server_id: String) -> Result<Value> {
-        output(self.api.suspend_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn unsuspend(&self, server_id: String) -> Result<Value> {
-        output(self.api.unsuspend_server(id(&server_id)?).await)
-    }
-
-    #[napi]
-    pub async fn logs(&self, server_id: String, query: Option<Value>) -> Result<Value> {
-        let query = match query {
-            Some(q) => input(q)?,
-            None => Default::default(),
+    pub fn login<'env>(
+        env: &'env Env,
+        url: String,
+        email: String,
+        password: String,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let login = async move {
+            let client = catalyst_http::client::Client::login(&url, &email, &password).await.map_err(js_err)?;
+            Ok(Catalyst { api: Arc::new(client), _hub: None })
         };
-        output(self.api.server_logs(id(&server_id)?, query).await)
+        calls::promise(env, login, instance)
     }
 
     #[napi]
-    pub async fn create_backup(&self, server_id: String, name: Option<String>) -> Result<Value> {
-        output(self.api.create_backup(id(&server_id)?, name).await)
+    pub fn me<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.me().await) })
     }
 
     #[napi]
-    pub async fn list_backups(&self, server_id: String) -> Result<Value> {
-        output(self.api.list_backups(id(&server_id)?).await)
+    pub fn create_user<'env>(&self, env: &'env Env, user: Value) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.create_user(input(user)?).await) })
     }
 
     #[napi]
-    pub async fn restore_backup(&self, server_id: String, backup_id: String) -> Result<Value> {
-        output(self.api.restore_backup(id(&server_id)?, id(&backup_id)?).await)
+    pub fn list_locations<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.list_locations().await) })
     }
 
     #[napi]
-    pub async fn delete_backup(&self, server_id: String, backup_id: String) -> Result<Value> {
-        output(self.api.delete_backup(id(&server_id)?, id(&backup_id)?).await)
+    pub fn create_location<'env>(&self, env: &'env Env, location: Value) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.create_location(input(location)?).await) })
+    }
+
+    #[napi]
+    pub fn list_nodes<'env>(
+        &self,
+        env: &'env Env,
+        offset: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.list_nodes(page(offset, limit)).await) })
+    }
+
+    #[napi]
+    pub fn create_node<'env>(&self, env: &'env Env, node: Value) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.create_node(input(node)?).await) })
+    }
+
+    #[napi]
+    pub fn get_node<'env>(&self, env: &'env Env, node_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.get_node(id(&node_id)?).await) })
+    }
+
+    #[napi]
+    pub fn create_template<'env>(&self, env: &'env Env, template: Value) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.create_template(input(template)?).await) })
+    }
+
+    #[napi]
+    pub fn list_templates<'env>(
+        &self,
+        env: &'env Env,
+        offset: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.list_templates(page(offset, limit)).await) })
+    }
+
+    #[napi]
+    pub fn create_server<'env>(&self, env: &'env Env, server: Value) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.create_server(input(server)?).await) })
+    }
+
+    #[napi]
+    pub fn get_server<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.get_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn list_servers<'env>(
+        &self,
+        env: &'env Env,
+        offset: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.list_servers(page(offset, limit)).await) })
+    }
+
+    #[napi]
+    pub fn update_server<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        patch: Value,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.update_server(id(&server_id)?, input(patch)?).await) })
+    }
+
+    #[napi]
+    pub fn delete_server<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.delete_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn start<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.start_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn stop<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.stop_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn restart<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.restart_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn kill<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.kill_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn send_command<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        command: String,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.send_command(id(&server_id)?, &command).await) })
+    }
+
+    #[napi]
+    pub fn suspend<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.suspend_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn unsuspend<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.unsuspend_server(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn logs<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        query: Option<Value>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move {
+            let query = match query {
+                Some(q) => input(q)?,
+                None => Default::default(),
+            };
+            output(api.server_logs(id(&server_id)?, query).await)
+        })
+    }
+
+    #[napi]
+    pub fn create_backup<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        name: Option<String>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.create_backup(id(&server_id)?, name).await) })
+    }
+
+    #[napi]
+    pub fn list_backups<'env>(&self, env: &'env Env, server_id: String) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.list_backups(id(&server_id)?).await) })
+    }
+
+    #[napi]
+    pub fn restore_backup<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        backup_id: String,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.restore_backup(id(&server_id)?, id(&backup_id)?).await) })
+    }
+
+    #[napi]
+    pub fn delete_backup<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        backup_id: String,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.delete_backup(id(&server_id)?, id(&backup_id)?).await) })
+    }
+
+    /// Subscribe to a server's events (console lines after `since` replayed first).
+    #[napi]
+    pub fn events<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        since: Option<i64>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        self.feed(env, server_id, since, false)
+    }
+
+    /// Subscribe to a server's console lines (those after `since` first).
+    #[napi]
+    pub fn console<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        since: Option<i64>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        self.feed(env, server_id, since, true)
+    }
+}
+
+/// What a feed yields: every event, or the console lines only.
+enum Open {
+    Events(Subscription),
+    Console(Subscription<ServerLog>),
+}
+
+/// A live feed of a server's events or console lines: `next()` resolves to the next one, or to
+/// `null` once it has ended; `close()` ends it. `index.js` makes it an async iterator.
+#[napi]
+pub struct Feed {
+    open: Arc<tokio::sync::Mutex<Option<Open>>>,
+    closer: Closer,
+}
+
+#[napi]
+impl Feed {
+    #[napi]
+    pub fn next<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let open = self.open.clone();
+        json(env, async move {
+            let mut open = open.lock().await;
+            let item = match open.as_mut() {
+                Some(Open::Events(feed)) => feed.next().await.map(output),
+                Some(Open::Console(feed)) => feed.next().await.map(output),
+                None => None,
+            };
+            if !matches!(item, Some(Ok(_))) {
+                *open = None;
+            }
+            item.unwrap_or(Ok(Value::Null))
+        })
+    }
+
+    /// End the feed (a pending `next()` resolves to `null`).
+    #[napi]
+    pub fn close(&self) {
+        self.closer.close();
+        if let Ok(mut open) = self.open.try_lock() {
+            *open = None;
+        }
+    }
+}
+
+impl Catalyst {
+    fn feed<'env>(
+        &self,
+        env: &'env Env,
+        server_id: String,
+        since: Option<i64>,
+        console: bool,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        let open = async move {
+            let events = api.events(id(&server_id)?, since).await.map_err(js_err)?;
+            let closer = events.closer();
+            let open = if console { Open::Console(events.console()) } else { Open::Events(events) };
+            Ok(Feed { open: Arc::new(tokio::sync::Mutex::new(Some(open))), closer })
+        };
+        calls::promise(env, open, instance)
+    }
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").finish_non_exhaustive()
     }
 }
 

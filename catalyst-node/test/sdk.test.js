@@ -43,14 +43,37 @@ async function flow(c, port) {
   await waitState(c, server.id, 'stopped');
   await c.start(server.id);
   await waitState(c, server.id, 'running');
+  // The console as an async iterator: a command's echo arrives on it.
+  const console_ = await c.console(server.id);
   await c.sendCommand(server.id, 'hello');
-  let echoed = false;
-  for (let i = 0; i < 100 && !echoed; i++) {
-    echoed = (await c.logs(server.id)).some((l) => l.line === '> hello');
-    if (!echoed) await sleep(50);
+  let echo;
+  for await (const line of console_) {
+    if (line.line === '> hello') {
+      echo = line;
+      break;
+    }
   }
-  assert.ok(echoed, 'the echo arrived');
+  assert.strictEqual(echo.server_id, server.id);
+  assert.strictEqual((await console_.next()).done, true, 'breaking out ended the feed');
+  // Resuming from a sequence number replays the stored lines after it.
+  for (let i = 0; i < 100 && !(await c.logs(server.id)).some((l) => l.seq === echo.seq); i++) await sleep(50);
+  const replay = await c.console(server.id, echo.seq - 1);
+  assert.strictEqual((await replay.next()).value.seq, echo.seq);
+  // close() ends a feed even while it waits.
+  const waiting = replay.next();
+  replay.close();
+  assert.strictEqual((await waiting).done, true);
+  // Events: the suspension arrives as a state update.
+  const events = await c.events(server.id);
   await c.suspend(server.id);
+  let suspended;
+  for await (const e of events) {
+    if (e.type === 'server_state_update' && e.to === 'suspended') {
+      suspended = e;
+      break;
+    }
+  }
+  assert.strictEqual(suspended.server_id, server.id);
   await waitState(c, server.id, 'suspended');
   await rejectsWith(c.start(server.id), 'invalid_transition');
   await c.unsuspend(server.id);
@@ -59,6 +82,7 @@ async function flow(c, port) {
   await rejectsWith(c.getServer(server.id), 'not_found');
   await rejectsWith(c.getServer('not-an-id'), 'invalid_input');
   await rejectsWith(c.createLocation({ name: 5 }), 'invalid_input');
+  await rejectsWith(c.events(server.id), 'not_found');
 }
 
 function freePort() {
@@ -129,8 +153,12 @@ test('the watchdog example restarts a crashed server and follows its console', a
   await waitState(c, server.id, 'running');
   const seen = [];
   const stop = new AbortController();
-  const watching = watch(c, server.id, { signal: stop.signal, onLine: (l) => seen.push(l.line), every: 50 });
-  await c.sendCommand(server.id, 'before');
+  const watching = watch(c, server.id, { signal: stop.signal, onLine: (l) => seen.push(l.line) });
+  // The watchdog subscribes in the background: repeat until it hears.
+  for (let i = 0; i < 100 && !seen.includes('> before'); i++) {
+    await c.sendCommand(server.id, 'before');
+    await sleep(100);
+  }
   await c.sendCommand(server.id, 'crash');
   await waitState(c, server.id, 'running'); // crashed, then started again by the watchdog
   for (let i = 0; i < 100 && !seen.includes('> after'); i++) {

@@ -9,8 +9,8 @@ use catalyst_core::{Error, ErrorKind};
 use std::io::{Read, Write};
 
 use catalyst_core::model::ServerLog;
-use catalyst_runtime::api::Subscription;
 use catalyst_runtime::api::{CatalystApi, Driver, Embedded, EmbeddedConfig};
+use catalyst_runtime::api::{Closer, Subscription};
 use catalyst_runtime::node::RuntimeChoice;
 use pyo3::exceptions::{PyException, PyStopAsyncIteration};
 use pyo3::prelude::*;
@@ -427,6 +427,7 @@ impl Open {
 #[pyclass(frozen, module = "catalyst._native")]
 struct Feed {
     open: Arc<tokio::sync::Mutex<Option<Open>>>,
+    closer: Closer,
 }
 
 impl Feed {
@@ -440,8 +441,9 @@ impl Feed {
         let server_id = id(server_id)?;
         let open = async move {
             let events = api.events(server_id, since).await?;
+            let closer = events.closer();
             let open = if console { Open::Console(events.console()) } else { Open::Events(events) };
-            Ok(Feed { open: Arc::new(tokio::sync::Mutex::new(Some(open))) })
+            Ok(Feed { open: Arc::new(tokio::sync::Mutex::new(Some(open))), closer })
         };
         spawn(py, open, |py, feed| Ok(Py::new(py, feed)?.into_any()))
     }
@@ -472,8 +474,9 @@ impl Feed {
         })
     }
 
-    /// End the feed.
+    /// End the feed (a pending `__anext__` ends too).
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.closer.close();
         let open = self.open.clone();
         call(py, async move {
             *open.lock().await = None;

@@ -16,7 +16,7 @@ mod subscription;
 
 use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
 pub use driver::Driver;
-pub use subscription::{Cursor, FEED_BUFFER, MAX_REPLAY, Subscription};
+pub use subscription::{Closer, Cursor, FEED_BUFFER, MAX_REPLAY, Subscription};
 
 /// What a caller can do with Catalyst, acting as one user.
 #[async_trait]

@@ -116,6 +116,16 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     let mut console = api.events(id, Some(oldest.seq - 1)).await.expect("console").console();
     let replayed = tokio::time::timeout(Duration::from_secs(10), console.next()).await.expect("in time");
     assert_eq!(&replayed.expect("a line").expect("no error"), oldest);
+    // Closing ends a feed at once, what it buffered included…
+    console.closer().close();
+    assert!(console.next().await.is_none());
+    // …and a pending `next()` too.
+    let mut live = api.events(id, None).await.expect("events");
+    let closer = live.closer();
+    let pending = tokio::spawn(async move { live.next().await.is_none() });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    closer.close();
+    assert!(tokio::time::timeout(Duration::from_secs(10), pending).await.expect("in time").expect("join"));
     api.send_command(id, "say hello").await.expect("command");
     api.server_logs(id, LogQuery::default()).await.expect("logs");
     let renamed = api.update_server(id, ServerPatch { name: Some(format!("{tag}-renamed")), ..Default::default() });

@@ -12,6 +12,9 @@ use catalyst_core::{Error, Result};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::Catalyst;
 
 /// Console lines replayed at most when a feed resumes (as the WebSocket gateway does).
@@ -25,10 +28,26 @@ pub const FEED_BUFFER: usize = 256;
 pub struct Subscription<T = DomainEvent> {
     rx: mpsc::Receiver<Result<DomainEvent>>,
     pick: fn(DomainEvent) -> Option<T>,
-    _feed: AbortOnDrop,
+    feed: AbortOnDrop,
+    closed: Arc<AtomicBool>,
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);
+
+/// Ends a [`Subscription`] (see [`Subscription::closer`]).
+#[derive(Debug, Clone)]
+pub struct Closer {
+    feed: tokio::task::AbortHandle,
+    closed: Arc<AtomicBool>,
+}
+
+impl Closer {
+    /// End the feed now; what it buffered is dropped.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.feed.abort();
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -39,7 +58,7 @@ impl Drop for AbortOnDrop {
 impl Subscription {
     /// A feed whose events arrive on `rx`, produced by `feed`, which ends with it.
     pub fn new(rx: mpsc::Receiver<Result<DomainEvent>>, feed: tokio::task::AbortHandle) -> Self {
-        Self { rx, pick: Some, _feed: AbortOnDrop(feed) }
+        Self { rx, pick: Some, feed: AbortOnDrop(feed), closed: Arc::default() }
     }
 
     /// Only the console lines.
@@ -48,15 +67,24 @@ impl Subscription {
             DomainEvent::ServerLog(line) => Some(line),
             _ => None,
         };
-        Subscription { rx: self.rx, pick, _feed: self._feed }
+        Subscription { rx: self.rx, pick, feed: self.feed, closed: self.closed }
     }
 }
 
 impl<T> Subscription<T> {
+    /// A handle that ends the feed from elsewhere: a pending `next()` then returns `None`.
+    pub fn closer(&self) -> Closer {
+        Closer { feed: self.feed.0.clone(), closed: self.closed.clone() }
+    }
+
     /// The next item, or `None` when the feed has ended.
     pub async fn next(&mut self) -> Option<Result<T>> {
         loop {
-            match self.rx.recv().await? {
+            let received = self.rx.recv().await;
+            if self.closed.load(Ordering::SeqCst) {
+                return None;
+            }
+            match received? {
                 Ok(event) => {
                     if let Some(item) = (self.pick)(event) {
                         return Some(Ok(item));
