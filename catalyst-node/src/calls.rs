@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 
-use catalyst_runtime::api::Driver;
+use catalyst_runtime::api::{Driver, runtime};
 use napi::bindgen_prelude::*;
 use napi::sys;
 
@@ -42,18 +42,6 @@ struct Calls {
 
 thread_local! {
     static CALLS: RefCell<Option<Calls>> = const { RefCell::new(None) };
-}
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("catalyst")
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-    })
 }
 
 fn check(status: sys::napi_status, what: &str) -> Result<()> {

@@ -9,7 +9,7 @@ use catalyst_core::{Error, ErrorKind};
 use std::io::{Read, Write};
 
 use catalyst_core::model::ServerLog;
-use catalyst_runtime::api::{CatalystApi, Driver, Embedded, EmbeddedConfig};
+use catalyst_runtime::api::{CatalystApi, Driver, Embedded, EmbeddedConfig, runtime};
 use catalyst_runtime::api::{Closer, Subscription};
 use catalyst_runtime::node::RuntimeChoice;
 use pyo3::exceptions::{PyException, PyStopAsyncIteration};
@@ -62,20 +62,6 @@ fn output<T: Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
     pythonize::pythonize(py, value).map(Bound::unbind).map_err(|e| InternalError::new_err(e.to_string()))
 }
 
-/// The tokio runtime the calls use for I/O and timers (and the embedded control plane for its
-/// background work); the calls themselves are polled on their event loop's thread.
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("catalyst")
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-    })
-}
-
 /// How a finished call makes its result for Python (on the loop's thread).
 type Make = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 /// A finished call: its asyncio future and its result.
@@ -93,8 +79,9 @@ struct LoopDriver {
 impl LoopDriver {
     /// Called by the event loop when the wake-up socket is readable.
     fn _run(&self, py: Python<'_>) {
+        // One wake-up is written per batch of woken calls; a leftover byte only calls this again.
         let mut buffer = [0u8; 64];
-        while matches!((&self.wakeups).read(&mut buffer), Ok(n) if n > 0) {}
+        let _ = (&self.wakeups).read(&mut buffer);
         for (future, result) in self.driver.run_woken() {
             settle(py, &future, result);
         }
@@ -107,8 +94,27 @@ impl std::fmt::Debug for LoopDriver {
     }
 }
 
-/// The driver of `event_loop`, made and registered with it on first use.
+/// An event loop and its driver.
+type LoopAndDriver = (Py<PyAny>, Arc<Driver<Done>>);
+
+/// The driver of `event_loop` (the last one used is kept at hand: most programs run one loop).
 fn driver_of(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Driver<Done>>> {
+    thread_local! {
+        // The loop is held, so its address cannot be reused by another loop.
+        static LAST: std::cell::RefCell<Option<LoopAndDriver>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(driver) =
+        LAST.with_borrow(|last| last.as_ref().filter(|(l, _)| l.bind(py).is(event_loop)).map(|(_, d)| d.clone()))
+    {
+        return Ok(driver);
+    }
+    let driver = registered_driver(py, event_loop)?;
+    LAST.set(Some((event_loop.clone().unbind(), driver.clone())));
+    Ok(driver)
+}
+
+/// The driver of `event_loop`, made and registered with it on first use.
+fn registered_driver(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Driver<Done>>> {
     static DRIVERS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     let drivers =
         DRIVERS.get_or_try_init(py, || py.import("weakref")?.call_method0("WeakKeyDictionary").map(Bound::unbind))?;
@@ -153,7 +159,10 @@ where
     T: Send + 'static,
     F: std::future::Future<Output = catalyst_core::Result<T>> + Send + 'static,
 {
-    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    static GET_RUNNING_LOOP: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let get_running_loop = GET_RUNNING_LOOP
+        .get_or_try_init(py, || py.import("asyncio")?.getattr("get_running_loop").map(Bound::unbind))?;
+    let event_loop = get_running_loop.bind(py).call0()?;
     let future = event_loop.call_method0("create_future")?;
     let driver = driver_of(py, &event_loop)?;
     let handle = future.clone().unbind();

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import pathlib
 import subprocess
 import sys
+import urllib.request
 import uuid
 
 import pytest
@@ -97,8 +99,32 @@ def test_remote_against_a_catalyst_server(server: str) -> None:
             await catalyst.Catalyst.login(server, "admin@example.test", "wrong")
         with pytest.raises(catalyst.UnauthenticatedError):
             await catalyst.Catalyst.connect(server, token="forged").me()
+        # An API key works the same, its feed included; revoking it ends the open feed.
+        server_id = await billing().on_purchase(c, "keyed@example.test", 25604)
+        key = rest(server, "POST", "/api/admin/api-keys", {"name": "sdk", "scopes": ["server.read", "console.read"]})
+        keyed = catalyst.Catalyst.connect(server, api_key=key["key"])
+        assert (await keyed.get_server(server_id))["id"] == server_id
+        events = await keyed.events(server_id)
+        rest(server, "DELETE", f"/api/admin/api-keys/{key['id']}")
+        with pytest.raises(catalyst.UnauthenticatedError):
+            await asyncio.wait_for(events.__anext__(), 30)
+        with pytest.raises(catalyst.UnauthenticatedError):
+            await keyed.get_server(server_id)
+        await billing().on_cancellation(c, server_id)
 
     asyncio.run(main())
+
+
+def rest(server: str, method: str, path: str, body: dict | None = None) -> dict:
+    """A REST call as the operator (for what the SDK leaves to the admin API)."""
+    login = json.dumps({"email": "admin@example.test", "password": "admin-password"}).encode()
+    request = urllib.request.Request(f"{server}/api/auth/login", login, {"content-type": "application/json"})
+    token = json.load(urllib.request.urlopen(request))["access_token"]
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(f"{server}{path}", data, headers, method=method)) as answer:
+        text = answer.read()
+    return json.loads(text) if text else {}
 
 
 def test_sync_facade(server: str) -> None:

@@ -15,7 +15,7 @@ mod driver;
 mod subscription;
 
 use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
-pub use driver::Driver;
+pub use driver::{Driver, runtime};
 pub use subscription::{Closer, Cursor, FEED_BUFFER, MAX_REPLAY, Subscription};
 
 /// What a caller can do with Catalyst, acting as one user.

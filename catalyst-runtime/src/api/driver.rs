@@ -9,6 +9,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+/// The tokio runtime of the bindings' calls (I/O, timers) and of an embedded control plane's
+/// background work: two workers, made on first use.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("catalyst")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
 type Boxed<O> = Pin<Box<dyn Future<Output = O> + Send>>;
 
 /// The calls of one event loop. `O` is what a finished call hands back to the loop.
