@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use catalyst_core::{Error, ErrorKind};
-use std::io::{Read, Write};
+use std::os::fd::AsFd;
 
 use catalyst_core::model::ServerLog;
 use catalyst_runtime::api::{CatalystApi, Driver, Embedded, EmbeddedConfig, runtime};
 use catalyst_runtime::api::{Closer, Subscription};
 use catalyst_runtime::node::RuntimeChoice;
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use pyo3::exceptions::{PyException, PyStopAsyncIteration};
 use pyo3::prelude::*;
 use serde::Serialize;
@@ -67,21 +68,19 @@ type Make = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 /// A finished call: its asyncio future and its result.
 type Done = (Py<PyAny>, Make);
 
-/// The calls of one asyncio event loop. A woken call writes a byte to a socket the loop
-/// watches; the loop then polls the woken calls and settles the finished ones.
+/// The calls of one asyncio event loop. A woken call bumps an eventfd the loop watches; the
+/// loop then polls the woken calls and settles the finished ones.
 #[pyclass(frozen, module = "catalyst._native")]
 struct LoopDriver {
     driver: Arc<Driver<Done>>,
-    wakeups: std::os::unix::net::UnixStream,
+    wakeups: Arc<EventFd>,
 }
 
 #[pymethods]
 impl LoopDriver {
-    /// Called by the event loop when the wake-up socket is readable.
+    /// Called by the event loop when the eventfd is readable.
     fn _run(&self, py: Python<'_>) {
-        // One wake-up is written per batch of woken calls; a leftover byte only calls this again.
-        let mut buffer = [0u8; 64];
-        let _ = (&self.wakeups).read(&mut buffer);
+        let _ = self.wakeups.read();
         for (future, result) in self.driver.run_woken() {
             settle(py, &future, result);
         }
@@ -122,14 +121,14 @@ fn registered_driver(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<
     if let Ok(known) = drivers.get_item(event_loop) {
         return Ok(known.cast::<LoopDriver>()?.get().driver.clone());
     }
-    let (wakeups, waker) = std::os::unix::net::UnixStream::pair()?;
-    wakeups.set_nonblocking(true)?;
-    waker.set_nonblocking(true)?;
+    let wakeups = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+        .map_err(|e| InternalError::new_err(format!("eventfd: {e}")))?;
+    let wakeups = Arc::new(wakeups);
+    let waker = wakeups.clone();
     let driver = Driver::new(runtime().handle().clone(), move || {
-        // A full socket already holds a wake-up.
-        let _ = (&waker).write(&[1]);
+        let _ = waker.write(1);
     });
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&wakeups);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&wakeups.as_fd());
     let loop_driver = Bound::new(py, LoopDriver { driver: driver.clone(), wakeups })?;
     event_loop.call_method1("add_reader", (fd, loop_driver.getattr("_run")?))?;
     drivers.set_item(event_loop, loop_driver)?;
