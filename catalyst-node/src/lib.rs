@@ -7,8 +7,7 @@ use std::sync::Arc;
 mod calls;
 
 use catalyst_core::model::Page;
-use catalyst_core::model::ServerLog;
-use catalyst_runtime::api::{CatalystApi, Closer, Embedded, EmbeddedConfig, Subscription};
+use catalyst_runtime::api::{CatalystApi, Embedded, EmbeddedConfig, SharedFeed};
 use catalyst_runtime::node::RuntimeChoice;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -356,46 +355,25 @@ impl Catalyst {
     }
 }
 
-/// What a feed yields: every event, or the console lines only.
-enum Open {
-    Events(Subscription),
-    Console(Subscription<ServerLog>),
-}
-
 /// A live feed of a server's events or console lines: `next()` resolves to the next one, or to
 /// `null` once it has ended; `close()` ends it. `index.js` makes it an async iterator.
 #[napi]
 pub struct Feed {
-    open: Arc<tokio::sync::Mutex<Option<Open>>>,
-    closer: Closer,
+    feed: SharedFeed,
 }
 
 #[napi]
 impl Feed {
     #[napi]
     pub fn next<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
-        let open = self.open.clone();
-        json(env, async move {
-            let mut open = open.lock().await;
-            let item = match open.as_mut() {
-                Some(Open::Events(feed)) => feed.next().await.map(output),
-                Some(Open::Console(feed)) => feed.next().await.map(output),
-                None => None,
-            };
-            if !matches!(item, Some(Ok(_))) {
-                *open = None;
-            }
-            item.unwrap_or(Ok(Value::Null))
-        })
+        let feed = self.feed.clone();
+        json(env, async move { feed.next().await.unwrap_or(Ok(Value::Null)).map_err(js_err) })
     }
 
     /// End the feed (a pending `next()` resolves to `null`).
     #[napi]
     pub fn close(&self) {
-        self.closer.close();
-        if let Ok(mut open) = self.open.try_lock() {
-            *open = None;
-        }
+        self.feed.close();
     }
 }
 
@@ -409,10 +387,8 @@ impl Catalyst {
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let api = self.api.clone();
         let open = async move {
-            let events = api.events(id(&server_id)?, since).await.map_err(js_err)?;
-            let closer = events.closer();
-            let open = if console { Open::Console(events.console()) } else { Open::Events(events) };
-            Ok(Feed { open: Arc::new(tokio::sync::Mutex::new(Some(open))), closer })
+            let feed = SharedFeed::open(api.as_ref(), id(&server_id)?, since, console).await.map_err(js_err)?;
+            Ok(Feed { feed })
         };
         calls::promise(env, open, instance)
     }

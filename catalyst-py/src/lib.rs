@@ -3,14 +3,11 @@
 //! Values cross as Python dicts and lists (through serde), errors as one exception class per
 //! error code.
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use catalyst_core::{Error, ErrorKind};
-use std::os::fd::AsFd;
-
-use catalyst_core::model::ServerLog;
-use catalyst_runtime::api::{CatalystApi, Driver, Embedded, EmbeddedConfig, runtime};
-use catalyst_runtime::api::{Closer, Subscription};
+use catalyst_runtime::api::{CatalystApi, Driver, Embedded, EmbeddedConfig, SharedFeed, runtime};
 use catalyst_runtime::node::RuntimeChoice;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use pyo3::exceptions::{PyException, PyStopAsyncIteration};
@@ -414,28 +411,11 @@ impl Catalyst {
     }
 }
 
-/// What a feed yields: every event, or the console lines only.
-enum Open {
-    Events(Subscription),
-    Console(Subscription<ServerLog>),
-}
-
-impl Open {
-    async fn next(&mut self) -> Option<catalyst_core::Result<serde_json::Value>> {
-        let item = match self {
-            Open::Events(feed) => feed.next().await.map(|r| r.map(serde_json::to_value)),
-            Open::Console(feed) => feed.next().await.map(|r| r.map(serde_json::to_value)),
-        };
-        item.map(|r| r.and_then(|v| v.map_err(|e| Error::internal("an event", e))))
-    }
-}
-
 /// A live feed of a server's events (`await catalyst.events(id)`) or console lines
 /// (`await catalyst.console(id)`): `async for` over it; `aclose()` (or dropping it) ends it.
 #[pyclass(frozen, module = "catalyst._native")]
 struct Feed {
-    open: Arc<tokio::sync::Mutex<Option<Open>>>,
-    closer: Closer,
+    feed: SharedFeed,
 }
 
 impl Feed {
@@ -447,12 +427,7 @@ impl Feed {
         console: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let server_id = id(server_id)?;
-        let open = async move {
-            let events = api.events(server_id, since).await?;
-            let closer = events.closer();
-            let open = if console { Open::Console(events.console()) } else { Open::Events(events) };
-            Ok(Feed { open: Arc::new(tokio::sync::Mutex::new(Some(open))), closer })
-        };
+        let open = async move { Ok(Feed { feed: SharedFeed::open(api.as_ref(), server_id, since, console).await? }) };
         spawn(py, open, |py, feed| Ok(Py::new(py, feed)?.into_any()))
     }
 }
@@ -464,19 +439,8 @@ impl Feed {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let open = self.open.clone();
-        let next = async move {
-            let mut open = open.lock().await;
-            let item = match open.as_mut() {
-                Some(feed) => feed.next().await,
-                None => None,
-            };
-            if !matches!(item, Some(Ok(_))) {
-                *open = None;
-            }
-            item.transpose()
-        };
-        spawn(py, next, |py, item: Option<serde_json::Value>| match item {
+        let feed = self.feed.clone();
+        spawn(py, async move { feed.next().await.transpose() }, |py, item: Option<serde_json::Value>| match item {
             Some(value) => output(py, &value),
             None => Err(PyStopAsyncIteration::new_err(())),
         })
@@ -484,12 +448,8 @@ impl Feed {
 
     /// End the feed (a pending `__anext__` ends too).
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.closer.close();
-        let open = self.open.clone();
-        call(py, async move {
-            *open.lock().await = None;
-            Ok(())
-        })
+        self.feed.close();
+        call(py, async { Ok(()) })
     }
 }
 

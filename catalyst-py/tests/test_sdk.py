@@ -137,6 +137,20 @@ def test_sync_facade(server: str) -> None:
         c.events(str(uuid.uuid4()))
 
 
+def test_sync_facade_feeds(tmp_path: pathlib.Path) -> None:
+    c = catalyst.sync.Catalyst.embedded(f"sqlite:{tmp_path}/c.db", data_dir=str(tmp_path), local_node="process")
+    user = c.create_user({"email": "s@example.test", "username": "sync", "password": "changeme-123"})
+    template = c.create_template(billing().GAME)
+    server = c.create_server({
+        "name": "sync", "owner_id": user["id"], "node_id": c.list_nodes()["items"][0]["id"],
+        "template_id": template["id"], "allocations": [{"ip": "127.0.0.1", "port": 25605}],
+    })
+    events = c.events(server["id"])
+    c.delete_server(server["id"])
+    # The feed yields what happened, ends with the deletion, and the iteration stops.
+    assert [e["type"] for e in events][-1] == "server_deleted"
+
+
 def test_the_billing_example_runs_as_a_script() -> None:
     done = subprocess.run([sys.executable, str(EXAMPLES / "billing_panel.py")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

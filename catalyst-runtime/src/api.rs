@@ -16,7 +16,7 @@ mod subscription;
 
 use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
 pub use driver::{Driver, runtime};
-pub use subscription::{Closer, Cursor, FEED_BUFFER, MAX_REPLAY, Subscription};
+pub use subscription::{Closer, Cursor, FEED_BUFFER, MAX_REPLAY, SharedFeed, Subscription};
 
 /// What a caller can do with Catalyst, acting as one user.
 #[async_trait]
@@ -218,38 +218,7 @@ impl Embedded {
             .await?;
         let system = Principal::system();
         if let Some(choice) = config.local_node {
-            let node = match catalyst
-                .list_nodes(&system, Page::new(0, Page::MAX_LIMIT))
-                .await?
-                .items
-                .into_iter()
-                .find(|n| n.name == "local")
-            {
-                Some(n) => n,
-                None => {
-                    let location = match catalyst.list_locations(&system).await?.into_iter().find(|l| l.name == "local")
-                    {
-                        Some(l) => l,
-                        None => {
-                            catalyst
-                                .create_location(
-                                    &system,
-                                    NewLocation { name: "local".into(), description: "This process".into() },
-                                )
-                                .await?
-                        }
-                    };
-                    let node = NewNode {
-                        name: "local".into(),
-                        location_id: location.id,
-                        fqdn: "localhost".into(),
-                        memory_mb: 64 * 1024,
-                        disk_mb: 1024 * 1024,
-                        overallocate_percent: 0,
-                    };
-                    catalyst.create_node(&system, node).await?
-                }
-            };
+            let node = catalyst.local_node("This process", 64 * 1024, 1024 * 1024).await?;
             let containerd = crate::node::ContainerdConfig::new(config.data_dir.join("containerd"));
             let (runtime, _) = crate::node::choose_runtime(choice, containerd).await?;
             let daemon = crate::node::NodeDaemon::new(

@@ -7,12 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use catalyst_core::clock::SystemClock;
-use catalyst_core::model::{BackupStorage, Page, RetentionPolicy};
-use catalyst_core::permission::Principal;
+use catalyst_core::model::{BackupStorage, RetentionPolicy};
 use catalyst_core::ports::{NetworkMode, Store};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
-use catalyst_runtime::control::{NewLocation, NewNode};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{
     ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, SftpConfig, choose_runtime, serve_sftp,
@@ -369,43 +367,8 @@ fn load_config() -> anyhow::Result<Config> {
 
 /// The all-in-one node: a location and node named `local`, and a daemon in this process.
 async fn start_local_node(catalyst: &Catalyst, link: &NodeHub, config: &Config) -> anyhow::Result<()> {
-    let system = Principal::system();
-    let node = match catalyst
-        .list_nodes(&system, Page::new(0, Page::MAX_LIMIT))
-        .await?
-        .items
-        .into_iter()
-        .find(|n| n.name == "local")
-    {
-        Some(node) => node,
-        None => {
-            let location = match catalyst.list_locations(&system).await?.into_iter().find(|l| l.name == "local") {
-                Some(l) => l,
-                None => {
-                    catalyst
-                        .create_location(
-                            &system,
-                            NewLocation { name: "local".into(), description: "This machine".into() },
-                        )
-                        .await?
-                }
-            };
-            let (memory_mb, disk_mb) = machine_capacity(&config.data_dir);
-            catalyst
-                .create_node(
-                    &system,
-                    NewNode {
-                        name: "local".into(),
-                        location_id: location.id,
-                        fqdn: "localhost".into(),
-                        memory_mb,
-                        disk_mb,
-                        overallocate_percent: 0,
-                    },
-                )
-                .await?
-        }
-    };
+    let (memory_mb, disk_mb) = machine_capacity(&config.data_dir);
+    let node = catalyst.local_node("This machine", memory_mb, disk_mb).await?;
     let choice = match config.local_runtime {
         LocalRuntime::Containerd => RuntimeChoice::Containerd,
         LocalRuntime::Process => RuntimeChoice::Process,

@@ -10,11 +10,11 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, BackupStatus, DonePattern, LogQuery, Page, StopAction};
+use catalyst_core::model::{Allocation, BackupStatus, LogQuery, Page};
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::client::Client;
 use catalyst_runtime::api::{CatalystApi, Embedded, Subscription};
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
+use catalyst_runtime::control::{NewLocation, NewNode, NewServer, RegisterInput, ServerPatch};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 
@@ -49,18 +49,7 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     let daemon =
         NodeDaemon::new(node.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(dir.join(tag)));
     link.add_node(daemon);
-    let template = NewTemplate {
-        name: format!("{tag}-game"),
-        description: String::new(),
-        image: "img".into(),
-        startup: "./run".into(),
-        env: Default::default(),
-        variables: vec![],
-        install: None,
-        stop: StopAction::Command("stop".into()),
-        done_patterns: vec![DonePattern::Substring("Done".into())],
-        config_files: vec![],
-    };
+    let template = crate::support::game_template(&format!("{tag}-game"));
     let template = api.create_template(template).await.expect("template");
     assert_eq!(api.get_template(template.id).await.expect("get template").name, template.name);
     assert!(api.list_templates(Page::new(0, 100)).await.expect("templates").items.iter().any(|t| t.id == template.id));

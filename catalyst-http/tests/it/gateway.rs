@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalyst_core::clock::SystemClock;
-use catalyst_core::model::{Allocation, DonePattern, StopAction};
+use catalyst_core::model::Allocation;
 use catalyst_core::permission::Principal;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput};
+use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, NewServer, RegisterInput};
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -74,24 +74,7 @@ async fn world() -> World {
         Arc::new(SystemClock),
         DaemonConfig::new(node_dir.path()),
     ));
-    let template = catalyst
-        .create_template(
-            &admin,
-            NewTemplate {
-                name: "t".into(),
-                description: String::new(),
-                image: "img".into(),
-                startup: "./run".into(),
-                env: Default::default(),
-                variables: vec![],
-                install: None,
-                stop: StopAction::Command("stop".into()),
-                done_patterns: vec![DonePattern::Substring("Done".into())],
-                config_files: vec![],
-            },
-        )
-        .await
-        .expect("template");
+    let template = catalyst.create_template(&admin, crate::support::game_template("t")).await.expect("template");
     let (owner, owner_token) = login(&catalyst, "owner").await;
     let (sub, sub_token) = login(&catalyst, "subuser").await;
     let server = catalyst

@@ -7,13 +7,13 @@ use std::time::Duration;
 use catalyst_core::ErrorKind;
 use catalyst_core::clock::SystemClock;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, DonePattern, LogQuery, StopAction};
+use catalyst_core::model::{Allocation, LogQuery};
 use catalyst_core::permission::Principal;
 use catalyst_core::protocol::{AgentFrame, NodeEvent, PROTOCOL_VERSION};
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::agent_client::{self, AgentConfig};
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate};
+use catalyst_runtime::control::{NewLocation, NewNode, NewServer};
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use futures::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -106,25 +106,7 @@ async fn agent_link_end_to_end() {
         .await
         .expect("user")
         .expect("new");
-    let template = p
-        .catalyst
-        .create_template(
-            &p.admin,
-            NewTemplate {
-                name: "game".into(),
-                description: String::new(),
-                image: "img".into(),
-                startup: "./run".into(),
-                env: Default::default(),
-                variables: vec![],
-                install: None,
-                stop: StopAction::Command("stop".into()),
-                done_patterns: vec![DonePattern::Substring("Done".into())],
-                config_files: vec![],
-            },
-        )
-        .await
-        .expect("template");
+    let template = p.catalyst.create_template(&p.admin, crate::support::game_template("game")).await.expect("template");
     let server = p
         .catalyst
         .create_server(

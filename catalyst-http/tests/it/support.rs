@@ -32,3 +32,20 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     });
     addr
 }
+
+/// The template most tests run: `./run`, stopped with `stop`, started once it prints `Done`.
+pub fn game_template(name: &str) -> catalyst_runtime::control::NewTemplate {
+    use catalyst_core::model::{DonePattern, StopAction};
+    catalyst_runtime::control::NewTemplate {
+        name: name.into(),
+        description: String::new(),
+        image: "img".into(),
+        startup: "./run".into(),
+        env: Default::default(),
+        variables: vec![],
+        install: None,
+        stop: StopAction::Command("stop".into()),
+        done_patterns: vec![DonePattern::Substring("Done".into())],
+        config_files: vec![],
+    }
+}

@@ -3,6 +3,9 @@
 //! install output, backup and transfer progress. The embedded feed reads the event bus; the
 //! remote one the WebSocket gateway; both yield the same [`DomainEvent`]s.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
@@ -12,9 +15,7 @@ use catalyst_core::{Error, Result};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
+use super::CatalystApi;
 use crate::Catalyst;
 
 /// Console lines replayed at most when a feed resumes (as the WebSocket gateway does).
@@ -93,6 +94,59 @@ impl<T> Subscription<T> {
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+}
+
+/// What a [`SharedFeed`] yields: every event, or the console lines only.
+enum Picked {
+    Events(Subscription),
+    Console(Subscription<ServerLog>),
+}
+
+/// A feed as the bindings hold it: shared by the calls made on it, its items as JSON. `next()`
+/// calls take turns; `close()` works from anywhere, a pending `next()` included.
+#[derive(Clone)]
+pub struct SharedFeed {
+    open: Arc<tokio::sync::Mutex<Option<Picked>>>,
+    closer: Closer,
+}
+
+impl SharedFeed {
+    /// Follow server `id` through `api` (see [`CatalystApi::events`]); only its console lines
+    /// when `console`.
+    pub async fn open(api: &dyn CatalystApi, id: ServerId, since: Option<i64>, console: bool) -> Result<Self> {
+        let events = api.events(id, since).await?;
+        let closer = events.closer();
+        let picked = if console { Picked::Console(events.console()) } else { Picked::Events(events) };
+        Ok(Self { open: Arc::new(tokio::sync::Mutex::new(Some(picked))), closer })
+    }
+
+    /// The next item, or `None` once the feed has ended (after its last item or its error).
+    pub async fn next(&self) -> Option<Result<serde_json::Value>> {
+        let mut open = self.open.lock().await;
+        let item = match open.as_mut()? {
+            Picked::Events(feed) => feed.next().await.map(|r| r.map(serde_json::to_value)),
+            Picked::Console(feed) => feed.next().await.map(|r| r.map(serde_json::to_value)),
+        };
+        let item = item.map(|r| r.and_then(|v| v.map_err(|e| Error::internal("an event", e))));
+        if !matches!(item, Some(Ok(_))) {
+            *open = None;
+        }
+        item
+    }
+
+    /// End the feed.
+    pub fn close(&self) {
+        self.closer.close();
+        if let Ok(mut open) = self.open.try_lock() {
+            *open = None;
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedFeed").finish_non_exhaustive()
     }
 }
 

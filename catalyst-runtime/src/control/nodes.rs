@@ -35,6 +35,34 @@ fn check_overallocate(v: u32) -> Result<u32> {
 }
 
 impl Catalyst {
+    /// The node named `local` in the location `local`, made on first use (as the system) with
+    /// `memory_mb` and `disk_mb`: the node an all-in-one server or an embedding application
+    /// runs in its own process.
+    pub async fn local_node(&self, description: &str, memory_mb: u64, disk_mb: u64) -> Result<Node> {
+        const LOCAL: &str = "local";
+        let system = Principal::system();
+        let nodes = self.list_nodes(&system, Page::new(0, Page::MAX_LIMIT)).await?;
+        if let Some(node) = nodes.items.into_iter().find(|n| n.name == LOCAL) {
+            return Ok(node);
+        }
+        let location = match self.list_locations(&system).await?.into_iter().find(|l| l.name == LOCAL) {
+            Some(location) => location,
+            None => {
+                let location = NewLocation { name: LOCAL.into(), description: description.into() };
+                self.create_location(&system, location).await?
+            }
+        };
+        let node = NewNode {
+            name: LOCAL.into(),
+            location_id: location.id,
+            fqdn: "localhost".into(),
+            memory_mb,
+            disk_mb,
+            overallocate_percent: 0,
+        };
+        self.create_node(&system, node).await
+    }
+
     /// Create a location (`node.create`).
     pub async fn create_location(&self, who: &Principal, input: NewLocation) -> Result<Location> {
         let grant = authorize(who, Permission::NodeCreate, Scope::Global)?;
