@@ -12,7 +12,10 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::id::NodeId;
 use catalyst_core::ports::NetworkMode;
 use catalyst_http::agent_client::{self, AgentConfig};
-use catalyst_runtime::node::{ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, choose_runtime};
+use catalyst_runtime::node::{
+    ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, choose_runtime, describe_isolation, make_private,
+    untraversable_ancestors,
+};
 use clap::Parser;
 
 /// Command line and `CATALYST_AGENT_*` environment.
@@ -51,6 +54,10 @@ struct Config {
     /// API key). Empty turns it off.
     #[arg(long, env = "CATALYST_AGENT_SFTP_LISTEN", default_value = "0.0.0.0:2022")]
     sftp_listen: String,
+    /// Run servers even where they cannot be confined (plain processes without root): they
+    /// can then read this node's credential and every other server. Only for trusted servers.
+    #[arg(long, env = "CATALYST_AGENT_ALLOW_UNCONFINED")]
+    allow_unconfined: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -73,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Config::parse();
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
+    make_private(&config.data_dir).with_context(|| format!("make {} private", config.data_dir.display()))?;
     let credential = credential(&config).await?;
 
     let mut cc = ContainerdConfig::new(config.data_dir.join("containerd"));
@@ -89,7 +97,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(note) = note {
         tracing::warn!("{note}");
     }
+    let isolation = runtime.isolation();
+    tracing::info!("{}", describe_isolation(isolation, config.allow_unconfined));
+    if isolation == catalyst_core::ports::Isolation::Uid {
+        for dir in untraversable_ancestors(&config.data_dir) {
+            tracing::warn!(dir = %dir.display(), "not traversable by other users: servers cannot reach their files");
+        }
+    }
     let mut daemon_config = DaemonConfig::new(config.data_dir.join("node"));
+    daemon_config.allow_unconfined = config.allow_unconfined;
     daemon_config.network = match config.network {
         Network::Host => NetworkMode::Host,
         Network::Bridge => NetworkMode::Bridge,

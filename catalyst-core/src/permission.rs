@@ -412,6 +412,16 @@ pub fn authorize(principal: &Principal, permission: Permission, scope: Scope<'_>
     }
 }
 
+/// Everything `principal` may exercise on one server: its global permissions, ownership and
+/// any subuser grant, all within an API key's ceiling. Nobody may grant more than this.
+pub fn effective_server_permissions(principal: &Principal, server: &ServerAuthz) -> PermissionSet {
+    let held = principal.global.union(server_permissions(principal, server));
+    match principal.ceiling {
+        Some(c) => held.intersect(c),
+        None => held,
+    }
+}
+
 /// What a principal holds on one server through ownership or a subuser grant.
 pub fn server_permissions(principal: &Principal, server: &ServerAuthz) -> PermissionSet {
     let mut set = server.subuser.unwrap_or_default();
@@ -501,6 +511,21 @@ mod tests {
             let got = authorize(&who, perm, scope).err().map(|e| e.kind());
             assert_eq!(got, want, "{perm} for {:?}", who.actor());
         }
+    }
+
+    #[test]
+    fn what_may_be_granted_stays_within_the_key_ceiling() {
+        let owner = UserId::new();
+        let s = authz(owner, None);
+        let update = PermissionSet::from_patterns(&["server.update"]).expect("valid");
+        let admin_key = Principal::api_key(UserId::new(), crate::id::ApiKeyId::new(), PermissionSet::all(), update);
+        assert_eq!(effective_server_permissions(&admin_key, &s), update);
+        let owner_key = Principal::api_key(owner, crate::id::ApiKeyId::new(), PermissionSet::EMPTY, update);
+        assert_eq!(effective_server_permissions(&owner_key, &s), update);
+        let sub = authz(owner, Some(PermissionSet::from_patterns(&["file.read", "server.update"]).expect("valid")));
+        let subuser = Principal::user(UserId::new(), PermissionSet::EMPTY);
+        assert!(!effective_server_permissions(&subuser, &sub).contains(Permission::FileWrite));
+        assert!(effective_server_permissions(&Principal::user(owner, PermissionSet::EMPTY), &s).contains(Permission::FileWrite));
     }
 
     #[test]

@@ -300,6 +300,8 @@ pub trait BackupStore: Send + Sync {
     async fn list_backups(&self, server: ServerId) -> Result<Vec<Backup>>;
     /// Forget a backup.
     async fn delete_backup(&self, id: BackupId) -> Result<()>;
+    /// How many backups exist or are being written (failed ones aside), and their bytes.
+    async fn backup_usage(&self) -> Result<crate::model::BackupUsage>;
 }
 
 /// Every store port; what the control plane is built on.
@@ -487,6 +489,18 @@ pub struct ContainerInfo {
     pub running: bool,
 }
 
+/// How a runtime keeps servers apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Each server in its own namespaces (containers): it sees only its own mounts.
+    Namespaces,
+    /// The host's file system is shared; each server runs as its own unprivileged uid, without
+    /// capabilities or new privileges, so permissions keep it out of what is not its own.
+    Uid,
+    /// Nothing: servers run as the node's own user and can read everything it can.
+    None,
+}
+
 /// Runs containers (containerd, plain processes, or a fake).
 ///
 /// Guarantees: `attach` before `start` sees every line from the first; `wait` may be called
@@ -497,6 +511,12 @@ pub struct ContainerInfo {
 pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     /// Short name for logs (`containerd`, `process`, `fake`).
     fn name(&self) -> &'static str;
+    /// What keeps one server from another's files and from the node's own; the node gives
+    /// each server its own uid on [`Isolation::Uid`] and refuses [`Isolation::None`] unless
+    /// its operator allowed unconfined servers.
+    fn isolation(&self) -> Isolation {
+        Isolation::Namespaces
+    }
     /// Make the image available locally.
     async fn ensure_image(&self, image: &str) -> Result<()>;
     /// Create a container; `conflict` if the id exists.

@@ -292,7 +292,7 @@ async fn memory(plane: &Plane) {
         let email = format!("viewer{u}@example.test");
         let input =
             RegisterInput { email: email.clone(), username: format!("viewer{u}"), password: "viewer-password".into() };
-        let user = plane.catalyst.register(None, input).await.expect("register");
+        let user = plane.catalyst.register(input).await.expect("register");
         let grant =
             GrantAccess { user_id: user.id, permissions: vec![Permission::ServerRead, Permission::ConsoleRead] };
         plane.catalyst.grant_access(&system, plane.server, grant).await.expect("grant");

@@ -136,7 +136,7 @@ impl CatalystApi for Client {
         self.get("/api/auth/me").await
     }
     async fn create_user(&self, input: RegisterInput) -> Result<User> {
-        self.post("/api/auth/register", &input).await
+        self.post("/api/admin/users", &input).await
     }
     async fn list_locations(&self) -> Result<Vec<Location>> {
         self.get("/api/locations").await

@@ -2,6 +2,7 @@
 //! ids in paths, and query strings.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::security::BodyWatch;
 
 /// The authenticated caller: `Authorization: Bearer <access token or API key>` or
 /// `x-api-key: <API key>`.
@@ -62,7 +64,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// A JSON body; malformed input, unknown fields and wrong types are `invalid_input`.
+/// A JSON body; malformed input, unknown fields and wrong types are `invalid_input`. A body
+/// that stalls ([`crate::HttpConfig::body_idle_timeout`]) or takes longer than
+/// [`crate::HttpConfig::json_body_timeout`] in all is 408 `timeout`.
 #[derive(Debug, Clone)]
 pub struct Body<T>(pub T);
 
@@ -70,9 +74,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let watch = req.extensions().get::<Arc<BodyWatch>>().cloned();
+        let deadline = watch.as_ref().map_or(crate::JSON_BODY_TIMEOUT, |w| w.json_timeout());
+        let read = match tokio::time::timeout(deadline, axum::Json::<T>::from_request(req, state)).await {
+            Ok(read) => read,
+            Err(_) => {
+                let message = format!("the request body took longer than {deadline:?}");
+                return Err(ApiError::from(Error::new(ErrorKind::Timeout, message))
+                    .with_status(axum::http::StatusCode::REQUEST_TIMEOUT));
+            }
+        };
+        match read {
             Ok(axum::Json(v)) => Ok(Body(v)),
             Err(rejection) => {
+                if let Some(watch) = watch.filter(|w| w.stalled()) {
+                    return Err(watch.stalled_error());
+                }
                 let status = rejection.status();
                 let kind = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ErrorKind::QuotaExceeded

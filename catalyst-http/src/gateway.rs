@@ -207,12 +207,43 @@ async fn run(
             event = bus.recv() => match event {
                 Ok(event) => if let Some(end) = deliver(state, socket, s, event).await { return Some(end); },
                 Err(RecvError::Lagged(n)) => {
+                    // What was missed may have been a revocation: check everything again first.
+                    if let Some(end) = recheck(state, socket, s).await { return Some(end); }
                     if !send(socket, json!({"type": "lagged", "missed": n})).await { return None; }
                 }
                 Err(RecvError::Closed) => return None,
             },
         }
     }
+}
+
+/// After missed events: the credential and every subscription, as if each revocation, grant
+/// change, suspension and deletion had been heard.
+async fn recheck(state: &AppState, socket: &mut WebSocket, s: &mut Session) -> Option<(u16, String)> {
+    match state.catalyst.authenticate(&s.token).await {
+        Ok(p) if p.user_id() == Some(s.user) => s.principal = p,
+        _ => return Some((close::UNAUTHENTICATED, "the session was revoked".into())),
+    }
+    let subscribed: Vec<ServerId> = s.subs.keys().copied().collect();
+    for server_id in subscribed {
+        match state.catalyst.get_server(&s.principal, server_id).await {
+            Ok(server) if server.state == ServerState::Suspended && !s.principal.holds(Permission::ServerSuspend) => {
+                return Some((close::SUSPENDED, "the server was suspended".into()));
+            }
+            Ok(_) => {
+                let console = may(state, &s.principal, server_id, Permission::ConsoleRead).await;
+                s.subs.insert(server_id, console);
+            }
+            Err(_) => {
+                s.subs.remove(&server_id);
+                let v = json!({"type": "unsubscribed", "server_id": server_id, "reason": "access revoked"});
+                if !send(socket, v).await {
+                    return Some((close::REFUSED, String::new()));
+                }
+            }
+        }
+    }
+    None
 }
 
 async fn may(state: &AppState, who: &Principal, server: ServerId, permission: Permission) -> bool {

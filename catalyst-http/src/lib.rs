@@ -16,7 +16,7 @@ mod routes;
 mod security;
 mod serve;
 
-pub use serve::{HEADER_TIMEOUT, SHUTDOWN_GRACE, serve};
+pub use serve::{HEADER_TIMEOUT, MAX_CONNECTIONS_PER_IP, SHUTDOWN_GRACE, serve, serve_with};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -41,19 +41,59 @@ pub struct AppState {
 
 pub use agent::{IDLE_TIMEOUT, MAX_FRAME, REQUEST_TIMEOUT};
 
-/// How the HTTP edge behaves; the binaries fill it from their configuration.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// How the HTTP edge behaves; the binaries fill it from their configuration. Durations read
+/// from configuration files are seconds (`30`, `0.5`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Requests per minute per client IP.
-    #[serde(default)]
     pub rate_limits: limits::RateLimits,
     /// Origins allowed to call the API from a browser (empty: none; `*`: any).
-    #[serde(default)]
     pub cors_origins: Vec<String>,
     /// Served behind TLS: send `Strict-Transport-Security`.
-    #[serde(default)]
     pub hsts: bool,
+    /// Longest a client may take to send a request's headers, counted from the connection's
+    /// opening or the end of the previous response, so also how long an idle keep-alive
+    /// connection stays open ([`serve_with`]; default [`HEADER_TIMEOUT`]).
+    #[serde(deserialize_with = "secs")]
+    pub header_timeout: std::time::Duration,
+    /// Longest a request body may go without a byte while its handler waits for one; then the
+    /// request fails with 408 (default [`BODY_IDLE_TIMEOUT`]). Streamed uploads have only this
+    /// deadline, however long they take.
+    #[serde(deserialize_with = "secs")]
+    pub body_idle_timeout: std::time::Duration,
+    /// Longest a JSON body (at most [`MAX_BODY_BYTES`]) may take to arrive in all; then 408
+    /// (default [`JSON_BODY_TIMEOUT`]).
+    #[serde(deserialize_with = "secs")]
+    pub json_body_timeout: std::time::Duration,
+    /// Open connections per client IP, WebSockets included; more are answered 429 and closed
+    /// at once ([`serve_with`]; at least 1; default [`MAX_CONNECTIONS_PER_IP`]).
+    pub max_connections_per_ip: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            rate_limits: limits::RateLimits::default(),
+            cors_origins: Vec::new(),
+            hsts: false,
+            header_timeout: HEADER_TIMEOUT,
+            body_idle_timeout: BODY_IDLE_TIMEOUT,
+            json_body_timeout: JSON_BODY_TIMEOUT,
+            max_connections_per_ip: MAX_CONNECTIONS_PER_IP,
+        }
+    }
+}
+
+/// Default of [`HttpConfig::body_idle_timeout`].
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Default of [`HttpConfig::json_body_timeout`].
+pub const JSON_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A duration given in (possibly fractional) seconds.
+fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let v = <f64 as serde::Deserialize>::deserialize(d)?;
+    std::time::Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
 }
 
 /// The agent's own `GET /metrics` (Prometheus text of its servers); the agent serves it on a
@@ -107,7 +147,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig) -> Router {
     let (api, mut doc) = api().split_for_parts();
     openapi::finish(&mut doc);
-    let api = api.merge(openapi::docs_router(doc)).fallback(security::not_found);
+    // The 405 fallback goes on every method router registered so far: call it last.
+    let api = api
+        .merge(openapi::docs_router(doc))
+        .fallback(security::not_found)
+        .method_not_allowed_fallback(security::method_not_allowed);
     let limiters = limits::Limiters::new(config.rate_limits);
     let shrink = limiters.clone();
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -123,7 +167,11 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
     if let Some(cors) = security::cors(&config.cors_origins) {
         app = app.layer(cors);
     }
-    app.layer(security::Edge { limiters, hsts: config.hsts }).with_state(AppState {
+    app.layer(security::Edge {
+        limiters,
+        hsts: config.hsts,
+        body: security::BodyTimeouts { idle: config.body_idle_timeout, json: config.json_body_timeout },
+    }).with_state(AppState {
         catalyst,
         hub,
         sockets: gateway::Sockets::default(),

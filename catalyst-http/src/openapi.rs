@@ -40,7 +40,9 @@ pub const UI_PATH: &str = "/api/docs";
         (name = "gateway", description = "The client WebSocket"),
         (name = "agent", description = "The node agents' endpoints"),
         (name = "health", description = "Liveness")
-    )
+    ),
+    // Types used only by query parameters (`IntoParams` refers to them without adding them).
+    components(schemas(catalyst_runtime::control::Resolution))
 )]
 struct ApiDoc;
 

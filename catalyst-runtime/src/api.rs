@@ -101,7 +101,7 @@ impl CatalystApi for Embedded {
         self.catalyst.me(&self.principal).await
     }
     async fn create_user(&self, input: RegisterInput) -> Result<User> {
-        self.catalyst.register(Some(&self.principal), input).await
+        self.catalyst.create_user(&self.principal, input).await
     }
     async fn list_locations(&self) -> Result<Vec<Location>> {
         self.catalyst.list_locations(&self.principal).await

@@ -12,6 +12,7 @@ mod exporter;
 mod files;
 mod process_runtime;
 mod sandbox;
+mod server_users;
 mod sftp;
 mod sftp_storage;
 mod storage;
@@ -25,6 +26,7 @@ pub use daemon::{DaemonConfig, NodeDaemon};
 pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
 pub use sandbox::{Access, Sandbox};
+pub use server_users::{DEFAULT_SERVER_UIDS, describe as describe_isolation, make_private, untraversable_ancestors};
 pub use sftp::{FileAccess, SftpAuthority, SftpConfig, host_key, serve_sftp};
 pub use storage::ArchiveStore;
 

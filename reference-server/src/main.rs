@@ -8,12 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use catalyst_core::clock::SystemClock;
 use catalyst_core::model::{BackupStorage, RetentionPolicy};
-use catalyst_core::ports::{NetworkMode, Store};
+use catalyst_core::ports::{Isolation, NetworkMode, Store};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::{AuthConfig, random_secret};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{
-    ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, SftpConfig, choose_runtime, serve_sftp,
+    ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, SftpConfig, choose_runtime, describe_isolation,
+    make_private, serve_sftp, untraversable_ancestors,
 };
 use catalyst_runtime::store::{PostgresStore, SqliteStore};
 use clap::Parser;
@@ -55,12 +56,24 @@ struct Config {
     /// Served behind TLS (adds Strict-Transport-Security).
     #[arg(long, env = "CATALYST_HSTS")]
     hsts: bool,
+    /// Let anyone create an account at `/api/auth/register`. Off by default: a hosting
+    /// company's customers are created by its billing panel (`POST /api/admin/users`).
+    #[arg(long, env = "CATALYST_OPEN_REGISTRATION")]
+    open_registration: bool,
+    /// Run the local node's servers even where they cannot be confined (plain processes
+    /// without root): they can then read this machine's secrets. Only for servers you trust.
+    #[arg(long, env = "CATALYST_ALLOW_UNCONFINED")]
+    allow_unconfined: bool,
     /// Requests per minute per client IP.
     #[arg(long, env = "CATALYST_RATE_LIMIT", default_value_t = 200)]
     rate_limit: u32,
     /// Login, registration, refresh and enrollment attempts per minute per client IP.
     #[arg(long, env = "CATALYST_AUTH_RATE_LIMIT", default_value_t = 10)]
     auth_rate_limit: u32,
+    /// Open connections per client IP, WebSockets included (raise it behind a reverse proxy,
+    /// whose connections all come from one address).
+    #[arg(long, env = "CATALYST_MAX_CONNECTIONS_PER_IP", default_value_t = catalyst_http::MAX_CONNECTIONS_PER_IP)]
+    max_connections_per_ip: u32,
     /// How local containers reach the network: the host's stack, or a bridge with forwarded ports.
     #[arg(long, env = "CATALYST_NETWORK", value_enum, default_value = "host")]
     network: Network,
@@ -202,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = load_config()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
+    make_private(&config.data_dir).with_context(|| format!("make {} private", config.data_dir.display()))?;
 
     let store: Arc<dyn Store> = match &config.database_url {
         Some(url) => Arc::new(PostgresStore::connect(url, None).await?),
@@ -215,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
     let catalyst = Catalyst::builder()
         .store(store)
         .link(Arc::new(link.clone()))
-        .auth(AuthConfig::with_secret(secret)?)
+        .auth(AuthConfig { open_registration: config.open_registration, ..AuthConfig::with_secret(secret)? })
         .backup_storage(config.backup_storage()?)
         .backup_retention(config.backup_retention())
         .build()
@@ -248,8 +262,11 @@ async fn main() -> anyhow::Result<()> {
         },
         cors_origins: config.cors_origins.clone(),
         hsts: config.hsts,
+        max_connections_per_ip: config.max_connections_per_ip,
+        ..Default::default()
     };
-    catalyst_http::serve(listener, catalyst_http::router_with(catalyst, Some(link), &http), shutdown()).await;
+    let app = catalyst_http::router_with(catalyst, Some(link), &http);
+    catalyst_http::serve_with(listener, app, shutdown(), &http).await;
     println!("Catalyst stopped");
     Ok(())
 }
@@ -268,8 +285,11 @@ struct FileConfig {
     containerd_socket: Option<PathBuf>,
     cors_origins: Option<Vec<String>>,
     hsts: Option<bool>,
+    open_registration: Option<bool>,
+    allow_unconfined: Option<bool>,
     rate_limit: Option<u32>,
     auth_rate_limit: Option<u32>,
+    max_connections_per_ip: Option<u32>,
     network: Option<Network>,
     sftp_listen: Option<String>,
     backup_storage: Option<BackupMode>,
@@ -342,8 +362,11 @@ fn load_config() -> anyhow::Result<Config> {
         containerd_socket,
         cors_origins,
         hsts,
+        open_registration,
+        allow_unconfined,
         rate_limit,
         auth_rate_limit,
+        max_connections_per_ip,
         network,
         sftp_listen,
         backup_storage,
@@ -382,7 +405,19 @@ async fn start_local_node(catalyst: &Catalyst, link: &NodeHub, config: &Config) 
         println!("{note}");
     }
     println!("local node {} on the {} runtime", node.id, runtime.name());
+    let isolation = runtime.isolation();
+    println!("{}", describe_isolation(isolation, config.allow_unconfined));
     let mut daemon_config = DaemonConfig::new(config.data_dir.join("node"));
+    daemon_config.allow_unconfined = config.allow_unconfined;
+    if isolation == Isolation::Uid {
+        for dir in untraversable_ancestors(&config.data_dir) {
+            eprintln!(
+                "WARNING: {} is not traversable by other users (mode o-x): servers running as their own uid \
+                 cannot reach their directories under it; choose a --data-dir outside it or chmod o+x it",
+                dir.display()
+            );
+        }
+    }
     daemon_config.network = match config.network {
         Network::Host => NetworkMode::Host,
         Network::Bridge => NetworkMode::Bridge,

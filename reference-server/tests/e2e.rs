@@ -213,15 +213,12 @@ async fn server_and_agent_processes_on_containerd() {
     let agent_data = tempfile::tempdir().expect("tempdir");
     let mut cp = server(port, server_data.path());
     let t = admin_token(port).await;
-    let (status, customer) = http(
-        port,
-        "POST",
-        "/api/auth/register",
-        None,
-        Some(json!({"email": "player@example.test", "username": "player", "password": "player-password"})),
-    )
-    .await;
-    assert_eq!(status, 201, "register: {customer}");
+    // Registration is closed by default: nobody signs up, the operator creates the customer.
+    let player = json!({"email": "player@example.test", "username": "player", "password": "player-password"});
+    let (status, refused) = http(port, "POST", "/api/auth/register", None, Some(player.clone())).await;
+    assert_eq!(status, 403, "registration is closed: {refused}");
+    let (status, customer) = http(port, "POST", "/api/admin/users", Some(&t), Some(player)).await;
+    assert_eq!(status, 201, "create the customer: {customer}");
 
     let loc = ok(port, "POST", "/api/locations", &t, Some(json!({"name": "e2e"}))).await;
     let node = ok(port, "POST", "/api/nodes", &t, Some(json!({"name": "e2e-node", "location_id": loc["id"], "fqdn": "127.0.0.1", "memory_mb": 4096, "disk_mb": 50000}))).await;

@@ -74,6 +74,36 @@ pub struct RetentionPolicy {
     pub max_total_bytes: Option<u64>,
 }
 
+/// What backups hold together (failed ones aside).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BackupUsage {
+    /// Backups stored or being written.
+    pub backups: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Refuse a new backup of a server that already keeps as many as its limits allow, or whose
+/// backups already take the bytes it may use (`quota_exceeded`, saying which limit).
+pub fn check_backup_room(limits: &crate::model::Limits, existing: &[Backup]) -> crate::Result<()> {
+    let kept: Vec<&Backup> = existing.iter().filter(|b| b.status != BackupStatus::Failed).collect();
+    if kept.len() >= limits.backups as usize {
+        return Err(crate::Error::new(
+            crate::ErrorKind::QuotaExceeded,
+            format!("this server keeps at most {} backups: delete one first", limits.backups),
+        ));
+    }
+    let bytes: u64 = kept.iter().map(|b| b.size_bytes).sum();
+    let allowed_mb = limits.backup_mb.unwrap_or(limits.disk_mb);
+    if bytes >= allowed_mb.saturating_mul(1 << 20) {
+        return Err(crate::Error::new(
+            crate::ErrorKind::QuotaExceeded,
+            format!("this server's backups already take {} MiB of the {allowed_mb} MiB allowed: delete one first", bytes >> 20),
+        ));
+    }
+    Ok(())
+}
+
 impl RetentionPolicy {
     /// The backups to delete, given a server's backups and the current time: the newest are
     /// kept first; a failed backup is always dropped once a newer one completed.

@@ -354,8 +354,10 @@ pub enum AlertCondition {
         /// The resource.
         metric: AlertMetric,
         /// The threshold in percent.
+        #[schema(minimum = 0, maximum = 100000)]
         above_percent: f64,
         /// How long it must hold.
+        #[schema(maximum = 604800)]
         for_secs: u64,
         /// Only this server.
         #[serde(default)]
@@ -367,6 +369,7 @@ pub enum AlertCondition {
         #[serde(default)]
         node_id: Option<NodeId>,
         /// How long it must be offline.
+        #[schema(maximum = 604800)]
         for_secs: u64,
     },
     /// The server is in the `crashed` state (one server, or all).
@@ -406,6 +409,7 @@ pub enum WebhookFormat {
 #[serde(deny_unknown_fields)]
 pub struct WebhookTarget {
     /// `http` or `https` URL.
+    #[schema(pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://")]
     pub url: String,
     /// Body shape.
     #[serde(default)]

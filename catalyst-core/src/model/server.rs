@@ -63,21 +63,37 @@ impl Server {
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Memory in MiB.
+    #[schema(minimum = 16, maximum = 1048576)]
     pub memory_mb: u64,
     /// Swap in MiB on top of memory (0 = none).
     #[serde(default)]
+    #[schema(maximum = 1048576)]
     pub swap_mb: u64,
     /// CPU in percent of one core (200 = two cores; 0 = unlimited).
     #[serde(default)]
+    #[schema(maximum = 102400)]
     pub cpu_percent: u32,
     /// Disk in MiB.
+    #[schema(minimum = 16, maximum = 1073741824)]
     pub disk_mb: u64,
     /// Block-IO weight 10..=1000.
     #[serde(default = "default_io_weight")]
+    #[schema(minimum = 10, maximum = 1000)]
     pub io_weight: u16,
     /// Maximum number of processes.
     #[serde(default = "default_pids")]
+    #[schema(minimum = 16, maximum = 65536)]
     pub pids: u32,
+    /// Backups kept at once; a new one is refused at the limit (default 5).
+    #[serde(default = "default_backups")]
+    pub backups: u32,
+    /// MiB all its backups may take together (default: its disk limit).
+    #[serde(default)]
+    pub backup_mb: Option<u64>,
+}
+
+fn default_backups() -> u32 {
+    5
 }
 
 fn default_io_weight() -> u16 {
@@ -90,7 +106,16 @@ fn default_pids() -> u32 {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_mb: 1024, swap_mb: 0, cpu_percent: 100, disk_mb: 5120, io_weight: 500, pids: 512 }
+        Self {
+            memory_mb: 1024,
+            swap_mb: 0,
+            cpu_percent: 100,
+            disk_mb: 5120,
+            io_weight: 500,
+            pids: 512,
+            backups: default_backups(),
+            backup_mb: None,
+        }
     }
 }
 
@@ -101,6 +126,7 @@ pub struct Allocation {
     /// IP address, `0.0.0.0` for all.
     pub ip: String,
     /// TCP and UDP port.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// The address players connect to.
     #[serde(default)]

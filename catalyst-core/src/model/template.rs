@@ -40,6 +40,7 @@ pub struct Template {
 #[serde(deny_unknown_fields)]
 pub struct TemplateVariable {
     /// `UPPER_SNAKE` name used as `{{NAME}}` and as an env variable.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Z][A-Z0-9_]{0,63}$")]
     pub name: String,
     /// What it means.
     #[serde(default)]
@@ -101,11 +102,13 @@ pub enum VariableKind {
 #[serde(deny_unknown_fields)]
 pub struct InstallScript {
     /// Image the script runs in.
+    #[schema(min_length = 1)]
     pub image: String,
     /// Interpreter, e.g. `/bin/sh`.
     #[serde(default = "default_entrypoint")]
     pub entrypoint: String,
     /// The script itself; variables arrive as environment, never spliced into the text.
+    #[schema(max_length = 1048576)]
     pub script: String,
 }
 

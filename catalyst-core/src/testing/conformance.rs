@@ -247,6 +247,14 @@ pub async fn backups(store: &dyn Store) {
     let listed = store.list_backups(srv.id).await.expect("list");
     assert_eq!(listed.iter().map(|b| b.id).collect::<Vec<_>>(), vec![second.id, first.id], "newest first");
     assert_eq!(store.update_backup(&backup(9)).await.expect_err("missing").kind(), ErrorKind::NotFound);
+    let usage = store.backup_usage().await.expect("usage");
+    assert_eq!((usage.backups, usage.bytes), (2, 5_000_000_000), "completed and running backups count");
+    let mut failed = second.clone();
+    failed.status = BackupStatus::Failed;
+    failed.size_bytes = 7;
+    store.update_backup(&failed).await.expect("fail it");
+    let usage = store.backup_usage().await.expect("usage");
+    assert_eq!((usage.backups, usage.bytes), (1, 5_000_000_000), "failed backups hold nothing");
 
     store.delete_backup(second.id).await.expect("delete");
     assert_eq!(store.get_backup(second.id).await.expect_err("gone").kind(), ErrorKind::NotFound);

@@ -38,6 +38,8 @@ pub enum FakeRuntimeCall {
 #[derive(Debug, Default)]
 pub struct FakeRuntime {
     inner: Mutex<Inner>,
+    /// What it claims to isolate (containers, unless told otherwise).
+    isolation: Option<crate::ports::Isolation>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +79,11 @@ impl FakeRuntime {
         Self::default()
     }
 
+    /// A fake that claims `isolation`, to exercise what a node does on each kind of runtime.
+    pub fn with_isolation(isolation: crate::ports::Isolation) -> Self {
+        Self { isolation: Some(isolation), ..Self::default() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -113,6 +120,10 @@ impl FakeRuntime {
 impl ContainerRuntime for FakeRuntime {
     fn name(&self) -> &'static str {
         "fake"
+    }
+
+    fn isolation(&self) -> crate::ports::Isolation {
+        self.isolation.unwrap_or(crate::ports::Isolation::Namespaces)
     }
 
     async fn ensure_image(&self, image: &str) -> Result<()> {

@@ -930,4 +930,13 @@ impl BackupStore for MemoryStore {
     async fn delete_backup(&self, id: BackupId) -> Result<()> {
         self.lock().backups.remove(&id).map(|_| ()).ok_or_else(|| Error::not_found("backup"))
     }
+
+    async fn backup_usage(&self) -> Result<crate::model::BackupUsage> {
+        let inner = self.lock();
+        let kept = inner.backups.values().filter(|b| b.status != crate::model::BackupStatus::Failed);
+        Ok(kept.fold(Default::default(), |u: crate::model::BackupUsage, b| crate::model::BackupUsage {
+            backups: u.backups + 1,
+            bytes: u.bytes + b.size_bytes,
+        }))
+    }
 }

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use catalyst_core::id::{ApiKeyId, UserId};
 use catalyst_core::model::{ApiKey, AuditLog, AuditQuery, Paged, Server, Timestamp, User};
-use catalyst_runtime::control::{AdminHealth, AdminStats, ApiKeyPatch, CreatedApiKey, NewApiKey, NodeOverview};
+use catalyst_runtime::control::{
+    AdminHealth, AdminStats, ApiKeyPatch, CreatedApiKey, NewApiKey, NodeOverview, RegisterInput,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,7 +22,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_api_key, delete_api_key))
         .routes(routes!(audit_logs))
         .routes(routes!(stats))
-        .routes(routes!(users))
+        .routes(routes!(users, create_user))
         .routes(routes!(nodes))
         .routes(routes!(servers))
         .routes(routes!(health))
@@ -90,6 +92,17 @@ async fn stats(State(s): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Adm
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", params(PageQuery), responses((status = 200, body = Paged<User>)))]
 async fn users(State(s): State<AppState>, Auth(who): Auth, Query(q): Query<PageQuery>) -> ApiResult<Json<Paged<User>>> {
     Ok(Json(s.catalyst.list_users(&who, q.page()).await?))
+}
+
+/// Create a user (`admin.users`), whether or not registration is open: how a billing panel
+/// creates its customers.
+#[utoipa::path(post, path = "/api/admin/users", tag = "admin", request_body = RegisterInput, responses((status = 201, body = User)))]
+async fn create_user(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Body(input): Body<RegisterInput>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    Ok((StatusCode::CREATED, Json(s.catalyst.create_user(&who, input).await?)))
 }
 
 /// Every node with its resource totals and connection (`admin.read`).

@@ -24,7 +24,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// Create an account (no roles: it sees only what it is given access to).
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", security(()), request_body = RegisterInput, responses((status = 201, body = User)))]
 async fn register(State(s): State<AppState>, Body(input): Body<RegisterInput>) -> ApiResult<(StatusCode, Json<User>)> {
-    Ok((StatusCode::CREATED, Json(s.catalyst.register(None, input).await?)))
+    Ok((StatusCode::CREATED, Json(s.catalyst.register(input).await?)))
 }
 
 /// Exchange e-mail and password for an access token and a refresh token.

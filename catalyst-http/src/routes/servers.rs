@@ -137,6 +137,8 @@ async fn reset_crash_count(
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CommandInput {
+    /// One line, at most 4096 bytes.
+    #[schema(max_length = 4096, pattern = r"^[^\r\n\x00]*$")]
     command: String,
 }
 

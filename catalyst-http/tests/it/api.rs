@@ -835,3 +835,24 @@ async fn promtool_accepts(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn unknown_methods_and_routes_answer_the_error_body() {
+    let api = Api::new().await;
+    let (status, v, headers) = api.call(Method::DELETE, "/api/health", None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    assert_eq!(error_code(&v), "method_not_allowed", "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(headers.get("allow").is_some_and(|a| a.to_str().is_ok_and(|a| a.contains("GET"))), "{headers:?}");
+    assert!(headers.contains_key("x-content-type-options"), "hardened like every answer");
+
+    let server = catalyst_core::id::ServerId::new();
+    let (status, v, _) =
+        api.call(Method::PATCH, &format!("/api/servers/{server}"), Some(&api.admin), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    assert_eq!(error_code(&v), "method_not_allowed", "{v}");
+
+    let (status, v, _) = api.call(Method::GET, "/api/no-such-route", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(error_code(&v), "not_found", "{v}");
+}

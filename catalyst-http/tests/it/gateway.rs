@@ -30,7 +30,6 @@ struct World {
 async fn login(c: &Catalyst, name: &str) -> (catalyst_core::model::User, String) {
     let user = c
         .register(
-            None,
             RegisterInput {
                 email: format!("{name}@example.test"),
                 username: name.into(),
@@ -227,4 +226,47 @@ async fn authentication_and_revocation_reach_open_sockets() {
     let mut ows = connect(&w.url, &w.owner_token).await;
     w.catalyst.logout(&owner).await.expect("logout");
     assert_eq!(until(&mut ows, "the logout close", |v| v["type"] == "closed").await["code"], 4401);
+}
+
+/// A client that stops reading during a busy console falls behind the bus and misses the
+/// revocation itself: on lag the gateway checks the session again, so the socket still closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_socket_still_hears_its_revocation() {
+    use catalyst_core::events::DomainEvent;
+    use catalyst_core::model::{LogStream, ServerLog};
+    use catalyst_core::ports::EventSink;
+    let w = world().await;
+    let mut ws = connect(&w.url, &w.owner_token).await;
+    send(&mut ws, json!({"type": "subscribe", "server_id": w.server})).await;
+    until(&mut ws, "subscribed", |v| v["type"] == "subscribed").await;
+    let line = |seq: i64, text: String| {
+        DomainEvent::ServerLog(ServerLog {
+            server_id: w.server,
+            seq,
+            stream: LogStream::Stdout,
+            line: text,
+            at: chrono::Utc::now(),
+        })
+    };
+    // Fill the socket's buffers while the client reads nothing, so the gateway stops reading
+    // the bus; then the revocation, then more than the bus keeps.
+    let bus = w.catalyst.events();
+    for seq in 0..3000 {
+        bus.publish(line(seq, "x".repeat(4096)));
+    }
+    let owner = w.catalyst.authenticate(&w.owner_token).await.expect("owner");
+    w.catalyst.logout(&owner).await.expect("logout");
+    for seq in 3000..13_000 {
+        bus.publish(line(seq, "late".into()));
+    }
+    bus.publish(line(13_000, "last".into()));
+    let mut frames = 0;
+    let end = loop {
+        let v = next(&mut ws).await;
+        frames += 1;
+        if v["type"] == "closed" || v["line"] == "last" || frames > 20_000 {
+            break v;
+        }
+    };
+    assert_eq!(end["code"], 4401, "still streaming after logout: {end} after {frames} frames");
 }

@@ -24,6 +24,7 @@ async fn auth_endpoints_are_rate_limited_per_ip_and_cors_follows_the_config() {
         rate_limits: catalyst_http::limits::RateLimits { per_minute: 100, auth_per_minute: 3, health_per_minute: 100 },
         cors_origins: vec!["https://panel.example.test".into()],
         hsts: true,
+        ..Default::default()
     };
     let addr = crate::support::serve(catalyst_http::router_with(catalyst, Some(hub), &config)).await;
 

@@ -192,3 +192,118 @@ async fn agent_link_end_to_end() {
     let _ = stop.send(());
     let _ = handle.await;
 }
+
+/// An enrolled node reports on its own server, but names another server's backup and a user
+/// who has no access: neither the backup nor the audit log may change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cannot_rewrite_backups_or_audit_in_other_names() {
+    use catalyst_core::model::{AuditQuery, BackupStatus, Page};
+    use catalyst_core::protocol::{StoredArchive, WireError};
+    let p = plane().await;
+    let (n1, credential) = node(&p, "n1").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon =
+        NodeDaemon::new(n1.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(dir.path()));
+    let (handle, stop) = agent(&p, n1.id, &credential, daemon.clone());
+    until("the agent to connect", async || p.catalyst.node_online(n1.id)).await;
+    let template = p.catalyst.create_template(&p.admin, crate::support::game_template("game")).await.expect("template");
+    let mut servers = Vec::new();
+    for (name, port) in [("alice", 25565), ("bob", 25566)] {
+        let owner = p
+            .catalyst
+            .bootstrap_admin(&format!("{name}@example.test"), name, "owner-password".into())
+            .await
+            .expect("user")
+            .expect("new");
+        let input = NewServer {
+            name: name.into(),
+            description: String::new(),
+            owner_id: owner.id,
+            node_id: n1.id,
+            template_id: template.id,
+            variables: Default::default(),
+            limits: Default::default(),
+            allocations: vec![Allocation { ip: "0.0.0.0".into(), port, primary: true }],
+            restart_policy: Default::default(),
+        };
+        let s = p.catalyst.create_server(&p.admin, input).await.expect("server");
+        until("installed", async || p.catalyst.get_server(&p.admin, s.id).await.expect("get").state == ServerState::Stopped)
+            .await;
+        servers.push(s);
+    }
+    let (mine, theirs) = (&servers[0], &servers[1]);
+    let backup = p.catalyst.create_backup(&p.admin, theirs.id, None).await.expect("backup");
+    let completed = async || {
+        let b = p.catalyst.get_backup(&p.admin, theirs.id, backup.id).await.expect("get backup");
+        (b.status == BackupStatus::Completed).then_some(b)
+    };
+    until("the backup to complete", async || completed().await.is_some()).await;
+    let before = completed().await.expect("completed");
+    let _ = stop.send(());
+    let _ = handle.await;
+    until("the agent to go", async || !p.catalyst.node_online(n1.id)).await;
+
+    let stranger = catalyst_runtime::control::RegisterInput {
+        email: "stranger@example.test".into(),
+        username: "stranger".into(),
+        password: "stranger-password".into(),
+    };
+    let stranger = p.catalyst.register(stranger).await.expect("a customer without access");
+    let url = format!("{}/api/agent/ws", p.base.replace("http://", "ws://"));
+    let (mut liar, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connect");
+    let hello = AgentFrame::Hello {
+        protocol: PROTOCOL_VERSION,
+        node_id: n1.id,
+        credential: credential.clone(),
+        inventory: vec![(mine.id, ServerState::Stopped), (theirs.id, ServerState::Stopped)],
+    };
+    liar.send(Message::Text(serde_json::to_string(&hello).expect("json").into())).await.expect("hello");
+    let forged = StoredArchive { size_bytes: 1, checksum: "0".repeat(64) };
+    let lies = [
+        // Another server's backup, reported through a server of this node.
+        NodeEvent::BackupDone { server_id: mine.id, backup_id: backup.id, result: Ok(forged.clone()) },
+        // Its own server's backup, finished a second time.
+        NodeEvent::BackupDone { server_id: theirs.id, backup_id: backup.id, result: Ok(forged) },
+        NodeEvent::BackupDone {
+            server_id: theirs.id,
+            backup_id: backup.id,
+            result: Err(WireError { code: catalyst_core::ErrorKind::Internal, message: "forged".into() }),
+        },
+        NodeEvent::RestoreDone { server_id: mine.id, backup_id: backup.id, result: Ok(()) },
+        // An audit entry in the name of someone without access.
+        NodeEvent::FileActivity {
+            server_id: mine.id,
+            user_id: Some(stranger.id),
+            action: "file.delete".into(),
+            path: "world".into(),
+            bytes: 0,
+        },
+    ];
+    for event in lies {
+        let frame = AgentFrame::Event { event };
+        liar.send(Message::Text(serde_json::to_string(&frame).expect("json").into())).await.expect("lie");
+    }
+    // The same socket proves the lies were read: a true report behind them arrives.
+    let truth = NodeEvent::StateChanged {
+        server_id: mine.id,
+        from: ServerState::Stopped,
+        to: ServerState::Crashed,
+        reason: None,
+        at: chrono::Utc::now(),
+    };
+    liar.send(Message::Text(serde_json::to_string(&AgentFrame::Event { event: truth }).expect("json").into()))
+        .await
+        .expect("truth");
+    until("the true report", async || {
+        p.catalyst.get_server(&p.admin, mine.id).await.expect("get").state == ServerState::Crashed
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = p.catalyst.get_backup(&p.admin, theirs.id, backup.id).await.expect("backup");
+    assert_eq!((after.status, &after.checksum, after.size_bytes), (before.status, &before.checksum, before.size_bytes));
+    let query = AuditQuery { user_id: Some(stranger.id), ..Default::default() };
+    let named = p.catalyst.audit_logs(&p.admin, &query, Page::default()).await.expect("audit");
+    assert!(named.items.iter().all(|e| !e.action.starts_with("file.")), "{:?}", named.items);
+    let restored = AuditQuery { action: Some("backup.restored".into()), ..Default::default() };
+    assert_eq!(p.catalyst.audit_logs(&p.admin, &restored, Page::default()).await.expect("audit").total, 0);
+}

@@ -5,7 +5,10 @@ mod support;
 
 mod api;
 mod client;
+mod connections;
 mod files;
 mod gateway;
 mod limits;
 mod link;
+mod openapi;
+mod registration;

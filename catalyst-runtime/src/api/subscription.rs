@@ -212,8 +212,21 @@ pub(super) async fn embedded(c: Catalyst, who: Principal, id: ServerId, since: O
         loop {
             let event = match bus.recv().await {
                 Ok(event) => event,
-                // Too slow a reader: catch the console up from the store.
+                // Too slow a reader: what was missed may have ended its access; check it again,
+                // then catch the console up from the store.
                 Err(RecvError::Lagged(_)) => {
+                    match c.get_server(&who, id).await {
+                        Ok(s) if s.state == ServerState::Suspended && !who.holds(Permission::ServerSuspend) => {
+                            let _ = send(Err(Error::denied("the server was suspended"))).await;
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = send(Err(e)).await;
+                            return;
+                        }
+                    }
+                    console = c.check_server_permission(&who, id, Permission::ConsoleRead).await.is_ok();
                     let Some(after) = cursor.seq().filter(|_| console) else { continue };
                     for line in replay(&c, &who, id, after).await.unwrap_or_default() {
                         if cursor.admit(&line) && send(Ok(DomainEvent::ServerLog(line))).await.is_err() {

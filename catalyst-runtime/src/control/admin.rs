@@ -37,6 +37,7 @@ impl Catalyst {
             nodes_online: nodes.iter().filter(|n| self.node_online(n.id)).count() as u64,
             locations: store.list_locations().await?.len() as u64,
             templates: store.list_templates(one).await?.total,
+            backups: store.backup_usage().await?,
         })
     }
 

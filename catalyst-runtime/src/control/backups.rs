@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use catalyst_core::events::{BackupPhase, DomainEvent};
-use catalyst_core::id::{BackupId, ServerId};
+use catalyst_core::id::{BackupId, NodeId, ServerId};
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{Backup, BackupStatus, Server};
 use catalyst_core::permission::{Grant, Permission, Principal};
@@ -48,7 +48,8 @@ impl Catalyst {
             Some(n) => n,
             None => format!("Backup {}", now.format("%Y-%m-%d %H:%M:%S")),
         };
-        for mut running in self.inner.store.list_backups(server_id).await? {
+        let mut existing = self.inner.store.list_backups(server_id).await?;
+        for running in existing.iter_mut() {
             if running.status != BackupStatus::InProgress {
                 continue;
             }
@@ -58,8 +59,9 @@ impl Catalyst {
             running.status = BackupStatus::Failed;
             running.error = Some("abandoned: the node never reported an outcome".into());
             running.completed_at = Some(now);
-            self.inner.store.update_backup(&running).await?;
+            self.inner.store.update_backup(running).await?;
         }
+        catalyst_core::model::check_backup_room(&server.limits, &existing)?;
         let backup = Backup {
             id: BackupId::new(),
             server_id,
@@ -234,11 +236,17 @@ impl Catalyst {
     /// Record a backup's outcome, tell observers, and rotate old backups out.
     pub(super) async fn backup_finished(
         &self,
+        node: NodeId,
         server_id: ServerId,
         backup_id: BackupId,
         result: std::result::Result<StoredArchive, WireError>,
     ) {
         let Ok(mut backup) = self.inner.store.get_backup(backup_id).await else { return };
+        // Only the node writing this server's backup may finish it, once.
+        if backup.server_id != server_id || backup.node_id != node || backup.status != BackupStatus::InProgress {
+            tracing::warn!(%node, %backup_id, "a node reported on a backup that is not its to finish; ignored");
+            return;
+        }
         let now = self.now();
         backup.completed_at = Some(now);
         let (phase, error) = match result {
@@ -276,10 +284,18 @@ impl Catalyst {
     /// Tell observers how a restore ended (and say it in the server's console).
     pub(super) async fn restore_finished(
         &self,
+        node: NodeId,
         server_id: ServerId,
         backup_id: BackupId,
         result: std::result::Result<(), WireError>,
     ) {
+        match self.inner.store.get_backup(backup_id).await {
+            Ok(b) if b.server_id == server_id => {}
+            _ => {
+                tracing::warn!(%node, %backup_id, "a node reported a restore of another server's backup; ignored");
+                return;
+            }
+        }
         let (phase, error) = match result {
             Ok(()) => (BackupPhase::Restored, None),
             Err(e) => (BackupPhase::RestoreFailed, Some(e.message)),

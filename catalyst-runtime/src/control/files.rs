@@ -162,6 +162,15 @@ impl Catalyst {
     /// otherwise it continues an interrupted one, whose received size must equal `offset`.
     /// When `length` is given the file is put in place once that many bytes arrived (a body that
     /// ends early leaves a resumable upload); without it, when the body ends.
+    ///
+    /// What becomes of the hidden partial file when the upload does not complete:
+    /// - the body broke (the client went away) or ended before `length`: it stays, for a `HEAD`
+    ///   and a `PATCH` to resume. It counts against the disk limit like any file (every chunk
+    ///   was reserved, so it never takes more than the limit), and the node deletes a partial
+    ///   nobody wrote to for 24 hours (`node::files::PARTIAL_TTL`) when it next measures the
+    ///   server's directory.
+    /// - anything else (the disk limit, a body longer than `Upload-Length`, a refused write, a
+    ///   refused final rename): it is deleted at once, since no resume could succeed from there.
     pub async fn upload<E: std::fmt::Display>(
         &self,
         who: &Principal,
@@ -181,44 +190,31 @@ impl Catalyst {
             if have != offset {
                 return Err(Error::conflict(format!("the upload has {have} bytes, not {offset}")));
             }
+        } else if let Ok(FileReply::Entry { entry }) =
+            self.node_files(&grant, &server, FileOp::Stat { path: path.into() }).await
+            && entry.kind == FileKind::Directory
+        {
+            // Refused before the bytes travel, rather than at the final rename.
+            return Err(Error::conflict(format!("{path} is a directory: an upload cannot replace it")));
         }
         let mut at = offset;
-        let mut buffer = Vec::with_capacity(CHUNK);
-        let mut body = std::pin::pin!(body);
-        let flush = async |buffer: &mut Vec<u8>, at: &mut u64| -> Result<()> {
-            if buffer.is_empty() && *at > 0 {
-                return Ok(());
+        let received = self.receive(&grant, &server, &partial, &mut at, length, body).await;
+        let (broken, complete) = match received {
+            Ok((broken, complete)) if complete => {
+                match self.node_files(&grant, &server, FileOp::Rename { from: partial.clone(), to: path.into() }).await {
+                    Ok(_) => (broken, true),
+                    Err(e) => {
+                        self.drop_partial(&grant, &server, &partial).await;
+                        return Err(e);
+                    }
+                }
             }
-            let data = std::mem::replace(buffer, Vec::with_capacity(CHUNK));
-            let len = data.len() as u64;
-            let op = FileOp::Write { path: partial.clone(), offset: *at, data, truncate: *at == 0 };
-            self.node_files(&grant, &server, op).await?;
-            *at += len;
-            Ok(())
+            Ok(received) => received,
+            Err(e) => {
+                self.drop_partial(&grant, &server, &partial).await;
+                return Err(e);
+            }
         };
-        let mut broken = None;
-        while let Some(piece) = body.next().await {
-            match piece {
-                Ok(bytes) => {
-                    if length.is_some_and(|l| at + (buffer.len() + bytes.len()) as u64 > l) {
-                        return Err(Error::invalid("the body is longer than Upload-Length"));
-                    }
-                    buffer.extend_from_slice(&bytes);
-                    if buffer.len() >= CHUNK {
-                        flush(&mut buffer, &mut at).await?;
-                    }
-                }
-                Err(e) => {
-                    broken = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        flush(&mut buffer, &mut at).await?;
-        let complete = broken.is_none() && length.is_none_or(|l| at == l);
-        if complete {
-            self.node_files(&grant, &server, FileOp::Rename { from: partial, to: path.to_string() }).await?;
-        }
         self.audit(
             Who::Grant(&grant, who),
             "file.upload",
@@ -230,6 +226,63 @@ impl Catalyst {
         match broken {
             Some(e) => Err(Error::unavailable(format!("the upload was interrupted at {at} bytes: {e}"))),
             None => Ok(UploadStatus { offset: at, complete }),
+        }
+    }
+
+    /// Write `body` into `partial` from `*at` in chunks. Returns why the body broke (if it did)
+    /// and whether the upload is complete; an error when a write was refused.
+    async fn receive<E: std::fmt::Display>(
+        &self,
+        grant: &Grant,
+        server: &Server,
+        partial: &str,
+        at: &mut u64,
+        length: Option<u64>,
+        body: impl Stream<Item = std::result::Result<Bytes, E>> + Send,
+    ) -> Result<(Option<String>, bool)> {
+        let mut buffer = Vec::with_capacity(CHUNK);
+        let mut body = std::pin::pin!(body);
+        let flush = async |buffer: &mut Vec<u8>, at: &mut u64| -> Result<()> {
+            if buffer.is_empty() && *at > 0 {
+                return Ok(());
+            }
+            let data = std::mem::replace(buffer, Vec::with_capacity(CHUNK));
+            let len = data.len() as u64;
+            let op = FileOp::Write { path: partial.to_string(), offset: *at, data, truncate: *at == 0 };
+            self.node_files(grant, server, op).await?;
+            *at += len;
+            Ok(())
+        };
+        let mut broken = None;
+        while let Some(piece) = body.next().await {
+            match piece {
+                Ok(bytes) => {
+                    if length.is_some_and(|l| *at + (buffer.len() + bytes.len()) as u64 > l) {
+                        return Err(Error::invalid("the body is longer than Upload-Length"));
+                    }
+                    buffer.extend_from_slice(&bytes);
+                    if buffer.len() >= CHUNK {
+                        flush(&mut buffer, at).await?;
+                    }
+                }
+                Err(e) => {
+                    broken = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        flush(&mut buffer, at).await?;
+        let complete = broken.is_none() && length.is_none_or(|l| *at == l);
+        Ok((broken, complete))
+    }
+
+    /// Delete the partial file of an upload that failed (best effort: it is hidden, and expires).
+    async fn drop_partial(&self, grant: &Grant, server: &Server, partial: &str) {
+        let op = FileOp::Delete { paths: vec![partial.to_string()] };
+        if let Err(e) = self.node_files(grant, server, op).await
+            && e.kind() != ErrorKind::NotFound
+        {
+            tracing::warn!(server = %server.id, partial, error = %e, "the partial file of a failed upload stays");
         }
     }
 }

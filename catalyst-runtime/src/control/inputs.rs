@@ -16,10 +16,13 @@ use catalyst_core::restart::RestartPolicy;
 #[serde(deny_unknown_fields)]
 pub struct RegisterInput {
     /// E-mail address (the login).
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
     pub email: String,
     /// Display name.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     /// Password, 8 characters or more.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -87,9 +90,11 @@ pub struct Me {
 pub struct UserPatch {
     /// New e-mail.
     #[serde(default)]
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
     pub email: Option<String>,
     /// New display name.
     #[serde(default)]
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub username: Option<String>,
     /// New role list.
     #[serde(default)]
@@ -101,9 +106,11 @@ pub struct UserPatch {
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     /// Unique name.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// What it is for.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
     /// Permission patterns (`*`, `server.*`, `file.read`).
     pub permissions: Vec<String>,
@@ -114,9 +121,11 @@ pub struct NewRole {
 #[serde(deny_unknown_fields)]
 pub struct NewLocation {
     /// Unique short name.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Free text.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
 }
 
@@ -126,9 +135,11 @@ pub struct NewLocation {
 pub struct LocationPatch {
     /// New name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     /// New description.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 
@@ -137,17 +148,22 @@ pub struct LocationPatch {
 #[serde(deny_unknown_fields)]
 pub struct NewNode {
     /// Unique name.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Location.
     pub location_id: LocationId,
     /// Public host name.
+    #[schema(min_length = 1, max_length = 253, pattern = r"^[A-Za-z0-9:][A-Za-z0-9.:-]*$")]
     pub fqdn: String,
     /// Memory to hand out, MiB.
+    #[schema(minimum = 1, maximum = 1099511627776_u64)]
     pub memory_mb: u64,
     /// Disk to hand out, MiB.
+    #[schema(minimum = 1, maximum = 1099511627776_u64)]
     pub disk_mb: u64,
     /// Over-allocation percent.
     #[serde(default)]
+    #[schema(maximum = 1000)]
     pub overallocate_percent: u32,
 }
 
@@ -157,21 +173,26 @@ pub struct NewNode {
 pub struct NodePatch {
     /// New name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     /// New location.
     #[serde(default)]
     pub location_id: Option<LocationId>,
     /// New host name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 253, pattern = r"^[A-Za-z0-9:][A-Za-z0-9.:-]*$")]
     pub fqdn: Option<String>,
     /// New memory, MiB.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1099511627776_u64)]
     pub memory_mb: Option<u64>,
     /// New disk, MiB.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1099511627776_u64)]
     pub disk_mb: Option<u64>,
     /// New over-allocation.
     #[serde(default)]
+    #[schema(maximum = 1000)]
     pub overallocate_percent: Option<u32>,
 }
 
@@ -216,19 +237,24 @@ impl fmt::Debug for NodeCredential {
 #[serde(deny_unknown_fields)]
 pub struct NewTemplate {
     /// Unique name.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Free text.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub description: String,
     /// Container image.
+    #[schema(min_length = 1, max_length = 512, pattern = r"^\S+$")]
     pub image: String,
     /// Startup command with `{{VAR}}` placeholders.
+    #[schema(min_length = 1, max_length = 8192)]
     pub startup: String,
     /// Fixed environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Variables.
     #[serde(default)]
+    #[schema(max_items = 128)]
     pub variables: Vec<TemplateVariable>,
     /// Install step.
     #[serde(default)]
@@ -238,6 +264,7 @@ pub struct NewTemplate {
     pub stop: StopAction,
     /// "Started" markers.
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub done_patterns: Vec<DonePattern>,
     /// Config file edits.
     #[serde(default)]
@@ -253,9 +280,11 @@ fn default_stop() -> StopAction {
 #[serde(deny_unknown_fields)]
 pub struct NewServer {
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Free text.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub description: String,
     /// The customer.
     pub owner_id: UserId,
@@ -270,6 +299,7 @@ pub struct NewServer {
     #[serde(default)]
     pub limits: Limits,
     /// Endpoints; one primary (the first if none is marked).
+    #[schema(min_items = 1, max_items = 32)]
     pub allocations: Vec<Allocation>,
     /// Crash policy.
     #[serde(default)]
@@ -282,9 +312,11 @@ pub struct NewServer {
 pub struct ServerPatch {
     /// New name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// New description.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub description: Option<String>,
     /// Changed variable values (merged).
     #[serde(default)]
@@ -294,6 +326,7 @@ pub struct ServerPatch {
     pub limits: Option<Limits>,
     /// New allocations.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 32)]
     pub allocations: Option<Vec<Allocation>>,
     /// New restart policy.
     #[serde(default)]
@@ -315,14 +348,18 @@ pub struct GrantAccess {
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// What the key may do: a subset of the creator's permissions.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Permission>,
     /// Requests allowed per window (none: unlimited).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub rate_limit: Option<u32>,
     /// Window length in seconds (default 60).
     #[serde(default = "default_rate_window")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub rate_window_secs: u32,
     /// When the key stops working.
     #[serde(default)]
@@ -340,15 +377,18 @@ fn default_rate_window() -> u32 {
 pub struct ApiKeyPatch {
     /// Display name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// New scopes (a subset of the caller's permissions).
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub scopes: Option<Vec<Permission>>,
     /// Requests allowed per window; `0` removes the limit.
     #[serde(default)]
     pub rate_limit: Option<u32>,
     /// Window length in seconds.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86400)]
     pub rate_window_secs: Option<u32>,
     /// New expiry.
     #[serde(default)]
@@ -390,6 +430,8 @@ pub struct AdminStats {
     pub locations: u64,
     /// Templates.
     pub templates: u64,
+    /// Backups stored or being written, and the bytes they take.
+    pub backups: catalyst_core::model::BackupUsage,
 }
 
 /// A node with what it has handed out.
@@ -435,8 +477,10 @@ pub struct NewTask {
     /// The server it acts on.
     pub server_id: ServerId,
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Cron expression (croner: optional seconds, `L`, `W`, `#`).
+    #[schema(min_length = 1, max_length = 256)]
     pub cron: String,
     /// IANA time zone the expression is read in (default `UTC`).
     #[serde(default = "default_timezone")]
@@ -465,9 +509,11 @@ fn default_true() -> bool {
 pub struct TaskPatch {
     /// Display name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Cron expression.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub cron: Option<String>,
     /// Time zone.
     #[serde(default)]
@@ -531,6 +577,7 @@ pub enum MetricsSeries {
 #[serde(deny_unknown_fields)]
 pub struct NewAlertRule {
     /// Display name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// When it fires.
     pub condition: AlertCondition,
@@ -539,6 +586,7 @@ pub struct NewAlertRule {
     pub severity: Severity,
     /// Webhooks told about each alert.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub webhooks: Vec<WebhookTarget>,
     /// Evaluated only when enabled (default true).
     #[serde(default = "default_true")]
@@ -555,6 +603,7 @@ fn default_severity() -> Severity {
 pub struct AlertRulePatch {
     /// Display name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// When it fires.
     #[serde(default)]
@@ -564,6 +613,7 @@ pub struct AlertRulePatch {
     pub severity: Option<Severity>,
     /// Webhooks (replaces the list).
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub webhooks: Option<Vec<WebhookTarget>>,
     /// Enable or disable.
     #[serde(default)]

@@ -117,19 +117,41 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 NodeEvent::BackupDone { server_id, backup_id, result } => {
                     // Retention may call the node: off the event loop.
                     let c = catalyst.clone();
-                    tokio::spawn(async move { c.backup_finished(server_id, backup_id, result).await });
+                    tokio::spawn(async move { c.backup_finished(node, server_id, backup_id, result).await });
                 }
                 NodeEvent::RestoreDone { server_id, backup_id, result } => {
                     let c = catalyst.clone();
-                    tokio::spawn(async move { c.restore_finished(server_id, backup_id, result).await });
+                    tokio::spawn(async move { c.restore_finished(node, server_id, backup_id, result).await });
                 }
                 NodeEvent::FileActivity { server_id, user_id, action, path, bytes } => {
+                    // The node says who did it; only someone who may touch these files is named.
+                    let user_id = match user_id {
+                        Some(u) => may_touch_files(&catalyst, u, server_id).await.then_some(u),
+                        None => None,
+                    };
+                    let action = if is_file_action(&action) { action } else { "file.unknown".to_string() };
+                    let path: String = path.chars().take(4096).collect();
                     catalyst.record_file_activity(node, server_id, user_id, &action, &path, bytes).await;
                 }
                 NodeEvent::Health { .. } => {}
             }
         }
     });
+}
+
+/// Does `user` hold file access on `server` (what an SFTP session needs to have acted)?
+async fn may_touch_files(catalyst: &Catalyst, user: catalyst_core::id::UserId, server: ServerId) -> bool {
+    match catalyst.principal_for(user).await {
+        Ok(who) => catalyst.file_permissions(&who, server).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The audit actions an SFTP session reports: `file.` and a short lowercase word.
+fn is_file_action(action: &str) -> bool {
+    action.strip_prefix("file.").is_some_and(|rest| {
+        !rest.is_empty() && rest.len() <= 32 && rest.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    })
 }
 
 /// The next batch from `rx`: at most `max` items, none waiting longer than `FLUSH`; `None`

@@ -9,7 +9,7 @@ use catalyst_core::id::{ServerId, UserId};
 use catalyst_core::lifecycle::{Event, ServerState, apply};
 use catalyst_core::model::{Allocation, Limits, LogQuery, Page, Paged, Server, ServerAccess, ServerLog, Template};
 use catalyst_core::permission::{
-    Grant, Permission, PermissionSet, Principal, Scope, ServerAuthz, authorize, server_permissions,
+    Grant, Permission, PermissionSet, Principal, Scope, ServerAuthz, authorize, effective_server_permissions,
 };
 use catalyst_core::ports::ServerFilter;
 use catalyst_core::protocol::{NodeRequest, NodeResponse, ServerSpec};
@@ -92,7 +92,8 @@ pub(super) fn spec_for(server: &Server, template: &Template) -> Result<ServerSpe
     Ok(ServerSpec {
         server_id: server.id,
         image: template.image.clone(),
-        startup: render::render(&template.startup, &ctx)?,
+        // Values reach the shell as environment variables, never as shell text.
+        startup: render::render_shell(&template.startup, &ctx)?,
         env,
         limits: server.limits,
         allocations: server.allocations.clone(),
@@ -500,8 +501,8 @@ impl Catalyst {
         if let Some(p) = requested.iter().find(|p| !p.is_server_scoped()) {
             return Err(Error::invalid(format!("{p} cannot be granted on one server")));
         }
-        let held = if grant.is_global() { PermissionSet::all() } else { server_permissions(who, &authz) };
-        if !requested.is_subset(held) {
+        // Whatever the credential: never more than the caller may exercise here itself.
+        if !requested.is_subset(effective_server_permissions(who, &authz)) {
             return Err(Error::denied("you cannot grant permissions you do not hold"));
         }
         self.inner.store.get_user(input.user_id).await?;

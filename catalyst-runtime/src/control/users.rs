@@ -18,13 +18,39 @@ const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
 
 impl Catalyst {
-    /// Create an account. Allowed for anyone when registration is open, otherwise only for
-    /// holders of `admin.users`.
-    pub async fn register(&self, who: Option<&Principal>, input: RegisterInput) -> Result<User> {
-        let by_admin = who.is_some_and(|p| p.holds(Permission::AdminUsers));
-        if !self.inner.auth.open_registration && !by_admin {
-            return Err(Error::denied("registration is closed"));
+    /// Create an account for yourself, when registration is open. An e-mail that already has
+    /// an account gets the same answer as a new one (and nothing happens), so registration
+    /// does not tell which addresses exist.
+    pub async fn register(&self, input: RegisterInput) -> Result<User> {
+        if !self.inner.auth.open_registration {
+            return Err(Error::denied("registration is closed: ask the operator for an account"));
         }
+        let (user, created) = self.new_user(input).await?;
+        let outcome = if created { "created" } else { "e-mail taken" };
+        self.audit(Who::Anonymous(None), "auth.register", ("user", Some(user.id.to_string())), created, json!({"email": user.email, "outcome": outcome}))
+            .await;
+        Ok(user)
+    }
+
+    /// Create an account for someone (`admin.users`), whether or not registration is open.
+    pub async fn create_user(&self, who: &Principal, input: RegisterInput) -> Result<User> {
+        let grant = authorize(who, Permission::AdminUsers, Scope::Global)?;
+        let email = validate::email(&input.email)?;
+        if self.inner.store.find_user_by_email(&email).await?.is_some() {
+            return Err(Error::conflict(format!("a user with e-mail {email} exists")));
+        }
+        let (user, created) = self.new_user(input).await?;
+        if !created {
+            return Err(Error::conflict(format!("a user with e-mail {email} exists")));
+        }
+        self.audit(Who::Grant(&grant, who), "user.create", ("user", Some(user.id.to_string())), true, json!({"email": user.email}))
+            .await;
+        Ok(user)
+    }
+
+    /// Validate and store a user; `false` when the e-mail was taken (the returned user is then
+    /// the one that would have been, never stored). A taken username is a conflict.
+    async fn new_user(&self, input: RegisterInput) -> Result<(User, bool)> {
         let email = validate::email(&input.email)?;
         let username = validate::username(&input.username)?;
         validate::password(&input.password)?;
@@ -33,20 +59,24 @@ impl Catalyst {
             id: UserId::new(),
             email,
             username,
+            // Hashed either way, so a taken e-mail costs the same time as a new one.
             password_hash: hash_password(input.password).await?,
             roles: vec![],
             created_at: now,
             updated_at: now,
             version: 0,
         };
-        self.inner.store.create_user(&user).await?;
-        let actor = match who {
-            Some(p) => Who::Principal(p),
-            None => Who::Anonymous(None),
-        };
-        self.audit(actor, "auth.register", ("user", Some(user.id.to_string())), true, json!({"email": user.email}))
-            .await;
-        Ok(user)
+        if self.inner.store.find_user_by_email(&user.email).await?.is_some() {
+            return Ok((user, false));
+        }
+        match self.inner.store.create_user(&user).await {
+            Ok(()) => Ok((user, true)),
+            // The e-mail was taken between the look-up and the insert.
+            Err(e) if e.kind() == ErrorKind::Conflict && self.inner.store.find_user_by_email(&user.email).await?.is_some() => {
+                Ok((user, false))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Exchange an e-mail and password for tokens. Wrong e-mail and wrong password look alike.
@@ -238,6 +268,7 @@ impl Catalyst {
     pub async fn update_user(&self, who: &Principal, id: UserId, patch: UserPatch) -> Result<User> {
         let grant = authorize(who, Permission::AdminUsers, Scope::Global)?;
         let mut user = self.inner.store.get_user(id).await?;
+        self.check_outranks(who, &user.roles).await?;
         if let Some(email) = &patch.email {
             user.email = validate::email(email)?;
         }
@@ -246,9 +277,7 @@ impl Catalyst {
         }
         let roles_changed = patch.roles.as_ref().is_some_and(|r| r != &user.roles);
         if let Some(roles) = patch.roles {
-            for role in &roles {
-                self.inner.store.get_role(*role).await?;
-            }
+            self.check_outranks(who, &roles).await?;
             user.roles = roles;
         }
         user.updated_at = self.now();
@@ -291,6 +320,8 @@ impl Catalyst {
         if who.user_id() == Some(id) {
             return Err(Error::conflict("you cannot delete yourself"));
         }
+        let user = self.inner.store.get_user(id).await?;
+        self.check_outranks(who, &user.roles).await?;
         self.inner.store.delete_user(id).await?;
         self.publish(catalyst_core::events::DomainEvent::UserRevoked { user_id: id });
         self.audit(Who::Grant(&grant, who), "user.delete", ("user", Some(id.to_string())), true, json!({})).await;
@@ -301,7 +332,9 @@ impl Catalyst {
     pub async fn create_role(&self, who: &Principal, input: NewRole) -> Result<Role> {
         let grant = authorize(who, Permission::AdminUsers, Scope::Global)?;
         let name = validate::name("name", &input.name, 64)?;
-        PermissionSet::from_patterns(&input.permissions)?;
+        if !PermissionSet::from_patterns(&input.permissions)?.is_subset(who.global()) {
+            return Err(Error::denied("a role cannot hold permissions you do not hold"));
+        }
         let role = Role {
             id: RoleId::new(),
             name,
@@ -334,6 +367,21 @@ impl Catalyst {
         self.inner.store.delete_role(id).await?;
         self.audit(Who::Grant(&grant, who), "role.delete", ("role", Some(id.to_string())), true, json!({})).await;
         Ok(())
+    }
+
+    /// Refuse unless `who` holds every permission of `roles` (each must exist): nobody hands out,
+    /// or takes away from a user, more than they hold themselves.
+    async fn check_outranks(&self, who: &Principal, roles: &[RoleId]) -> Result<()> {
+        let mut set = PermissionSet::EMPTY;
+        for role in roles {
+            let role = self.inner.store.get_role(*role).await?;
+            set = set.union(PermissionSet::from_patterns(&role.permissions)?);
+        }
+        if set.is_subset(who.global()) {
+            Ok(())
+        } else {
+            Err(Error::denied("that user or role holds permissions you do not hold"))
+        }
     }
 
     /// Ensure an `admin` role with `*` and, if no user has `email` yet, an admin user with it.

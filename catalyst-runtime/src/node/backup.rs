@@ -256,7 +256,7 @@ impl NodeDaemon {
         // 2. Unpack into staging, within the disk limit.
         let (live, staging, old) = self.restore_dirs(server_id);
         let limit = self.limits_of(server_id).await?.disk_mb.saturating_mul(1024 * 1024);
-        let owner = self.server_user();
+        let owner = self.server_user(server_id);
         let (archive, staging_dir) = (download.to_path_buf(), staging.clone());
         let unpacked = tokio::task::spawn_blocking(move || -> Result<()> {
             let _ = std::fs::remove_dir_all(&staging_dir);

@@ -15,7 +15,7 @@ use catalyst_core::clock::Clock;
 use catalyst_core::id::{NodeId, ServerId};
 use catalyst_core::lifecycle::{Effect, Event, ServerState, apply};
 use catalyst_core::model::{DonePattern, StopAction, Timestamp};
-use catalyst_core::ports::{ConsoleLine, ContainerRuntime, ContainerSpec, Mount, NetworkMode, Signal};
+use catalyst_core::ports::{ConsoleLine, ContainerRuntime, ContainerSpec, Isolation, Mount, NetworkMode, Signal};
 use catalyst_core::protocol::{NodeEvent, NodeRequest, NodeResponse, ServerSpec};
 use catalyst_core::restart::{ExitInfo, RestartDecision};
 use catalyst_core::{Error, ErrorKind, Result};
@@ -41,9 +41,15 @@ pub struct DaemonConfig {
     pub network: NetworkMode,
     /// Console history and throttle.
     pub console: ConsoleConfig,
-    /// The unprivileged `(uid, gid)` servers run as; their directory is owned by it. Install
+    /// The unprivileged `(uid, gid)` containers run as; their directory is owned by it. Install
     /// scripts run as root inside their container (with dropped capabilities).
     pub server_user: Option<(u32, u32)>,
+    /// On a runtime that shares the host's files ([`Isolation::Uid`]), each server runs as its
+    /// own uid from this range (gid = uid), installs included.
+    pub server_uids: std::ops::Range<u32>,
+    /// Run servers even when the runtime cannot confine them ([`Isolation::None`]): they can
+    /// then read everything the node can. Only for servers the operator trusts.
+    pub allow_unconfined: bool,
 }
 
 impl DaemonConfig {
@@ -57,6 +63,8 @@ impl DaemonConfig {
             network: NetworkMode::Host,
             console: ConsoleConfig::default(),
             server_user: Some((1000, 1000)),
+            server_uids: super::server_users::DEFAULT_SERVER_UIDS,
+            allow_unconfined: false,
         }
     }
 }
@@ -81,6 +89,8 @@ struct Inner {
 #[derive(Debug)]
 pub(super) struct Slot {
     pub(super) id: ServerId,
+    /// The uid of its own on a runtime that shares the host's files.
+    uid: Option<u32>,
     console: Arc<Console>,
     /// Mirrors `state == Starting` so the output pump can skip the lock on most lines.
     starting: AtomicBool,
@@ -113,6 +123,8 @@ struct Persisted {
     spec: ServerSpec,
     state: ServerState,
     restarts: Vec<Timestamp>,
+    #[serde(default)]
+    uid: Option<u32>,
 }
 
 /// States in which a restore, a transfer or a deletion owns the server's files.
@@ -136,6 +148,9 @@ impl NodeDaemon {
         clock: Arc<dyn Clock>,
         config: DaemonConfig,
     ) -> Self {
+        if let Err(e) = super::server_users::prepare_node_dirs(&config.data_dir) {
+            tracing::error!(dir = %config.data_dir.display(), error = %e, "cannot make the node's directories private");
+        }
         Self {
             inner: Arc::new(Inner {
                 node_id,
@@ -245,7 +260,7 @@ impl NodeDaemon {
     pub async fn handle(&self, request: NodeRequest) -> Result<NodeResponse> {
         match request {
             NodeRequest::Configure { spec } => {
-                self.configure(*spec).await;
+                self.configure(*spec).await?;
                 Ok(NodeResponse::Ok)
             }
             NodeRequest::Install { server_id } => self.event(server_id, Event::Install).await,
@@ -309,47 +324,59 @@ impl NodeDaemon {
         }
     }
 
-    async fn configure(&self, spec: ServerSpec) {
-        let id = spec.server_id;
-        self.insert_slot(spec, ServerState::Stopped, Vec::new()).await;
-        if let Ok(slot) = self.slot(id) {
-            self.persist(&*slot.machine.lock().await);
-        }
+    async fn configure(&self, spec: ServerSpec) -> Result<()> {
+        let slot = self.insert_slot(spec, ServerState::Stopped, Vec::new(), None).await?;
+        self.persist(&slot, &*slot.machine.lock().await);
+        Ok(())
     }
 
-    /// Add a server, or replace the definition of a known one (keeping its state).
-    async fn insert_slot(&self, spec: ServerSpec, state: ServerState, restarts: Vec<Timestamp>) -> Arc<Slot> {
+    /// Add a server, or replace the definition of a known one (keeping its state). A new
+    /// server on a runtime that shares the host's files gets a uid of its own (`uid` when
+    /// recovered).
+    async fn insert_slot(
+        &self,
+        spec: ServerSpec,
+        state: ServerState,
+        restarts: Vec<Timestamp>,
+        uid: Option<u32>,
+    ) -> Result<Arc<Slot>> {
         let existing = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).get(&spec.server_id).cloned();
-        match existing {
-            Some(slot) => {
-                slot.machine.lock().await.spec = spec;
-                slot
-            }
-            None => {
-                // Sequence numbers start at the current time in microseconds: they keep increasing across
-                // agent restarts without any bookkeeping.
-                let first_seq = self.inner.clock.now().timestamp_micros();
-                let console = Arc::new(Console::new(self.inner.config.console, first_seq));
-                let slot = Arc::new(Slot {
-                    id: spec.server_id,
-                    console: console.clone(),
-                    starting: AtomicBool::new(false),
-                    files_locked: AtomicBool::new(false),
-                    restore: StdMutex::new(None),
-                    machine: Mutex::new(Machine {
-                        spec,
-                        state,
-                        generation: 0,
-                        restarts,
-                        pending: Vec::new(),
-                        console,
-                        last_exit: None,
-                    }),
-                });
-                self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).insert(slot.id, slot.clone());
-                slot
-            }
+        if let Some(slot) = existing {
+            slot.machine.lock().await.spec = spec;
+            return Ok(slot);
         }
+        // Sequence numbers start at the current time in microseconds: they keep increasing across
+        // agent restarts without any bookkeeping.
+        let first_seq = self.inner.clock.now().timestamp_micros();
+        let console = Arc::new(Console::new(self.inner.config.console, first_seq));
+        let mut servers = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner());
+        let uid = match (self.inner.runtime.isolation(), uid) {
+            (Isolation::Uid, Some(uid)) => Some(uid),
+            (Isolation::Uid, None) => {
+                let taken = servers.values().filter_map(|s| s.uid).collect();
+                Some(super::server_users::allocate(&self.inner.config.server_uids, &taken)?)
+            }
+            _ => None,
+        };
+        let slot = Arc::new(Slot {
+            id: spec.server_id,
+            uid,
+            console: console.clone(),
+            starting: AtomicBool::new(false),
+            files_locked: AtomicBool::new(false),
+            restore: StdMutex::new(None),
+            machine: Mutex::new(Machine {
+                spec,
+                state,
+                generation: 0,
+                restarts,
+                pending: Vec::new(),
+                console,
+                last_exit: None,
+            }),
+        });
+        let id = slot.id;
+        Ok(servers.entry(id).or_insert(slot).clone())
     }
 
     fn state_file(&self, id: ServerId) -> PathBuf {
@@ -357,9 +384,9 @@ impl NodeDaemon {
     }
 
     /// Write the server's definition and state (atomically: temp file, then rename).
-    fn persist(&self, m: &Machine) {
+    fn persist(&self, slot: &Slot, m: &Machine) {
         let path = self.state_file(m.spec.server_id);
-        let record = Persisted { spec: m.spec.clone(), state: m.state, restarts: m.restarts.clone() };
+        let record = Persisted { spec: m.spec.clone(), state: m.state, restarts: m.restarts.clone(), uid: slot.uid };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(path.parent().unwrap_or(&self.inner.config.data_dir))?;
             let tmp = path.with_extension("json.tmp");
@@ -387,7 +414,10 @@ impl NodeDaemon {
                     .map_err(|e| e.to_string())
                     .and_then(|b| serde_json::from_slice::<Persisted>(&b).map_err(|e| e.to_string()))
                 {
-                    Ok(p) => loaded.push(self.insert_slot(p.spec, p.state, p.restarts).await),
+                    Ok(p) => match self.insert_slot(p.spec, p.state, p.restarts, p.uid).await {
+                        Ok(slot) => loaded.push(slot),
+                        Err(e) => tracing::error!(path = %path.display(), error = %e, "server not recovered"),
+                    },
                     Err(e) => tracing::error!(path = %path.display(), error = %e, "unreadable server state; skipped"),
                 }
             }
@@ -521,7 +551,7 @@ impl NodeDaemon {
                 }
             }
             if m.state != ServerState::Deleting {
-                self.persist(m);
+                self.persist(slot, m);
             }
             Ok(())
         })
@@ -652,8 +682,13 @@ impl NodeDaemon {
         self.inner.usage.peek(id)
     }
 
-    pub(super) fn server_user(&self) -> Option<(u32, u32)> {
-        self.inner.config.server_user
+    /// Whom a server's files belong to and its processes run as.
+    pub(super) fn server_user(&self, id: ServerId) -> Option<(u32, u32)> {
+        match self.inner.runtime.isolation() {
+            Isolation::Namespaces => self.inner.config.server_user,
+            Isolation::Uid => self.slot(id).ok().and_then(|s| s.uid).map(|uid| (uid, uid)),
+            Isolation::None => None,
+        }
     }
 
     pub(super) fn usage(&self) -> &super::files::DiskUsage {
@@ -681,25 +716,26 @@ impl NodeDaemon {
             network: self.inner.config.network,
             tmpfs_mb: 100,
             read_only_rootfs: false,
-            user: self.inner.config.server_user,
+            user: self.server_user(spec.server_id),
         }
     }
 
-    /// Create a fresh container (removing a stale one) and attach before starting.
+    /// Create a fresh container (removing a stale one) and attach before starting; the
+    /// server's directory is made private to `owner` first.
     async fn launch(
         &self,
         cspec: &ContainerSpec,
+        owner: Option<(u32, u32)>,
     ) -> Result<futures::stream::BoxStream<'static, catalyst_core::ports::ConsoleLine>> {
         let runtime = &self.inner.runtime;
-        tokio::fs::create_dir_all(&cspec.mounts[0].source)
-            .await
-            .map_err(|e| Error::internal("cannot create the server directory", e))?;
-        if let Some((uid, gid)) = self.inner.config.server_user
-            && nix::unistd::geteuid().is_root()
-        {
-            std::os::unix::fs::lchown(&cspec.mounts[0].source, Some(uid), Some(gid))
-                .map_err(|e| Error::internal("cannot hand the server directory to the server user", e))?;
+        if runtime.isolation() == Isolation::None && !self.inner.config.allow_unconfined {
+            return Err(super::server_users::unconfined_refusal());
         }
+        let dir = PathBuf::from(&cspec.mounts[0].source);
+        tokio::task::spawn_blocking(move || super::server_users::prepare_server_dir(&dir, owner))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .map_err(|e| Error::internal("cannot prepare the server directory", e))?;
         self.call(runtime.ensure_image(&cspec.image)).await?;
         match self.call(runtime.remove(&cspec.id)).await {
             Ok(()) => {}
@@ -725,10 +761,13 @@ impl NodeDaemon {
                 );
                 cspec.mounts[0].target = "/mnt/server".into();
                 cspec.workdir = "/mnt/server".into();
-                cspec.user = Some((0, 0));
+                // Root inside a container (its capabilities dropped); on a shared host, never.
+                if self.inner.runtime.isolation() == Isolation::Namespaces {
+                    cspec.user = Some((0, 0));
+                }
                 // The installer serves nothing: no ports are forwarded to it.
                 cspec.allocations.clear();
-                match self.launch(&cspec).await {
+                match self.launch(&cspec, self.server_user(slot.id)).await {
                     Err(e) => Err(e),
                     Ok(mut output) => {
                         let pump = {
@@ -765,9 +804,9 @@ impl NodeDaemon {
         if m.generation != generation || m.state != ServerState::Installing {
             return;
         }
-        if let (Ok(true), Some(user)) = (&outcome, self.inner.config.server_user) {
+        if let (Ok(true), Some(user)) = (&outcome, self.server_user(slot.id)) {
             let dir = self.server_dir(slot.id);
-            if let Err(e) = tokio::task::spawn_blocking(move || chown_tree(&dir, user))
+            if let Err(e) = tokio::task::spawn_blocking(move || super::server_users::chown_tree(&dir, user))
                 .await
                 .unwrap_or_else(|e| Err(std::io::Error::other(e)))
             {
@@ -793,7 +832,7 @@ impl NodeDaemon {
             spec.image.clone(),
             vec!["/bin/sh".into(), "-c".into(), spec.startup.clone()],
         );
-        match self.launch(&cspec).await {
+        match self.launch(&cspec, self.server_user(slot.id)).await {
             Ok(output) => self.supervise(slot, spec, output, generation).await,
             Err(e) => {
                 let mut m = slot.machine.lock().await;
@@ -921,24 +960,6 @@ impl DoneMatcher {
     fn matches(&self, line: &str) -> bool {
         self.substrings.iter().any(|s| line.contains(s.as_str())) || self.regexes.iter().any(|r| r.is_match(line))
     }
-}
-
-/// Give a directory tree to `(uid, gid)` without following symlinks. Only as root.
-fn chown_tree(dir: &std::path::Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            chown_tree(&path, (uid, gid))?;
-        } else {
-            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
-        }
-    }
-    Ok(())
 }
 
 /// Bytes used by a directory tree (not following symlinks).

@@ -1,8 +1,13 @@
 //! `ProcessRuntime`: servers as plain child processes in their directory, for hosts without
 //! containerd and for development. Limits are applied through cgroups where the cgroup file
-//! system is writable (v1 or v2); images and `user` are ignored (children run as the agent's
-//! user, since a process cannot join a root-owned cgroup after dropping privileges). Children die with the agent: unlike
+//! system is writable (v1 or v2); images are ignored. Children die with the agent: unlike
 //! containers they are not re-attached after a restart.
+//!
+//! Confinement ([`Isolation::Uid`]) needs root and util-linux's `setpriv`: a child joins its
+//! cgroup while still root (a root-owned cgroup takes no other writer), then `setpriv` drops
+//! to the spec's `user` with no supplementary groups, an empty capability bounding set and
+//! `no_new_privs` (setuid binaries cannot raise it again) before the server's command runs.
+//! Without both, children run as the agent's own user ([`Isolation::None`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,7 +18,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use catalyst_core::model::{Limits, LogStream};
 use catalyst_core::ports::{
-    ConsoleLine, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, ExitStatus, Signal,
+    ConsoleLine, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, ExitStatus, Isolation, Signal,
 };
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::StreamExt;
@@ -27,12 +32,17 @@ use super::cgroup::Cgroup;
 const MAX_LINE: usize = 64 * 1024;
 
 /// Child processes as containers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProcessRuntime {
     procs: Arc<Mutex<HashMap<String, Arc<Proc>>>>,
     /// Cgroup parent (e.g. `catalyst`); `None` disables limits.
     cgroup_parent: Option<String>,
+    /// `setpriv`, when this process is root and can confine its children.
+    setpriv: Option<PathBuf>,
 }
+
+/// Where Debian and most distributions install util-linux's `setpriv`.
+const SETPRIV: [&str; 2] = ["/usr/bin/setpriv", "/bin/setpriv"];
 
 #[derive(Debug)]
 struct Proc {
@@ -48,7 +58,28 @@ struct Proc {
 impl ProcessRuntime {
     /// A runtime that applies limits in cgroups under `cgroup_parent` when it can.
     pub fn new(cgroup_parent: Option<String>) -> Self {
-        Self { procs: Arc::default(), cgroup_parent }
+        let setpriv = nix::unistd::geteuid()
+            .is_root()
+            .then(|| SETPRIV.iter().map(PathBuf::from).find(|p| p.exists()))
+            .flatten();
+        Self { procs: Arc::default(), cgroup_parent, setpriv }
+    }
+
+    /// `setpriv` arguments that drop to `user` for good, or nothing when unconfined.
+    fn drop_to(&self, user: Option<(u32, u32)>) -> Vec<String> {
+        match (&self.setpriv, user) {
+            (Some(setpriv), Some((uid, gid))) => vec![
+                setpriv.to_string_lossy().into_owned(),
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--clear-groups".into(),
+                "--inh-caps=-all".into(),
+                "--bounding-set=-all".into(),
+                "--no-new-privs".into(),
+                "--".into(),
+            ],
+            _ => Vec::new(),
+        }
     }
 
     fn get(&self, id: &str) -> Result<Arc<Proc>> {
@@ -104,6 +135,10 @@ impl ContainerRuntime for ProcessRuntime {
         "process"
     }
 
+    fn isolation(&self) -> Isolation {
+        if self.setpriv.is_some() { Isolation::Uid } else { Isolation::None }
+    }
+
     async fn ensure_image(&self, _image: &str) -> Result<()> {
         Ok(())
     }
@@ -151,6 +186,7 @@ impl ContainerRuntime for ProcessRuntime {
                 "catalyst-join".into(),
             ]);
         }
+        argv.extend(self.drop_to(spec.user));
         argv.extend(spec.command.iter().cloned());
         let mut cmd = tokio::process::Command::new(&argv[0]);
         cmd.args(&argv[1..])

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use catalyst_core::id::{ServerId, UserId};
-use catalyst_core::model::{FileEntry, FileKind};
 use catalyst_core::protocol::NodeEvent;
 use catalyst_core::{Error, ErrorKind, Result};
 use russh::keys::PrivateKey;
@@ -25,7 +24,7 @@ use russh_sftp::protocol::{Attrs, Data, File, FileAttributes, Handle, Name, Open
 use tokio::net::TcpListener;
 
 use super::daemon::NodeDaemon;
-use super::sandbox::{Access, Sandbox};
+use super::sandbox::{Access, DirStream, Sandbox, io_err};
 
 /// What a credential may do with one server's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -256,7 +255,8 @@ const MAX_CHANNELS: usize = 8;
 
 enum Open {
     File { file: Arc<std::fs::File>, path: String, written: u64 },
-    Dir { entries: Vec<FileEntry>, sent: usize },
+    /// A directory streamed a page per `readdir`: only the page is ever held.
+    Dir { stream: Arc<std::sync::Mutex<DirStream>>, done: bool },
 }
 
 struct Files {
@@ -297,23 +297,57 @@ fn clean(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-fn attrs_of(e: &FileEntry) -> FileAttributes {
-    let kind = match e.kind {
-        FileKind::Directory => 0o040000,
-        FileKind::Symlink => 0o120000,
-        FileKind::File => 0o100000,
-        FileKind::Other => 0,
-    };
+/// The attributes of an entry as it is: its real type (directory, link, FIFO, socket, device
+/// or file) in the permission word, owner and group included.
+fn attrs_of(meta: &cap_std::fs::Metadata) -> FileAttributes {
+    use cap_std::fs::MetadataExt;
     FileAttributes {
-        size: Some(e.size),
-        uid: None,
+        size: Some(meta.len()),
+        uid: Some(meta.uid()),
         user: None,
-        gid: None,
+        gid: Some(meta.gid()),
         group: None,
-        permissions: Some(kind | (e.mode & 0o7777)),
-        atime: Some(e.modified.max(0) as u32),
-        mtime: Some(e.modified.max(0) as u32),
+        permissions: Some(meta.mode()),
+        atime: Some(meta.atime().max(0) as u32),
+        mtime: Some(meta.mtime().max(0) as u32),
     }
+}
+
+/// The `ls -l` line of an entry (clients print it as it is): the type letter of its real type.
+fn longname(name: &str, meta: &cap_std::fs::Metadata) -> String {
+    use cap_std::fs::MetadataExt;
+    let mode = meta.mode();
+    let kind = match mode & 0o170000 {
+        0o040000 => 'd',
+        0o120000 => 'l',
+        0o010000 => 'p',
+        0o140000 => 's',
+        0o020000 => 'c',
+        0o060000 => 'b',
+        _ => '-',
+    };
+    let bit = |mask: u32, c: char| if mode & mask != 0 { c } else { '-' };
+    let exec = |x: u32, special: u32, set: char, unset: char| match (mode & x != 0, mode & special != 0) {
+        (true, true) => set,
+        (false, true) => unset,
+        (true, false) => 'x',
+        (false, false) => '-',
+    };
+    let perms: String = [
+        bit(0o400, 'r'),
+        bit(0o200, 'w'),
+        exec(0o100, 0o4000, 's', 'S'),
+        bit(0o040, 'r'),
+        bit(0o020, 'w'),
+        exec(0o010, 0o2000, 's', 'S'),
+        bit(0o004, 'r'),
+        bit(0o002, 'w'),
+        exec(0o001, 0o1000, 't', 'T'),
+    ]
+    .into_iter()
+    .collect();
+    let when = chrono::DateTime::from_timestamp(meta.mtime(), 0).unwrap_or_default().format("%b %d %Y %H:%M");
+    format!("{kind}{perms} {} {} {} {} {when} {name}", meta.nlink(), meta.uid(), meta.gid(), meta.len())
 }
 
 impl Files {
@@ -330,13 +364,20 @@ impl Files {
         }
     }
 
-    /// Run blocking file work against the sandbox.
+    /// Run blocking file work against the sandbox, in one of the server's turns (shared with
+    /// the file manager, so sessions cannot occupy the node's blocking threads).
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Sandbox) -> Result<T> + Send + 'static,
     ) -> std::result::Result<T, StatusCode> {
         let sandbox = self.sandbox.clone();
-        match tokio::task::spawn_blocking(move || work(&sandbox)).await {
+        let turn = self.daemon.usage().turn(self.server).await.map_err(|e| status_of(&e))?;
+        match tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            work(&sandbox)
+        })
+        .await
+        {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(status_of(&e)),
             Err(_) => Err(StatusCode::Failure),
@@ -387,43 +428,53 @@ impl russh_sftp::server::Handler for Files {
     async fn stat(&mut self, id: u32, path: String) -> std::result::Result<Attrs, Self::Error> {
         self.may(|a| a.read)?;
         let path = clean(&path);
-        let entry = self.blocking(move |s| s.stat(&path)).await?;
-        Ok(Attrs { id, attrs: attrs_of(&entry) })
+        let meta = self.blocking(move |s| s.metadata(&path)).await?;
+        Ok(Attrs { id, attrs: attrs_of(&meta) })
     }
 
     async fn lstat(&mut self, id: u32, path: String) -> std::result::Result<Attrs, Self::Error> {
         self.may(|a| a.read)?;
         let path = clean(&path);
-        let entry = self.blocking(move |s| s.lstat(&path)).await?;
-        Ok(Attrs { id, attrs: attrs_of(&entry) })
+        let meta = self.blocking(move |s| s.symlink_metadata(&path)).await?;
+        Ok(Attrs { id, attrs: attrs_of(&meta) })
     }
 
     async fn fstat(&mut self, id: u32, handle: String) -> std::result::Result<Attrs, Self::Error> {
-        let Some(Open::File { path, .. }) = self.handles.get(&handle) else { return Err(StatusCode::Failure) };
-        let path = path.clone();
-        let entry = self.blocking(move |s| s.stat(&path)).await?;
-        Ok(Attrs { id, attrs: attrs_of(&entry) })
+        let Some(Open::File { file, path, .. }) = self.handles.get(&handle) else { return Err(StatusCode::Failure) };
+        let (file, path) = (file.clone(), path.clone());
+        // The open file itself, not whatever its path names now.
+        let meta = self
+            .blocking(move |_| cap_std::fs::Metadata::from_file(&file).map_err(|e| io_err(&path, e)))
+            .await?;
+        Ok(Attrs { id, attrs: attrs_of(&meta) })
     }
 
     async fn opendir(&mut self, id: u32, path: String) -> std::result::Result<Handle, Self::Error> {
         self.may(|a| a.read)?;
         let path = clean(&path);
-        let entries = self.blocking(move |s| s.list(&path)).await?;
-        Ok(Handle { id, handle: self.handle(Open::Dir { entries, sent: 0 })? })
+        let stream = self.blocking(move |s| s.read_dir(&path)).await?;
+        Ok(Handle { id, handle: self.handle(Open::Dir { stream: Arc::new(std::sync::Mutex::new(stream)), done: false })? })
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> std::result::Result<Name, Self::Error> {
-        match self.handles.get_mut(&handle) {
-            Some(Open::Dir { entries, sent }) if *sent < entries.len() => {
-                // A page per call: an answer stays well under the client's packet limit.
-                let page = &entries[*sent..(*sent + READDIR_PAGE).min(entries.len())];
-                *sent += page.len();
-                let files = page.iter().map(|e| File::new(e.name.clone(), attrs_of(e))).collect();
-                Ok(Name { id, files })
+        let stream = match self.handles.get(&handle) {
+            Some(Open::Dir { done: true, .. }) => return Err(StatusCode::Eof),
+            Some(Open::Dir { stream, .. }) => stream.clone(),
+            _ => return Err(StatusCode::Failure),
+        };
+        // A page per call: an answer stays well under the client's packet limit.
+        let page = self.blocking(move |_| stream.lock().unwrap_or_else(|p| p.into_inner()).next_page(READDIR_PAGE)).await?;
+        if page.is_empty() {
+            if let Some(Open::Dir { done, .. }) = self.handles.get_mut(&handle) {
+                *done = true;
             }
-            Some(Open::Dir { .. }) => Err(StatusCode::Eof),
-            _ => Err(StatusCode::Failure),
+            return Err(StatusCode::Eof);
         }
+        let files = page
+            .iter()
+            .map(|(name, meta)| File { filename: name.clone(), longname: longname(name, meta), attrs: attrs_of(meta) })
+            .collect();
+        Ok(Name { id, files })
     }
 
     async fn open(
@@ -448,7 +499,7 @@ impl russh_sftp::server::Handler for Files {
             self.may(|a| a.write)?;
         }
         let path = clean(&filename);
-        let owner = self.daemon.server_user();
+        let owner = self.daemon.server_user(self.server);
         let opened = path.clone();
         let file = self
             .blocking(move |s| {
@@ -466,14 +517,14 @@ impl russh_sftp::server::Handler for Files {
 
     async fn read(&mut self, id: u32, handle: String, offset: u64, len: u32) -> std::result::Result<Data, Self::Error> {
         self.may(|a| a.read)?;
-        let Some(Open::File { file, .. }) = self.handles.get(&handle) else { return Err(StatusCode::Failure) };
-        let file = file.clone();
+        let Some(Open::File { file, path, .. }) = self.handles.get(&handle) else { return Err(StatusCode::Failure) };
+        let (file, path) = (file.clone(), path.clone());
         let len = len.min(256 * 1024) as usize;
         let data = self
             .blocking(move |_| {
                 use std::os::unix::fs::FileExt;
                 let mut buf = vec![0u8; len];
-                let n = file.read_at(&mut buf, offset).map_err(|e| Error::internal("read failed", e))?;
+                let n = file.read_at(&mut buf, offset).map_err(|e| io_err(&path, e))?;
                 buf.truncate(n);
                 Ok(buf)
             })
@@ -492,16 +543,16 @@ impl russh_sftp::server::Handler for Files {
         data: Vec<u8>,
     ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
-        let Some(Open::File { file, written, .. }) = self.handles.get_mut(&handle) else {
+        let Some(Open::File { file, written, path }) = self.handles.get_mut(&handle) else {
             return Err(StatusCode::Failure);
         };
-        let file = file.clone();
+        let (file, path) = (file.clone(), path.clone());
         *written += data.len() as u64;
         let (daemon, server, limit) = (self.daemon.clone(), self.server, self.limit);
         self.blocking(move |s| {
             use std::os::unix::fs::FileExt;
             daemon.reserve_disk(server, s, limit, data.len() as u64)?;
-            file.write_all_at(&data, offset).map_err(|e| Error::internal("write failed", e))
+            file.write_all_at(&data, offset).map_err(|e| io_err(&path, e))
         })
         .await?;
         Ok(ok(id))
@@ -534,7 +585,7 @@ impl russh_sftp::server::Handler for Files {
     ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
         let path = clean(&path);
-        let (p, owner) = (path.clone(), self.daemon.server_user());
+        let (p, owner) = (path.clone(), self.daemon.server_user(self.server));
         self.blocking(move |s| {
             s.create_dir(&p)?;
             owner.map_or(Ok(()), |o| s.chown_tree(&p, o))
@@ -577,7 +628,7 @@ impl russh_sftp::server::Handler for Files {
             }
             if let Some(size) = attrs.size {
                 let file = s.open_file_with(&p, Access { write: true, ..Default::default() })?;
-                file.set_len(size).map_err(|e| Error::internal("truncate failed", e))?;
+                file.set_len(size).map_err(|e| io_err(&p, e))?;
             }
             Ok(())
         })

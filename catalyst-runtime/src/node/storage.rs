@@ -47,6 +47,10 @@ impl ArchiveStore {
             BackupStorage::Local { directory } => {
                 let dir = if directory.is_empty() { data_dir.join("backups") } else { data_dir.join(directory) };
                 std::fs::create_dir_all(&dir).map_err(|e| Error::internal("cannot create the backup directory", e))?;
+                // Every server's archives: the node's alone, never a server uid's.
+                let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+                std::fs::set_permissions(&dir, private)
+                    .map_err(|e| Error::internal("cannot make the backup directory private", e))?;
                 let local = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(storage_err)?;
                 Ok(Self { target: Target::Objects(Arc::new(local)), prefix: String::new() })
             }

@@ -1849,6 +1849,20 @@ macro_rules! impl_sql_store {
                     }
                     Ok(())
                 }
+
+                async fn backup_usage(&self) -> Result<catalyst_core::model::BackupUsage> {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes FROM backups WHERE status <> $1",
+                    )
+                    .bind(enum_str(&catalyst_core::model::BackupStatus::Failed))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(catalyst_core::model::BackupUsage {
+                        backups: to_u64(col::<i64>(&row, "n")?),
+                        bytes: to_u64(col::<i64>(&row, "bytes")?),
+                    })
+                }
             }
         }
     };

@@ -64,7 +64,7 @@ pub async fn world(storage: BackupStorage, retention: RetentionPolicy) -> World 
     let catalyst = build(hub).await.expect("catalyst");
     let user =
         RegisterInput { email: "o@example.test".into(), username: "owner".into(), password: "password-123".into() };
-    let user = catalyst.register(None, user).await.expect("register");
+    let user = catalyst.register(user).await.expect("register");
     let template = crate::support::game_template();
     let template = catalyst.create_template(&system, template).await.expect("template");
     let server = NewServer {
@@ -389,4 +389,41 @@ async fn a_restore_cut_by_an_agent_restart_is_repaired_on_recovery() {
     assert_eq!(restarted.state(w.server).await.expect("state"), ServerState::Stopped, "no longer restoring");
     assert_eq!(snapshot(&w.root), before, "the previous files are back");
     assert!(!servers.join(format!(".{}.staging", w.server)).exists());
+}
+
+#[tokio::test]
+async fn backups_stop_at_the_server_limits_and_show_in_admin_stats() {
+    use catalyst_core::model::Limits;
+    let w = world(BackupStorage::Local { directory: String::new() }, RetentionPolicy::default()).await;
+    let limits = Limits { backups: 2, backup_mb: Some(1), ..Limits::default() };
+    let patch = catalyst_runtime::control::ServerPatch { limits: Some(limits), ..Default::default() };
+    w.catalyst.update_server(&Principal::system(), w.server, patch).await.expect("limits");
+    std::fs::write(w.root.join("a.txt"), b"a").expect("a");
+    let mut events = w.catalyst.events().subscribe();
+    let mut take = async || {
+        let b = w.catalyst.create_backup(&w.owner, w.server, None).await?;
+        let (phase, error, _) = wait_phase(&mut events, b.id, &[BackupPhase::Completed, BackupPhase::Failed]).await;
+        assert_eq!(phase, BackupPhase::Completed, "{error:?}");
+        Ok::<_, catalyst_core::Error>(b)
+    };
+    let first = take().await.expect("first");
+    take().await.expect("second");
+    let refused = take().await.expect_err("a third is over the count");
+    assert_eq!(refused.kind(), catalyst_core::ErrorKind::QuotaExceeded, "{}", refused.message());
+
+    // Bytes: one backup of 2 MiB of noise fills the 1 MiB allowance; the next is refused.
+    w.catalyst.delete_backup(&w.owner, w.server, first.id).await.expect("delete");
+    std::fs::write(w.root.join("noise.bin"), noise(2 << 20, 7)).expect("noise");
+    let big = take().await.expect("fits the count");
+    let _ = big;
+    w.catalyst.delete_backup(&w.owner, w.server, w.catalyst.list_backups(&w.owner, w.server).await.expect("list")[1].id)
+        .await
+        .expect("make room in the count");
+    let refused = take().await.expect_err("over the bytes");
+    assert_eq!(refused.kind(), catalyst_core::ErrorKind::QuotaExceeded, "{}", refused.message());
+    assert!(refused.message().contains("MiB"), "{}", refused.message());
+
+    let stats = w.catalyst.admin_stats(&Principal::system()).await.expect("stats");
+    assert_eq!(stats.backups.backups, 1);
+    assert!(stats.backups.bytes > 1 << 20, "{:?}", stats.backups);
 }

@@ -123,7 +123,6 @@ impl World {
         let user = self
             .catalyst
             .register(
-                None,
                 RegisterInput {
                     email: format!("{name}@example.test"),
                     username: name.into(),
@@ -203,7 +202,10 @@ async fn lifecycle(store: Arc<dyn Store>) {
     w.catalyst.start_server(&owner_p, s.id).await.expect("start");
     w.until_state(s.id, ServerState::Running).await;
     let spec = w.runtime.spec(&s.id.to_string()).expect("container created");
-    assert_eq!(spec.command[2], "./game --port 25565 --motd hello", "startup rendered");
+    // Values are referenced from the environment, never spliced into the shell text.
+    assert_eq!(spec.command[2], r#"./game --port "${SERVER_PORT}" --motd "${MOTD}""#, "startup rendered");
+    assert_eq!(spec.env.get("MOTD").map(String::as_str), Some("hello"));
+    assert_eq!(spec.env.get("SERVER_PORT").map(String::as_str), Some("25565"));
     assert_eq!(spec.env.get("SERVER_MEMORY").map(String::as_str), Some("512"));
     assert_eq!(kind(w.catalyst.start_server(&owner_p, s.id).await), ErrorKind::InvalidTransition);
 
@@ -334,10 +336,19 @@ async fn sessions_tokens_and_revocation() {
         username: user.into(),
         password: pw.into(),
     };
-    assert_eq!(kind(c.register(None, reg("not-an-email", "bob", "password-123")).await), ErrorKind::InvalidInput);
-    assert_eq!(kind(c.register(None, reg("bob@example.test", "bob", "short")).await), ErrorKind::InvalidInput);
-    c.register(None, reg("bob@example.test", "bob", "password-123")).await.expect("register");
-    assert_eq!(kind(c.register(None, reg("BOB@example.test", "bob2", "password-123")).await), ErrorKind::Conflict);
+    assert_eq!(kind(c.register(reg("not-an-email", "bob", "password-123")).await), ErrorKind::InvalidInput);
+    assert_eq!(kind(c.register(reg("bob@example.test", "bob", "short")).await), ErrorKind::InvalidInput);
+    c.register(reg("bob@example.test", "bob", "password-123")).await.expect("register");
+    // A taken e-mail answers like a new one (registration tells nobody which addresses exist),
+    // stores nothing and takes nothing over; a taken username stays a conflict.
+    let users_before = c.list_users(&w.admin, Page::default()).await.expect("users").total;
+    let twin = c.register(reg("BOB@example.test", "bob2", "other-password-1")).await.expect("same answer");
+    assert_eq!(twin.email, "bob@example.test");
+    assert_eq!(c.list_users(&w.admin, Page::default()).await.expect("users").total, users_before);
+    let taken = c.login(LoginInput { email: "bob@example.test".into(), password: "other-password-1".into() }, None).await;
+    assert_eq!(kind(taken), ErrorKind::Unauthenticated);
+    assert_eq!(kind(c.register(reg("robert@example.test", "bob", "password-123")).await), ErrorKind::Conflict);
+    assert_eq!(kind(c.create_user(&w.admin, reg("bob@example.test", "bob3", "password-123")).await), ErrorKind::Conflict);
 
     let bad = c.login(LoginInput { email: "bob@example.test".into(), password: "wrong-password".into() }, None).await;
     assert_eq!(kind(bad), ErrorKind::Unauthenticated);

@@ -129,7 +129,7 @@ async fn openssh_sftp_puts_gets_and_manages_files_within_its_permissions() {
     // A subuser with file.read only may read, not write or delete.
     let reader =
         RegisterInput { email: "r@example.test".into(), username: "reader".into(), password: "password-123".into() };
-    let reader = s.w.catalyst.register(None, reader).await.expect("reader");
+    let reader = s.w.catalyst.register(reader).await.expect("reader");
     let grant = GrantAccess { user_id: reader.id, permissions: vec![Permission::ServerRead, Permission::FileRead] };
     s.w.catalyst.grant_access(&Principal::system(), s.w.server, grant).await.expect("grant");
     let reader_jwt = token(&s.w, "r@example.test").await;
@@ -206,7 +206,7 @@ async fn revoking_access_disconnects_an_open_session() {
     let Some(s) = start().await else { return };
     let reader =
         RegisterInput { email: "r@example.test".into(), username: "reader".into(), password: "password-123".into() };
-    let reader = s.w.catalyst.register(None, reader).await.expect("reader");
+    let reader = s.w.catalyst.register(reader).await.expect("reader");
     let grant = GrantAccess { user_id: reader.id, permissions: vec![Permission::ServerRead, Permission::FileRead] };
     s.w.catalyst.grant_access(&Principal::system(), s.w.server, grant).await.expect("grant");
     let jwt = token(&s.w, "r@example.test").await;

@@ -88,7 +88,7 @@ pub async fn setup(store: Arc<dyn Store>) -> Setup {
     let catalyst = control_plane(store, clock.clone(), &daemon).await;
     let user =
         RegisterInput { email: "owner@example.test".into(), username: "owner".into(), password: "password-123".into() };
-    let user = catalyst.register(None, user).await.expect("register");
+    let user = catalyst.register(user).await.expect("register");
     let template = crate::support::game_template();
     let template = catalyst.create_template(&system, template).await.expect("template");
     let server = NewServer {
@@ -226,7 +226,7 @@ async fn tasks_act_only_with_their_creators_current_permissions() {
     // A subuser who may read and write the console and manage tasks, but not stop the server.
     let sub =
         RegisterInput { email: "sub@example.test".into(), username: "sub".into(), password: "password-123".into() };
-    let sub = s.catalyst.register(None, sub).await.expect("register");
+    let sub = s.catalyst.register(sub).await.expect("register");
     let perms = vec![Permission::ServerRead, Permission::ConsoleWrite, Permission::TaskCreate, Permission::TaskRead];
     let grant = GrantAccess { user_id: sub.id, permissions: perms };
     s.catalyst.grant_access(&s.owner, s.server, grant).await.expect("grant");

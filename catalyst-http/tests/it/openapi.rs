@@ -1,0 +1,76 @@
+//! The OpenAPI document: every `$ref` resolves, and the constraints the API enforces are
+//! declared, so generated clients send what the server accepts.
+
+use serde_json::{Value, json};
+
+fn document() -> Value {
+    serde_json::to_value(catalyst_http::openapi_document()).expect("json")
+}
+
+/// Every `$ref` value anywhere in `v`, with the JSON pointer where it was found.
+fn refs<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                if k == "$ref" {
+                    if let Some(r) = child.as_str() {
+                        out.push((at.clone(), r));
+                    }
+                }
+                refs(child, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                refs(child, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_ref_in_the_document_resolves_to_a_defined_schema() {
+    let doc = document();
+    let mut found = Vec::new();
+    refs(&doc, String::new(), &mut found);
+    assert!(found.len() > 50, "only {} refs: the walk is broken", found.len());
+    let dangling: Vec<String> = found
+        .iter()
+        .filter(|(_, r)| {
+            // Local refs only (`#/components/schemas/Name`), each naming a defined entry.
+            let Some(pointer) = r.strip_prefix('#') else { return true };
+            !r.starts_with("#/components/") || doc.pointer(pointer).is_none()
+        })
+        .map(|(at, r)| format!("{at}: {r}"))
+        .collect();
+    assert!(dangling.is_empty(), "dangling refs:\n{}", dangling.join("\n"));
+}
+
+/// `components.schemas.<schema>.properties.<field>`.
+fn property<'a>(doc: &'a Value, schema: &str, field: &str) -> &'a Value {
+    let p = &doc["components"]["schemas"][schema]["properties"][field];
+    assert!(p.is_object(), "{schema}.{field} is not in the document");
+    p
+}
+
+#[test]
+fn enforced_constraints_are_declared() {
+    let doc = document();
+    let username = property(&doc, "RegisterInput", "username");
+    assert_eq!((&username["minLength"], &username["maxLength"]), (&json!(3), &json!(32)), "{username}");
+    assert!(username["pattern"].as_str().is_some_and(|p| p.contains("A-Za-z0-9_.-")), "{username}");
+    assert_eq!(property(&doc, "RegisterInput", "password")["minLength"], 8);
+    assert_eq!(property(&doc, "RegisterInput", "email")["maxLength"], 254);
+    let port = property(&doc, "Allocation", "port");
+    assert_eq!((&port["minimum"], &port["maximum"]), (&json!(1), &json!(65535)), "{port}");
+    let memory = property(&doc, "Limits", "memory_mb");
+    assert_eq!((&memory["minimum"], &memory["maximum"]), (&json!(16), &json!(1_048_576)), "{memory}");
+    let allocations = property(&doc, "NewServer", "allocations");
+    assert_eq!((&allocations["minItems"], &allocations["maxItems"]), (&json!(1), &json!(32)), "{allocations}");
+    assert_eq!(property(&doc, "NewServer", "name")["maxLength"], 100);
+    assert_eq!(property(&doc, "NewTemplate", "startup")["maxLength"], 8192);
+    assert_eq!(property(&doc, "CommandInput", "command")["maxLength"], 4096);
+    assert_eq!(property(&doc, "NewApiKey", "rate_window_secs")["maximum"], 86_400);
+    assert_eq!(property(&doc, "NewNode", "overallocate_percent")["maximum"], 1000);
+}
