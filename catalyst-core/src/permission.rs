@@ -525,7 +525,10 @@ mod tests {
         let sub = authz(owner, Some(PermissionSet::from_patterns(&["file.read", "server.update"]).expect("valid")));
         let subuser = Principal::user(UserId::new(), PermissionSet::EMPTY);
         assert!(!effective_server_permissions(&subuser, &sub).contains(Permission::FileWrite));
-        assert!(effective_server_permissions(&Principal::user(owner, PermissionSet::EMPTY), &s).contains(Permission::FileWrite));
+        assert!(
+            effective_server_permissions(&Principal::user(owner, PermissionSet::EMPTY), &s)
+                .contains(Permission::FileWrite)
+        );
     }
 
     #[test]

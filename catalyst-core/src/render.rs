@@ -84,7 +84,8 @@ pub fn render_shell(text: &str, ctx: &RenderContext) -> Result<String> {
     while let Some((i, c)) = chars.next() {
         if text[i..].starts_with("{{") {
             let after = &text[i + 2..];
-            let end = after.find("}}").ok_or_else(|| Error::invalid(format!("unclosed '{{{{' in {:?}", truncate(text))))?;
+            let end =
+                after.find("}}").ok_or_else(|| Error::invalid(format!("unclosed '{{{{' in {:?}", truncate(text))))?;
             let name = after[..end].trim();
             if !ctx.values.contains_key(name) {
                 return Err(Error::invalid(format!("unknown variable {{{{{name}}}}} in template")));

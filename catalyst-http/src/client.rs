@@ -45,7 +45,7 @@ struct ErrorDetail {
 
 fn kind_of(status: reqwest::StatusCode) -> ErrorKind {
     match status.as_u16() {
-        400 | 413 | 415 | 422 => ErrorKind::InvalidInput,
+        400 | 415 | 422 => ErrorKind::InvalidInput,
         401 => ErrorKind::Unauthenticated,
         403 => ErrorKind::PermissionDenied,
         404 => ErrorKind::NotFound,
@@ -53,7 +53,7 @@ fn kind_of(status: reqwest::StatusCode) -> ErrorKind {
         429 => ErrorKind::RateLimited,
         503 => ErrorKind::Unavailable,
         504 => ErrorKind::Timeout,
-        507 => ErrorKind::QuotaExceeded,
+        413 => ErrorKind::QuotaExceeded,
         _ => ErrorKind::Internal,
     }
 }

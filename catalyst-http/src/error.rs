@@ -37,7 +37,8 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
+        // The tenant's allowance (disk, backups) is full: their request, not our failure.
+        ErrorKind::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -171,9 +171,6 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
         limiters,
         hsts: config.hsts,
         body: security::BodyTimeouts { idle: config.body_idle_timeout, json: config.json_body_timeout },
-    }).with_state(AppState {
-        catalyst,
-        hub,
-        sockets: gateway::Sockets::default(),
     })
+    .with_state(AppState { catalyst, hub, sockets: gateway::Sockets::default() })
 }

@@ -37,7 +37,7 @@ pub const MAX_CONNECTIONS_PER_IP: u32 = 256;
 
 /// What a connection over the per-IP cap reads before it is closed.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
-retry-after: 1\r\nconnection: close\r\ncontent-length: 85\r\n\r\n\
+retry-after: 1\r\nconnection: close\r\ncontent-length: 89\r\n\r\n\
 {\"error\":{\"code\":\"rate_limited\",\"message\":\"too many open connections from this address\"}}";
 
 /// Serve `app` on `listener` until `shutdown` resolves, then stop accepting and give open
@@ -128,9 +128,12 @@ async fn run(
     }
 }
 
-/// Open connections per client IP; `None` when uncapped.
+/// Open connections by client IP.
+type OpenByIp = Arc<Mutex<HashMap<IpAddr, u32>>>;
+
+/// The most connections per client IP and those open; `None` when uncapped.
 #[derive(Debug, Clone)]
-struct PerIp(Option<(u32, Arc<Mutex<HashMap<IpAddr, u32>>>)>);
+struct PerIp(Option<(u32, OpenByIp)>);
 
 impl PerIp {
     fn new(max: Option<u32>) -> Self {
@@ -154,7 +157,7 @@ impl PerIp {
 
 /// One counted connection; dropping it frees the slot.
 #[derive(Debug)]
-struct Slot(Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, u32>>>)>);
+struct Slot(Option<(IpAddr, OpenByIp)>);
 
 impl Drop for Slot {
     fn drop(&mut self) {

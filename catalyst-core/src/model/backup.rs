@@ -98,7 +98,10 @@ pub fn check_backup_room(limits: &crate::model::Limits, existing: &[Backup]) -> 
     if bytes >= allowed_mb.saturating_mul(1 << 20) {
         return Err(crate::Error::new(
             crate::ErrorKind::QuotaExceeded,
-            format!("this server's backups already take {} MiB of the {allowed_mb} MiB allowed: delete one first", bytes >> 20),
+            format!(
+                "this server's backups already take {} MiB of the {allowed_mb} MiB allowed: delete one first",
+                bytes >> 20
+            ),
         ));
     }
     Ok(())

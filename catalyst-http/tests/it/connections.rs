@@ -116,11 +116,8 @@ async fn a_json_body_that_stalls_answers_408_with_the_error_body() {
 
 #[tokio::test]
 async fn a_json_body_that_trickles_in_is_cut_at_the_total_deadline() {
-    let config = HttpConfig {
-        body_idle_timeout: Duration::from_secs(10),
-        json_body_timeout: Duration::from_secs(1),
-        ..quick()
-    };
+    let config =
+        HttpConfig { body_idle_timeout: Duration::from_secs(10), json_body_timeout: Duration::from_secs(1), ..quick() };
     let (addr, _dir) = plane(&config).await;
     let s = TcpStream::connect(addr).await.expect("connect");
     let (mut read, mut write) = s.into_split();
@@ -196,7 +193,9 @@ async fn connections_over_the_per_ip_cap_are_refused_and_freed_slots_reused() {
     let deadline = tokio::time::Instant::now() + GUARD;
     loop {
         let mut s = TcpStream::connect(addr).await.expect("connect");
-        let _ = s.write_all(format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await;
+        let _ = s
+            .write_all(format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await;
         let res = until_closed(&mut s).await;
         if res.starts_with("HTTP/1.1 200") {
             break;

@@ -255,9 +255,9 @@ async fn an_interrupted_upload_resumes_where_it_broke() {
 async fn the_disk_limit_holds_on_every_write_path() {
     let f = Files::new(16).await;
     assert_eq!(f.upload("a.bin", bytes(10 * MIB, 3)).await, StatusCode::CREATED);
-    assert_eq!(f.upload("b.bin", bytes(10 * MIB, 4)).await, StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(f.upload("b.bin", bytes(10 * MIB, 4)).await, StatusCode::PAYLOAD_TOO_LARGE);
     let (status, code) = f.refused(Method::POST, "/copy", &[], Some(json!({"from": "a.bin", "to": "c.bin"}))).await;
-    assert_eq!((status, code.as_str()), (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"));
+    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"));
     assert!(!f.root().join("c.bin").exists());
 
     // A decompression bomb: 64 MiB of zeros in a few kilobytes.
@@ -273,7 +273,7 @@ async fn the_disk_limit_holds_on_every_write_path() {
     std::fs::write(f.root().join("bomb.tar.zst"), &bomb).expect("bomb");
     let (status, code) =
         f.refused(Method::POST, "/decompress", &[], Some(json!({"path": "bomb.tar.zst", "destination": "out"}))).await;
-    assert_eq!((status, code.as_str()), (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"));
+    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"));
     let used: u64 = walk_size(&f.root());
     assert!(used <= 16 * MIB as u64, "the bomb stopped at the limit: {used} bytes on disk");
 }
@@ -539,7 +539,9 @@ async fn ordinary_mistakes_are_client_errors_that_name_the_path() {
     let long = "n".repeat(300);
 
     let (invalid, conflict, missing) = ("invalid_input", "conflict", "not_found");
-    let cases: Vec<(&str, Method, &str, Vec<(&str, &str)>, Option<Value>, &str, &str)> = vec![
+    // (what, method, route, query, body, error code, a path the message names)
+    type Case<'a> = (&'a str, Method, &'a str, Vec<(&'a str, &'a str)>, Option<Value>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         ("a path under a file", Method::GET, "", vec![("path", "file.txt/x")], None, invalid, "file.txt/x"),
         ("a download under a file", Method::GET, "/download", vec![("path", "file.txt/x")], None, invalid, "file.txt"),
         (
@@ -627,7 +629,15 @@ async fn ordinary_mistakes_are_client_errors_that_name_the_path() {
             missing,
             "nowhere",
         ),
-        ("a file that exists", Method::POST, "/create", vec![], Some(json!({"path": "file.txt"})), conflict, "file.txt"),
+        (
+            "a file that exists",
+            Method::POST,
+            "/create",
+            vec![],
+            Some(json!({"path": "file.txt"})),
+            conflict,
+            "file.txt",
+        ),
         ("deleting a missing path", Method::DELETE, "", vec![("path", "missing")], None, missing, "missing"),
     ];
     for (what, method, route, query, body, code, names) in cases {
@@ -650,9 +660,15 @@ async fn failures_leave_no_debris_and_what_the_node_makes_belongs_to_the_server(
     // An upload stopped by the disk limit removes its partial file, which would else hold the room.
     let big = bytes(20 * MIB, 5);
     let (status, _, _) = f
-        .raw(Method::POST, "/upload", &[("path", "big.bin")], &[("upload-length", big.len().to_string())], Body::from(big))
+        .raw(
+            Method::POST,
+            "/upload",
+            &[("path", "big.bin")],
+            &[("upload-length", big.len().to_string())],
+            Body::from(big),
+        )
         .await;
-    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(!root.join(".big.bin.upload").exists(), "the partial upload is gone");
     assert_eq!(f.upload("fits.bin", bytes(10 * MIB, 6)).await, StatusCode::CREATED, "its room is free again");
     std::fs::remove_file(root.join("fits.bin")).expect("rm");
@@ -662,7 +678,7 @@ async fn failures_leave_no_debris_and_what_the_node_makes_belongs_to_the_server(
     std::fs::write(root.join("bomb.tar.zst"), bomb).expect("bomb");
     let body = json!({"path": "bomb.tar.zst", "destination": "out/deep"});
     let (status, code) = f.refused(Method::POST, "/decompress", &[], Some(body)).await;
-    assert_eq!((status, code.as_str()), (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"));
+    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"));
     let left: Vec<String> =
         std::fs::read_dir(&root).expect("root").map(|e| e.expect("e").file_name().to_string_lossy().into()).collect();
     assert_eq!(left, vec!["bomb.tar.zst"], "nothing is left of the failed unpack");
@@ -679,9 +695,19 @@ async fn failures_leave_no_debris_and_what_the_node_makes_belongs_to_the_server(
     f.ok(Method::POST, "/copy", &[], Some(json!({"from": "x", "to": "x2"}))).await;
     f.ok(Method::POST, "/compress", &[], Some(json!({"paths": ["x"], "destination": "x.tar"}))).await;
     assert_eq!(f.upload("up.txt", b"up".to_vec()).await, StatusCode::CREATED);
-    for made in
-        ["x", "x/y", "x/y/w", "x/y/w/r", "x/y/w/r/f.dat", "x/y/top.txt", "p", "p/q", "x2/y/w/r/f.dat", "x.tar", "up.txt"]
-    {
+    for made in [
+        "x",
+        "x/y",
+        "x/y/w",
+        "x/y/w/r",
+        "x/y/w/r/f.dat",
+        "x/y/top.txt",
+        "p",
+        "p/q",
+        "x2/y/w/r/f.dat",
+        "x.tar",
+        "up.txt",
+    ] {
         assert_eq!(std::fs::symlink_metadata(root.join(made)).expect(made).uid(), 1000, "{made} belongs to the server");
     }
 }

@@ -29,13 +29,11 @@ struct World {
 
 async fn login(c: &Catalyst, name: &str) -> (catalyst_core::model::User, String) {
     let user = c
-        .register(
-            RegisterInput {
-                email: format!("{name}@example.test"),
-                username: name.into(),
-                password: "password-123".into(),
-            },
-        )
+        .register(RegisterInput {
+            email: format!("{name}@example.test"),
+            username: name.into(),
+            password: "password-123".into(),
+        })
         .await
         .expect("register");
     let out = c

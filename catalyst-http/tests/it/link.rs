@@ -227,8 +227,10 @@ async fn a_node_cannot_rewrite_backups_or_audit_in_other_names() {
             restart_policy: Default::default(),
         };
         let s = p.catalyst.create_server(&p.admin, input).await.expect("server");
-        until("installed", async || p.catalyst.get_server(&p.admin, s.id).await.expect("get").state == ServerState::Stopped)
-            .await;
+        until("installed", async || {
+            p.catalyst.get_server(&p.admin, s.id).await.expect("get").state == ServerState::Stopped
+        })
+        .await;
         servers.push(s);
     }
     let (mine, theirs) = (&servers[0], &servers[1]);

@@ -12,10 +12,10 @@ fn refs<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                if k == "$ref" {
-                    if let Some(r) = child.as_str() {
-                        out.push((at.clone(), r));
-                    }
+                if k == "$ref"
+                    && let Some(r) = child.as_str()
+                {
+                    out.push((at.clone(), r));
                 }
                 refs(child, format!("{at}/{k}"), out);
             }

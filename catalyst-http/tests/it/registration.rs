@@ -39,7 +39,8 @@ async fn closed_registration_leaves_user_creation_to_operators() {
     let login = |email: &'static str, password: &'static str| {
         let router = router.clone();
         async move {
-            let (status, v) = call(&router, "/api/auth/login", None, json!({"email": email, "password": password})).await;
+            let (status, v) =
+                call(&router, "/api/auth/login", None, json!({"email": email, "password": password})).await;
             assert_eq!(status, StatusCode::OK, "{v}");
             v["access_token"].as_str().expect("token").to_string()
         }

@@ -148,6 +148,7 @@ impl Tokens {
 
 /// Hash a password with argon2id on a blocking thread (it is deliberately slow).
 pub async fn hash_password(password: String) -> Result<String> {
+    let _permit = hashing_slot().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -160,9 +161,32 @@ pub async fn hash_password(password: String) -> Result<String> {
 
 /// Check a password against a stored hash on a blocking thread.
 pub async fn verify_password(password: String, hash: String) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    let Ok(_permit) = hashing_slot().await else { return false };
     tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
         .await
         .unwrap_or(false)
+}
+
+/// Argon2 runs at most this many at once in the process (each takes ~19 MiB and a core for a
+/// few dozen ms), so a burst of logins queues here instead of filling tokio's blocking pool,
+/// which file operations and every other tenant need.
+const MAX_CONCURRENT_HASHES: usize = 4;
+/// How long a login waits for a hashing slot before it is told to come back.
+const HASHING_WAIT: Duration = Duration::from_secs(10);
+/// Longer passwords are refused before any hashing.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_HASHES);
+
+async fn hashing_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(HASHING_WAIT, HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(Error::unavailable("too many sign-ins at once; try again in a moment")
+            .with_retry_after(Duration::from_secs(1))),
+    }
 }
 
 /// 32 random bytes, base64url without padding.

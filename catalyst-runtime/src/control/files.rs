@@ -201,7 +201,8 @@ impl Catalyst {
         let received = self.receive(&grant, &server, &partial, &mut at, length, body).await;
         let (broken, complete) = match received {
             Ok((broken, complete)) if complete => {
-                match self.node_files(&grant, &server, FileOp::Rename { from: partial.clone(), to: path.into() }).await {
+                match self.node_files(&grant, &server, FileOp::Rename { from: partial.clone(), to: path.into() }).await
+                {
                     Ok(_) => (broken, true),
                     Err(e) => {
                         self.drop_partial(&grant, &server, &partial).await;

@@ -27,8 +27,14 @@ impl Catalyst {
         }
         let (user, created) = self.new_user(input).await?;
         let outcome = if created { "created" } else { "e-mail taken" };
-        self.audit(Who::Anonymous(None), "auth.register", ("user", Some(user.id.to_string())), created, json!({"email": user.email, "outcome": outcome}))
-            .await;
+        self.audit(
+            Who::Anonymous(None),
+            "auth.register",
+            ("user", Some(user.id.to_string())),
+            created,
+            json!({"email": user.email, "outcome": outcome}),
+        )
+        .await;
         Ok(user)
     }
 
@@ -43,8 +49,14 @@ impl Catalyst {
         if !created {
             return Err(Error::conflict(format!("a user with e-mail {email} exists")));
         }
-        self.audit(Who::Grant(&grant, who), "user.create", ("user", Some(user.id.to_string())), true, json!({"email": user.email}))
-            .await;
+        self.audit(
+            Who::Grant(&grant, who),
+            "user.create",
+            ("user", Some(user.id.to_string())),
+            true,
+            json!({"email": user.email}),
+        )
+        .await;
         Ok(user)
     }
 
@@ -72,7 +84,10 @@ impl Catalyst {
         match self.inner.store.create_user(&user).await {
             Ok(()) => Ok((user, true)),
             // The e-mail was taken between the look-up and the insert.
-            Err(e) if e.kind() == ErrorKind::Conflict && self.inner.store.find_user_by_email(&user.email).await?.is_some() => {
+            Err(e)
+                if e.kind() == ErrorKind::Conflict
+                    && self.inner.store.find_user_by_email(&user.email).await?.is_some() =>
+            {
                 Ok((user, false))
             }
             Err(e) => Err(e),

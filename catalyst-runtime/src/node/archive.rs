@@ -12,7 +12,9 @@ use cap_std::fs::{Dir, Permissions, PermissionsExt};
 use catalyst_core::model::ArchiveFormat;
 use catalyst_core::{Error, ErrorKind, Result};
 
-use super::sandbox::{MAX_DEPTH, Visit, create_dir_as, create_exclusive, open_dir_nofollow, give_fd, io_err, relative, walk};
+use super::sandbox::{
+    MAX_DEPTH, Visit, create_dir_as, create_exclusive, give_fd, io_err, open_dir_nofollow, relative, walk,
+};
 
 /// What an unpack did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +160,9 @@ pub fn pack_stream<W: Write>(
         ArchiveFormat::Tar => tar_into(root, paths, ignore, progress, out),
         ArchiveFormat::TarGz => {
             let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-            tar_into(root, paths, ignore, progress, gz)?.finish().map_err(|e| archive_err("the archive being written", e))
+            tar_into(root, paths, ignore, progress, gz)?
+                .finish()
+                .map_err(|e| archive_err("the archive being written", e))
         }
         ArchiveFormat::TarZst => {
             let writing = |e| archive_err("the archive being written", e);
@@ -482,7 +486,8 @@ impl Writer<'_> {
             match create_dir_as(self.dest, &at, self.owner) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let meta = self.dest.symlink_metadata(&at).map_err(|e| archive_err(&at.display().to_string(), e))?;
+                    let meta =
+                        self.dest.symlink_metadata(&at).map_err(|e| archive_err(&at.display().to_string(), e))?;
                     if !meta.is_dir() {
                         return Err(Error::conflict(format!(
                             "archive entry {}: a file of the archive is in the way of a directory",
@@ -655,8 +660,8 @@ mod tests {
         assert_eq!(std::fs::read(out.join("target")).expect("target"), b"target", "not written through the link");
         // Over the limit: nothing either.
         let big = vec![0u8; 100_000];
-        let e = unpack(io::Cursor::new(tar_of(&[("x/y/z", &big)])), ArchiveFormat::Tar, &dest, 50_000)
-            .expect_err("quota");
+        let e =
+            unpack(io::Cursor::new(tar_of(&[("x/y/z", &big)])), ArchiveFormat::Tar, &dest, 50_000).expect_err("quota");
         assert_eq!(e.kind(), ErrorKind::QuotaExceeded, "{e}");
         assert_eq!(names(&out), before);
 
@@ -664,8 +669,8 @@ mod tests {
         // everything created given to the owner.
         std::fs::write(out.join("dir/old.txt"), b"old").expect("old");
         let tar = tar_of(&[("dir/new.txt", b"new"), ("target", b"replaced"), ("twice", b"1"), ("twice", b"2")]);
-        let done = unpack_as(io::Cursor::new(tar), ArchiveFormat::Tar, &dest, u64::MAX, Some((4321, 4321)))
-            .expect("unpack");
+        let done =
+            unpack_as(io::Cursor::new(tar), ArchiveFormat::Tar, &dest, u64::MAX, Some((4321, 4321))).expect("unpack");
         assert_eq!(done.entries, 4);
         assert_eq!(std::fs::read(out.join("dir/old.txt")).expect("old"), b"old");
         assert_eq!(std::fs::read(out.join("dir/new.txt")).expect("new"), b"new");

@@ -106,9 +106,13 @@ impl NodeDaemon {
         let root = self.server_dir(server_id);
         let read = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = mpsc::channel::<Result<Bytes>>(4);
+        // A backup reads the whole tree on the blocking pool: it takes a file turn like any
+        // other operation, held until the reading ends.
+        let turn = self.usage().turn(server_id).await?;
         let producer = {
             let read = read.clone();
             tokio::task::spawn_blocking(move || -> Result<(StoredArchive, u64)> {
+                let _turn = turn;
                 let sandbox = Sandbox::open(&root)?;
                 let total = sandbox.usage()?;
                 let ignore = match sandbox.read_at(IGNORE_FILE, 0, MAX_IGNORE_FILE) {

@@ -962,15 +962,8 @@ impl DoneMatcher {
     }
 }
 
-/// Bytes used by a directory tree (not following symlinks).
+/// Bytes a directory tree takes on disk, as the disk limit counts them (allocated blocks,
+/// through the server's sandbox: no link followed).
 fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
-            Err(_) => 0,
-        })
-        .sum()
+    super::sandbox::Sandbox::open(dir).and_then(|s| s.usage()).unwrap_or(0)
 }

@@ -99,7 +99,10 @@ impl DiskUsage {
             _ => {
                 return Err(Error::new(
                     ErrorKind::RateLimited,
-                    format!("{} file operations of this server are already running; try again shortly", self.per_server),
+                    format!(
+                        "{} file operations of this server are already running; try again shortly",
+                        self.per_server
+                    ),
                 )
                 .with_retry_after(Duration::from_secs(1)));
             }
@@ -319,8 +322,11 @@ fn run(sb: &Sandbox, budget: &Budget<'_>, owner: Option<(u32, u32)>, op: FileOp)
             // Everything the unpack creates belongs to the server's user, and a failed unpack
             // leaves nothing behind: entries are staged and moved in only when all are written,
             // and the destination's directories made for it are removed again.
-            let created =
-                if relative(&destination)?.as_os_str().is_empty() { Vec::new() } else { sb.mkdir_as(&destination, owner)? };
+            let created = if relative(&destination)?.as_os_str().is_empty() {
+                Vec::new()
+            } else {
+                sb.mkdir_as(&destination, owner)?
+            };
             let unpacked = sb.dir(&destination).and_then(|dest| archive::unpack_as(input, format, &dest, room, owner));
             budget.usage.forget(budget.id);
             if unpacked.is_err() {

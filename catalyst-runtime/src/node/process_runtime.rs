@@ -58,10 +58,8 @@ struct Proc {
 impl ProcessRuntime {
     /// A runtime that applies limits in cgroups under `cgroup_parent` when it can.
     pub fn new(cgroup_parent: Option<String>) -> Self {
-        let setpriv = nix::unistd::geteuid()
-            .is_root()
-            .then(|| SETPRIV.iter().map(PathBuf::from).find(|p| p.exists()))
-            .flatten();
+        let setpriv =
+            nix::unistd::geteuid().is_root().then(|| SETPRIV.iter().map(PathBuf::from).find(|p| p.exists())).flatten();
         Self { procs: Arc::default(), cgroup_parent, setpriv }
     }
 

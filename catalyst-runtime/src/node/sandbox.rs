@@ -56,9 +56,7 @@ pub(crate) fn io_err(path: &str, e: io::Error) -> Error {
             Errno::ENOTEMPTY => (ErrorKind::Conflict, format!("{path}: the directory is not empty")),
             Errno::EISDIR => (ErrorKind::Conflict, format!("{path} is a directory")),
             Errno::ENOTDIR => (ErrorKind::InvalidInput, format!("{path}: a part of the path is not a directory")),
-            Errno::ELOOP => {
-                (ErrorKind::InvalidInput, format!("{path}: a link is in the way, or links lead in a loop"))
-            }
+            Errno::ELOOP => (ErrorKind::InvalidInput, format!("{path}: a link is in the way, or links lead in a loop")),
             Errno::ENAMETOOLONG => (ErrorKind::InvalidInput, format!("{path}: a name is too long")),
             Errno::EINVAL => {
                 (ErrorKind::InvalidInput, format!("{path}: not possible (e.g. a directory moved into itself)"))
@@ -79,9 +77,7 @@ pub(crate) fn io_err(path: &str, e: io::Error) -> Error {
             Errno::EACCES | Errno::EPERM => (ErrorKind::PermissionDenied, format!("{path}: permission denied")),
             Errno::EOVERFLOW | Errno::ERANGE => (ErrorKind::InvalidInput, format!("{path}: a value is out of range")),
             Errno::EILSEQ => (ErrorKind::InvalidInput, format!("{path}: the name is not valid")),
-            Errno::EOPNOTSUPP => {
-                (ErrorKind::InvalidInput, format!("{path}: the file system does not support this"))
-            }
+            Errno::EOPNOTSUPP => (ErrorKind::InvalidInput, format!("{path}: the file system does not support this")),
             Errno::EMFILE | Errno::ENFILE => {
                 (ErrorKind::Unavailable, format!("{path}: the node has too many open files; try again"))
             }
@@ -370,7 +366,8 @@ fn copy_tree(src: &Dir, dst: &Dir, depth: usize, room: &mut u64, owner: Option<(
         } else if meta.is_dir() {
             let name = Path::new(&name);
             on(Side::To, create_dir_as(dst, name, owner))?;
-            let (from, to) = (on(Side::From, open_dir_nofollow(src, name))?, on(Side::To, open_dir_nofollow(dst, name))?);
+            let (from, to) =
+                (on(Side::From, open_dir_nofollow(src, name))?, on(Side::To, open_dir_nofollow(dst, name))?);
             bytes += copy_tree(&from, &to, depth + 1, room, owner)?;
         } else if meta.is_file() {
             bytes += copy_file(src, Path::new(&name), dst, Path::new(&name), room, owner)?;
@@ -390,12 +387,7 @@ fn page_names(dir: &Dir, offset: usize, limit: usize, scan: usize) -> io::Result
 }
 
 /// [`page_names`], and the most names it held at once.
-fn page_names_holding(
-    dir: &Dir,
-    mut offset: usize,
-    limit: usize,
-    scan: usize,
-) -> io::Result<(Vec<OsString>, usize)> {
+fn page_names_holding(dir: &Dir, mut offset: usize, limit: usize, scan: usize) -> io::Result<(Vec<OsString>, usize)> {
     let mut above: Option<OsString> = None;
     let mut held = 0;
     loop {
@@ -1034,7 +1026,10 @@ mod tests {
                 .expect("reader")
         };
         let t = s.clone();
-        invalid("write_at (reader)", promptly("write_at", move || t.write_at(".up.bin.upload", 0, b"x", true).map(|_| ())));
+        invalid(
+            "write_at (reader)",
+            promptly("write_at", move || t.write_at(".up.bin.upload", 0, b"x", true).map(|_| ())),
+        );
         assert!(!root.join("copied").exists());
         assert!(std::fs::symlink_metadata(root.join("pipe")).expect("pipe").file_type().is_fifo());
     }

@@ -29,7 +29,9 @@ pub(super) fn allocate(range: &Range<u32>, taken: &HashSet<u32>) -> Result<u32> 
 /// What the operator should know about a runtime's isolation, for the node's start-up line.
 pub fn describe(isolation: Isolation, allow_unconfined: bool) -> String {
     match isolation {
-        Isolation::Namespaces => "servers run in containers (own namespaces, no capabilities beyond a small set)".into(),
+        Isolation::Namespaces => {
+            "servers run in containers (own namespaces, no capabilities beyond a small set)".into()
+        }
         Isolation::Uid => "servers run as plain processes, each as its own unprivileged uid without \
                            capabilities or new privileges; their directories are 0700"
             .into(),
@@ -56,7 +58,8 @@ pub(super) fn unconfined_refusal() -> Error {
 /// Make the node's directories private: the data directory and `servers/` traversable by the
 /// server uids but not listable, `state/` (other servers' definitions) root's alone.
 pub(super) fn prepare_node_dirs(data_dir: &Path) -> std::io::Result<()> {
-    for (dir, mode) in [(data_dir.to_path_buf(), 0o711), (data_dir.join("servers"), 0o711), (data_dir.join("state"), 0o700)]
+    for (dir, mode) in
+        [(data_dir.to_path_buf(), 0o711), (data_dir.join("servers"), 0o711), (data_dir.join("state"), 0o700)]
     {
         std::fs::create_dir_all(&dir)?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
@@ -114,22 +117,16 @@ pub(super) fn prepare_server_dir(dir: &Path, user: Option<(u32, u32)>) -> std::i
     Ok(())
 }
 
-/// Give a directory tree to `(uid, gid)` without following symlinks. Only as root.
-pub(super) fn chown_tree(dir: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+/// Give a directory tree to `(uid, gid)` through a handle of its root: the tenant controls
+/// what is inside, so no link is ever followed (nor a directory swapped for one mid-walk).
+/// Only as root.
+pub(super) fn chown_tree(dir: &Path, owner: (u32, u32)) -> std::io::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
-    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            chown_tree(&path, (uid, gid))?;
-        } else {
-            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
-        }
-    }
-    Ok(())
+    super::sandbox::Sandbox::open(dir)
+        .and_then(|s| s.chown_tree("", owner))
+        .map_err(|e| std::io::Error::other(e.message().to_string()))
 }
 
 #[cfg(test)]

@@ -254,9 +254,16 @@ const READDIR_PAGE: usize = 100;
 const MAX_CHANNELS: usize = 8;
 
 enum Open {
-    File { file: Arc<std::fs::File>, path: String, written: u64 },
+    File {
+        file: Arc<std::fs::File>,
+        path: String,
+        written: u64,
+    },
     /// A directory streamed a page per `readdir`: only the page is ever held.
-    Dir { stream: Arc<std::sync::Mutex<DirStream>>, done: bool },
+    Dir {
+        stream: Arc<std::sync::Mutex<DirStream>>,
+        done: bool,
+    },
 }
 
 struct Files {
@@ -443,9 +450,8 @@ impl russh_sftp::server::Handler for Files {
         let Some(Open::File { file, path, .. }) = self.handles.get(&handle) else { return Err(StatusCode::Failure) };
         let (file, path) = (file.clone(), path.clone());
         // The open file itself, not whatever its path names now.
-        let meta = self
-            .blocking(move |_| cap_std::fs::Metadata::from_file(&file).map_err(|e| io_err(&path, e)))
-            .await?;
+        let meta =
+            self.blocking(move |_| cap_std::fs::Metadata::from_file(&file).map_err(|e| io_err(&path, e))).await?;
         Ok(Attrs { id, attrs: attrs_of(&meta) })
     }
 
@@ -453,7 +459,10 @@ impl russh_sftp::server::Handler for Files {
         self.may(|a| a.read)?;
         let path = clean(&path);
         let stream = self.blocking(move |s| s.read_dir(&path)).await?;
-        Ok(Handle { id, handle: self.handle(Open::Dir { stream: Arc::new(std::sync::Mutex::new(stream)), done: false })? })
+        Ok(Handle {
+            id,
+            handle: self.handle(Open::Dir { stream: Arc::new(std::sync::Mutex::new(stream)), done: false })?,
+        })
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> std::result::Result<Name, Self::Error> {
@@ -463,7 +472,8 @@ impl russh_sftp::server::Handler for Files {
             _ => return Err(StatusCode::Failure),
         };
         // A page per call: an answer stays well under the client's packet limit.
-        let page = self.blocking(move |_| stream.lock().unwrap_or_else(|p| p.into_inner()).next_page(READDIR_PAGE)).await?;
+        let page =
+            self.blocking(move |_| stream.lock().unwrap_or_else(|p| p.into_inner()).next_page(READDIR_PAGE)).await?;
         if page.is_empty() {
             if let Some(Open::Dir { done, .. }) = self.handles.get_mut(&handle) {
                 *done = true;

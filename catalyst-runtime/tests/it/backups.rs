@@ -416,7 +416,8 @@ async fn backups_stop_at_the_server_limits_and_show_in_admin_stats() {
     std::fs::write(w.root.join("noise.bin"), noise(2 << 20, 7)).expect("noise");
     let big = take().await.expect("fits the count");
     let _ = big;
-    w.catalyst.delete_backup(&w.owner, w.server, w.catalyst.list_backups(&w.owner, w.server).await.expect("list")[1].id)
+    w.catalyst
+        .delete_backup(&w.owner, w.server, w.catalyst.list_backups(&w.owner, w.server).await.expect("list")[1].id)
         .await
         .expect("make room in the count");
     let refused = take().await.expect_err("over the bytes");

@@ -122,13 +122,11 @@ impl World {
     pub async fn user(&self, name: &str) -> (catalyst_core::model::User, Principal) {
         let user = self
             .catalyst
-            .register(
-                RegisterInput {
-                    email: format!("{name}@example.test"),
-                    username: name.into(),
-                    password: "password-123".into(),
-                },
-            )
+            .register(RegisterInput {
+                email: format!("{name}@example.test"),
+                username: name.into(),
+                password: "password-123".into(),
+            })
             .await
             .expect("register");
         let login = self
@@ -345,10 +343,14 @@ async fn sessions_tokens_and_revocation() {
     let twin = c.register(reg("BOB@example.test", "bob2", "other-password-1")).await.expect("same answer");
     assert_eq!(twin.email, "bob@example.test");
     assert_eq!(c.list_users(&w.admin, Page::default()).await.expect("users").total, users_before);
-    let taken = c.login(LoginInput { email: "bob@example.test".into(), password: "other-password-1".into() }, None).await;
+    let taken =
+        c.login(LoginInput { email: "bob@example.test".into(), password: "other-password-1".into() }, None).await;
     assert_eq!(kind(taken), ErrorKind::Unauthenticated);
     assert_eq!(kind(c.register(reg("robert@example.test", "bob", "password-123")).await), ErrorKind::Conflict);
-    assert_eq!(kind(c.create_user(&w.admin, reg("bob@example.test", "bob3", "password-123")).await), ErrorKind::Conflict);
+    assert_eq!(
+        kind(c.create_user(&w.admin, reg("bob@example.test", "bob3", "password-123")).await),
+        ErrorKind::Conflict
+    );
 
     let bad = c.login(LoginInput { email: "bob@example.test".into(), password: "wrong-password".into() }, None).await;
     assert_eq!(kind(bad), ErrorKind::Unauthenticated);

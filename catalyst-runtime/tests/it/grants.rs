@@ -22,8 +22,13 @@ fn denied<T: std::fmt::Debug>(what: &str, r: catalyst_core::Result<T>) {
 }
 
 async fn key(w: &crate::control::World, who: &Principal, scopes: &[Permission]) -> Principal {
-    let input =
-        NewApiKey { name: "k".into(), scopes: scopes.to_vec(), rate_limit: None, rate_window_secs: 60, expires_at: None };
+    let input = NewApiKey {
+        name: "k".into(),
+        scopes: scopes.to_vec(),
+        rate_limit: None,
+        rate_window_secs: 60,
+        expires_at: None,
+    };
     let created = w.catalyst.create_api_key(who, input).await.expect("key");
     w.catalyst.authenticate_api_key(&created.key, None).await.expect("key auth")
 }
@@ -69,10 +74,14 @@ async fn no_credential_grants_beyond_what_it_holds() {
     let eve_p = c.principal_for(eve.id).await.expect("eve");
     denied(
         "role with *",
-        c.create_role(&eve_p, NewRole { name: "all".into(), description: String::new(), permissions: vec!["*".into()] })
-            .await,
+        c.create_role(
+            &eve_p,
+            NewRole { name: "all".into(), description: String::new(), permissions: vec!["*".into()] },
+        )
+        .await,
     );
-    let admin_role = c.list_roles(&w.admin).await.expect("roles").into_iter().find(|r| r.name == "admin").expect("admin");
+    let admin_role =
+        c.list_roles(&w.admin).await.expect("roles").into_iter().find(|r| r.name == "admin").expect("admin");
     denied(
         "taking the admin role",
         c.update_user(&eve_p, eve.id, UserPatch { roles: Some(vec![admin_role.id]), ..Default::default() }).await,

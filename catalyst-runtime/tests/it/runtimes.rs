@@ -99,7 +99,15 @@ impl Harness {
             image: self.flavor.image.clone(),
             startup: self.flavor.startup.clone(),
             env,
-            limits: Limits { memory_mb: 64, swap_mb: 0, cpu_percent: 50, disk_mb: 1024, io_weight: 500, pids: 64, ..Limits::default() },
+            limits: Limits {
+                memory_mb: 64,
+                swap_mb: 0,
+                cpu_percent: 50,
+                disk_mb: 1024,
+                io_weight: 500,
+                pids: 64,
+                ..Limits::default()
+            },
             allocations: vec![Allocation { ip: "127.0.0.1".into(), port, primary: true }],
             stop,
             done_patterns: vec![DonePattern::Regex("^Done \\(".into())],
@@ -310,7 +318,15 @@ pub async fn cgroup_limits_are_applied(h: &Harness) {
     let stats = h.flavor.runtime.stats(&id.to_string()).await.expect("stats");
     assert!(stats.memory_bytes > 0, "memory usage is read: {stats:?}");
     // Limits change in place.
-    let bigger = Limits { memory_mb: 96, swap_mb: 0, cpu_percent: 100, disk_mb: 1024, io_weight: 500, pids: 80, ..Limits::default() };
+    let bigger = Limits {
+        memory_mb: 96,
+        swap_mb: 0,
+        cpu_percent: 100,
+        disk_mb: 1024,
+        io_weight: 500,
+        pids: 80,
+        ..Limits::default()
+    };
     h.flavor.runtime.update_limits(&id.to_string(), &bigger).await.expect("update");
     assert_eq!(cg.memory_limit(), Some(96 << 20));
     assert_eq!(cg.pids_limit(), Some(80));

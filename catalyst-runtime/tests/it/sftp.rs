@@ -237,3 +237,40 @@ async fn revoking_access_disconnects_an_open_session() {
     let status = ended.expect("the session stayed open after the revocation").expect("status");
     assert!(!status.success(), "the client saw its connection closed");
 }
+
+#[tokio::test]
+async fn sftp_reports_real_file_types_and_fifos_never_hang_a_session() {
+    let Some(s) = start().await else { return };
+    let user = s.w.server.to_string();
+    let jwt = token(&s.w, "o@example.test").await;
+    std::fs::write(s.w.root.join("file.txt"), b"file").expect("file");
+    std::os::unix::fs::symlink("file.txt", s.w.root.join("link")).expect("link");
+    std::fs::create_dir_all(s.w.root.join("dir")).expect("dir");
+    nix::unistd::mkfifo(&s.w.root.join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    std::fs::write(s.local("up.bin"), b"up").expect("local");
+
+    let (ok, out) =
+        tokio::time::timeout(Duration::from_secs(30), s.batch(&user, &jwt, "ls -l\n")).await.expect("ls hung");
+    assert!(ok, "{out}");
+    let kind = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().last() == Some(name))
+            .and_then(|l| l.chars().next())
+            .unwrap_or_else(|| panic!("{name} not listed: {out}"))
+    };
+    assert_eq!(
+        [kind("file.txt"), kind("link"), kind("dir"), kind("pipe")],
+        ['-', 'l', 'd', 'p'],
+        "the listing tells links and FIFOs from files: {out}"
+    );
+
+    // Writing onto the FIFO fails at once, and the session goes on.
+    let (ok, out) = tokio::time::timeout(Duration::from_secs(30), s.batch(&user, &jwt, "put up.bin pipe\n"))
+        .await
+        .expect("put onto a FIFO hung");
+    assert!(!ok, "a FIFO was written: {out}");
+    let (ok, out) = tokio::time::timeout(Duration::from_secs(30), s.batch(&user, &jwt, "put up.bin fine.bin\n"))
+        .await
+        .expect("put hung");
+    assert!(ok && s.w.root.join("fine.bin").is_file(), "{out}");
+}

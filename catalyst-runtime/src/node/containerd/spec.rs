@@ -148,7 +148,15 @@ mod tests {
             env,
             mounts: vec![Mount { source: "/srv/abc".into(), target: "/home/container".into(), read_only: false }],
             workdir: "/home/container".into(),
-            limits: Limits { memory_mb: 512, swap_mb: 128, cpu_percent: 150, disk_mb: 1, io_weight: 500, pids: 100, ..Limits::default() },
+            limits: Limits {
+                memory_mb: 512,
+                swap_mb: 128,
+                cpu_percent: 150,
+                disk_mb: 1,
+                io_weight: 500,
+                pids: 100,
+                ..Limits::default()
+            },
             allocations: vec![],
             network: NetworkMode::Host,
             tmpfs_mb: 50,
