@@ -13,7 +13,7 @@ export interface Feed extends AsyncGenerator<Json, void, undefined> {
 }
 
 export declare class Catalyst {
-  static embedded(databaseUrl: string, options?: { dataDir?: string; localNode?: 'process' | 'containerd' | 'auto' }): Promise<Catalyst>;
+  static embedded(databaseUrl: string, options?: { dataDir?: string; localNode?: 'process' | 'containerd' | 'auto'; allowUnconfined?: boolean }): Promise<Catalyst>;
   static connect(url: string, credential: string): Catalyst;
   static login(url: string, email: string, password: string): Promise<Catalyst>;
   me(): Promise<Json>;

@@ -24,7 +24,7 @@ class Catalyst {
 
   /** Run the control plane in this process (`sqlite:<path>` or `postgres://…`). */
   static async embedded(databaseUrl, options = {}) {
-    const inner = await native.Catalyst.embedded(databaseUrl, options.dataDir ?? null, options.localNode ?? null).catch(rethrow);
+    const inner = await native.Catalyst.embedded(databaseUrl, options.dataDir ?? null, options.localNode ?? null, options.allowUnconfined ?? null).catch(rethrow);
     return new Catalyst(inner);
   }
 

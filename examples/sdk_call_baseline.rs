@@ -18,6 +18,8 @@ async fn main() -> anyhow::Result<()> {
         database_url: format!("sqlite:{}/bench.db", dir.display()),
         data_dir: dir.clone(),
         local_node: Some(RuntimeChoice::Process),
+        // The benchmark's server runs `sleep`: nothing to confine.
+        allow_unconfined: true,
     };
     let (api, _hub) = Embedded::open(config).await?;
     let server = bench_server(&api).await?;

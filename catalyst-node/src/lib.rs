@@ -85,18 +85,21 @@ pub struct Catalyst {
 #[napi]
 impl Catalyst {
     /// Run the control plane in this process (`sqlite:<path>` or `postgres://…`), acting as the
-    /// operator; `localNode` (`process`, `containerd`, `auto`) also runs servers here.
+    /// operator; `localNode` (`process`, `containerd`, `auto`) also runs servers here;
+    /// `allowUnconfined` lets it run servers it cannot confine (plain processes without root).
     #[napi]
     pub fn embedded<'env>(
         env: &'env Env,
         database_url: String,
         data_dir: Option<String>,
         local_node: Option<String>,
+        allow_unconfined: Option<bool>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let open = async move {
             let local_node = local_node.map(|n| n.parse::<RuntimeChoice>()).transpose().map_err(js_err)?;
             let data_dir = std::path::PathBuf::from(data_dir.unwrap_or_else(|| "./catalyst-data".into()));
-            let config = EmbeddedConfig { database_url, data_dir, local_node };
+            let allow_unconfined = allow_unconfined.unwrap_or(false);
+            let config = EmbeddedConfig { database_url, data_dir, local_node, allow_unconfined };
             let (api, hub) = Embedded::open(config).await.map_err(js_err)?;
             Ok(Catalyst { api: Arc::new(api), _hub: Some(hub) })
         };

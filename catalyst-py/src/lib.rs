@@ -202,19 +202,22 @@ struct Catalyst {
 impl Catalyst {
     /// Run the control plane in this process on `database_url` (`sqlite:<path>` or
     /// `postgres://…`), acting as the operator; `local_node` (`"process"`, `"containerd"` or
-    /// `"auto"`) also runs servers here, with files under `data_dir`.
+    /// `"auto"`) also runs servers here, with files under `data_dir`; `allow_unconfined` lets
+    /// it run servers it cannot confine (plain processes without root).
     #[staticmethod]
-    #[pyo3(signature = (database_url, data_dir = None, local_node = None))]
+    #[pyo3(signature = (database_url, data_dir = None, local_node = None, allow_unconfined = false))]
     fn embedded<'py>(
         py: Python<'py>,
         database_url: String,
         data_dir: Option<std::path::PathBuf>,
         local_node: Option<String>,
+        allow_unconfined: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let local_node = local_node.map(|n| n.parse::<RuntimeChoice>()).transpose().map_err(py_err)?;
         let data_dir = data_dir.unwrap_or_else(|| std::path::PathBuf::from("./catalyst-data"));
         let open = async move {
-            let (api, hub) = Embedded::open(EmbeddedConfig { database_url, data_dir, local_node }).await?;
+            let config = EmbeddedConfig { database_url, data_dir, local_node, allow_unconfined };
+            let (api, hub) = Embedded::open(config).await?;
             Ok(Catalyst { api: Arc::new(api), _hub: Some(hub) })
         };
         spawn(py, open, instance)

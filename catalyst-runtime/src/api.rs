@@ -192,6 +192,9 @@ pub struct EmbeddedConfig {
     pub data_dir: std::path::PathBuf,
     /// Run a node in this process too (`None`: no local node).
     pub local_node: Option<crate::node::RuntimeChoice>,
+    /// Let that node run servers it cannot confine (plain processes without root): they can
+    /// then read everything this process can. Only for servers you trust, e.g. on a laptop.
+    pub allow_unconfined: bool,
 }
 
 impl Embedded {
@@ -225,7 +228,10 @@ impl Embedded {
                 node.id,
                 runtime,
                 Arc::new(catalyst_core::clock::SystemClock),
-                crate::node::DaemonConfig::new(config.data_dir.join("node")),
+                crate::node::DaemonConfig {
+                    allow_unconfined: config.allow_unconfined,
+                    ..crate::node::DaemonConfig::new(config.data_dir.join("node"))
+                },
             );
             daemon.recover().await?;
             daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));

@@ -82,6 +82,21 @@ fn agent(
     (handle, stop)
 }
 
+/// A daemon over the fake runtime for `node`, linked by a running agent.
+async fn connected(
+    p: &Plane,
+    node: &catalyst_core::model::Node,
+    credential: &str,
+) -> (NodeDaemon, tokio::task::JoinHandle<catalyst_core::Result<()>>, tokio::sync::oneshot::Sender<()>, tempfile::TempDir)
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon =
+        NodeDaemon::new(node.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(dir.path()));
+    let (handle, stop) = agent(p, node.id, credential, daemon.clone());
+    until("the agent to connect", async || p.catalyst.node_online(node.id)).await;
+    (daemon, handle, stop, dir)
+}
+
 async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !check().await {
@@ -94,11 +109,7 @@ async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
 async fn agent_link_end_to_end() {
     let p = plane().await;
     let (n1, credential) = node(&p, "n1").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon =
-        NodeDaemon::new(n1.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(dir.path()));
-    let (handle, stop) = agent(&p, n1.id, &credential, daemon.clone());
-    until("the agent to connect", async || p.catalyst.node_online(n1.id)).await;
+    let (daemon, handle, stop, _dir) = connected(&p, &n1, &credential).await;
 
     let owner = p
         .catalyst
@@ -201,11 +212,7 @@ async fn a_node_cannot_rewrite_backups_or_audit_in_other_names() {
     use catalyst_core::protocol::{StoredArchive, WireError};
     let p = plane().await;
     let (n1, credential) = node(&p, "n1").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon =
-        NodeDaemon::new(n1.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(dir.path()));
-    let (handle, stop) = agent(&p, n1.id, &credential, daemon.clone());
-    until("the agent to connect", async || p.catalyst.node_online(n1.id)).await;
+    let (_daemon, handle, stop, _dir) = connected(&p, &n1, &credential).await;
     let template = p.catalyst.create_template(&p.admin, crate::support::game_template("game")).await.expect("template");
     let mut servers = Vec::new();
     for (name, port) in [("alice", 25565), ("bob", 25566)] {

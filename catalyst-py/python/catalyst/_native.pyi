@@ -46,7 +46,10 @@ class Feed:
 class Catalyst:
     @staticmethod
     def embedded(
-        database_url: str, data_dir: str | None = None, local_node: str | None = None
+        database_url: str,
+        data_dir: str | None = None,
+        local_node: str | None = None,
+        allow_unconfined: bool = False,
     ) -> Awaitable[Catalyst]: ...
     @staticmethod
     def connect(url: str, token: str | None = None, api_key: str | None = None) -> Catalyst: ...

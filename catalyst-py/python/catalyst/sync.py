@@ -20,8 +20,10 @@ class Catalyst:
         self._inner = inner
 
     @staticmethod
-    def embedded(database_url: str, data_dir: str | None = None, local_node: str | None = None) -> "Catalyst":
-        return Catalyst(_run(lambda: _native.Catalyst.embedded(database_url, data_dir, local_node)))
+    def embedded(
+        database_url: str, data_dir: str | None = None, local_node: str | None = None, allow_unconfined: bool = False
+    ) -> "Catalyst":
+        return Catalyst(_run(lambda: _native.Catalyst.embedded(database_url, data_dir, local_node, allow_unconfined)))
 
     @staticmethod
     def connect(url: str, token: str | None = None, api_key: str | None = None) -> "Catalyst":
