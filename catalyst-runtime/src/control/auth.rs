@@ -182,7 +182,11 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_HASHES);
 
 async fn hashing_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
-    match tokio::time::timeout(HASHING_WAIT, HASHING.acquire()).await {
+    slot_within(HASHING_WAIT).await
+}
+
+async fn slot_within(wait: Duration) -> Result<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(wait, HASHING.acquire()).await {
         Ok(Ok(permit)) => Ok(permit),
         _ => Err(Error::unavailable("too many sign-ins at once; try again in a moment")
             .with_retry_after(Duration::from_secs(1))),
@@ -212,6 +216,22 @@ mod tests {
 
     fn config() -> AuthConfig {
         AuthConfig::with_secret(vec![7u8; 32]).expect("secret")
+    }
+
+    /// With every hashing slot taken, a sign-in waits for one instead of becoming one more
+    /// thread on the blocking pool, and gives up after a bounded wait.
+    #[tokio::test]
+    async fn hashing_is_bounded_and_waits_end() {
+        let held = HASHING.acquire_many(MAX_CONCURRENT_HASHES as u32).await.expect("every slot");
+        let waiting = tokio::spawn(hash_password("password-123".into()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "hashed without a slot");
+        let err = slot_within(Duration::from_millis(20)).await.expect_err("no slot");
+        assert_eq!(err.kind(), catalyst_core::ErrorKind::Unavailable);
+        assert!(err.retry_after().is_some());
+        drop(held);
+        assert!(waiting.await.expect("join").is_ok(), "hashed once a slot was free");
+        assert!(!verify_password("x".repeat(MAX_PASSWORD_BYTES + 1), String::new()).await);
     }
 
     #[test]
