@@ -5,11 +5,13 @@
 //! cannot reach another variable (or a node secret).
 //!
 //! Shell command lines are different: a value spliced into `sh -c` text is shell syntax, so
-//! [`render_shell`] never splices values at all. It replaces each `{{NAME}}` with a quoted
-//! reference to the environment variable `NAME` (the node passes every value as one), so a
-//! customer's `x; rm -rf /` reaches the program as one argument of data.
+//! [`render_shell`] never splices values at all (see `render/shell.rs`).
 
 use std::collections::BTreeMap;
+
+mod shell;
+
+pub use shell::render_shell;
 
 use crate::model::{Template, TemplateVariable, VariableKind};
 use crate::{Error, Result};
@@ -66,62 +68,6 @@ pub fn render(text: &str, ctx: &RenderContext) -> Result<String> {
     Ok(out)
 }
 
-/// Rewrite a shell command line so that every `{{NAME}}` becomes a reference to the
-/// environment variable `NAME`, quoted for where it stands: `"${NAME}"` outside quotes,
-/// `${NAME}` inside double quotes, `'"${NAME}"'` inside single quotes. The result expands each
-/// value to exactly its text (no word splitting, globbing or command substitution). Names are
-/// checked against `ctx` like [`render`] does; the values themselves never enter the text.
-pub fn render_shell(text: &str, ctx: &RenderContext) -> Result<String> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Quote {
-        None,
-        Single,
-        Double,
-    }
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut quote = Quote::None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if text[i..].starts_with("{{") {
-            let after = &text[i + 2..];
-            let end =
-                after.find("}}").ok_or_else(|| Error::invalid(format!("unclosed '{{{{' in {:?}", truncate(text))))?;
-            let name = after[..end].trim();
-            if !ctx.values.contains_key(name) {
-                return Err(Error::invalid(format!("unknown variable {{{{{name}}}}} in template")));
-            }
-            match quote {
-                Quote::None => out.push_str(&format!("\"${{{name}}}\"")),
-                Quote::Double => out.push_str(&format!("${{{name}}}")),
-                Quote::Single => out.push_str(&format!("'\"${{{name}}}\"'")),
-            }
-            let resume = i + 2 + end + 2;
-            while chars.peek().is_some_and(|(j, _)| *j < resume) {
-                chars.next();
-            }
-            continue;
-        }
-        out.push(c);
-        match (quote, c) {
-            (Quote::None, '\'') => quote = Quote::Single,
-            (Quote::Single, '\'') => quote = Quote::None,
-            (Quote::None, '"') => quote = Quote::Double,
-            (Quote::Double, '"') => quote = Quote::None,
-            // A backslash outside single quotes escapes the next character, whatever it is.
-            (Quote::None | Quote::Double, '\\') => {
-                if let Some(&(j, next)) = chars.peek()
-                    && !text[j..].starts_with("{{")
-                {
-                    chars.next();
-                    out.push(next);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
 fn truncate(s: &str) -> &str {
     match s.char_indices().nth(60) {
         Some((i, _)) => &s[..i],
@@ -164,7 +110,7 @@ pub fn validate_template(t: &Template, builtins: &[&str]) -> Result<()> {
     for name in t.variables.iter().map(|v| v.name.as_str()).chain(builtins.iter().copied()) {
         ctx = ctx.with(name, "");
     }
-    render(&t.startup, &ctx)?;
+    render_shell(&t.startup, &ctx)?;
     for (key, value) in &t.env {
         check_variable_name(key)?;
         render(value, &ctx)?;
@@ -311,23 +257,6 @@ mod tests {
         assert!(e.message().contains("{{B}}"), "{}", e.message());
         assert!(render("{{A", &ctx).is_err());
         assert_eq!(render("no vars", &ctx).ok().as_deref(), Some("no vars"));
-    }
-
-    #[test]
-    fn shell_rendering_references_values_instead_of_splicing_them() {
-        let ctx = RenderContext::new().with("JAR", "x; touch /tmp/pwned").with("MEM", "512");
-        let cases = [
-            ("java -Xmx{{MEM}}M -jar {{JAR}}", r#"java -Xmx"${MEM}"M -jar "${JAR}""#),
-            (r#"echo "name={{ JAR }}""#, r#"echo "name=${JAR}""#),
-            ("echo '{{JAR}}'", r#"echo ''"${JAR}"''"#),
-            (r#"echo \"{{JAR}} 'it''s'"#, r#"echo \""${JAR}" 'it''s'"#),
-            ("no vars", "no vars"),
-        ];
-        for (text, want) in cases {
-            assert_eq!(render_shell(text, &ctx).ok().as_deref(), Some(want), "{text}");
-        }
-        assert!(render_shell("{{NOPE}}", &ctx).is_err());
-        assert!(render_shell("{{MEM", &ctx).is_err());
     }
 
     #[test]

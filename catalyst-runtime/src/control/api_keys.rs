@@ -83,6 +83,17 @@ fn check_scopes(who: &Principal, scopes: &[Permission]) -> Result<()> {
     Ok(())
 }
 
+/// Keys are minted and changed by signed-in users only: a key that made keys would hand out
+/// credentials that outlive its own expiry, rate limit and revocation.
+fn refuse_keys(who: &Principal) -> Result<()> {
+    match who.actor() {
+        catalyst_core::model::ActorRef::ApiKey(_) => {
+            Err(Error::denied("API keys are created and changed by signed-in users, not by other keys"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_rate(limit: Option<u32>, window: u32) -> Result<()> {
     if limit == Some(0) {
         return Err(Error::invalid("rate_limit: must be at least 1 (leave it out for no limit)"));
@@ -98,6 +109,7 @@ impl Catalyst {
     /// copy of its secret.
     pub async fn create_api_key(&self, who: &Principal, input: NewApiKey) -> Result<CreatedApiKey> {
         let grant = authorize(who, Permission::ApikeyCreate, Scope::Global)?;
+        refuse_keys(who)?;
         let user_id = who.user_id().ok_or_else(|| Error::invalid("API keys belong to users"))?;
         let name = validate::name("name", &input.name, 100)?;
         check_scopes(who, &input.scopes)?;
@@ -137,6 +149,7 @@ impl Catalyst {
     /// Change or revoke a key (`apikey.update`); scopes stay within the caller's permissions.
     pub async fn update_api_key(&self, who: &Principal, id: ApiKeyId, patch: ApiKeyPatch) -> Result<ApiKey> {
         let grant = authorize(who, Permission::ApikeyUpdate, Scope::Global)?;
+        refuse_keys(who)?;
         let mut key = self.inner.store.get_api_key(id).await?;
         if let Some(name) = &patch.name {
             key.name = validate::name("name", name, 100)?;

@@ -501,8 +501,11 @@ impl Catalyst {
         if let Some(p) = requested.iter().find(|p| !p.is_server_scoped()) {
             return Err(Error::invalid(format!("{p} cannot be granted on one server")));
         }
-        // Whatever the credential: never more than the caller may exercise here itself.
-        if !requested.is_subset(effective_server_permissions(who, &authz)) {
+        // Whatever the credential: never more than the caller may exercise here itself, and
+        // never over the grant of someone who holds more than the caller.
+        let held = effective_server_permissions(who, &authz);
+        self.check_outranks_subuser(id, input.user_id, held).await?;
+        if !requested.is_subset(held) {
             return Err(Error::denied("you cannot grant permissions you do not hold"));
         }
         self.inner.store.get_user(input.user_id).await?;
@@ -525,9 +528,22 @@ impl Catalyst {
         Ok(access)
     }
 
+    /// Refuse to change or remove the grant of `user` on `server` when it holds more than
+    /// `held`, what the caller may exercise there.
+    async fn check_outranks_subuser(&self, server: ServerId, user: UserId, held: PermissionSet) -> Result<()> {
+        let Some(existing) = self.inner.store.get_access(server, user).await? else { return Ok(()) };
+        if existing.permissions.iter().all(|p| held.contains(*p)) {
+            Ok(())
+        } else {
+            Err(Error::denied("that subuser holds permissions you do not hold"))
+        }
+    }
+
     /// Remove a subuser (`server.update`); their open sessions on the server are told at once.
     pub async fn revoke_access(&self, who: &Principal, id: ServerId, user: UserId) -> Result<()> {
         let (_, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
+        let (_, authz) = self.load_server(who, id).await?;
+        self.check_outranks_subuser(id, user, effective_server_permissions(who, &authz)).await?;
         self.inner.store.delete_access(id, user).await?;
         self.publish(DomainEvent::AccessChanged { server_id: id, user_id: user });
         self.audit(

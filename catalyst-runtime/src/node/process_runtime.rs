@@ -98,6 +98,33 @@ fn host_dir(spec: &ContainerSpec) -> Result<PathBuf> {
         .ok_or_else(|| Error::invalid("the working directory must be a mounted host directory"))
 }
 
+/// The `PATH` of everything the runtime starts (a server may set its own).
+const FIXED_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The prefix the server's variables carry through the root part of a confined start.
+const CARRIED: &str = "CATALYST_CARRIED_";
+
+/// A server's environment: `HOME` (its directory) and its spec's variables, names that are not
+/// shell identifiers left out (the control plane only sends `UPPER_SNAKE`).
+fn server_env(spec: &ContainerSpec, dir: &std::path::Path) -> Vec<(String, String)> {
+    let is_name = |k: &str| {
+        k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut env = vec![("HOME".to_string(), dir.to_string_lossy().into_owned())];
+    env.extend(spec.env.iter().filter(|(k, _)| is_name(k)).map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// Shell text that moves each carried variable back to its own name, then runs its arguments.
+fn restore_env(env: &[(String, String)]) -> String {
+    let mut script = String::new();
+    for (k, _) in env {
+        script.push_str(&format!("{k}=\"${{{CARRIED}{k}}}\"; export {k}; unset {CARRIED}{k}; "));
+    }
+    script.push_str("exec \"$@\"");
+    script
+}
+
 fn pump<R: AsyncRead + Unpin + Send + 'static>(reader: R, stream: LogStream, tx: broadcast::Sender<ConsoleLine>) {
     tokio::spawn(async move {
         let mut reader = BufReader::new(reader);
@@ -184,20 +211,26 @@ impl ContainerRuntime for ProcessRuntime {
                 "catalyst-join".into(),
             ]);
         }
-        argv.extend(self.drop_to(spec.user));
+        let drop = self.drop_to(spec.user);
+        let confined = !drop.is_empty();
+        argv.extend(drop);
+        let env = server_env(&spec, &dir);
+        if confined {
+            // Root runs only fixed programs in a fixed environment: the server's variables
+            // (LD_LIBRARY_PATH=./lib and the like) would steer the dynamic loader of the root
+            // `setpriv`. They travel under names nothing interprets and are restored by a shell
+            // that already runs as the server's uid.
+            argv.extend(["/bin/sh".into(), "-c".into(), restore_env(&env), "catalyst-env".into()]);
+        }
         argv.extend(spec.command.iter().cloned());
         let mut cmd = tokio::process::Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("HOME", &dir)
-            .envs(&spec.env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
+        cmd.args(&argv[1..]).current_dir(&dir).env_clear().env("PATH", FIXED_PATH);
+        if confined {
+            cmd.envs(env.iter().map(|(k, v)| (format!("{CARRIED}{k}"), v)));
+        } else {
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(false);
 
         let mut child = cmd.spawn().map_err(|e| Error::internal(format!("cannot start {}", argv[0]), e))?;
         let pid = child

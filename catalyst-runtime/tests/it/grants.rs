@@ -57,7 +57,13 @@ async fn no_credential_grants_beyond_what_it_holds() {
     let sub = GrantAccess { user_id: bob.id, permissions: vec![Permission::ServerUpdate, Permission::FileRead] };
     c.grant_access(&alice_p, s.id, sub).await.expect("bob");
     denied("subuser grants file.write", c.grant_access(&bob_p, s.id, grant(&[Permission::FileWrite])).await);
-    c.grant_access(&bob_p, s.id, grant(&[Permission::FileRead])).await.expect("within bob's grant");
+    // …and cannot cut down or remove the grant of someone who holds more than they do.
+    denied("subuser narrows a stronger grant", c.grant_access(&bob_p, s.id, grant(&[Permission::FileRead])).await);
+    denied("subuser removes a stronger grant", c.revoke_access(&bob_p, s.id, mallory.id).await);
+    let (dave, _) = w.user("dave").await;
+    let fresh = GrantAccess { user_id: dave.id, permissions: vec![Permission::FileRead] };
+    c.grant_access(&bob_p, s.id, fresh).await.expect("within bob's grant");
+    c.revoke_access(&bob_p, s.id, dave.id).await.expect("what bob could grant he may take back");
 
     // Someone holding admin.users alone cannot mint a bigger role or take one.
     let users_admin_role = c
@@ -109,6 +115,15 @@ async fn no_credential_grants_beyond_what_it_holds() {
         expires_at: None,
     };
     denied("key minting a wider key", c.create_api_key(&key_maker, wider).await);
+    // Keys never mint keys at all: a child would outlive its parent's expiry, limit and revocation.
+    let narrower = NewApiKey {
+        name: "child".into(),
+        scopes: vec![Permission::ApikeyCreate],
+        rate_limit: None,
+        rate_window_secs: 60,
+        expires_at: None,
+    };
+    denied("key minting a key", c.create_api_key(&key_maker, narrower).await);
     let task_key = key(&w, &w.admin, &[Permission::TaskCreate]).await;
     let task = NewTask {
         server_id: s.id,

@@ -129,7 +129,15 @@ fn variables_reach_the_shell_as_data() {
     ];
     for value in values {
         let ctx = RenderContext::new().with("V", value.clone());
-        for template in ["printf '%s\\n' {{V}}", "printf '%s\\n' \"<{{V}}>\"", "printf '%s\\n' '<{{V}}>'"] {
+        let templates = [
+            "printf '%s\\n' {{V}}",
+            "printf '%s\\n' \"<{{V}}>\"",
+            "printf '%s\\n' '<{{V}}>'",
+            "printf '%s\\n' \"<$(printf '%s' {{V}})>\"",
+            "printf '%s\\n' \"<`printf '%s' {{V}}`>\"",
+            "# it's a comment\nprintf '%s\\n' \"<{{V}}>\"",
+        ];
+        for template in templates {
             let line = render_shell(template, &ctx).expect("render");
             let out = std::process::Command::new("/bin/sh")
                 .args(["-c", &line])
@@ -143,4 +151,26 @@ fn variables_reach_the_shell_as_data() {
             assert!(!marker.exists(), "{value:?} ran a command through {template}");
         }
     }
+}
+
+/// A server's variables steer only its own processes: `LD_DEBUG` (like `LD_LIBRARY_PATH=./lib`
+/// or `LD_PRELOAD`) never reaches the root `setpriv` that drops to the server's uid, whose
+/// loader would otherwise report loading `libcap-ng`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_variables_never_reach_the_root_part_of_a_start() {
+    if !nix::unistd::geteuid().is_root() {
+        crate::support::skip_unless_ci("process isolation (needs root to give each server its own uid)");
+        return;
+    }
+    let h = Harness::new(process_flavor().await.expect("process flavor"));
+    let mut spec = h.spec(StopAction::Command("stop".into()));
+    spec.env.insert("LD_DEBUG".into(), "libs".into());
+    let port = spec.env["SERVER_PORT"].clone();
+    let id = h.running(spec).await;
+    // The variables arrived, under their own names, where the game runs.
+    h.wait_line(id, &format!("booting on port {port}")).await;
+    assert!(h.count_lines(id, |_, l| l.contains("find library=")) > 0, "the game's own loader saw LD_DEBUG");
+    assert_eq!(h.count_lines(id, |_, l| l.contains("libcap-ng")), 0, "the root setpriv saw the server's LD_DEBUG");
+    assert_eq!(h.count_lines(id, |_, l| l.contains("CATALYST_CARRIED_")), 0);
+    h.cleanup(id).await;
 }

@@ -37,8 +37,14 @@ pub(crate) fn open_file_at(
     }
     options.custom_flags(flags.bits());
     let file = dir.open_with(rel, options)?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(not_regular());
+    }
+    // A hard link the game made to a file it does not own (the node's secrets, where the
+    // kernel's protected_hardlinks is off) is somebody else's file: never served nor changed.
+    if meta.nlink() > 1 && meta.uid() != dir.dir_metadata()?.uid() {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "a hard link to a file the server does not own"));
     }
     let now = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?);
     fcntl(&file, FcntlArg::F_SETFL(now - OFlag::O_NONBLOCK))?;

@@ -224,3 +224,26 @@ fn made_directories_belong_to_the_owner_and_errors_name_the_path() {
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert!(e.message().contains("file"), "names the path: {e}");
 }
+
+/// A hard link the game made to a file it does not own (the node's secret, where the kernel's
+/// protected_hardlinks is off) is refused on every open; links among its own files are fine.
+#[test]
+fn hard_links_to_files_the_server_does_not_own_are_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // chown needs root; CI runs this as root
+    }
+    let (tmp, _, outside) = setup();
+    let root = tmp.path().join("root");
+    let server = Some(12_345);
+    std::os::unix::fs::chown(&root, server, server).expect("give the root away");
+    std::fs::hard_link(outside.join("secret"), root.join("stolen")).expect("link the secret in");
+    std::fs::write(root.join("mine"), b"mine").expect("mine");
+    std::os::unix::fs::chown(root.join("mine"), server, server).expect("own it");
+    std::fs::hard_link(root.join("mine"), root.join("also-mine")).expect("own link");
+    let sandbox = Sandbox::open(&root).expect("sandbox");
+    denied(sandbox.read("stolen"));
+    denied(sandbox.write_at("stolen", 0, b"x", false));
+    denied(sandbox.copy("stolen", "copy"));
+    assert_eq!(std::fs::read(outside.join("secret")).expect("secret"), b"secret", "untouched");
+    assert_eq!(sandbox.read("also-mine").expect("own hard link"), b"mine");
+}
