@@ -250,7 +250,7 @@ async fn a_lagging_socket_still_hears_its_revocation() {
     // the bus; then the revocation, then more than the bus keeps.
     let bus = w.catalyst.events();
     for seq in 0..3000 {
-        bus.publish(line(seq, "x".repeat(4096)));
+        bus.publish(line(seq, "x".repeat(8192)));
     }
     let owner = w.catalyst.authenticate(&w.owner_token).await.expect("owner");
     w.catalyst.logout(&owner).await.expect("logout");
