@@ -5,11 +5,18 @@
 //! expands each value to exactly its text: no word splitting, globbing or command
 //! substitution.
 //!
-//! That holds for the shell that runs the line. A placeholder whose text is handed to another
-//! parser — a string for `sh -c`/`bash -c`, `eval` or `let`, arithmetic (`$(( ))`, `(( ))`,
-//! the numeric tests of `[[ ]]`), a here-document — would be parsed again there, so such
-//! placements are refused with a message saying to write `$NAME` in the inner text instead
-//! (the variable is in that shell's environment too). Comments are copied untouched.
+//! That holds for the shell that runs the line. A placeholder whose text another parser reads
+//! again would be code there, so these placements are refused, with a message saying to write
+//! `$NAME` in the inner text instead (the variable is in that program's environment too):
+//! single quotes (their text is always meant for someone else: `trap`, `awk`, `sh -c`, …), a
+//! string for a shell's `-c`, `eval`, `let`, `alias`, `trap`, `.`/`source`, `declare`, `sed` and
+//! `awk` programs, `-c`/`-e` code of interpreters, a pipe into a shell or `xargs`, a file
+//! written from a placeholder and then run, arithmetic, bash's numeric `[[ ]]` tests,
+//! here-documents, a command whose name is computed at run time, and text after ANSI-C quotes
+//! or a backslash right before a placeholder (where this scanner and the shell could disagree
+//! on quoting). Unbalanced quotes are refused too. What no scanner can see — a program of the
+//! operator's that interprets its arguments — runs as the server's own uid at worst, which is
+//! what confinement bounds. Comments are copied untouched.
 
 use super::RenderContext;
 use crate::{Error, Result};
@@ -32,18 +39,52 @@ enum Kind {
     Arith(u32),
 }
 
-/// One nesting level: its quoting and the words of its current simple command.
+/// Shells: their `-c` string is code, and so is what is piped into them.
+const SHELLS: &[&str] =
+    &["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "rbash", "busybox", "su", "runuser", "script"];
+/// Commands whose arguments are code, or become code later.
+const EVALUATORS: &[&str] = &["eval", "let", "alias", "trap", ".", "source", "declare", "typeset", "local", "readonly"];
+/// Commands whose first operand is a program of their own language.
+const PROGRAMS: &[&str] = &["sed", "awk", "gawk", "mawk", "nawk"];
+/// Interpreters: code after `-c`, `-e`, `-r` and the like.
+const INTERPRETERS: &[&str] =
+    &["perl", "python", "python2", "python3", "ruby", "php", "node", "nodejs", "lua", "tclsh", "expect"];
+
+fn base(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+/// Is `word` the flag that makes the program before it run code from its arguments? For a shell
+/// that is a short flag with `c` (`-c`, `-lc`); for an interpreter also `e`, `r` or `E`.
+fn is_code_flag(word: &str, shell: bool) -> bool {
+    let short = word.starts_with('-') && !word.starts_with("--");
+    let letters: &[char] = if shell { &['c'] } else { &['c', 'e', 'r', 'E'] };
+    (short && word[1..].contains(letters)) || matches!(word, "--eval" | "--exec" | "--command" | "--print")
+}
+
+/// One nesting level: its quoting and what it knows of its current command and pipeline.
 #[derive(Debug)]
 struct Frame {
     kind: Kind,
     quote: Quote,
+    /// The current command's words so far (placeholders and expansions as `x`).
     words: Vec<String>,
     word: String,
-    /// Inside `[[ … ]]`, and the placeholders seen there (an arithmetic operator may follow).
+    /// The current word holds an expansion the template wrote (`$…`, a substitution), or a
+    /// placeholder.
+    word_expands: bool,
+    word_placeholder: bool,
+    /// The current command's name is computed at run time.
+    computed: bool,
+    /// Placeholders in the current command, and in the earlier commands of its pipeline.
+    names: Vec<String>,
+    piped: Vec<String>,
+    /// The current command writes to a file (`>`).
+    redirects: bool,
+    /// Inside `[[ … ]]`.
     test: bool,
-    test_names: Vec<String>,
-    /// A placeholder found, once its `[[ … ]]` ended, to stand in a numeric test.
-    refused: Option<String>,
+    /// A refusal found only once a command or test ended: the placeholder and why.
+    refused: Option<(String, &'static str)>,
 }
 
 impl Frame {
@@ -53,55 +94,108 @@ impl Frame {
             quote: Quote::None,
             words: Vec::new(),
             word: String::new(),
+            word_expands: false,
+            word_placeholder: false,
+            computed: false,
+            names: Vec::new(),
+            piped: Vec::new(),
+            redirects: false,
             test: false,
-            test_names: Vec::new(),
             refused: None,
         }
     }
 
-    fn end_word(&mut self) {
-        if !self.word.is_empty() {
-            let word = std::mem::take(&mut self.word);
-            self.words.push(word);
-            match self.words.last().map(String::as_str) {
-                Some("[[") => self.test = true,
-                Some("]]") => self.end_test(),
-                _ => {}
-            }
+    fn refuse_later(&mut self, name: Option<&String>, why: &'static str) {
+        if self.refused.is_none()
+            && let Some(name) = name
+        {
+            self.refused = Some((name.clone(), why));
         }
     }
 
-    fn end_command(&mut self) {
-        self.end_word();
+    /// End the current word; `written` is a placeholder written to a file earlier.
+    fn end_word(&mut self, written: &Option<String>) {
+        if self.word.is_empty() {
+            return;
+        }
+        let word = std::mem::take(&mut self.word);
+        let first = self.words.is_empty();
+        // `$0 -c …`, `${E:-eval} …`, or a bare `{{BIN}}` whose value could be `eval`; a path
+        // (`./{{BIN}}`) can only name a file.
+        if first && (self.word_expands || (self.word_placeholder && !word.contains('/'))) {
+            self.computed = true;
+        }
+        self.word_expands = false;
+        self.word_placeholder = false;
+        if first {
+            let name = base(&word);
+            if SHELLS.contains(&name) || name == "xargs" {
+                let piped = self.piped.first().cloned();
+                self.refuse_later(piped.as_ref(), "what a pipe feeds a shell or xargs");
+            }
+            if SHELLS.contains(&name) || name == "." || name == "source" {
+                self.refuse_later(written.as_ref(), "a file that is written from it and then run");
+            }
+        }
+        match word.as_str() {
+            "[[" => self.test = true,
+            "]]" => self.end_test(),
+            _ => {}
+        }
+        self.words.push(word);
+    }
+
+    /// End the current command; returns a placeholder it wrote to a file.
+    fn end_command(&mut self, written: &Option<String>, pipe: bool) -> Option<String> {
+        self.end_word(written);
         self.end_test();
+        let wrote = if self.redirects { self.names.first().cloned() } else { None };
+        if pipe {
+            self.piped.append(&mut self.names);
+        } else {
+            self.piped.clear();
+        }
+        self.names.clear();
         self.words.clear();
+        self.redirects = false;
+        self.computed = false;
+        wrote
     }
 
     /// bash evaluates both sides of `-eq`, `-lt`, … as arithmetic, which runs `$(…)` inside
-    /// array subscripts: a placeholder in such a test is refused.
+    /// array subscripts.
     fn end_test(&mut self) {
         const ARITH: &[&str] = &["-eq", "-ne", "-lt", "-le", "-gt", "-ge"];
-        if self.test && self.words.iter().any(|w| ARITH.contains(&w.as_str())) && self.refused.is_none() {
-            self.refused = self.test_names.first().cloned();
+        if self.test && self.words.iter().any(|w| ARITH.contains(&w.as_str())) {
+            let first = self.names.first().cloned();
+            self.refuse_later(first.as_ref(), "a numeric test, which bash evaluates as arithmetic");
         }
         self.test = false;
-        self.test_names.clear();
     }
 
-    /// Why this command would parse a value again, if it would.
+    /// Why a placeholder in this command would be parsed again, if it would.
     fn reparses(&self) -> Option<&'static str> {
-        const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox", "su", "runuser"];
-        let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
-        let mut words = self.words.iter().map(|w| base(w));
-        let mut shell = false;
-        for w in words.by_ref() {
-            if w == "eval" || w == "let" {
+        if self.computed {
+            return Some("a command whose name is computed at run time (it could be a shell)");
+        }
+        // The last program named so far: a shell (`true`) or another interpreter.
+        let mut program = None;
+        for word in &self.words {
+            let name = base(word);
+            if EVALUATORS.contains(&name) {
                 return Some("a command that evaluates its arguments as shell text");
             }
-            if SHELLS.contains(&w.as_str()) {
-                shell = true;
-            } else if shell && w.starts_with('-') && !w.starts_with("--") && w.contains('c') {
-                return Some("a string a shell runs as commands (-c)");
+            if PROGRAMS.contains(&name) {
+                return Some("a sed or awk program");
+            }
+            if SHELLS.contains(&name) {
+                program = Some(true);
+            } else if INTERPRETERS.contains(&name) {
+                program = Some(false);
+            } else if let Some(shell) = program
+                && is_code_flag(word, shell)
+            {
+                return Some("code a shell or an interpreter runs (-c, -e)");
             }
         }
         None
@@ -112,12 +206,14 @@ impl Frame {
 pub fn render_shell(text: &str, ctx: &RenderContext) -> Result<String> {
     let mut out = String::with_capacity(text.len() + 32);
     let mut frames = vec![Frame::new(Kind::Top)];
-    let mut heredoc = false;
+    // Once seen, the rest of the line is refused placeholders (see the module's comment).
+    let (mut heredoc, mut ansi_c) = (false, false);
+    let mut written: Option<String> = None;
     let mut chars = text.char_indices().peekable();
     let at = |i: usize, s: &str| text[i..].starts_with(s);
     while let Some((i, c)) = chars.next() {
-        if let Some(name) = frames.iter().find_map(|f| f.refused.clone()) {
-            return Err(numeric_test(&name));
+        if let Some((name, why)) = frames.iter().find_map(|f| f.refused.clone()) {
+            return Err(refusal(&name, why));
         }
         let top = frames.len() - 1;
         let quote = frames[top].quote;
@@ -130,30 +226,28 @@ pub fn render_shell(text: &str, ctx: &RenderContext) -> Result<String> {
             if !ctx.values.contains_key(name) {
                 return Err(Error::invalid(format!("unknown variable {{{{{name}}}}} in template")));
             }
-            let refuse = |why: &str| {
-                Err(Error::invalid(format!(
-                    "{{{{{name}}}}} stands in {why}: its value would be parsed as shell syntax there; \
-                     write \"${name}\" in that text instead (the variable is in its environment)"
-                )))
+            let why = if quote == Quote::Single {
+                Some("single quotes, whose text is meant for another program (trap, awk, sh -c, …)")
+            } else if heredoc {
+                Some("a here-document")
+            } else if ansi_c {
+                Some("text after ANSI-C quoting ($'…'), which this check does not follow")
+            } else if frames.iter().any(|f| matches!(f.kind, Kind::Arith(_))) {
+                Some("arithmetic")
+            } else {
+                frames.iter().find_map(Frame::reparses)
             };
-            if heredoc {
-                return refuse("a here-document");
-            }
-            if frames.iter().any(|f| matches!(f.kind, Kind::Arith(_))) {
-                return refuse("arithmetic");
-            }
-            if let Some(why) = frames.iter().find_map(Frame::reparses) {
-                return refuse(why);
+            if let Some(why) = why {
+                return Err(refusal(name, why));
             }
             out.push_str(&match quote {
-                Quote::None => format!("\"${{{name}}}\""),
                 Quote::Double => format!("${{{name}}}"),
-                Quote::Single => format!("'\"${{{name}}}\"'"),
+                _ => format!("\"${{{name}}}\""),
             });
-            frames[top].word.push('x');
-            if frames[top].test {
-                frames[top].test_names.push(name.to_string());
-            }
+            let frame = &mut frames[top];
+            frame.word.push('x');
+            frame.word_placeholder = true;
+            frame.names.push(name.to_string());
             let resume = i + 2 + end + 2;
             while chars.peek().is_some_and(|(j, _)| *j < resume) {
                 chars.next();
@@ -166,34 +260,55 @@ pub fn render_shell(text: &str, ctx: &RenderContext) -> Result<String> {
             (Quote::Single, '\'') => frame.quote = Quote::None,
             (Quote::Single, _) => {}
             (Quote::None | Quote::Double, '\\') => {
-                // A backslash escapes the next character, unless that starts a placeholder.
-                if let Some(&(j, next)) = chars.peek()
-                    && !at(j, "{{")
-                {
+                if let Some(&(j, next)) = chars.peek() {
+                    if at(j, "{{") {
+                        return Err(Error::invalid(
+                            "a backslash right before a placeholder: the shell would escape the quote Catalyst \
+                             puts there; remove it",
+                        ));
+                    }
                     chars.next();
                     out.push(next);
                     frame.word.push(next);
                 }
             }
             (Quote::Double, '"') => frame.quote = Quote::None,
-            (Quote::None, '\'') => frame.quote = Quote::Single,
-            (Quote::None, '"') => frame.quote = Quote::Double,
+            (Quote::None, '\'') => {
+                if at(i.saturating_sub(1), "$'") && i > 0 {
+                    ansi_c = true;
+                }
+                frame.quote = Quote::Single;
+                frame.word.push('q');
+            }
+            (Quote::None, '"') => {
+                frame.quote = Quote::Double;
+                frame.word.push('q');
+            }
             (_, '$') if at(i, "$((") => {
                 frame.word.push('x');
+                frame.word_expands = true;
                 push_through(&mut out, &mut chars, 2);
                 frames.push(Frame::new(Kind::Arith(0)));
             }
             (_, '$') if at(i, "$(") => {
                 frame.word.push('x');
+                frame.word_expands = true;
                 push_through(&mut out, &mut chars, 1);
                 frames.push(Frame::new(Kind::Subst(0)));
             }
+            (_, '$') => {
+                frame.word.push('$');
+                frame.word_expands = true;
+            }
             (_, '`') if frame.kind == Kind::Backtick && quote == Quote::None => {
-                frame.end_word();
+                if let Some(name) = frame.end_command(&written, false) {
+                    written = Some(name);
+                }
                 frames.pop();
             }
             (_, '`') => {
                 frame.word.push('x');
+                frame.word_expands = true;
                 frames.push(Frame::new(Kind::Backtick));
             }
             (Quote::Double, _) => frame.word.push(c),
@@ -213,45 +328,67 @@ pub fn render_shell(text: &str, ctx: &RenderContext) -> Result<String> {
             }
             (Quote::None, '(') => match &mut frame.kind {
                 Kind::Subst(depth) | Kind::Arith(depth) => *depth += 1,
-                _ => frame.end_command(),
+                _ => {
+                    if let Some(name) = frame.end_command(&written, false) {
+                        written = Some(name);
+                    }
+                }
             },
-            (Quote::None, ')') => match frame.kind {
-                Kind::Arith(0) if at(i, "))") => {
-                    push_through(&mut out, &mut chars, 1);
+            (Quote::None, ')') => {
+                let close = match &mut frame.kind {
+                    Kind::Arith(0) => at(i, "))"),
+                    Kind::Subst(0) => true,
+                    Kind::Subst(depth) | Kind::Arith(depth) => {
+                        *depth -= 1;
+                        false
+                    }
+                    _ => false,
+                };
+                if let Some(name) = frame.end_command(&written, false) {
+                    written = Some(name);
+                }
+                if close {
+                    if frame.kind != Kind::Subst(0) {
+                        push_through(&mut out, &mut chars, 1);
+                    }
                     frames.pop();
                 }
-                Kind::Subst(0) => {
-                    frame.end_word();
-                    frames.pop();
-                }
-                Kind::Subst(ref mut depth) | Kind::Arith(ref mut depth) if *depth > 0 => {
-                    *depth -= 1;
-                    frame.end_command();
-                }
-                _ => frame.end_command(),
-            },
+            }
             (Quote::None, '<') if at(i, "<<") => {
                 heredoc = true;
-                frame.end_word();
+                frame.end_word(&written);
             }
-            (Quote::None, ';' | '&' | '|' | '\n') => frame.end_command(),
-            (Quote::None, c) if c.is_whitespace() => frame.end_word(),
+            (Quote::None, '>') => {
+                frame.redirects = true;
+                frame.end_word(&written);
+            }
+            (Quote::None, ';' | '&' | '|' | '\n') => {
+                let pipe = c == '|' && !at(i, "||") && !text[..i].ends_with('|');
+                if let Some(name) = frame.end_command(&written, pipe) {
+                    written = Some(name);
+                }
+            }
+            (Quote::None, c) if c.is_whitespace() => frame.end_word(&written),
             (Quote::None, c) => frame.word.push(c),
         }
     }
+    let quoted = frames.iter().any(|f| f.quote != Quote::None);
     for frame in &mut frames {
-        frame.end_command();
+        frame.end_command(&written, false);
     }
-    match frames.iter().find_map(|f| f.refused.clone()) {
-        Some(name) => Err(numeric_test(&name)),
-        None => Ok(out),
+    if let Some((name, why)) = frames.iter().find_map(|f| f.refused.clone()) {
+        return Err(refusal(&name, why));
     }
+    if quoted || frames.len() > 1 {
+        return Err(Error::invalid("the startup line has an unclosed quote, `$(` or backtick"));
+    }
+    Ok(out)
 }
 
-fn numeric_test(name: &str) -> Error {
+fn refusal(name: &str, why: &str) -> Error {
     Error::invalid(format!(
-        "{{{{{name}}}}} stands in a numeric test, which bash evaluates as arithmetic: its value would be parsed \
-         as shell syntax there; write \"${name}\" in that text instead (the variable is in its environment)"
+        "{{{{{name}}}}} stands in {why}: its value would be parsed as code there; write \"${name}\" in that \
+         text instead (the variable is in its environment)"
     ))
 }
 
@@ -277,7 +414,6 @@ mod tests {
         let cases = [
             ("java -Xmx{{MEM}}M -jar {{JAR}}", r#"java -Xmx"${MEM}"M -jar "${JAR}""#),
             (r#"echo "name={{ JAR }}""#, r#"echo "name=${JAR}""#),
-            ("echo '{{JAR}}'", r#"echo ''"${JAR}"''"#),
             (r#"echo \"{{JAR}} 'it''s'"#, r#"echo \""${JAR}" 'it''s'"#),
             ("echo \"$(basename {{JAR}})\"", r#"echo "$(basename "${JAR}")""#),
             ("echo `basename {{JAR}}`", r#"echo `basename "${JAR}"`"#),
@@ -308,10 +444,55 @@ mod tests {
             "(( {{MEM}} > 3 )) && run",
             "[[ {{MEM}} -gt 3 ]] && run",
             "sh <<EOF\necho {{JAR}}\nEOF",
+            // From an attack on the first version of this check.
+            "printf 'motd=a\\n' > p.txt; sed -i \"s/^motd=.*/motd={{JAR}}/\" p.txt",
+            "trap 'echo bye {{JAR}}' EXIT; echo running",
+            "echo \"echo {{JAR}}\" | sh",
+            "echo {{JAR}} | sh -s",
+            "echo {{JAR}} | xargs -I@ sh -c 'echo @'",
+            "echo \"MOTD={{JAR}}\" > env.sh; . ./env.sh",
+            "alias run=\"echo {{JAR}}\"",
+            "awk 'BEGIN{print \"{{JAR}}\"}'",
+            "perl -le \"print {{JAR}}\"",
+            "/usr/bin/python3 -c \"print({{JAR}})\"",
+            "script -qec \"echo {{JAR}}\" /dev/null",
+            "rbash -c \"echo {{JAR}}\"",
+            "\"$0\" -c \"echo {{JAR}}\"",
+            "${E:-eval} {{JAR}}",
+            "$(echo eval) {{JAR}}",
+            "{{MEM}} {{JAR}}",
+            "echo \"\"#'\n'; sh -c \"echo {{JAR}}\"",
+            "echo $'\\'' {{JAR}}'",
         ];
         for text in refused {
             let e = render_shell(text, &ctx()).expect_err(text);
-            assert!(e.message().contains("parsed as shell syntax"), "{text}: {}", e.message());
+            assert!(e.message().contains("parsed as code"), "{text}: {}", e.message());
+        }
+        for text in ["echo \\{{JAR}}", "echo \"{{JAR}}", "echo $(echo {{JAR}}"] {
+            assert!(render_shell(text, &ctx()).is_err(), "{text}");
+        }
+    }
+
+    /// The startup lines of the egg fixtures (`shared/eggs`) stay accepted.
+    #[test]
+    fn real_egg_startups_render() {
+        let ctx = ["SERVER_BINARY", "SERVER_PORT", "CLIENT_MODS", "SERVERMODS", "STARTUP_PARAMS", "MAX_PLAYERS"]
+            .iter()
+            .chain(&["QUERY_PORT", "RCON_PORT", "RCON_PASS", "SAVEINTERVAL", "APP_PORT", "ADDITIONAL_ARGS"])
+            .chain(&["SERVER_MEMORY", "SERVER_JARFILE", "AUTO_UPDATE"])
+            .fold(RenderContext::new(), |c, n| c.with(*n, "v"));
+        let startups = [
+            "./{{SERVER_BINARY}} -port={{SERVER_PORT}} -profiles=profiles -bepath=./ -config=serverDZ.cfg -mod={{CLIENT_MODS}} -serverMod={{SERVERMODS}} {{STARTUP_PARAMS}}",
+            "cd bin64 && coproc caves ( ./dst -players {{MAX_PLAYERS}} -shard Caves ); ./dst -port {{SERVER_PORT}} -players {{MAX_PLAYERS}} -shard Master && echo 'c_shutdown()' >&\"${caves[1]}\"",
+            "./RustDedicated -batchmode +server.port {{SERVER_PORT}} +server.queryport {{QUERY_PORT}} +server.identity \"rust\" +rcon.port {{RCON_PORT}} +rcon.web true +server.maxplayers {{MAX_PLAYERS}} +rcon.password \"{{RCON_PASS}}\" +server.saveinterval {{SAVEINTERVAL}} +app.port {{APP_PORT}} {{ADDITIONAL_ARGS}}",
+            "java -Xms128M -Xmx{{SERVER_MEMORY}}M -Dterminal.jline=false -Dterminal.ansi=true -jar {{SERVER_JARFILE}}",
+            "if [[ -d .git ]] && [[ {{AUTO_UPDATE}} == \"1\" ]]; then git pull; fi; if [[ ! -z ${NODE_PACKAGES} ]]; then /usr/local/bin/npm install ${NODE_PACKAGES}; fi",
+            "export WINEDLLOVERRIDES=\"mscoree=n,b;mshtml=n,b\"; wine /home/container/x.exe -path Z:\\home\\container\\config -console",
+        ];
+        for text in startups {
+            if let Err(e) = render_shell(text, &ctx) {
+                panic!("{text}: {}", e.message());
+            }
         }
     }
 }

@@ -103,16 +103,19 @@ const FIXED_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 /// The prefix the server's variables carry through the root part of a confined start.
 const CARRIED: &str = "CATALYST_CARRIED_";
 
-/// A server's environment: `HOME` (its directory) and its spec's variables, names that are not
-/// shell identifiers left out (the control plane only sends `UPPER_SNAKE`).
+/// A server's environment: `HOME` (its directory, unless the spec sets one) and its spec's
+/// variables. Names that are not shell identifiers, or that would collide with carried ones,
+/// are left out (the control plane only sends `UPPER_SNAKE`).
 fn server_env(spec: &ContainerSpec, dir: &std::path::Path) -> Vec<(String, String)> {
     let is_name = |k: &str| {
         k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
             && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !k.starts_with(CARRIED)
     };
-    let mut env = vec![("HOME".to_string(), dir.to_string_lossy().into_owned())];
+    let mut env = std::collections::BTreeMap::new();
+    env.insert("HOME".to_string(), dir.to_string_lossy().into_owned());
     env.extend(spec.env.iter().filter(|(k, _)| is_name(k)).map(|(k, v)| (k.clone(), v.clone())));
-    env
+    env.into_iter().collect()
 }
 
 /// Shell text that moves each carried variable back to its own name, then runs its arguments.
@@ -390,4 +393,49 @@ fn proc_usage(pid: i32) -> (u64, u64) {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
     let rss_pages = statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     (cpu, rss_pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_carried_environment_round_trips_through_a_shell() {
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("HOME".to_string(), "/srv/mine".to_string());
+        env.insert("MOTD".to_string(), "it's \"quoted\" $(not run) `nor this`".to_string());
+        env.insert(format!("{CARRIED}MOTD"), "a collision".to_string());
+        env.insert("BAD-NAME".to_string(), "x".to_string());
+        let spec = ContainerSpec {
+            id: "t".into(),
+            image: String::new(),
+            command: vec![],
+            env,
+            mounts: vec![],
+            workdir: String::new(),
+            limits: Limits::default(),
+            allocations: vec![],
+            network: catalyst_core::ports::NetworkMode::Host,
+            tmpfs_mb: 0,
+            read_only_rootfs: false,
+            user: None,
+        };
+        let env = server_env(&spec, std::path::Path::new("/srv/dir"));
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["HOME", "MOTD"], "one HOME (the spec's), no collisions, identifiers only");
+        let out = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                &restore_env(&env),
+                "catalyst-env",
+                "/bin/sh",
+                "-c",
+                "printf '%s|%s|%s' \"$HOME\" \"$MOTD\" \"${CATALYST_CARRIED_MOTD-unset}\"",
+            ])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (format!("{CARRIED}{k}"), v)))
+            .output()
+            .expect("sh");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/srv/mine|it's \"quoted\" $(not run) `nor this`|unset");
+    }
 }

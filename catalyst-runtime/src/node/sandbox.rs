@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt};
+use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt};
 use catalyst_core::model::FileEntry;
 use catalyst_core::{Error, ErrorKind, Result};
 use nix::fcntl::OFlag;
@@ -329,10 +329,23 @@ impl Sandbox {
     /// never blocks. Only as root (anyone else can only own files already).
     pub fn chown_tree(&self, path: &str, owner: (u32, u32)) -> Result<()> {
         let rel = relative(path)?;
-        give_at(&self.root, &rel, Some(owner)).map_err(|e| io_err(path, e))?;
-        if self.root.symlink_metadata(&rel).map(|m| m.is_dir()).unwrap_or(rel.as_os_str().is_empty()) {
+        let is_dir = self.root.symlink_metadata(&rel).map(|m| m.is_dir()).unwrap_or(rel.as_os_str().is_empty());
+        // First count the links of each multiply-linked file the tree holds: only those whose
+        // every link is inside are given away.
+        let mut links = LinksInside::new();
+        if is_dir {
+            walk(&self.dir(path)?, &rel, &mut |_, meta| {
+                if meta.is_file() && meta.nlink() > 1 {
+                    *links.entry((meta.dev(), meta.ino())).or_default() += 1;
+                }
+                Visit::Continue
+            })
+            .map_err(|e| io_err(path, e))?;
+        }
+        give_at(&self.root, &rel, Some(owner), Some(&links)).map_err(|e| io_err(path, e))?;
+        if is_dir {
             let mut failure = None;
-            walk(&self.dir(path)?, &rel, &mut |entry, _| match give_at(&self.root, entry, Some(owner)) {
+            walk(&self.dir(path)?, &rel, &mut |entry, _| match give_at(&self.root, entry, Some(owner), Some(&links)) {
                 Ok(()) => Visit::Continue,
                 Err(e) => {
                     failure = Some(e);
@@ -495,6 +508,9 @@ impl Sandbox {
         let meta = handle.metadata().map_err(|e| io_err(path, e))?;
         if !(meta.is_file() || meta.is_dir()) {
             return Err(Error::invalid(format!("{path} is not a regular file or a directory")));
+        }
+        if foreign_link(&meta, self.root.dir_metadata().map_err(|e| io_err(path, e))?.uid()) {
+            return Err(Error::denied(format!("{path} is a hard link to a file the server does not own")));
         }
         handle.set_permissions(Permissions::from_mode(mode & 0o777)).map_err(|e| io_err(path, e))
     }

@@ -132,7 +132,6 @@ fn variables_reach_the_shell_as_data() {
         let templates = [
             "printf '%s\\n' {{V}}",
             "printf '%s\\n' \"<{{V}}>\"",
-            "printf '%s\\n' '<{{V}}>'",
             "printf '%s\\n' \"<$(printf '%s' {{V}})>\"",
             "printf '%s\\n' \"<`printf '%s' {{V}}`>\"",
             "# it's a comment\nprintf '%s\\n' \"<{{V}}>\"",

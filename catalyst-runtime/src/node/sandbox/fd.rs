@@ -41,9 +41,9 @@ pub(crate) fn open_file_at(
     if !meta.is_file() {
         return Err(not_regular());
     }
-    // A hard link the game made to a file it does not own (the node's secrets, where the
-    // kernel's protected_hardlinks is off) is somebody else's file: never served nor changed.
-    if meta.nlink() > 1 && meta.uid() != dir.dir_metadata()?.uid() {
+    // A hard link the game made to a file it does not own is somebody else's file: never
+    // served nor changed.
+    if foreign_link(&meta, dir.dir_metadata()?.uid()) {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, "a hard link to a file the server does not own"));
     }
     let now = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?);
@@ -75,7 +75,20 @@ pub(crate) fn give_fd(fd: impl std::os::fd::AsFd, owner: Option<(u32, u32)>) -> 
 
 /// Give the file or directory `rel` beneath `dir` (`""`: `dir` itself) to `owner`, by
 /// descriptor: a link is never followed, a FIFO never blocks, anything else is left alone.
-pub(crate) fn give_at(dir: &Dir, rel: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
+/// How many links of each multiply-linked inode (by device and inode) a tree holds.
+pub(crate) type LinksInside = std::collections::HashMap<(u64, u64), u64>;
+
+/// Is `meta` a hard link to a file that is not the server's: several links, another owner than
+/// the directory it was reached from (`dir_uid`)? The node's secrets are such files when the
+/// game could link them in (where the kernel's protected_hardlinks is off).
+pub(crate) fn foreign_link(meta: &cap_std::fs::Metadata, dir_uid: u32) -> bool {
+    meta.is_file() && meta.nlink() > 1 && meta.uid() != dir_uid
+}
+
+/// Give `rel` beneath `dir` to `owner` by descriptor (no link followed, no FIFO opened). A
+/// file with several links is only given away when all of them are in the tree being given
+/// (`links`): a link to a file outside it would hand that file over.
+pub(crate) fn give_at(dir: &Dir, rel: &Path, owner: Option<(u32, u32)>, links: Option<&LinksInside>) -> io::Result<()> {
     if owner.is_none() {
         return Ok(());
     }
@@ -90,6 +103,12 @@ pub(crate) fn give_at(dir: &Dir, rel: &Path, owner: Option<(u32, u32)>) -> io::R
     let target = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     let handle = dir.open_with(target, &options)?;
     let meta = handle.metadata()?;
+    if meta.is_file() && meta.nlink() > 1 {
+        let inside = links.and_then(|l| l.get(&(meta.dev(), meta.ino()))).copied().unwrap_or(0);
+        if inside < meta.nlink() {
+            return Ok(());
+        }
+    }
     if meta.is_file() || meta.is_dir() { give_fd(&handle, owner) } else { Ok(()) }
 }
 
@@ -103,7 +122,7 @@ pub(crate) fn open_dir_nofollow(dir: &Dir, rel: &Path) -> io::Result<Dir> {
 /// Create the directory `rel` beneath `dir` and give it to `owner`.
 pub(crate) fn create_dir_as(dir: &Dir, rel: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
     dir.create_dir(rel)?;
-    if let Err(e) = give_at(dir, rel, owner) {
+    if let Err(e) = give_at(dir, rel, owner, None) {
         let _ = dir.remove_dir(rel);
         return Err(e);
     }

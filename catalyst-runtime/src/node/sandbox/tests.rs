@@ -244,6 +244,18 @@ fn hard_links_to_files_the_server_does_not_own_are_refused() {
     denied(sandbox.read("stolen"));
     denied(sandbox.write_at("stolen", 0, b"x", false));
     denied(sandbox.copy("stolen", "copy"));
+    denied(sandbox.chmod("stolen", 0o666));
     assert_eq!(std::fs::read(outside.join("secret")).expect("secret"), b"secret", "untouched");
     assert_eq!(sandbox.read("also-mine").expect("own hard link"), b"mine");
+
+    // Giving the tree away (after an install, a restore) hands over links whose every link is
+    // inside, and never the one that leads out.
+    std::fs::write(root.join("installed"), b"i").expect("installed");
+    std::fs::hard_link(root.join("installed"), root.join("installed-too")).expect("link inside");
+    sandbox.chown_tree("", (12_345, 12_345)).expect("chown");
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = |p: &Path| std::fs::metadata(p).expect("meta");
+    assert_eq!(meta(&outside.join("secret")).uid(), 0, "the secret stays root's");
+    assert_eq!(meta(&outside.join("secret")).mode() & 0o777, 0o600);
+    assert_eq!(meta(&root.join("installed-too")).uid(), 12_345, "links inside the tree are given");
 }
