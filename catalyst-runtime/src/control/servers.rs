@@ -541,8 +541,8 @@ impl Catalyst {
 
     /// Remove a subuser (`server.update`); their open sessions on the server are told at once.
     pub async fn revoke_access(&self, who: &Principal, id: ServerId, user: UserId) -> Result<()> {
-        let (_, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
         let (_, authz) = self.load_server(who, id).await?;
+        let grant = authorize(who, Permission::ServerUpdate, Scope::Server(&authz))?;
         self.check_outranks_subuser(id, user, effective_server_permissions(who, &authz)).await?;
         self.inner.store.delete_access(id, user).await?;
         self.publish(DomainEvent::AccessChanged { server_id: id, user_id: user });

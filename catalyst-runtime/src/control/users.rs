@@ -41,13 +41,9 @@ impl Catalyst {
     /// Create an account for someone (`admin.users`), whether or not registration is open.
     pub async fn create_user(&self, who: &Principal, input: RegisterInput) -> Result<User> {
         let grant = authorize(who, Permission::AdminUsers, Scope::Global)?;
-        let email = validate::email(&input.email)?;
-        if self.inner.store.find_user_by_email(&email).await?.is_some() {
-            return Err(Error::conflict(format!("a user with e-mail {email} exists")));
-        }
         let (user, created) = self.new_user(input).await?;
         if !created {
-            return Err(Error::conflict(format!("a user with e-mail {email} exists")));
+            return Err(Error::conflict(format!("a user with e-mail {} exists", user.email)));
         }
         self.audit(
             Who::Grant(&grant, who),
@@ -205,12 +201,7 @@ impl Catalyst {
             }
             Err(e) => return Err(e),
         };
-        let mut set = PermissionSet::EMPTY;
-        for role in &user.roles {
-            let role = self.inner.store.get_role(*role).await?;
-            set = set.union(PermissionSet::from_patterns(&role.permissions)?);
-        }
-        Ok(Principal::user(user.id, set))
+        Ok(Principal::user(user.id, self.roles_permissions(&user.roles).await?))
     }
 
     /// Rotate a refresh token. A token used twice means it was stolen: the whole session ends.
@@ -384,15 +375,20 @@ impl Catalyst {
         Ok(())
     }
 
-    /// Refuse unless `who` holds every permission of `roles` (each must exist): nobody hands out,
-    /// or takes away from a user, more than they hold themselves.
-    async fn check_outranks(&self, who: &Principal, roles: &[RoleId]) -> Result<()> {
+    /// The union of the permissions of `roles` (each must exist).
+    async fn roles_permissions(&self, roles: &[RoleId]) -> Result<PermissionSet> {
         let mut set = PermissionSet::EMPTY;
         for role in roles {
             let role = self.inner.store.get_role(*role).await?;
             set = set.union(PermissionSet::from_patterns(&role.permissions)?);
         }
-        if set.is_subset(who.global()) {
+        Ok(set)
+    }
+
+    /// Refuse unless `who` holds every permission of `roles` (each must exist): nobody hands out,
+    /// or takes away from a user, more than they hold themselves.
+    async fn check_outranks(&self, who: &Principal, roles: &[RoleId]) -> Result<()> {
+        if self.roles_permissions(roles).await?.is_subset(who.global()) {
             Ok(())
         } else {
             Err(Error::denied("that user or role holds permissions you do not hold"))
