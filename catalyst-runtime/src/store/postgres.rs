@@ -55,12 +55,19 @@ impl PostgresStore {
             return Err(Error::invalid("schema names are letters, digits and '_'"));
         }
         let pool = PgPoolOptions::new().max_connections(1).connect(url).await.map_err(db_err)?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-            .execute(&pool)
-            .await
-            .map_err(db_err)?;
+        let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+        // A store still writing in the schema can deadlock with the drop; PostgreSQL aborts one
+        // side, and the drop goes through on a second try.
+        let mut tries = 0;
+        let dropped = loop {
+            tries += 1;
+            match sqlx::query(sqlx::AssertSqlSafe(drop.clone())).execute(&pool).await {
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") && tries < 5 => continue,
+                other => break other,
+            }
+        };
         pool.close().await;
-        Ok(())
+        dropped.map(|_| ()).map_err(db_err)
     }
 
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
