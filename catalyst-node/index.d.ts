@@ -16,6 +16,10 @@ export declare class Catalyst {
   static embedded(databaseUrl: string, options?: { dataDir?: string; localNode?: 'process' | 'containerd' | 'auto'; allowUnconfined?: boolean }): Promise<Catalyst>;
   static connect(url: string, credential: string): Catalyst;
   static login(url: string, email: string, password: string): Promise<Catalyst>;
+  /** Stop what this handle runs: an embedded control plane's node, tasks and connections. */
+  close(): Promise<null>;
+  /** `await using c = await Catalyst.embedded(...)` closes `c` at the end of the block. */
+  [Symbol.asyncDispose](): Promise<null>;
   me(): Promise<Json>;
   createUser(user: Json): Promise<Json>;
   listLocations(): Promise<Json[]>;

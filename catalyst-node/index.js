@@ -74,6 +74,14 @@ function iterate(feed) {
   return events;
 }
 
+// `await using c = await Catalyst.embedded(...)` closes `c` at the end of the block (where the
+// runtime knows `Symbol.asyncDispose`).
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Catalyst.prototype[Symbol.asyncDispose] = function () {
+    return this.close();
+  };
+}
+
 for (const name of ['events', 'console']) {
   Catalyst.prototype[name] = async function (serverId, since) {
     return iterate(await this.inner[name](serverId, since ?? null).catch(rethrow));

@@ -21,13 +21,14 @@ async fn main() -> anyhow::Result<()> {
         // The benchmark's server runs `sleep`: nothing to confine.
         allow_unconfined: true,
     };
-    let (api, _hub) = Embedded::open(config).await?;
+    let api = Embedded::open(config).await?;
     let server = bench_server(&api).await?;
 
     let list = time(|| async { api.list_locations().await.map(drop) }).await?;
     let get = time(|| async { api.get_server(server).await.map(drop) }).await?;
     println!("rust_list_us={list:.2}");
     println!("rust_get_us={get:.2}");
+    api.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

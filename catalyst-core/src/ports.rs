@@ -304,6 +304,14 @@ pub trait BackupStore: Send + Sync {
     async fn backup_usage(&self) -> Result<crate::model::BackupUsage>;
 }
 
+/// The store as a whole: what it holds open.
+#[async_trait]
+pub trait StoreLifecycle: Send + Sync {
+    /// Close every connection, waiting until they are closed; later calls fail with
+    /// `unavailable`. For the owner of the store, once nothing uses it any more.
+    async fn close(&self);
+}
+
 /// Every store port; what the control plane is built on.
 pub trait Store:
     UserStore
@@ -317,6 +325,7 @@ pub trait Store:
     + MetricsStore
     + AlertStore
     + BackupStore
+    + StoreLifecycle
     + std::fmt::Debug
 {
 }
@@ -333,6 +342,7 @@ impl<T> Store for T where
         + MetricsStore
         + AlertStore
         + BackupStore
+        + StoreLifecycle
         + std::fmt::Debug
 {
 }

@@ -235,4 +235,7 @@ impl CatalystApi for Client {
     async fn events(&self, id: ServerId, since: Option<i64>) -> Result<Subscription> {
         feed::open(&self.base, &self.credential, id, since).await
     }
+    /// Nothing runs on a client's behalf: its pooled connections close with its last clone and
+    /// each subscription's socket with that subscription.
+    async fn close(&self) {}
 }

@@ -154,8 +154,8 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
         .method_not_allowed_fallback(security::method_not_allowed);
     let limiters = limits::Limiters::new(config.rate_limits);
     let shrink = limiters.clone();
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        handle.spawn(async move {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        catalyst.background().spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 every.tick().await;

@@ -79,7 +79,6 @@ fn page(offset: Option<u32>, limit: Option<u32>) -> Page {
 #[napi]
 pub struct Catalyst {
     api: Arc<dyn CatalystApi>,
-    _hub: Option<catalyst_runtime::link::NodeHub>,
 }
 
 #[napi]
@@ -100,8 +99,8 @@ impl Catalyst {
             let data_dir = std::path::PathBuf::from(data_dir.unwrap_or_else(|| "./catalyst-data".into()));
             let allow_unconfined = allow_unconfined.unwrap_or(false);
             let config = EmbeddedConfig { database_url, data_dir, local_node, allow_unconfined };
-            let (api, hub) = Embedded::open(config).await.map_err(js_err)?;
-            Ok(Catalyst { api: Arc::new(api), _hub: Some(hub) })
+            let api = Embedded::open(config).await.map_err(js_err)?;
+            Ok(Catalyst { api: Arc::new(api) })
         };
         calls::promise(env, open, instance)
     }
@@ -110,7 +109,7 @@ impl Catalyst {
     #[napi]
     pub fn connect(url: String, credential: String) -> Result<Catalyst> {
         let client = catalyst_http::client::Client::new(&url, &credential).map_err(js_err)?;
-        Ok(Catalyst { api: Arc::new(client), _hub: None })
+        Ok(Catalyst { api: Arc::new(client) })
     }
 
     /// Log in to a catalyst-server at `url`.
@@ -123,9 +122,20 @@ impl Catalyst {
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let login = async move {
             let client = catalyst_http::client::Client::login(&url, &email, &password).await.map_err(js_err)?;
-            Ok(Catalyst { api: Arc::new(client), _hub: None })
+            Ok(Catalyst { api: Arc::new(client) })
         };
         calls::promise(env, login, instance)
+    }
+
+    /// Stop what this handle runs: an embedded control plane ends its node, its tasks and its
+    /// database connections (game servers keep running). Harmless twice.
+    #[napi]
+    pub fn close<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move {
+            api.close().await;
+            output(Ok(()))
+        })
     }
 
     #[napi]

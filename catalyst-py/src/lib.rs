@@ -194,8 +194,6 @@ fn id<T: std::str::FromStr>(text: &str) -> PyResult<T> {
 #[pyclass(frozen, module = "catalyst._native")]
 struct Catalyst {
     api: Arc<dyn CatalystApi>,
-    /// The embedded mode's node link (kept alive with it).
-    _hub: Option<catalyst_runtime::link::NodeHub>,
 }
 
 #[pymethods]
@@ -217,8 +215,8 @@ impl Catalyst {
         let data_dir = data_dir.unwrap_or_else(|| std::path::PathBuf::from("./catalyst-data"));
         let open = async move {
             let config = EmbeddedConfig { database_url, data_dir, local_node, allow_unconfined };
-            let (api, hub) = Embedded::open(config).await?;
-            Ok(Catalyst { api: Arc::new(api), _hub: Some(hub) })
+            let api = Embedded::open(config).await?;
+            Ok(Catalyst { api: Arc::new(api) })
         };
         spawn(py, open, instance)
     }
@@ -233,7 +231,7 @@ impl Catalyst {
             _ => return Err(InvalidInputError::new_err("give exactly one of token and api_key")),
         };
         let client = catalyst_http::client::Client::new(url, credential).map_err(py_err)?;
-        Ok(Catalyst { api: Arc::new(client), _hub: None })
+        Ok(Catalyst { api: Arc::new(client) })
     }
 
     /// Log in to a catalyst-server at `url` with an e-mail address and a password.
@@ -241,9 +239,34 @@ impl Catalyst {
     fn login<'py>(py: Python<'py>, url: String, email: String, password: String) -> PyResult<Bound<'py, PyAny>> {
         let login = async move {
             let client = catalyst_http::client::Client::login(&url, &email, &password).await?;
-            Ok(Catalyst { api: Arc::new(client), _hub: None })
+            Ok(Catalyst { api: Arc::new(client) })
         };
         spawn(py, login, instance)
+    }
+
+    /// Stop what this handle runs: an embedded control plane ends its node, its tasks and its
+    /// database connections (game servers keep running). Harmless twice.
+    fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let api = self.api.clone();
+        call(py, async move {
+            api.close().await;
+            Ok(())
+        })
+    }
+
+    /// The same as `aclose()`.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.aclose(py)
+    }
+
+    /// `async with await Catalyst.embedded(...) as c:` closes `c` on the way out.
+    fn __aenter__<'py>(slf: Py<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn(py, async move { Ok(slf) }, |_, c: Py<Catalyst>| Ok(c.into_any()))
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __aexit__<'py>(&self, py: Python<'py>, _exc: &Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        self.aclose(py)
     }
 
     fn me<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -79,6 +79,10 @@ pub trait CatalystApi: Send + Sync + std::fmt::Debug {
     /// [`MAX_REPLAY`], replayed first), state changes, resource samples, install output, backup
     /// and transfer progress. [`Subscription::console`] keeps only the console.
     async fn events(&self, id: ServerId, since: Option<i64>) -> Result<Subscription>;
+    /// Release what this handle holds: an embedded control plane that it opened stops (its
+    /// node, tasks and database connections end; running game servers keep running in their
+    /// runtime). Calls made afterwards fail or start nothing; closing twice is harmless.
+    async fn close(&self);
 }
 
 /// The control plane in this process, acting as `principal`.
@@ -86,12 +90,15 @@ pub trait CatalystApi: Send + Sync + std::fmt::Debug {
 pub struct Embedded {
     catalyst: Catalyst,
     principal: Principal,
+    /// Set by [`Embedded::open`], which owns what it started; `None` for a handle over a
+    /// control plane someone else owns.
+    opened: Option<std::sync::Arc<Opened>>,
 }
 
 impl Embedded {
-    /// Act as `principal` on `catalyst`.
+    /// Act as `principal` on `catalyst` (owned by the caller: `close` leaves it running).
     pub fn new(catalyst: Catalyst, principal: Principal) -> Self {
-        Self { catalyst, principal }
+        Self { catalyst, principal, opened: None }
     }
 }
 
@@ -181,6 +188,11 @@ impl CatalystApi for Embedded {
     async fn events(&self, id: ServerId, since: Option<i64>) -> Result<Subscription> {
         subscription::embedded(self.catalyst.clone(), self.principal.clone(), id, since).await
     }
+    async fn close(&self) {
+        if let Some(opened) = &self.opened {
+            opened.close().await;
+        }
+    }
 }
 
 /// How to run an embedded control plane.
@@ -199,44 +211,83 @@ pub struct EmbeddedConfig {
 
 impl Embedded {
     /// Open a control plane in this process acting as the system (the embedding application
-    /// is the operator), with an optional local node named `local`.
-    pub async fn open(config: EmbeddedConfig) -> Result<(Self, crate::link::NodeHub)> {
+    /// is the operator), with an optional local node named `local`. It owns what it opened:
+    /// [`CatalystApi::close`] stops it, and so does dropping the last clone.
+    pub async fn open(config: EmbeddedConfig) -> Result<Self> {
         use std::sync::Arc;
-
-        use catalyst_core::ports::Store;
-        let url = config.database_url.as_str();
-        let store: Arc<dyn Store> = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Arc::new(crate::store::PostgresStore::connect(url, None).await?)
-        } else {
-            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-            Arc::new(crate::store::SqliteStore::open(std::path::Path::new(path)).await?)
-        };
+        let store = crate::bootstrap::open_store(&config.database_url).await?;
         let hub = crate::link::NodeHub::new();
         let secret = crate::control::auth::random_secret();
         let catalyst = Catalyst::builder()
-            .store(store)
+            .store(store.clone())
             .link(Arc::new(hub.clone()))
             .auth(crate::control::auth::AuthConfig::with_secret(secret.into_bytes())?)
             .build()
             .await?;
-        let system = Principal::system();
+        let mut node = None;
         if let Some(choice) = config.local_node {
-            let node = catalyst.local_node("This process", 64 * 1024, 1024 * 1024).await?;
-            let containerd = crate::node::ContainerdConfig::new(config.data_dir.join("containerd"));
-            let (runtime, _) = crate::node::choose_runtime(choice, containerd).await?;
-            let daemon = crate::node::NodeDaemon::new(
-                node.id,
-                runtime,
-                Arc::new(catalyst_core::clock::SystemClock),
-                crate::node::DaemonConfig {
+            let started = async {
+                let registered = catalyst.local_node("This process", 64 * 1024, 1024 * 1024).await?;
+                let boot = crate::bootstrap::NodeBootstrap {
+                    runtime: choice,
                     allow_unconfined: config.allow_unconfined,
-                    ..crate::node::DaemonConfig::new(config.data_dir.join("node"))
-                },
-            );
-            daemon.recover().await?;
-            daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));
-            hub.add_node(daemon);
+                    ..crate::bootstrap::NodeBootstrap::new(&config.data_dir)
+                };
+                crate::bootstrap::LocalNode::start(registered.id, &boot).await
+            };
+            match started.await {
+                Ok(local) => {
+                    hub.add_node(local.daemon.clone());
+                    node = Some(local.daemon);
+                }
+                Err(e) => {
+                    catalyst.shutdown().await;
+                    store.close().await;
+                    return Err(e);
+                }
+            }
         }
-        Ok((Self::new(catalyst, system), hub))
+        let opened = Arc::new(Opened { store, hub, node, catalyst: catalyst.clone() });
+        Ok(Self { catalyst, principal: Principal::system(), opened: Some(opened) })
+    }
+
+    /// The hub the local node (if any) is attached to, for serving agents or HTTP beside it.
+    pub fn hub(&self) -> Option<&crate::link::NodeHub> {
+        self.opened.as_ref().map(|o| &o.hub)
+    }
+
+    /// The control plane this handle acts on.
+    pub fn catalyst(&self) -> &Catalyst {
+        &self.catalyst
+    }
+}
+
+/// What [`Embedded::open`] started. Dropped with the last clone of the handle: its tasks are
+/// then cancelled (without waiting), and the store closes once they have let go of it.
+#[derive(Debug)]
+struct Opened {
+    store: std::sync::Arc<dyn catalyst_core::ports::Store>,
+    hub: crate::link::NodeHub,
+    node: Option<crate::node::NodeDaemon>,
+    catalyst: Catalyst,
+}
+
+impl Opened {
+    async fn close(&self) {
+        if let Some(node) = &self.node {
+            node.shutdown().await;
+            self.hub.remove_node(node.node_id());
+        }
+        self.catalyst.shutdown().await;
+        self.store.close().await;
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(node) = &self.node {
+            node.background().cancel();
+        }
+        self.catalyst.background().cancel();
     }
 }

@@ -62,6 +62,25 @@ struct Inner {
     backup_storage: catalyst_core::model::BackupStorage,
     backup_retention: catalyst_core::model::RetentionPolicy,
     transfers: std::sync::Mutex<std::collections::HashSet<catalyst_core::id::ServerId>>,
+    background: crate::background::Background,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: stop the event loop and the scheduler (they hold only weak
+    /// references, so they cannot keep the control plane alive).
+    fn drop(&mut self) {
+        self.background.cancel();
+    }
+}
+
+/// A handle that does not keep the control plane alive, for its own background loops.
+#[derive(Debug, Clone)]
+struct WeakCatalyst(std::sync::Weak<Inner>);
+
+impl WeakCatalyst {
+    fn upgrade(&self) -> Option<Catalyst> {
+        self.0.upgrade().map(|inner| Catalyst { inner })
+    }
 }
 
 /// Builds a [`Catalyst`] from its ports.
@@ -177,7 +196,9 @@ impl CatalystBuilder {
         self
     }
 
-    /// Build and start consuming node events. Must run inside a tokio runtime.
+    /// Build and start consuming node events. Must run inside a tokio runtime. The control
+    /// plane owns every task it starts: [`Catalyst::shutdown`] ends them, and so does dropping
+    /// the last handle.
     pub async fn build(self) -> Result<Catalyst> {
         let store = self.store.ok_or_else(|| Error::invalid("CatalystBuilder: a store is required"))?;
         let link = self.link.ok_or_else(|| Error::invalid("CatalystBuilder: a node link is required"))?;
@@ -199,9 +220,10 @@ impl CatalystBuilder {
                 backup_storage: self.backup_storage,
                 backup_retention: self.backup_retention,
                 transfers: Default::default(),
+                background: Default::default(),
             }),
         };
-        node_events::spawn(catalyst.clone());
+        node_events::spawn(&catalyst);
         if let Some(every) = self.scheduler {
             tasks::spawn_scheduler(&catalyst, every);
         }
@@ -218,6 +240,23 @@ impl Catalyst {
     /// The event bus: subscribe for state changes, console lines, stats.
     pub fn events(&self) -> &EventBus {
         &self.inner.bus
+    }
+
+    /// Stop the event loop, the scheduler and every task they started (transfers, webhook
+    /// deliveries), and wait until all have ended; console lines and samples already received
+    /// are written first. Calls made afterwards still work but start no background work.
+    pub async fn shutdown(&self) {
+        self.inner.background.shutdown().await;
+    }
+
+    /// The owner of this control plane's background tasks (adapters hang their own loops on
+    /// it, so they end with it).
+    pub fn background(&self) -> &crate::background::Background {
+        &self.inner.background
+    }
+
+    fn downgrade(&self) -> WeakCatalyst {
+        WeakCatalyst(Arc::downgrade(&self.inner))
     }
 
     /// The store, for adapters that need direct reads (e.g. health checks).

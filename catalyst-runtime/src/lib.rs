@@ -4,6 +4,8 @@
 //! configuration; only binaries read the environment.
 
 pub mod api;
+pub mod background;
+pub mod bootstrap;
 pub mod control;
 pub mod link;
 pub mod node;

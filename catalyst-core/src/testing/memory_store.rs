@@ -487,3 +487,9 @@ impl ServerStore for MemoryStore {
         self.lock().access.remove(&(server, user)).map(|_| ()).ok_or_else(|| Error::not_found("server access"))
     }
 }
+
+/// Nothing to close: the data lives as long as the store.
+#[async_trait]
+impl crate::ports::StoreLifecycle for MemoryStore {
+    async fn close(&self) {}
+}

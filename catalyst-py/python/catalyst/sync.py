@@ -41,6 +41,16 @@ class Catalyst:
         """A server's console lines as they come (after ``since`` first, when given)."""
         return _iterate(_run(lambda: self._inner.console(server_id, since)))
 
+    def close(self) -> None:
+        """Stop what this handle runs (an embedded control plane's node, tasks, connections)."""
+        _run(self._inner.aclose)
+
+    def __enter__(self) -> "Catalyst":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._inner, name)
 

@@ -201,7 +201,9 @@ pub(super) async fn embedded(c: Catalyst, who: Principal, id: ServerId, since: O
         _ => Vec::new(),
     };
     let (tx, rx) = mpsc::channel(FEED_BUFFER);
-    let feed = tokio::spawn(async move {
+    // The control plane's task: its shutdown ends the feed.
+    let background = c.background().clone();
+    let feed = background.spawn(async move {
         let mut cursor = Cursor::after(since);
         let send = |event: Result<DomainEvent>| tx.send(event);
         for line in history {

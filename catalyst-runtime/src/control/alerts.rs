@@ -312,7 +312,7 @@ impl Catalyst {
         for target in rule.webhooks.clone() {
             let (sender, text, data) = (self.inner.webhooks.clone(), alert.message.clone(), data.clone());
             let (store, alert_id) = (self.inner.store.clone(), alert.id);
-            tokio::spawn(async move {
+            self.background().spawn(async move {
                 let mut d = sender.send(&target, "alert.raised", &text, &data).await;
                 d.alert_id = Some(alert_id);
                 if !d.delivered {

@@ -7,6 +7,7 @@ use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{ServerLog, ServerMetrics, Timestamp};
+use catalyst_core::ports::Store;
 use catalyst_core::protocol::NodeEvent;
 use catalyst_core::{ErrorKind, Result};
 use futures::StreamExt;
@@ -23,17 +24,22 @@ const LOG_QUEUE: usize = 50_000;
 /// Resource samples waiting for the store (they are dropped beyond it, like lines).
 const METRICS_QUEUE: usize = 10_000;
 
-pub(super) fn spawn(catalyst: Catalyst) {
+/// Start the event loop and its two store writers. The loop holds the control plane weakly
+/// and is cancelled on shutdown; the writers drain what it queued, then end.
+pub(super) fn spawn(owner: &Catalyst) {
+    let background = owner.background();
     let (log_tx, log_rx) = mpsc::channel::<ServerLog>(LOG_QUEUE);
-    tokio::spawn(write_logs(catalyst.clone(), log_rx));
+    background.spawn_draining(write_logs(owner.inner.store.clone(), log_rx));
     let (metrics_tx, metrics_rx) = mpsc::channel::<ServerMetrics>(METRICS_QUEUE);
-    tokio::spawn(write_metrics(catalyst.clone(), metrics_rx));
-    let mut events = catalyst.inner.link.subscribe();
-    tokio::spawn(async move {
+    background.spawn_draining(write_metrics(owner.inner.store.clone(), metrics_rx));
+    let mut events = owner.inner.link.subscribe();
+    let weak = owner.downgrade();
+    background.spawn(async move {
         let (mut dropped, mut dropped_samples): (u64, u64) = (0, 0);
         // Which node owns which server: a node may only report on its own servers.
         let mut owners: std::collections::HashMap<ServerId, catalyst_core::id::NodeId> = Default::default();
         while let Some((node, event)) = events.next().await {
+            let Some(catalyst) = weak.upgrade() else { return };
             let server = match &event {
                 NodeEvent::StateChanged { server_id, .. }
                 | NodeEvent::Crashed { server_id, .. }
@@ -117,11 +123,15 @@ pub(super) fn spawn(catalyst: Catalyst) {
                 NodeEvent::BackupDone { server_id, backup_id, result } => {
                     // Retention may call the node: off the event loop.
                     let c = catalyst.clone();
-                    tokio::spawn(async move { c.backup_finished(node, server_id, backup_id, result).await });
+                    catalyst
+                        .background()
+                        .spawn(async move { c.backup_finished(node, server_id, backup_id, result).await });
                 }
                 NodeEvent::RestoreDone { server_id, backup_id, result } => {
                     let c = catalyst.clone();
-                    tokio::spawn(async move { c.restore_finished(node, server_id, backup_id, result).await });
+                    catalyst
+                        .background()
+                        .spawn(async move { c.restore_finished(node, server_id, backup_id, result).await });
                 }
                 NodeEvent::FileActivity { server_id, user_id, action, path, bytes } => {
                     // The node says who did it; only someone who may touch these files is named.
@@ -168,9 +178,9 @@ async fn next_batch<T>(rx: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>>
     Some(batch)
 }
 
-async fn write_logs(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerLog>) {
+async fn write_logs(store: std::sync::Arc<dyn Store>, mut rx: mpsc::Receiver<ServerLog>) {
     while let Some(batch) = next_batch(&mut rx, LOG_BATCH).await {
-        let Err(e) = catalyst.inner.store.append_logs(&batch).await else { continue };
+        let Err(e) = store.append_logs(&batch).await else { continue };
         // A deleted server's lines are refused; write the rest one server at a time.
         if e.kind() == ErrorKind::NotFound {
             let mut by_server: std::collections::BTreeMap<ServerId, Vec<ServerLog>> = Default::default();
@@ -178,7 +188,11 @@ async fn write_logs(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerLog>) {
                 by_server.entry(l.server_id).or_default().push(l);
             }
             for lines in by_server.values() {
-                let _ = catalyst.inner.store.append_logs(lines).await;
+                if let Err(e) = store.append_logs(lines).await
+                    && e.kind() != ErrorKind::NotFound
+                {
+                    tracing::error!(error = %e, lines = lines.len(), "could not store console lines");
+                }
             }
         } else {
             tracing::error!(error = %e, lines = batch.len(), "could not store console lines");
@@ -186,9 +200,9 @@ async fn write_logs(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerLog>) {
     }
 }
 
-async fn write_metrics(catalyst: Catalyst, mut rx: mpsc::Receiver<ServerMetrics>) {
+async fn write_metrics(store: std::sync::Arc<dyn Store>, mut rx: mpsc::Receiver<ServerMetrics>) {
     while let Some(batch) = next_batch(&mut rx, LOG_BATCH).await {
-        if let Err(e) = catalyst.inner.store.append_metrics(&batch).await {
+        if let Err(e) = store.append_metrics(&batch).await {
             tracing::error!(error = %e, samples = batch.len(), "could not store resource samples");
         }
     }

@@ -216,17 +216,16 @@ impl Catalyst {
 const MAINTENANCE_EVERY: u32 = 300;
 
 /// Fire due tasks every `every`, evaluate alert rules and maintain metrics now and then, until
-/// the control plane is dropped.
-pub(super) fn spawn_scheduler(catalyst: &Catalyst, every: Duration) {
-    let weak = std::sync::Arc::downgrade(&catalyst.inner);
-    tokio::spawn(async move {
+/// the control plane shuts down or is dropped (the loop holds it weakly).
+pub(super) fn spawn_scheduler(owner: &Catalyst, every: Duration) {
+    let weak = owner.downgrade();
+    owner.background().spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut alerts_at = tokio::time::Instant::now();
         for n in 0u32.. {
             tick.tick().await;
-            let Some(inner) = weak.upgrade() else { return };
-            let catalyst = Catalyst { inner };
+            let Some(catalyst) = weak.upgrade() else { return };
             if let Err(e) = catalyst.run_due_tasks().await {
                 tracing::warn!(error = %e, "scheduled tasks could not run");
             }

@@ -69,7 +69,7 @@ impl Catalyst {
         }
         let me = self.clone();
         let moving = server.clone();
-        tokio::spawn(async move {
+        self.background().spawn(async move {
             me.run_transfer(moving, target).await;
             me.inner.transfers.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         });
@@ -83,7 +83,7 @@ impl Catalyst {
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        self.background().spawn(async move {
             me.transfer_note(id, TransferPhase::Failed, "an interrupted transfer was rolled back".into()).await;
             if let Err(e) = me.inner.link.request(node, NodeRequest::EndTransfer { server_id: id }).await {
                 tracing::warn!(%id, error = %e, "could not unlock an interrupted transfer");

@@ -42,11 +42,12 @@ impl NodeHub {
         Self::default()
     }
 
-    /// Connect a daemon of this process; its events flow to every subscriber.
+    /// Connect a daemon of this process; its events flow to every subscriber until the
+    /// daemon shuts down (the forwarding task is the daemon's).
     pub fn add_node(&self, daemon: NodeDaemon) {
         let mut events = daemon.subscribe();
         let hub = self.clone();
-        tokio::spawn(async move {
+        daemon.background().spawn(async move {
             while let Some((node, event)) = events.next().await {
                 hub.publish(node, event);
             }

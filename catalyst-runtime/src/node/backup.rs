@@ -93,7 +93,7 @@ impl NodeDaemon {
     pub(super) fn start_backup(&self, server_id: ServerId, backup_id: BackupId, storage: BackupStorage) -> Result<()> {
         self.slot_exists(server_id)?;
         let daemon = self.clone();
-        tokio::spawn(async move {
+        self.background().spawn(async move {
             let result = daemon.backup(server_id, backup_id, &storage).await;
             daemon.emit(NodeEvent::BackupDone { server_id, backup_id, result: wire(result) });
         });

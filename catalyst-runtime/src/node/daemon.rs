@@ -88,6 +88,7 @@ struct Inner {
     servers: StdMutex<HashMap<ServerId, Arc<Slot>>>,
     usage: super::files::DiskUsage,
     subscribers: StdMutex<Vec<mpsc::UnboundedSender<(NodeId, NodeEvent)>>>,
+    background: crate::background::Background,
 }
 
 #[derive(Debug)]
@@ -164,6 +165,7 @@ impl NodeDaemon {
                 servers: StdMutex::new(HashMap::new()),
                 usage: Default::default(),
                 subscribers: StdMutex::new(Vec::new()),
+                background: Default::default(),
             }),
         }
     }
@@ -178,6 +180,19 @@ impl NodeDaemon {
         let (tx, rx) = mpsc::unbounded();
         self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
         rx
+    }
+
+    /// Stop the reporters and every task watching a server, wait until they have ended, and
+    /// end every event subscription. Servers keep running in their runtime (containerd keeps
+    /// them; the next daemon's `recover` adopts them again).
+    pub async fn shutdown(&self) {
+        self.inner.background.shutdown().await;
+        self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The owner of this daemon's tasks (for work that should end with the daemon).
+    pub fn background(&self) -> &crate::background::Background {
+        &self.inner.background
     }
 
     /// The state of one server as the node sees it.
@@ -400,7 +415,7 @@ impl NodeDaemon {
         match effect {
             Effect::RunInstall => {
                 m.generation += 1;
-                tokio::spawn(self.clone().install(slot.clone(), m.spec.clone(), m.generation));
+                self.inner.background.spawn(self.clone().install(slot.clone(), m.spec.clone(), m.generation));
             }
             Effect::AbortInstall => {
                 if let Err(e) = self.call(runtime.signal(&install_container_id(slot.id), Signal::Kill)).await {
@@ -410,7 +425,7 @@ impl NodeDaemon {
             Effect::StartProcess => {
                 m.generation += 1;
                 m.last_exit = None;
-                tokio::spawn(self.clone().start_process(slot.clone(), m.spec.clone(), m.generation));
+                self.inner.background.spawn(self.clone().start_process(slot.clone(), m.spec.clone(), m.generation));
             }
             Effect::StopProcess => {
                 let id = container_id(slot.id);
@@ -427,7 +442,7 @@ impl NodeDaemon {
                     self.system_line(m, format!("stop request failed ({}); killing", e.message()));
                     let _ = self.call(runtime.signal(&id, Signal::Kill)).await;
                 }
-                tokio::spawn(self.clone().kill_after_grace(slot.clone(), m.generation));
+                self.inner.background.spawn(self.clone().kill_after_grace(slot.clone(), m.generation));
             }
             Effect::KillProcess => {
                 if let Err(e) = self.call(runtime.signal(&container_id(slot.id), Signal::Kill)).await {
@@ -451,7 +466,7 @@ impl NodeDaemon {
                     RestartDecision::Restart { delay, attempt } => {
                         m.restarts.push(now);
                         self.system_line(m, format!("restarting in {} ms (attempt {attempt})", delay.as_millis()));
-                        tokio::spawn(self.clone().restart_after(slot.clone(), m.generation, delay));
+                        self.inner.background.spawn(self.clone().restart_after(slot.clone(), m.generation, delay));
                     }
                     RestartDecision::GiveUp { reason } => self.system_line(m, format!("not restarting: {reason}")),
                     RestartDecision::Stay => {}
@@ -466,7 +481,7 @@ impl NodeDaemon {
                 match job {
                     Some(job) => {
                         self.system_line(m, format!("restoring backup {}", job.backup_id));
-                        tokio::spawn(self.clone().run_restore(slot.clone(), job));
+                        self.inner.background.spawn(self.clone().run_restore(slot.clone(), job));
                     }
                     None => m.pending.push(Event::RestoreFinished),
                 }

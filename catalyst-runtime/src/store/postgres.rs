@@ -106,3 +106,10 @@ impl PostgresStore {
 }
 
 impl_sql_store!(PostgresStore, sqlx::Postgres);
+
+#[async_trait::async_trait]
+impl catalyst_core::ports::StoreLifecycle for PostgresStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

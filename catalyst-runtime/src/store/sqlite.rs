@@ -93,3 +93,10 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, sqlx::Sqlite);
+
+#[async_trait::async_trait]
+impl catalyst_core::ports::StoreLifecycle for SqliteStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

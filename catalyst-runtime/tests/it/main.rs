@@ -11,6 +11,7 @@ mod isolation;
 mod registry;
 mod runtimes;
 mod sftp;
+mod shutdown;
 mod sshd;
 mod stores;
 mod tasks;

@@ -7,7 +7,7 @@ impl NodeDaemon {
     /// `health_every` (the disk use of a server directory is re-measured at most once a minute).
     pub fn spawn_reporters(&self, stats_every: Duration, health_every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.inner.background.spawn(async move {
             let mut stats = tokio::time::interval(stats_every);
             let mut health = tokio::time::interval(health_every);
             let mut sys = sysinfo::System::new().ok();

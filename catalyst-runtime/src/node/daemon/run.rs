@@ -175,7 +175,7 @@ impl NodeDaemon {
                 let _ = self.step(&slot, &mut m, Event::Started, None).await;
             }
         }
-        tokio::spawn(self.clone().pump(slot.clone(), output, patterns, generation));
+        self.inner.background.spawn(self.clone().pump(slot.clone(), output, patterns, generation));
         let status = self.inner.runtime.wait(&id).await;
         let mut m = slot.machine.lock().await;
         if m.generation != generation || !m.state.has_process() {

@@ -73,7 +73,12 @@ impl NodeDaemon {
                     // produce output the reader then skips.
                     match self.call(self.inner.runtime.attach(&container_id(slot.id))).await {
                         Ok(output) => {
-                            tokio::spawn(self.clone().supervise(slot.clone(), m.spec.clone(), output, m.generation));
+                            self.inner.background.spawn(self.clone().supervise(
+                                slot.clone(),
+                                m.spec.clone(),
+                                output,
+                                m.generation,
+                            ));
                         }
                         Err(e) => {
                             self.system_line(&mut m, format!("cannot re-attach: {}", e.message()));
