@@ -4,18 +4,15 @@
 //! `POST /api/nodes/:id/deployment-token`); the credential it is exchanged for is kept in the
 //! data directory (mode 0600) and used from then on.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use catalyst_core::clock::SystemClock;
 use catalyst_core::id::NodeId;
 use catalyst_core::ports::NetworkMode;
 use catalyst_http::agent_client::{self, AgentConfig};
-use catalyst_runtime::node::{
-    ContainerdConfig, DaemonConfig, NodeDaemon, RuntimeChoice, choose_runtime, describe_isolation, make_private,
-    untraversable_ancestors,
-};
+use catalyst_runtime::bootstrap::{LocalNode, NodeBootstrap, shutdown_signal, write_private};
+use catalyst_runtime::node::{RuntimeChoice, make_private};
 use clap::Parser;
 
 /// Command line and `CATALYST_AGENT_*` environment.
@@ -83,41 +80,32 @@ async fn main() -> anyhow::Result<()> {
     make_private(&config.data_dir).with_context(|| format!("make {} private", config.data_dir.display()))?;
     let credential = credential(&config).await?;
 
-    let mut cc = ContainerdConfig::new(config.data_dir.join("containerd"));
-    cc.socket = config.containerd_socket.clone();
-    cc.namespace = config.namespace.clone();
-    cc.cgroup_parent = config.namespace.clone();
-    cc.cni.state_dir = config.data_dir.join("cni");
-    let choice = match config.runtime {
-        Runtime::Auto => RuntimeChoice::Auto,
-        Runtime::Containerd => RuntimeChoice::Containerd,
-        Runtime::Process => RuntimeChoice::Process,
+    let boot = NodeBootstrap {
+        runtime: match config.runtime {
+            Runtime::Auto => RuntimeChoice::Auto,
+            Runtime::Containerd => RuntimeChoice::Containerd,
+            Runtime::Process => RuntimeChoice::Process,
+        },
+        containerd_socket: config.containerd_socket.clone(),
+        namespace: config.namespace.clone(),
+        network: match config.network {
+            Network::Host => NetworkMode::Host,
+            Network::Bridge => NetworkMode::Bridge,
+        },
+        allow_unconfined: config.allow_unconfined,
+        ..NodeBootstrap::new(&config.data_dir)
     };
-    let (runtime, note) = choose_runtime(choice, cc).await?;
-    if let Some(note) = note {
-        tracing::warn!("{note}");
+    let local = LocalNode::start(config.node_id, &boot).await?;
+    for note in &local.notes {
+        tracing::info!("{note}");
     }
-    let isolation = runtime.isolation();
-    tracing::info!("{}", describe_isolation(isolation, config.allow_unconfined));
-    if isolation == catalyst_core::ports::Isolation::Uid {
-        for dir in untraversable_ancestors(&config.data_dir) {
-            tracing::warn!(dir = %dir.display(), "not traversable by other users: servers cannot reach their files");
-        }
-    }
-    let mut daemon_config = DaemonConfig::new(config.data_dir.join("node"));
-    daemon_config.allow_unconfined = config.allow_unconfined;
-    daemon_config.network = match config.network {
-        Network::Host => NetworkMode::Host,
-        Network::Bridge => NetworkMode::Bridge,
-    };
-    let daemon = NodeDaemon::new(config.node_id, runtime.clone(), Arc::new(SystemClock), daemon_config);
-    let recovered = daemon.recover().await?;
-    tracing::info!(runtime = runtime.name(), recovered, node = %config.node_id, "agent started");
-    daemon.spawn_reporters(std::time::Duration::from_secs(5), std::time::Duration::from_secs(30));
+    tracing::info!(recovered = local.recovered, node = %config.node_id, "agent started");
+    let daemon = local.daemon;
     if let Some(addr) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
         let exporter = catalyst_runtime::node::NodeExporter::spawn(&daemon).await;
-        tokio::spawn(catalyst_http::serve(listener, catalyst_http::exporter_router(exporter), shutdown()));
+        let serving = catalyst_http::serve(listener, catalyst_http::exporter_router(exporter), shutdown_signal());
+        daemon.background().spawn(serving);
         tracing::info!(%addr, "serving node metrics at /metrics");
     }
 
@@ -129,7 +117,12 @@ async fn main() -> anyhow::Result<()> {
                 let key = config.data_dir.join("sftp_host_ed25519_key");
                 let sftp = catalyst_runtime::node::SftpConfig::with_host_key_file(&key)?;
                 let authority = Arc::new(agent_client::RemoteSftpAuthority::new(&config.control_url));
-                tokio::spawn(catalyst_runtime::node::serve_sftp(listener, daemon.clone(), authority, sftp));
+                let serving = catalyst_runtime::node::serve_sftp(listener, daemon.clone(), authority, sftp);
+                daemon.background().spawn(async move {
+                    if let Err(e) = serving.await {
+                        tracing::error!(error = %e, "SFTP stopped");
+                    }
+                });
                 tracing::info!(%addr, "serving SFTP");
             }
             Err(e) => tracing::error!(%addr, error = %e, "SFTP is off: cannot listen"),
@@ -138,7 +131,8 @@ async fn main() -> anyhow::Result<()> {
 
     let url = format!("{}/api/agent/ws", config.control_url.trim_end_matches('/').replacen("http", "ws", 1));
     let link = AgentConfig { url, node_id: config.node_id, credential };
-    agent_client::run(link, daemon, shutdown()).await?;
+    agent_client::run(link, daemon.clone(), shutdown_signal()).await?;
+    daemon.shutdown().await;
     tracing::info!("agent stopped; containers keep running");
     Ok(())
 }
@@ -150,32 +144,12 @@ async fn credential(config: &Config) -> anyhow::Result<String> {
         return Ok(c.trim().to_string());
     }
     let token = config.deployment_token.as_deref().context("no stored credential: pass --deployment-token once")?;
-    let credential = agent_client::enroll(&config.control_url, config.node_id, token).await?;
+    let enrolled = agent_client::enroll_with_retry(&config.control_url, config.node_id, token);
+    let credential = tokio::select! {
+        c = enrolled => c?,
+        () = shutdown_signal() => anyhow::bail!("stopped before enrolling"),
+    };
     write_private(&path, &credential)?;
     tracing::info!("enrolled; credential stored in {}", path.display());
     Ok(credential)
-}
-
-fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path)?, secret.as_bytes())?;
-    Ok(())
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

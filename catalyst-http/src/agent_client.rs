@@ -54,12 +54,33 @@ pub async fn enroll(base_url: &str, node_id: NodeId, token: &str) -> Result<Stri
         serde_json::from_str(&text).map_err(|_| Error::unavailable("the control plane answered garbage"))?;
     if status != 200 {
         let message = v["error"]["message"].as_str().unwrap_or("enrollment failed").to_string();
-        return Err(Error::new(
-            if status == 401 { ErrorKind::Unauthenticated } else { ErrorKind::Unavailable },
-            message,
-        ));
+        let kind = match status {
+            401 => ErrorKind::Unauthenticated,
+            400 | 404 | 422 => ErrorKind::InvalidInput,
+            // Busy, rate-limited or failing for now: worth another try.
+            _ => ErrorKind::Unavailable,
+        };
+        return Err(Error::new(kind, message));
     }
     v["token"].as_str().map(str::to_string).ok_or_else(|| Error::unavailable("no credential in the answer"))
+}
+
+/// [`enroll`], tried again with back-off while the control plane is unreachable, busy or
+/// failing; a refused or malformed request ends it at once. A node started beside a control
+/// plane that is still coming up (or briefly overloaded) then enrolls instead of exiting.
+pub async fn enroll_with_retry(base_url: &str, node_id: NodeId, token: &str) -> Result<String> {
+    let mut failures: u32 = 0;
+    loop {
+        match enroll(base_url, node_id, token).await {
+            Ok(credential) => return Ok(credential),
+            Err(e) if matches!(e.kind(), ErrorKind::Unauthenticated | ErrorKind::InvalidInput) => return Err(e),
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, failures, "enrollment failed; trying again");
+                tokio::time::sleep(backoff(failures)).await;
+            }
+        }
+    }
 }
 
 /// A minimal HTTP/1.1 POST over a plain TCP connection (enrollment is one request).
@@ -254,5 +275,40 @@ impl catalyst_runtime::node::SftpAuthority for RemoteSftpAuthority {
         res.json()
             .await
             .map_err(|e| catalyst_core::Error::unavailable(format!("bad answer from the control plane: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A control plane that answers enrollments with `answers`, one per connection, in order.
+    async fn control_plane(answers: Vec<(u16, &'static str)>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            for (status, body) in answers {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                socket.write_all(answer.as_bytes()).await.expect("answer");
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_busy_control_plane_is_asked_again_and_a_refusal_is_final() {
+        let busy = r#"{"error":{"code":"unavailable","message":"busy"}}"#;
+        let url = control_plane(vec![(503, busy), (429, busy), (200, r#"{"token":"credential"}"#)]).await;
+        assert_eq!(enroll_with_retry(&url, NodeId::new(), "t").await.expect("enrolled"), "credential");
+
+        let refused = r#"{"error":{"code":"unauthenticated","message":"the deployment token is invalid or expired"}}"#;
+        let url = control_plane(vec![(401, refused), (200, r#"{"token":"never asked"}"#)]).await;
+        let e = enroll_with_retry(&url, NodeId::new(), "t").await.expect_err("refused");
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
     }
 }

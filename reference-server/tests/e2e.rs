@@ -87,6 +87,18 @@ async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// [`until`], showing what the process logged to `log` if the wait fails.
+async fn until_logged(what: &str, secs: u64, log: &std::path::Path, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        if tokio::time::Instant::now() >= deadline {
+            let said = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("timed out waiting for {what}; {} said:\n{said}", log.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect(url: &str, token: &str) -> Ws {
@@ -123,8 +135,8 @@ async fn ws_until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
 async fn admin_token(port: u16) -> String {
     until("catalyst-server", 20, async || http(port, "GET", "/api/health", None, None).await.0 == 200).await;
     let body = json!({"email": "admin@example.test", "password": "admin-password"});
-    let (_, login) = http(port, "POST", "/api/auth/login", None, Some(body)).await;
-    login["access_token"].as_str().expect("token").to_string()
+    let (status, login) = http(port, "POST", "/api/auth/login", None, Some(body)).await;
+    login["access_token"].as_str().unwrap_or_else(|| panic!("log in: {status} {login}")).to_string()
 }
 
 fn server(port: u16, data: &std::path::Path) -> Proc {
@@ -176,7 +188,8 @@ fn agent_on(
     ])
     .args(["--runtime", runtime, "--namespace", NAMESPACE])
     .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    // What the agent says goes to a file, shown when a wait for it fails.
+    .stderr(std::fs::File::create(data.join("agent.log")).expect("agent log"));
     if let Some(t) = token {
         cmd.args(["--deployment-token", t]);
     }
@@ -240,7 +253,7 @@ async fn server_and_agent_processes_on_containerd() {
     let (metrics_port, sftp_port) = (free_port(), free_port());
     let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path(), metrics_port, sftp_port);
     let online = async || ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true;
-    until("the agent to enroll and connect", 30, online).await;
+    until_logged("the agent to enroll and connect", 30, &agent_data.path().join("agent.log"), online).await;
 
     let game_port = free_port();
     let srv = ok(
@@ -280,7 +293,7 @@ async fn server_and_agent_processes_on_containerd() {
         "the game kept running without its agent"
     );
     ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
-    until("the agent to come back", 30, online).await;
+    until_logged("the agent to come back", 30, &agent_data.path().join("agent.log"), online).await;
     assert_eq!(state().await, "running", "reported running after the agent restart");
     ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after agent restart"}))).await;
     until("the echo after the agent restart", 30, async || logs_contain(port, &t, &id, "> after agent restart").await)
@@ -389,7 +402,7 @@ async fn server_and_agent_processes_on_containerd() {
     let _ = ag.0.kill();
     let _ = ag.0.wait();
     ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
-    until("the agent after the kill", 30, online).await;
+    until_logged("the agent after the kill", 30, &agent_data.path().join("agent.log"), online).await;
     until("the killed backup marked failed", 30, async || {
         ok(port, "GET", &killed_url, &player, None).await["status"] == "failed"
     })

@@ -3,7 +3,7 @@
 use catalyst_core::id::{LocationId, NodeId};
 use catalyst_core::model::{Location, Node, Page, Paged};
 use catalyst_core::permission::{Permission, Principal, Scope, authorize};
-use catalyst_core::{Error, Result, validate};
+use catalyst_core::{Error, ErrorKind, Result, validate};
 use serde_json::json;
 
 use super::auth::{constant_time_eq, random_secret, sha256_hex};
@@ -223,7 +223,9 @@ impl Catalyst {
     /// Exchange a deployment token for the node's long-lived credential. The token works once.
     pub async fn enroll_node(&self, id: NodeId, deployment_token: &str) -> Result<NodeCredential> {
         let refused = || Error::unauthenticated("the deployment token is invalid or expired");
-        let mut node = self.inner.store.get_node(id).await.map_err(|_| refused())?;
+        // Only an answer about the token is a refusal; a store that cannot answer now is
+        // `unavailable`, so the agent tries again instead of giving up on a good token.
+        let mut node = self.inner.store.get_node(id).await.map_err(|e| if_not_found(e, refused))?;
         let valid =
             node.deployment_token_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256_hex(deployment_token)))
                 && node.deployment_token_expires_at.is_some_and(|t| t > self.now());
@@ -235,8 +237,12 @@ impl Catalyst {
         node.deployment_token_hash = None;
         node.deployment_token_expires_at = None;
         node.credential_hash = Some(sha256_hex(&credential));
-        // Compare-and-swap: two agents racing with one token cannot both enroll.
-        self.inner.store.update_node(&node).await.map_err(|_| refused())?;
+        // Compare-and-swap: two agents racing with one token cannot both enroll (the loser's
+        // conflict is a refusal: the token is spent).
+        self.inner.store.update_node(&node).await.map_err(|e| match e.kind() {
+            ErrorKind::Conflict | ErrorKind::NotFound => refused(),
+            _ => e,
+        })?;
         self.audit(Who::Anonymous(None), "node.enroll", ("node", Some(id.to_string())), true, json!({})).await;
         Ok(NodeCredential { node_id: id, token: credential })
     }
@@ -244,10 +250,16 @@ impl Catalyst {
     /// Check an agent's credential.
     pub async fn authenticate_node(&self, id: NodeId, credential: &str) -> Result<Node> {
         let refused = || Error::unauthenticated("the node credential is invalid");
-        let node = self.inner.store.get_node(id).await.map_err(|_| refused())?;
+        let node = self.inner.store.get_node(id).await.map_err(|e| if_not_found(e, refused))?;
         match &node.credential_hash {
             Some(h) if constant_time_eq(h, &sha256_hex(credential)) => Ok(node),
             _ => Err(refused()),
         }
     }
+}
+
+/// A missing node is `refused`; any other failure keeps its own kind (a busy store is not a
+/// wrong credential).
+fn if_not_found(e: Error, refused: impl FnOnce() -> Error) -> Error {
+    if e.kind() == ErrorKind::NotFound { refused() } else { e }
 }
