@@ -186,7 +186,8 @@ fn kind<T: std::fmt::Debug>(r: crate::Result<T>) -> ErrorKind {
     }
 }
 
-/// Run every suite on `store`, which must be empty.
+/// Run every suite on `store`, which must be empty. Tests prefer [`crate::store_conformance!`],
+/// which makes each suite its own test.
 pub async fn all(store: &dyn Store) {
     users(store).await;
     nodes(store).await;
@@ -199,6 +200,52 @@ pub async fn all(store: &dyn Store) {
     metrics(store).await;
     alerts(store).await;
     backups(store).await;
+}
+
+/// A store a conformance test runs on, and what to clean up once it passed.
+pub trait StoreUnderTest: Sized {
+    /// The store.
+    fn store(&self) -> &dyn Store;
+    /// Clean up (drop a schema, …) after the suite passed.
+    fn finish(self) -> impl std::future::Future<Output = ()> {
+        async {}
+    }
+}
+
+impl StoreUnderTest for crate::store::MemoryStore {
+    fn store(&self) -> &dyn Store {
+        self
+    }
+}
+
+/// Stamp one `#[tokio::test]` per store suite into a module `$adapter`, so one failing suite
+/// does not hide the others. `$open` is a closure returning a future of
+/// `Option<impl StoreUnderTest>`, a fresh empty store per test; `None` skips (the opener says why).
+///
+/// ```ignore
+/// catalyst_core::store_conformance!(memory, || async { Some(MemoryStore::new()) });
+/// ```
+#[macro_export]
+macro_rules! store_conformance {
+    ($adapter:ident, $open:expr) => {
+        $crate::store_conformance!(@each $adapter, $open;
+            users nodes templates servers logs audit api_keys tasks metrics alerts backups);
+    };
+    (@each $adapter:ident, $open:expr; $($suite:ident)*) => {
+        mod $adapter {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $suite() {
+                    use $crate::testing::conformance::StoreUnderTest as _;
+                    let Some(target) = ($open)().await else { return };
+                    $crate::testing::conformance::$suite(target.store()).await;
+                    target.finish().await;
+                }
+            )*
+        }
+    };
 }
 
 /// [`crate::ports::UserStore`] conformance.

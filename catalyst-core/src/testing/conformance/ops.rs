@@ -30,6 +30,7 @@ pub async fn backups(store: &dyn Store) {
         error: None,
         created_at: at + chrono::Duration::minutes(minutes),
         completed_at: None,
+        version: 0,
     };
     let (first, second) = (backup(1), backup(2));
     store.create_backup(&first).await.expect("first");
@@ -49,17 +50,32 @@ pub async fn backups(store: &dyn Store) {
     let other = node("backups-node-2", loc.id);
     store.create_node(&other).await.expect("second node");
     done.node_id = other.id; // a transfer moved it
-    store.update_backup(&done).await.expect("update");
-    assert_eq!(store.get_backup(first.id).await.expect("get"), done);
-    let listed = store.list_backups(srv.id).await.expect("list");
-    assert_eq!(listed.iter().map(|b| b.id).collect::<Vec<_>>(), vec![second.id, first.id], "newest first");
+    let stored = store.update_backup(&done).await.expect("update");
+    assert_eq!(stored, Backup { version: done.version + 1, ..done.clone() }, "the stored row, version + 1");
+    assert_eq!(store.get_backup(first.id).await.expect("get"), stored);
+
+    // Compare-and-swap: of two writers holding the same version, one wins.
+    let mut unlock = first.clone();
+    unlock.locked = false;
+    assert_eq!(
+        store.update_backup(&unlock).await.expect_err("stale").kind(),
+        ErrorKind::Conflict,
+        "second writer loses"
+    );
+    assert_eq!(store.get_backup(first.id).await.expect("get"), stored, "the loser wrote nothing");
     assert_eq!(store.update_backup(&backup(9)).await.expect_err("missing").kind(), ErrorKind::NotFound);
+
+    let listed = store.list_backups(srv.id, Page::default()).await.expect("list");
+    assert_eq!(listed.items.iter().map(|b| b.id).collect::<Vec<_>>(), vec![second.id, first.id], "newest first");
+    assert_eq!(listed.total, 2);
+    let page = store.list_backups(srv.id, Page::new(1, 1)).await.expect("page 2");
+    assert_eq!((page.items.iter().map(|b| b.id).collect::<Vec<_>>(), page.total), (vec![first.id], 2), "offset paging");
     let usage = store.backup_usage().await.expect("usage");
     assert_eq!((usage.backups, usage.bytes), (2, 5_000_000_000), "completed and running backups count");
     let mut failed = second.clone();
     failed.status = BackupStatus::Failed;
     failed.size_bytes = 7;
-    store.update_backup(&failed).await.expect("fail it");
+    assert_eq!(store.update_backup(&failed).await.expect("fail it").version, 1);
     let usage = store.backup_usage().await.expect("usage");
     assert_eq!((usage.backups, usage.bytes), (1, 5_000_000_000), "failed backups hold nothing");
 

@@ -2,6 +2,14 @@
 
 macro_rules! sql_metrics {
     ($store:ty) => {
+            /// The summary columns of a roll-up, and how they update on a re-run.
+            const ROLLUP_INSERT: &str = "INSERT INTO metrics_rollups (server_id, period, start, samples, cpu_avg, \
+                cpu_max, memory_avg_bytes, memory_max_bytes, disk_max_bytes, rx_bytes, tx_bytes) ";
+            const ROLLUP_UPSERT: &str = " ON CONFLICT (server_id, period, start) DO UPDATE SET \
+                samples = excluded.samples, cpu_avg = excluded.cpu_avg, cpu_max = excluded.cpu_max, \
+                memory_avg_bytes = excluded.memory_avg_bytes, memory_max_bytes = excluded.memory_max_bytes, \
+                disk_max_bytes = excluded.disk_max_bytes, rx_bytes = excluded.rx_bytes, tx_bytes = excluded.tx_bytes";
+
             #[async_trait]
             impl MetricsStore for $store {
                 async fn append_metrics(&self, samples: &[ServerMetrics]) -> Result<u64> {
@@ -22,16 +30,15 @@ macro_rules! sql_metrics {
                         .bind(to_i64(m.tx_bytes))
                         .bind(to_i64(m.disk_bytes))
                         .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                        new += done.rows_affected();
+                        .await;
+                        new += affected(done)?;
                     }
                     tx.commit().await.map_err(db_err)?;
                     Ok(new)
                 }
 
                 async fn list_metrics(&self, server: ServerId, from: Timestamp, to: Timestamp, limit: u32) -> Result<Vec<ServerMetrics>> {
-                    let rows = sqlx::query(
+                    let rows = sqlx::query_as::<_, MetricsRow>(
                         "SELECT * FROM server_metrics WHERE server_id = $1 AND at >= $2 AND at < $3 ORDER BY at LIMIT $4",
                     )
                     .bind(server.0)
@@ -39,9 +46,8 @@ macro_rules! sql_metrics {
                     .bind(to)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                    rows.iter().map(metrics_from).collect()
+                    .await;
+                    all(rows)
                 }
 
                 async fn roll_up(&self, period: Period, start: Timestamp) -> Result<u64> {
@@ -61,13 +67,12 @@ macro_rules! sql_metrics {
                         .bind(start)
                         .bind(start + period.length())
                         .execute(&self.pool)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(done.rows_affected())
+                        .await;
+                    affected(done)
                 }
 
                 async fn list_rollups(&self, server: ServerId, period: Period, from: Timestamp, to: Timestamp) -> Result<Vec<MetricsRollup>> {
-                    let rows = sqlx::query(
+                    let rows = sqlx::query_as::<_, RollupRow>(
                         "SELECT * FROM metrics_rollups WHERE server_id = $1 AND period = $2 AND start >= $3 AND start < $4 \
                          ORDER BY start",
                     )
@@ -76,9 +81,8 @@ macro_rules! sql_metrics {
                     .bind(from)
                     .bind(to)
                     .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                    rows.iter().map(|r| rollup_from(r, period)).collect()
+                    .await;
+                    all(rows)
                 }
 
                 async fn prune_metrics(&self, samples_before: Timestamp, hours_before: Timestamp, days_before: Timestamp) -> Result<u64> {
@@ -87,26 +91,19 @@ macro_rules! sql_metrics {
                     let samples = sqlx::query("DELETE FROM server_metrics WHERE at < $1")
                         .bind(samples_before)
                         .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    gone += samples.rows_affected();
+                        .await;
+                    gone += affected(samples)?;
                     for (period, before) in [(Period::Hour, hours_before), (Period::Day, days_before)] {
                         let done = sqlx::query("DELETE FROM metrics_rollups WHERE period = $1 AND start < $2")
                             .bind(period.as_str())
                             .bind(before)
                             .execute(&mut *tx)
-                            .await
-                            .map_err(db_err)?;
-                        gone += done.rows_affected();
+                            .await;
+                        gone += affected(done)?;
                     }
                     tx.commit().await.map_err(db_err)?;
                     Ok(gone)
                 }
             }
-
-            const ALERT_FILTER: &str = "WHERE ($1 IS NULL OR resolved = $1) AND ($2 IS NULL OR server_id = $2) \
-                AND ($3 IS NULL OR node_id = $3) AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR severity = $5) \
-                AND ($6 IS NULL OR server_id IN (SELECT id FROM servers WHERE owner_id = $6 \
-                UNION SELECT server_id FROM server_access WHERE user_id = $6))";
     };
 }
