@@ -1,4 +1,5 @@
-//! `AlertStore` on SQL: alert rules, alerts and webhook deliveries. Expanded inside `impl_sql_store!`, beside its helpers.
+//! `AlertStore` on SQL: alert rules, alerts and webhook deliveries. Expanded inside
+//! `impl_sql_store!`, beside its helpers.
 
 macro_rules! sql_alerts {
     ($store:ty) => {
@@ -74,8 +75,8 @@ macro_rules! sql_alerts {
 
             async fn create_alert(&self, a: &Alert) -> Result<()> {
                 let done = sqlx::query(
-                    "INSERT INTO alerts (id, rule_id, server_id, node_id, kind, severity, message, resolved, created_at, \
-                         resolved_at, resolved_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO alerts (id, rule_id, server_id, node_id, kind, severity, message, resolved, \
+                         created_at, resolved_at, resolved_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(a.id.0)
                 .bind(a.rule_id.map(|r| r.0))
@@ -119,12 +120,19 @@ macro_rules! sql_alerts {
                 .await;
                 match row.map_err(db_err)? {
                     Some(row) => row.try_into(),
-                    None if exists(&self.pool, "alerts", id.0).await? => Err(Error::conflict("the alert is already resolved")),
+                    None if exists(&self.pool, "alerts", id.0).await? => {
+                        Err(Error::conflict("the alert is already resolved"))
+                    }
                     None => Err(Error::not_found("alert")),
                 }
             }
 
-            async fn last_alert(&self, rule: AlertRuleId, server: Option<ServerId>, node: Option<NodeId>) -> Result<Option<Alert>> {
+            async fn last_alert(
+                &self,
+                rule: AlertRuleId,
+                server: Option<ServerId>,
+                node: Option<NodeId>,
+            ) -> Result<Option<Alert>> {
                 let mut q = Builder::new("SELECT * FROM alerts WHERE rule_id = ");
                 q.push_bind(rule.0);
                 // NULL never equals NULL: "no server" must match as such.

@@ -1,4 +1,5 @@
-//! `LogStore` and `AuditStore` on SQL: console lines and the audit log. Expanded inside `impl_sql_store!`, beside its helpers.
+//! `LogStore` and `AuditStore` on SQL: console lines and the audit log. Expanded inside
+//! `impl_sql_store!`, beside its helpers.
 
 macro_rules! sql_logs {
     ($store:ty) => {

@@ -27,8 +27,9 @@ macro_rules! sql_nodes {
             }
 
             async fn list_locations(&self) -> Result<Vec<Location>> {
-                let rows =
-                    sqlx::query_as::<_, LocationRow>("SELECT * FROM locations ORDER BY name").fetch_all(&self.pool).await;
+                let rows = sqlx::query_as::<_, LocationRow>("SELECT * FROM locations ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await;
                 all(rows)
             }
 

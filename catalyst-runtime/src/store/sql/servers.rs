@@ -1,19 +1,21 @@
-//! `TemplateStore` and `ServerStore` on SQL: templates, servers, allocations and subusers. Expanded inside `impl_sql_store!`, beside its helpers.
+//! `TemplateStore` and `ServerStore` on SQL: templates, servers, allocations and subusers.
+//! Expanded inside `impl_sql_store!`, beside its helpers.
 
 macro_rules! sql_servers {
     ($store:ty) => {
         #[async_trait]
         impl TemplateStore for $store {
             async fn create_template(&self, t: &Template) -> Result<()> {
-                let done =
-                    sqlx::query("INSERT INTO templates (id, name, body, created_at, version) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(t.id.0)
-                        .bind(&t.name)
-                        .bind(TemplateBody::of(t))
-                        .bind(t.created_at)
-                        .bind(t.version)
-                        .execute(&self.pool)
-                        .await;
+                let done = sqlx::query(
+                    "INSERT INTO templates (id, name, body, created_at, version) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(t.id.0)
+                .bind(&t.name)
+                .bind(TemplateBody::of(t))
+                .bind(t.created_at)
+                .bind(t.version)
+                .execute(&self.pool)
+                .await;
                 written(done.on_constraint("template name is taken", NO_REFERENCE))
             }
 
@@ -53,13 +55,14 @@ macro_rules! sql_servers {
         async fn write_allocations(tx: &mut sqlx::Transaction<'_, Db>, s: &Server) -> Result<()> {
             written(sqlx::query("DELETE FROM allocations WHERE server_id = $1").bind(s.id.0).execute(&mut **tx).await)?;
             for a in &s.allocations {
-                let done = sqlx::query("INSERT INTO allocations (node_id, ip, port, server_id) VALUES ($1, $2, $3, $4)")
-                    .bind(s.node_id.0)
-                    .bind(&a.ip)
-                    .bind(i64::from(a.port))
-                    .bind(s.id.0)
-                    .execute(&mut **tx)
-                    .await;
+                let done =
+                    sqlx::query("INSERT INTO allocations (node_id, ip, port, server_id) VALUES ($1, $2, $3, $4)")
+                        .bind(s.node_id.0)
+                        .bind(&a.ip)
+                        .bind(i64::from(a.port))
+                        .bind(s.id.0)
+                        .execute(&mut **tx)
+                        .await;
                 let taken = "an allocation is already used on this node";
                 written(done.on_constraint(taken, (ErrorKind::NotFound, "node not found")))?;
             }
@@ -81,9 +84,11 @@ macro_rules! sql_servers {
         impl ServerStore for $store {
             async fn create_server(&self, s: &Server) -> Result<()> {
                 let mut tx = self.write_tx().await?;
-                for (table, id, what) in
-                    [("users", s.owner_id.0, "user"), ("nodes", s.node_id.0, "node"), ("templates", s.template_id.0, "template")]
-                {
+                for (table, id, what) in [
+                    ("users", s.owner_id.0, "user"),
+                    ("nodes", s.node_id.0, "node"),
+                    ("templates", s.template_id.0, "template"),
+                ] {
                     if !exists(&mut *tx, table, id).await? {
                         return Err(Error::not_found(what));
                     }
@@ -105,7 +110,9 @@ macro_rules! sql_servers {
                 .bind(s.version)
                 .execute(&mut *tx)
                 .await;
-                written(done.on_constraint("server id exists", (ErrorKind::NotFound, "owner, node or template not found")))?;
+                written(
+                    done.on_constraint("server id exists", (ErrorKind::NotFound, "owner, node or template not found")),
+                )?;
                 write_allocations(&mut tx, s).await?;
                 tx.commit().await.map_err(db_err)
             }
@@ -177,11 +184,12 @@ macro_rules! sql_servers {
             }
 
             async fn get_access(&self, server: ServerId, user: UserId) -> Result<Option<ServerAccess>> {
-                let row = sqlx::query_as::<_, AccessRow>("SELECT * FROM server_access WHERE server_id = $1 AND user_id = $2")
-                    .bind(server.0)
-                    .bind(user.0)
-                    .fetch_optional(&self.pool)
-                    .await;
+                let row =
+                    sqlx::query_as::<_, AccessRow>("SELECT * FROM server_access WHERE server_id = $1 AND user_id = $2")
+                        .bind(server.0)
+                        .bind(user.0)
+                        .fetch_optional(&self.pool)
+                        .await;
                 maybe(row)
             }
 

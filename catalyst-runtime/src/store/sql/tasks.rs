@@ -50,7 +50,9 @@ macro_rules! sql_tasks {
             }
 
             async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<ScheduledTask>> {
-                let sql = format!("SELECT * FROM tasks WHERE enabled = TRUE AND next_run_at <= $1 ORDER BY {TASK_ORDER} LIMIT $2");
+                let sql = format!(
+                    "SELECT * FROM tasks WHERE enabled = TRUE AND next_run_at <= $1 ORDER BY {TASK_ORDER} LIMIT $2"
+                );
                 let rows = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(i64::from(limit))
