@@ -74,6 +74,21 @@ impl Catalyst {
         Ok((server, grant, backup))
     }
 
+    /// Mark a running backup failed for `reason`; one the node finished meanwhile stays as it is.
+    async fn fail_running(&self, id: BackupId, reason: &str) -> Result<Backup> {
+        let now = self.now();
+        self.modify_backup(id, |b| {
+            if b.status != BackupStatus::InProgress {
+                return false;
+            }
+            b.status = BackupStatus::Failed;
+            b.error = Some(reason.into());
+            b.completed_at = Some(now);
+            true
+        })
+        .await
+    }
+
     /// Start a backup of a server (`backup.create`); it completes in the background.
     pub async fn create_backup(&self, who: &Principal, server_id: ServerId, name: Option<String>) -> Result<Backup> {
         let (server, grant) = self.server_with(who, server_id, Permission::BackupCreate).await?;
@@ -94,18 +109,7 @@ impl Catalyst {
             if now - running.created_at < ABANDONED_AFTER {
                 return Err(Error::conflict("a backup of this server is already running"));
             }
-            *running = self
-                .modify_backup(running.id, |b| {
-                    // The node may have reported after all, since the list was read.
-                    if b.status != BackupStatus::InProgress {
-                        return false;
-                    }
-                    b.status = BackupStatus::Failed;
-                    b.error = Some("abandoned: the node never reported an outcome".into());
-                    b.completed_at = Some(now);
-                    true
-                })
-                .await?;
+            *running = self.fail_running(running.id, "abandoned: the node never reported an outcome").await?;
         }
         catalyst_core::model::check_backup_room(&server.limits, &existing)?;
         let backup = Backup {
@@ -277,17 +281,7 @@ impl Catalyst {
             if b.status != BackupStatus::InProgress {
                 continue;
             }
-            let now = self.now();
-            self.modify_backup(b.id, |b| {
-                if b.status != BackupStatus::InProgress {
-                    return false;
-                }
-                b.status = BackupStatus::Failed;
-                b.error = Some("interrupted: the node reconnected while it ran".into());
-                b.completed_at = Some(now);
-                true
-            })
-            .await?;
+            self.fail_running(b.id, "interrupted: the node reconnected while it ran").await?;
         }
         Ok(())
     }

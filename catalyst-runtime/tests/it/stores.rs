@@ -37,9 +37,9 @@ catalyst_core::store_conformance!(sqlite, || async {
 catalyst_core::store_conformance!(postgres, support::postgres);
 
 #[tokio::test]
-async fn sqlite_in_memory_url_works_with_one_connection() {
-    let store = SqliteStore::connect("sqlite::memory:").await.expect("open");
-    conformance::users(&store).await;
+async fn sqlite_in_memory_url_works_with_one_connection() -> catalyst_core::Result<()> {
+    let store = SqliteStore::connect("sqlite::memory:").await?;
+    conformance::users(&store).await
 }
 
 #[tokio::test]
