@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod render;
 pub mod restart;
 pub mod schedule;
+pub mod store;
 pub mod validate;
 
 #[cfg(feature = "testing")]

@@ -1,5 +1,6 @@
 //! Ports: the async traits the runtime implements. Each states its guarantees; each has a fake
-//! and a conformance suite in [`crate::testing`] (feature `testing`).
+//! (the stores: [`crate::store::MemoryStore`]) and a conformance suite in [`crate::testing`]
+//! (feature `testing`).
 //!
 //! Store guarantees shared by every store port:
 //! - `create_*` refuses a duplicate unique key with `conflict` and writes nothing.
@@ -294,10 +295,11 @@ pub trait BackupStore: Send + Sync {
     async fn create_backup(&self, backup: &Backup) -> Result<()>;
     /// One backup.
     async fn get_backup(&self, id: BackupId) -> Result<Backup>;
-    /// Replace a backup's record.
-    async fn update_backup(&self, backup: &Backup) -> Result<()>;
+    /// Compare-and-swap update of a backup's record (its server, storage and creation time
+    /// never change).
+    async fn update_backup(&self, backup: &Backup) -> Result<Backup>;
     /// A server's backups, newest first.
-    async fn list_backups(&self, server: ServerId) -> Result<Vec<Backup>>;
+    async fn list_backups(&self, server: ServerId, page: Page) -> Result<Paged<Backup>>;
     /// Forget a backup.
     async fn delete_backup(&self, id: BackupId) -> Result<()>;
     /// How many backups exist or are being written (failed ones aside), and their bytes.

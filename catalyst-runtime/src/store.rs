@@ -1,5 +1,5 @@
-//! Store adapters: memory (from core's testing fakes), SQLite (embedded default) and
-//! PostgreSQL (production, multi-instance). All pass `catalyst_core::testing::conformance`.
+//! Store adapters: memory (core's lock-only [`MemoryStore`], re-exported), SQLite (embedded
+//! default) and PostgreSQL (production, multi-instance). All pass the same conformance suites.
 
 #[macro_use]
 mod sql;
@@ -8,7 +8,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use catalyst_core::testing::MemoryStore;
+pub use catalyst_core::store::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]

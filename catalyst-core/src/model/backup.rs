@@ -56,6 +56,9 @@ pub struct Backup {
     /// Finished (completed or failed).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
+    /// Compare-and-swap version.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// Which backups to keep after each new one; locked backups are always kept. Unset limits do
@@ -249,6 +252,7 @@ mod tests {
             error: None,
             created_at: at(day),
             completed_at: Some(at(day)),
+            version: 0,
         }
     }
 

@@ -1,9 +1,7 @@
-use catalyst_core::testing::{MemoryStore, conformance};
+use catalyst_core::store::MemoryStore;
+use catalyst_core::testing::conformance;
 
-#[test]
-fn memory_store_passes_the_store_conformance_suite() {
-    futures::executor::block_on(conformance::all(&MemoryStore::new()));
-}
+catalyst_core::store_conformance!(memory, || async { Some(MemoryStore::new()) });
 
 #[test]
 fn fake_runtime_passes_the_runtime_conformance_suite() {

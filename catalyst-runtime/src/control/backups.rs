@@ -7,7 +7,7 @@ use std::time::Duration;
 use catalyst_core::events::{BackupPhase, DomainEvent};
 use catalyst_core::id::{BackupId, NodeId, ServerId};
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Backup, BackupStatus, Server};
+use catalyst_core::model::{Backup, BackupStatus, Page, Server};
 use catalyst_core::permission::{Grant, Permission, Principal};
 use catalyst_core::protocol::{NodeRequest, StoredArchive, WireError};
 use catalyst_core::{Error, ErrorKind, Result};
@@ -19,8 +19,46 @@ use super::{Catalyst, Who};
 const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(6);
 /// How long a restore waits for the server to stop.
 const STOP_WAIT: Duration = Duration::from_secs(120);
+/// Read-modify-write rounds before a backup that keeps changing is given up on.
+const MODIFY_TRIES: usize = 8;
 
 impl Catalyst {
+    /// Every backup of a server, newest first, read page by page: retention, limits and
+    /// transfers need them all, and a server keeps few.
+    pub(super) async fn all_backups(&self, server_id: ServerId) -> Result<Vec<Backup>> {
+        let mut all = Vec::new();
+        loop {
+            let page = Page::new(all.len() as u64, Page::MAX_LIMIT);
+            let got = self.inner.store.list_backups(server_id, page).await?;
+            let last = got.items.len() < Page::MAX_LIMIT as usize;
+            all.extend(got.items);
+            if last || all.len() as u64 >= got.total {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Read a backup, apply `change`, and write it back by compare-and-swap, re-reading and
+    /// retrying when a node's report and a user's action race. `change` returns false to
+    /// leave the backup as it is; the result is the backup as stored.
+    pub(super) async fn modify_backup(
+        &self,
+        id: BackupId,
+        mut change: impl FnMut(&mut Backup) -> bool,
+    ) -> Result<Backup> {
+        for _ in 0..MODIFY_TRIES {
+            let mut backup = self.inner.store.get_backup(id).await?;
+            if !change(&mut backup) {
+                return Ok(backup);
+            }
+            match self.inner.store.update_backup(&backup).await {
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                stored => return stored,
+            }
+        }
+        Err(Error::conflict("the backup is changing too fast; retry"))
+    }
+
     async fn backup_of(
         &self,
         who: &Principal,
@@ -36,6 +74,21 @@ impl Catalyst {
         Ok((server, grant, backup))
     }
 
+    /// Mark a running backup failed for `reason`; one the node finished meanwhile stays as it is.
+    async fn fail_running(&self, id: BackupId, reason: &str) -> Result<Backup> {
+        let now = self.now();
+        self.modify_backup(id, |b| {
+            if b.status != BackupStatus::InProgress {
+                return false;
+            }
+            b.status = BackupStatus::Failed;
+            b.error = Some(reason.into());
+            b.completed_at = Some(now);
+            true
+        })
+        .await
+    }
+
     /// Start a backup of a server (`backup.create`); it completes in the background.
     pub async fn create_backup(&self, who: &Principal, server_id: ServerId, name: Option<String>) -> Result<Backup> {
         let (server, grant) = self.server_with(who, server_id, Permission::BackupCreate).await?;
@@ -48,7 +101,7 @@ impl Catalyst {
             Some(n) => n,
             None => format!("Backup {}", now.format("%Y-%m-%d %H:%M:%S")),
         };
-        let mut existing = self.inner.store.list_backups(server_id).await?;
+        let mut existing = self.all_backups(server_id).await?;
         for running in existing.iter_mut() {
             if running.status != BackupStatus::InProgress {
                 continue;
@@ -56,10 +109,7 @@ impl Catalyst {
             if now - running.created_at < ABANDONED_AFTER {
                 return Err(Error::conflict("a backup of this server is already running"));
             }
-            running.status = BackupStatus::Failed;
-            running.error = Some("abandoned: the node never reported an outcome".into());
-            running.completed_at = Some(now);
-            self.inner.store.update_backup(running).await?;
+            *running = self.fail_running(running.id, "abandoned: the node never reported an outcome").await?;
         }
         catalyst_core::model::check_backup_room(&server.limits, &existing)?;
         let backup = Backup {
@@ -75,6 +125,7 @@ impl Catalyst {
             error: None,
             created_at: now,
             completed_at: None,
+            version: 0,
         };
         self.inner.store.create_backup(&backup).await?;
         let request =
@@ -98,7 +149,7 @@ impl Catalyst {
     /// A server's backups, newest first (`backup.read`).
     pub async fn list_backups(&self, who: &Principal, server_id: ServerId) -> Result<Vec<Backup>> {
         self.server_with(who, server_id, Permission::BackupRead).await?;
-        self.inner.store.list_backups(server_id).await
+        self.all_backups(server_id).await
     }
 
     /// One backup (`backup.read`).
@@ -115,9 +166,13 @@ impl Catalyst {
         backup_id: BackupId,
         locked: bool,
     ) -> Result<Backup> {
-        let (_, grant, mut backup) = self.backup_of(who, server_id, backup_id, Permission::BackupDelete).await?;
-        backup.locked = locked;
-        self.inner.store.update_backup(&backup).await?;
+        let (_, grant, _) = self.backup_of(who, server_id, backup_id, Permission::BackupDelete).await?;
+        let backup = self
+            .modify_backup(backup_id, |b| {
+                b.locked = locked;
+                true
+            })
+            .await?;
         let action = if locked { "backup.lock" } else { "backup.unlock" };
         self.audit(Who::Grant(&grant, who), action, ("backup", Some(backup_id.to_string())), true, json!({})).await;
         Ok(backup)
@@ -222,13 +277,11 @@ impl Catalyst {
     /// A node reconnected: its running backups of this server may have died with it. They are
     /// marked failed; one that was still running and finishes later is recorded then.
     pub(super) async fn interrupted_backups(&self, server_id: ServerId) -> Result<()> {
-        for mut b in self.inner.store.list_backups(server_id).await? {
-            if b.status == BackupStatus::InProgress {
-                b.status = BackupStatus::Failed;
-                b.error = Some("interrupted: the node reconnected while it ran".into());
-                b.completed_at = Some(self.now());
-                self.inner.store.update_backup(&b).await?;
+        for b in self.all_backups(server_id).await? {
+            if b.status != BackupStatus::InProgress {
+                continue;
             }
+            self.fail_running(b.id, "interrupted: the node reconnected while it ran").await?;
         }
         Ok(())
     }
@@ -241,31 +294,46 @@ impl Catalyst {
         backup_id: BackupId,
         result: std::result::Result<StoredArchive, WireError>,
     ) {
-        let Ok(mut backup) = self.inner.store.get_backup(backup_id).await else { return };
-        // Only the node writing this server's backup may finish it, once.
-        if backup.server_id != server_id || backup.node_id != node || backup.status != BackupStatus::InProgress {
-            tracing::warn!(%node, %backup_id, "a node reported on a backup that is not its to finish; ignored");
-            return;
-        }
         let now = self.now();
-        backup.completed_at = Some(now);
-        let (phase, error) = match result {
-            Ok(stored) => {
-                backup.status = BackupStatus::Completed;
-                backup.size_bytes = stored.size_bytes;
-                backup.checksum = Some(stored.checksum);
-                (BackupPhase::Completed, None)
+        let mut ours = true;
+        let recorded = self
+            .modify_backup(backup_id, |b| {
+                // Only the node writing this server's backup may finish it, once.
+                ours = b.server_id == server_id && b.node_id == node && b.status == BackupStatus::InProgress;
+                if !ours {
+                    return false;
+                }
+                b.completed_at = Some(now);
+                match &result {
+                    Ok(stored) => {
+                        b.status = BackupStatus::Completed;
+                        b.size_bytes = stored.size_bytes;
+                        b.checksum = Some(stored.checksum.clone());
+                    }
+                    Err(e) => {
+                        b.status = BackupStatus::Failed;
+                        b.error = Some(e.message.clone());
+                    }
+                }
+                true
+            })
+            .await;
+        let backup = match recorded {
+            Ok(_) if !ours => {
+                tracing::warn!(%node, %backup_id, "a node reported on a backup that is not its to finish; ignored");
+                return;
             }
+            Ok(backup) => backup,
+            Err(e) if e.kind() == ErrorKind::NotFound => return,
             Err(e) => {
-                backup.status = BackupStatus::Failed;
-                backup.error = Some(e.message.clone());
-                (BackupPhase::Failed, Some(e.message))
+                tracing::error!(%backup_id, error = %e, "could not record a backup's outcome");
+                return;
             }
         };
-        if let Err(e) = self.inner.store.update_backup(&backup).await {
-            tracing::error!(%backup_id, error = %e, "could not record a backup's outcome");
-            return;
-        }
+        let (phase, error) = match result {
+            Ok(_) => (BackupPhase::Completed, None),
+            Err(e) => (BackupPhase::Failed, Some(e.message)),
+        };
         self.publish(DomainEvent::BackupProgress {
             server_id,
             backup_id,
@@ -317,7 +385,7 @@ impl Catalyst {
         if policy == Default::default() {
             return Ok(());
         }
-        let backups = self.inner.store.list_backups(server_id).await?;
+        let backups = self.all_backups(server_id).await?;
         let server = self.inner.store.get_server(server_id).await?;
         let system = Principal::system();
         for old in policy.expired(&backups, self.now()) {

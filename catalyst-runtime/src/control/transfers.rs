@@ -145,7 +145,7 @@ impl Catalyst {
         self.relay(id, source, target, TRANSFERS, archive, &stored).await?;
         // Backups kept on the source node travel too (shared storage needs no copy).
         if let BackupStorage::Local { directory } = &self.inner.backup_storage {
-            for b in self.inner.store.list_backups(id).await? {
+            for b in self.all_backups(id).await? {
                 if b.status != BackupStatus::Completed || b.node_id != source {
                     continue;
                 }
@@ -192,12 +192,21 @@ impl Catalyst {
         relayed: &[(String, BackupId)],
     ) {
         let link = &self.inner.link;
-        match self.inner.store.list_backups(id).await {
+        match self.all_backups(id).await {
             Ok(backups) => {
-                for mut b in backups.into_iter().filter(|b| b.node_id == source) {
-                    b.node_id = target;
-                    if let Err(e) = self.inner.store.update_backup(&b).await {
-                        tracing::warn!(%id, backup = %b.id, error = %e, "a backup's node was not updated after a transfer");
+                for b in backups.into_iter().filter(|b| b.node_id == source) {
+                    let moved = self.modify_backup(b.id, |b| {
+                        let from_source = b.node_id == source;
+                        b.node_id = target;
+                        from_source
+                    });
+                    match moved.await {
+                        Ok(_) => {}
+                        // Deleted meanwhile: nothing left to move.
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::warn!(%id, backup = %b.id, error = %e, "a backup's node was not updated after a transfer")
+                        }
                     }
                 }
             }

@@ -6,7 +6,7 @@ use catalyst_core::model::ServerLog;
 use catalyst_core::{Error, ErrorKind, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::sql::{db_err, map_err};
+use super::sql::{OnConstraint, db_err};
 
 /// Every store port on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ impl PostgresStore {
         .bind(ats)
         .execute(&self.pool)
         .await
-        .map_err(|e| map_err(e, "", (ErrorKind::NotFound, "server not found")))?;
+        .on_constraint("", (ErrorKind::NotFound, "server not found"))?;
         Ok(done.rows_affected())
     }
 }

@@ -7,7 +7,7 @@ use catalyst_core::model::ServerLog;
 use catalyst_core::{Error, ErrorKind, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::sql::{db_err, map_err};
+use super::sql::{OnConstraint, db_err};
 
 /// SQLite's limit on bound parameters per statement.
 const MAX_PARAMS: usize = 32_766;
@@ -80,11 +80,8 @@ impl SqliteStore {
                     .push_bind(l.at);
             });
             qb.push(" ON CONFLICT (server_id, seq) DO NOTHING");
-            let done = qb
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "", (ErrorKind::NotFound, "server not found")))?;
+            let done =
+                qb.build().execute(&mut *tx).await.on_constraint("", (ErrorKind::NotFound, "server not found"))?;
             added += done.rows_affected();
         }
         tx.commit().await.map_err(db_err)?;

@@ -1,26 +1,45 @@
-//! Every real store adapter passes the same conformance suite as the memory fake.
+//! Every real store adapter passes the same conformance suites as the memory store, one test
+//! per suite and adapter (`stores::sqlite::users`, `stores::postgres::backups`, …).
 
-use catalyst_core::testing::conformance;
+use catalyst_core::ports::Store;
+use catalyst_core::testing::conformance::{self, StoreUnderTest};
+use catalyst_runtime::store::SqliteStore;
 
 use crate::support;
 
-#[tokio::test]
-async fn sqlite_passes_the_store_conformance_suite() {
-    let (store, _dir) = support::sqlite().await;
-    conformance::all(&store).await;
+/// A SQLite file in a temporary directory that lives as long as the store.
+struct SqliteFile {
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
 }
 
-#[tokio::test]
-async fn sqlite_in_memory_url_works_with_one_connection() {
-    let store = catalyst_runtime::store::SqliteStore::connect("sqlite::memory:").await.expect("open");
-    conformance::users(&store).await;
+impl StoreUnderTest for SqliteFile {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
 }
 
+impl StoreUnderTest for support::PgGuard {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+
+    async fn finish(self) {
+        self.cleanup().await;
+    }
+}
+
+catalyst_core::store_conformance!(sqlite, || async {
+    let (store, dir) = support::sqlite().await;
+    Some(SqliteFile { store, _dir: dir })
+});
+
+catalyst_core::store_conformance!(postgres, support::postgres);
+
 #[tokio::test]
-async fn postgres_passes_the_store_conformance_suite() {
-    let Some(pg) = support::postgres().await else { return };
-    conformance::all(&pg.store).await;
-    pg.cleanup().await;
+async fn sqlite_in_memory_url_works_with_one_connection() -> catalyst_core::Result<()> {
+    let store = SqliteStore::connect("sqlite::memory:").await?;
+    conformance::users(&store).await
 }
 
 #[tokio::test]
@@ -29,10 +48,10 @@ async fn sqlite_survives_reopen() {
     let path = dir.path().join("c.db");
     let user = conformance::fixtures::user("persisted");
     {
-        let store = catalyst_runtime::store::SqliteStore::open(&path).await.expect("open");
+        let store = SqliteStore::open(&path).await.expect("open");
         catalyst_core::ports::UserStore::create_user(&store, &user).await.expect("create");
     }
-    let store = catalyst_runtime::store::SqliteStore::open(&path).await.expect("reopen");
+    let store = SqliteStore::open(&path).await.expect("reopen");
     let back = catalyst_core::ports::UserStore::get_user(&store, user.id).await.expect("get");
     assert_eq!(back, user);
 }

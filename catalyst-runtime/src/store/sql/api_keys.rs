@@ -5,7 +5,7 @@ macro_rules! sql_api_keys {
         #[async_trait]
         impl ApiKeyStore for $store {
             async fn create_api_key(&self, k: &ApiKey) -> Result<()> {
-                sqlx::query(
+                let done = sqlx::query(
                     "INSERT INTO api_keys (id, name, prefix, secret_hash, user_id, scopes, rate_limit, \
                          rate_window_secs, expires_at, last_used_at, revoked, created_at, version) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -24,58 +24,38 @@ macro_rules! sql_api_keys {
                 .bind(k.created_at)
                 .bind(k.version)
                 .execute(&self.pool)
-                .await
-                .map_err(|e| map_err(e, "the API key exists", (ErrorKind::NotFound, "user not found")))?;
-                Ok(())
+                .await;
+                written(done.on_constraint("the API key exists", (ErrorKind::NotFound, "user not found")))
             }
 
             async fn get_api_key(&self, id: ApiKeyId) -> Result<ApiKey> {
-                let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+                let row = sqlx::query_as::<_, ApiKeyRow>("SELECT * FROM api_keys WHERE id = $1")
                     .bind(id.0)
                     .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("API key"))?;
-                api_key_from(&row)
+                    .await;
+                one(row, "API key")
             }
 
             async fn find_api_key(&self, prefix: &str) -> Result<Option<ApiKey>> {
-                let row = sqlx::query("SELECT * FROM api_keys WHERE prefix = $1")
+                let row = sqlx::query_as::<_, ApiKeyRow>("SELECT * FROM api_keys WHERE prefix = $1")
                     .bind(prefix)
                     .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                row.as_ref().map(api_key_from).transpose()
+                    .await;
+                maybe(row)
             }
 
             async fn list_api_keys(&self, user: Option<UserId>, page: Page) -> Result<Paged<ApiKey>> {
-                let (limit, offset) = limit_offset(page);
-                let user = user.map(|u| u.0);
-                let rows = sqlx::query(
-                    "SELECT * FROM api_keys WHERE ($1 IS NULL OR user_id = $1) \
-                         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-                )
-                .bind(user)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-                let total = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE ($1 IS NULL OR user_id = $1)")
-                    .bind(user)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(Paged {
-                    items: rows.iter().map(api_key_from).collect::<Result<_>>()?,
-                    total: to_u64(col(&total, "n")?),
-                })
+                let narrow = |q: &mut Builder| filter(q, "user_id = ", user.map(|u| u.0));
+                let order = "created_at DESC, id DESC";
+                decoded(select_page::<ApiKeyRow>(&self.pool, "api_keys", narrow, order, page).await?)
             }
 
             async fn update_api_key(&self, k: &ApiKey) -> Result<ApiKey> {
-                let done = sqlx::query(
+                // The secret and the last use are not the caller's to change.
+                let row = sqlx::query_as::<_, ApiKeyRow>(
                     "UPDATE api_keys SET name = $1, scopes = $2, rate_limit = $3, rate_window_secs = $4, \
-                         expires_at = $5, revoked = $6, version = version + 1 WHERE id = $7 AND version = $8",
+                         expires_at = $5, revoked = $6, version = version + 1 WHERE id = $7 AND version = $8 \
+                         RETURNING *",
                 )
                 .bind(&k.name)
                 .bind(Json(&k.scopes))
@@ -85,13 +65,9 @@ macro_rules! sql_api_keys {
                 .bind(k.revoked)
                 .bind(k.id.0)
                 .bind(k.version)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                if done.rows_affected() == 0 {
-                    return Err(cas_failure(&self.pool, "api_keys", k.id.0, "API key").await);
-                }
-                self.get_api_key(k.id).await
+                .fetch_optional(&self.pool)
+                .await;
+                cas(&self.pool, row, "api_keys", k.id.0, "API key").await?.try_into()
             }
 
             async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> Result<()> {
@@ -99,22 +75,13 @@ macro_rules! sql_api_keys {
                     .bind(at)
                     .bind(id.0)
                     .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() == 0 { Err(Error::not_found("API key")) } else { Ok(()) }
+                    .await;
+                found(done, "API key")
             }
 
             async fn delete_api_key(&self, id: ApiKeyId) -> Result<()> {
-                let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
-                    .bind(id.0)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() == 0 { Err(Error::not_found("API key")) } else { Ok(()) }
+                found(sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id.0).execute(&self.pool).await, "API key")
             }
         }
-
-        /// Planned tasks first by next firing, then unplanned ones.
-        const TASK_ORDER: &str = "ORDER BY (next_run_at IS NULL), next_run_at, id";
     };
 }

@@ -2,11 +2,56 @@
 
 macro_rules! sql_users {
     ($store:ty) => {
+        const USER_TAKEN: &str = "email or username is already registered";
+
+        /// The users of `rows` with their roles, in one query for all of them.
+        async fn with_roles(pool: &sqlx::Pool<Db>, rows: Vec<UserRow>) -> Result<Vec<User>> {
+            if rows.is_empty() {
+                return Ok(vec![]);
+            }
+            let mut q = Builder::new("SELECT user_id, role_id FROM user_roles WHERE user_id IN (");
+            let mut ids = q.separated(", ");
+            for r in &rows {
+                ids.push_bind(r.id);
+            }
+            q.push(") ORDER BY user_id, position");
+            let held: Vec<UserRoleRow> = q.build_query_as().fetch_all(pool).await.map_err(db_err)?;
+            let mut roles: std::collections::HashMap<Uuid, Vec<RoleId>> = std::collections::HashMap::new();
+            for h in held {
+                roles.entry(h.user_id).or_default().push(RoleId(h.role_id));
+            }
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let held = roles.remove(&r.id).unwrap_or_default();
+                    r.into_user(held)
+                })
+                .collect())
+        }
+
+        async fn with_roles_one(pool: &sqlx::Pool<Db>, row: Option<UserRow>) -> Result<Option<User>> {
+            Ok(with_roles(pool, row.into_iter().collect()).await?.pop())
+        }
+
+        async fn write_user_roles(tx: &mut sqlx::Transaction<'_, Db>, user: &User) -> Result<()> {
+            written(sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user.id.0).execute(&mut **tx).await)?;
+            for (i, role) in user.roles.iter().enumerate() {
+                let done = sqlx::query("INSERT INTO user_roles (user_id, role_id, position) VALUES ($1, $2, $3)")
+                    .bind(user.id.0)
+                    .bind(role.0)
+                    .bind(i as i64)
+                    .execute(&mut **tx)
+                    .await;
+                written(done.on_constraint("the role is listed twice", (ErrorKind::NotFound, "role not found")))?;
+            }
+            Ok(())
+        }
+
         #[async_trait]
         impl UserStore for $store {
             async fn create_user(&self, user: &User) -> Result<()> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query(
+                let done = sqlx::query(
                     "INSERT INTO users (id, email, username, password_hash, created_at, updated_at, version) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
@@ -18,54 +63,34 @@ macro_rules! sql_users {
                 .bind(user.updated_at)
                 .bind(user.version)
                 .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "email or username is already registered", (ErrorKind::NotFound, "")))?;
+                .await;
+                written(done.on_constraint(USER_TAKEN, NO_REFERENCE))?;
                 write_user_roles(&mut tx, user).await?;
                 tx.commit().await.map_err(db_err)
             }
 
             async fn get_user(&self, id: UserId) -> Result<User> {
-                let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-                    .bind(id.0)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("user"))?;
-                user_from(&self.pool, &row).await
+                let row =
+                    sqlx::query_as("SELECT * FROM users WHERE id = $1").bind(id.0).fetch_optional(&self.pool).await;
+                with_roles_one(&self.pool, row.map_err(db_err)?).await?.ok_or_else(|| Error::not_found("user"))
             }
 
             async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-                let row = sqlx::query("SELECT * FROM users WHERE email = $1")
-                    .bind(email)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                match row {
-                    Some(row) => Ok(Some(user_from(&self.pool, &row).await?)),
-                    None => Ok(None),
-                }
+                let row =
+                    sqlx::query_as("SELECT * FROM users WHERE email = $1").bind(email).fetch_optional(&self.pool).await;
+                with_roles_one(&self.pool, row.map_err(db_err)?).await
             }
 
             async fn list_users(&self, page: Page) -> Result<Paged<User>> {
-                let (limit, offset) = limit_offset(page);
-                let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2")
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                let mut items = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    items.push(user_from(&self.pool, row).await?);
-                }
-                Ok(Paged { items, total: self.count_users().await? })
+                let rows = select_page::<UserRow>(&self.pool, "users", everything, "created_at, id", page).await?;
+                Ok(Paged { items: with_roles(&self.pool, rows.items).await?, total: rows.total })
             }
 
             async fn update_user(&self, user: &User) -> Result<User> {
                 let mut tx = self.write_tx().await?;
-                let done = sqlx::query(
+                let row = sqlx::query_as::<_, UserRow>(
                     "UPDATE users SET email = $1, username = $2, password_hash = $3, updated_at = $4, \
-                         version = version + 1 WHERE id = $5 AND version = $6",
+                         version = version + 1 WHERE id = $5 AND version = $6 RETURNING *",
                 )
                 .bind(&user.email)
                 .bind(&user.username)
@@ -73,34 +98,26 @@ macro_rules! sql_users {
                 .bind(user.updated_at)
                 .bind(user.id.0)
                 .bind(user.version)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_err(e, "email or username is already registered", (ErrorKind::NotFound, "")))?;
-                if done.rows_affected() == 0 {
-                    drop(tx);
-                    return Err(cas_failure(&self.pool, "users", user.id.0, "user").await);
-                }
+                .fetch_optional(&mut *tx)
+                .await;
+                let row =
+                    cas(&mut *tx, row.on_constraint(USER_TAKEN, NO_REFERENCE), "users", user.id.0, "user").await?;
                 write_user_roles(&mut tx, user).await?;
                 tx.commit().await.map_err(db_err)?;
-                Ok(User { version: user.version + 1, ..user.clone() })
+                Ok(row.into_user(user.roles.clone()))
             }
 
             async fn delete_user(&self, id: UserId) -> Result<()> {
-                let done = sqlx::query("DELETE FROM users WHERE id = $1")
-                    .bind(id.0)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| map_err(e, "", (ErrorKind::Conflict, "the user still owns servers")))?;
-                if done.rows_affected() == 0 { Err(Error::not_found("user")) } else { Ok(()) }
+                let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&self.pool).await;
+                found(done.on_constraint("", (ErrorKind::Conflict, "the user still owns servers")), "user")
             }
 
             async fn count_users(&self) -> Result<u64> {
-                let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await.map_err(db_err)?;
-                Ok(to_u64(col(&row, "n")?))
+                count(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await)
             }
 
             async fn create_role(&self, role: &Role) -> Result<()> {
-                sqlx::query(
+                let done = sqlx::query(
                     "INSERT INTO roles (id, name, description, permissions, created_at, version) \
                          VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -111,66 +128,53 @@ macro_rules! sql_users {
                 .bind(role.created_at)
                 .bind(role.version)
                 .execute(&self.pool)
-                .await
-                .map_err(|e| map_err(e, "role name is taken", (ErrorKind::NotFound, "")))?;
-                Ok(())
+                .await;
+                written(done.on_constraint("role name is taken", NO_REFERENCE))
             }
 
             async fn get_role(&self, id: RoleId) -> Result<Role> {
-                let row = sqlx::query("SELECT * FROM roles WHERE id = $1")
+                let row = sqlx::query_as::<_, RoleRow>("SELECT * FROM roles WHERE id = $1")
                     .bind(id.0)
                     .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("role"))?;
-                role_from(&row)
+                    .await;
+                one(row, "role")
             }
 
             async fn find_role_by_name(&self, name: &str) -> Result<Option<Role>> {
-                let row = sqlx::query("SELECT * FROM roles WHERE name = $1")
+                let row = sqlx::query_as::<_, RoleRow>("SELECT * FROM roles WHERE name = $1")
                     .bind(name)
                     .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                row.as_ref().map(role_from).transpose()
+                    .await;
+                maybe(row)
             }
 
             async fn list_roles(&self) -> Result<Vec<Role>> {
-                let rows =
-                    sqlx::query("SELECT * FROM roles ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
-                rows.iter().map(role_from).collect()
+                all(sqlx::query_as::<_, RoleRow>("SELECT * FROM roles ORDER BY name").fetch_all(&self.pool).await)
             }
 
             async fn update_role(&self, role: &Role) -> Result<Role> {
-                let done = sqlx::query(
+                let row = sqlx::query_as::<_, RoleRow>(
                     "UPDATE roles SET name = $1, description = $2, permissions = $3, version = version + 1 \
-                         WHERE id = $4 AND version = $5",
+                         WHERE id = $4 AND version = $5 RETURNING *",
                 )
                 .bind(&role.name)
                 .bind(&role.description)
                 .bind(Json(&role.permissions))
                 .bind(role.id.0)
                 .bind(role.version)
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await
-                .map_err(|e| map_err(e, "role name is taken", (ErrorKind::NotFound, "")))?;
-                if done.rows_affected() == 0 {
-                    return Err(cas_failure(&self.pool, "roles", role.id.0, "role").await);
-                }
-                Ok(Role { version: role.version + 1, ..role.clone() })
+                .on_constraint("role name is taken", NO_REFERENCE);
+                cas(&self.pool, row, "roles", role.id.0, "role").await?.try_into()
             }
 
             async fn delete_role(&self, id: RoleId) -> Result<()> {
-                let done = sqlx::query("DELETE FROM roles WHERE id = $1")
-                    .bind(id.0)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| map_err(e, "", (ErrorKind::Conflict, "users still hold this role")))?;
-                if done.rows_affected() == 0 { Err(Error::not_found("role")) } else { Ok(()) }
+                let done = sqlx::query("DELETE FROM roles WHERE id = $1").bind(id.0).execute(&self.pool).await;
+                found(done.on_constraint("", (ErrorKind::Conflict, "users still hold this role")), "role")
             }
 
             async fn create_session(&self, session: &Session) -> Result<()> {
-                sqlx::query(
+                let done = sqlx::query(
                     "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at, revoked) \
                          VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -181,19 +185,16 @@ macro_rules! sql_users {
                 .bind(session.expires_at)
                 .bind(session.revoked)
                 .execute(&self.pool)
-                .await
-                .map_err(|e| map_err(e, "session exists", (ErrorKind::NotFound, "user not found")))?;
-                Ok(())
+                .await;
+                written(done.on_constraint("session exists", (ErrorKind::NotFound, "user not found")))
             }
 
             async fn get_session(&self, id: SessionId) -> Result<Session> {
-                let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+                let row = sqlx::query_as::<_, SessionRow>("SELECT * FROM sessions WHERE id = $1")
                     .bind(id.0)
                     .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or_else(|| Error::not_found("session"))?;
-                session_from(&row)
+                    .await;
+                one(row, "session")
             }
 
             async fn rotate_session(&self, id: SessionId, expected_hash: &str, new_hash: &str) -> Result<()> {
@@ -204,9 +205,8 @@ macro_rules! sql_users {
                 .bind(id.0)
                 .bind(expected_hash)
                 .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                if done.rows_affected() == 1 {
+                .await;
+                if affected(done)? == 1 {
                     return Ok(());
                 }
                 if exists(&self.pool, "sessions", id.0).await? {
@@ -220,18 +220,16 @@ macro_rules! sql_users {
                 let done = sqlx::query("UPDATE sessions SET revoked = TRUE WHERE id = $1")
                     .bind(id.0)
                     .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() == 0 { Err(Error::not_found("session")) } else { Ok(()) }
+                    .await;
+                found(done, "session")
             }
 
             async fn revoke_user_sessions(&self, user: UserId) -> Result<u64> {
                 let done = sqlx::query("UPDATE sessions SET revoked = TRUE WHERE user_id = $1 AND revoked = FALSE")
                     .bind(user.0)
                     .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected())
+                    .await;
+                affected(done)
             }
         }
     };

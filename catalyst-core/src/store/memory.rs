@@ -1,3 +1,6 @@
+//! Every store port in memory: the core user, access and server stores here, the operational
+//! ones (logs, audit, API keys, tasks, metrics, alerts, backups) in `ops.rs`.
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 

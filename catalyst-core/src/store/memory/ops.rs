@@ -426,21 +426,24 @@ impl BackupStore for MemoryStore {
         self.lock().backups.get(&id).cloned().ok_or_else(|| Error::not_found("backup"))
     }
 
-    async fn update_backup(&self, backup: &Backup) -> Result<()> {
+    async fn update_backup(&self, backup: &Backup) -> Result<Backup> {
         let mut s = self.lock();
-        match s.backups.get_mut(&backup.id) {
-            Some(b) => {
-                *b = backup.clone();
-                Ok(())
-            }
-            None => Err(Error::not_found("backup")),
-        }
+        let stored = s.backups.get_mut(&backup.id).ok_or_else(|| Error::not_found("backup"))?;
+        let v = stored.version;
+        // What the port says never changes stays as stored.
+        let given = Backup {
+            server_id: stored.server_id,
+            storage: stored.storage,
+            created_at: stored.created_at,
+            ..backup.clone()
+        };
+        cas(stored, v, &given, backup.version, |b| b.version += 1)
     }
 
-    async fn list_backups(&self, server: ServerId) -> Result<Vec<Backup>> {
-        let mut out: Vec<Backup> = self.lock().backups.values().filter(|b| b.server_id == server).cloned().collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(out)
+    async fn list_backups(&self, server: ServerId, page: Page) -> Result<Paged<Backup>> {
+        let mut rows: Vec<Backup> = self.lock().backups.values().filter(|b| b.server_id == server).cloned().collect();
+        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(page_of(rows, page))
     }
 
     async fn delete_backup(&self, id: BackupId) -> Result<()> {
