@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod error;
 pub mod events;
+pub mod follow;
 pub mod id;
 pub mod lifecycle;
 pub mod model;

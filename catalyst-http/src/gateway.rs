@@ -12,14 +12,15 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use catalyst_core::Error;
 use catalyst_core::events::DomainEvent;
+use catalyst_core::follow::{Delivery, Follow, Step};
 use catalyst_core::id::{ServerId, UserId};
-use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::LogQuery;
-use catalyst_core::permission::{Permission, Principal};
+use catalyst_core::permission::Principal;
+pub use catalyst_core::protocol::gateway::close;
+use catalyst_core::protocol::gateway::{ClientFrame, PowerAction, ServerFrame};
+use catalyst_core::{Error, ErrorKind};
+use catalyst_runtime::api::follow::{Outcome, Sink, access, carry_out};
 use futures::StreamExt;
-use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
@@ -35,16 +36,6 @@ pub const MAX_SOCKETS_PER_USER: usize = 30;
 pub const MAX_SUBSCRIPTIONS: usize = 30;
 /// Commands and power actions per second per socket.
 pub const MAX_ACTIONS_PER_SECOND: u32 = 10;
-
-/// Close codes (4xxx, as Wings does).
-pub mod close {
-    /// Not (or no longer) authenticated.
-    pub const UNAUTHENTICATED: u16 = 4401;
-    /// Too many sockets or a protocol violation.
-    pub const REFUSED: u16 = 4429;
-    /// The server was suspended.
-    pub const SUSPENDED: u16 = 4409;
-}
 
 /// Open sockets per user, for the cap.
 #[derive(Debug, Default, Clone)]
@@ -69,30 +60,6 @@ impl Sockets {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
-enum ClientFrame {
-    Auth {
-        token: String,
-    },
-    Subscribe {
-        server_id: ServerId,
-        #[serde(default)]
-        since: Option<i64>,
-    },
-    Unsubscribe {
-        server_id: ServerId,
-    },
-    Command {
-        server_id: ServerId,
-        command: String,
-    },
-    Power {
-        server_id: ServerId,
-        action: String,
-    },
-}
-
 /// The client WebSocket gateway: authenticate with an access token in the first frame, then
 /// subscribe to servers for `server_log`, `server_state_update`, `resource_stats` and
 /// `installation_progress`, send commands and power actions.
@@ -112,18 +79,23 @@ struct Session {
     token: String,
     user: UserId,
     expires_at: tokio::time::Instant,
-    /// Subscribed servers and whether the caller may read their console.
-    subs: HashMap<ServerId, bool>,
+    /// The servers followed, each by its own state machine.
+    follows: HashMap<ServerId, Follow>,
     tokens: u32,
     refill: tokio::time::Instant,
 }
 
-async fn send(socket: &mut WebSocket, v: Value) -> bool {
-    socket.send(Message::Text(v.to_string().into())).await.is_ok()
+async fn send(socket: &mut WebSocket, frame: ServerFrame) -> bool {
+    socket.send(Message::Text(frame.to_json().into())).await.is_ok()
 }
 
-async fn error(socket: &mut WebSocket, e: &Error) -> bool {
-    send(socket, json!({"type": "error", "code": e.code(), "message": e.message()})).await
+/// A socket as the sink of its follows.
+struct Frames<'a>(&'a mut WebSocket);
+
+impl Sink for Frames<'_> {
+    async fn send(&mut self, frame: ServerFrame) -> bool {
+        send(self.0, frame).await
+    }
 }
 
 async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
@@ -159,12 +131,12 @@ async fn serve(state: AppState, mut socket: WebSocket) {
         token,
         user,
         expires_at,
-        subs: HashMap::new(),
+        follows: HashMap::new(),
         tokens: MAX_ACTIONS_PER_SECOND,
         refill: tokio::time::Instant::now(),
     };
     let mut bus = state.catalyst.events().subscribe();
-    if send(&mut socket, json!({"type": "auth_ok"})).await {
+    if send(&mut socket, ServerFrame::AuthOk).await {
         let code = run(&state, &mut socket, &mut s, &mut bus).await;
         if let Some((code, reason)) = code {
             let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
@@ -187,7 +159,7 @@ async fn run(
             () = tokio::time::sleep_until(s.expires_at) => return Some((close::UNAUTHENTICATED, "token expired".into())),
             () = tokio::time::sleep_until(warn_at), if !warned => {
                 warned = true;
-                if !send(socket, json!({"type": "token_expiring"})).await { return None; }
+                if !send(socket, ServerFrame::TokenExpiring).await { return None; }
             }
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
@@ -196,7 +168,7 @@ async fn run(
                             if let Some(end) = handle(state, socket, s, frame, &mut warned).await { return Some(end); }
                         }
                         Err(e) => {
-                            if !error(socket, &Error::invalid(format!("bad frame: {e}"))).await { return None; }
+                            if !send(socket, ServerFrame::error(&Error::invalid(format!("bad frame: {e}")))).await { return None; }
                         }
                     }
                 }
@@ -209,7 +181,7 @@ async fn run(
                 Err(RecvError::Lagged(n)) => {
                     // What was missed may have been a revocation: check everything again first.
                     if let Some(end) = recheck(state, socket, s).await { return Some(end); }
-                    if !send(socket, json!({"type": "lagged", "missed": n})).await { return None; }
+                    if !send(socket, ServerFrame::Lagged { missed: n }).await { return None; }
                 }
                 Err(RecvError::Closed) => return None,
             },
@@ -224,30 +196,41 @@ async fn recheck(state: &AppState, socket: &mut WebSocket, s: &mut Session) -> O
         Ok(p) if p.user_id() == Some(s.user) => s.principal = p,
         _ => return Some((close::UNAUTHENTICATED, "the session was revoked".into())),
     }
-    let subscribed: Vec<ServerId> = s.subs.keys().copied().collect();
-    for server_id in subscribed {
-        match state.catalyst.get_server(&s.principal, server_id).await {
-            Ok(server) if server.state == ServerState::Suspended && !s.principal.holds(Permission::ServerSuspend) => {
-                return Some((close::SUSPENDED, "the server was suspended".into()));
-            }
-            Ok(_) => {
-                let console = may(state, &s.principal, server_id, Permission::ConsoleRead).await;
-                s.subs.insert(server_id, console);
-            }
-            Err(_) => {
-                s.subs.remove(&server_id);
-                let v = json!({"type": "unsubscribed", "server_id": server_id, "reason": "access revoked"});
-                if !send(socket, v).await {
-                    return Some((close::REFUSED, String::new()));
-                }
-            }
+    let followed: Vec<ServerId> = s.follows.keys().copied().collect();
+    for server_id in followed {
+        let Some(follow) = s.follows.get_mut(&server_id) else { continue };
+        let step = follow.on_lagged();
+        if let Some(end) = carry(state, socket, s, server_id, step).await {
+            return Some(end);
         }
     }
     None
 }
 
-async fn may(state: &AppState, who: &Principal, server: ServerId, permission: Permission) -> bool {
-    state.catalyst.check_server_permission(who, server, permission).await.is_ok()
+/// Carry out a step of the follow of `server_id`; returns the close when it ends the socket.
+async fn carry(
+    state: &AppState,
+    socket: &mut WebSocket,
+    s: &mut Session,
+    server_id: ServerId,
+    step: Step,
+) -> Option<(u16, String)> {
+    let follow = s.follows.get_mut(&server_id)?;
+    match carry_out(&state.catalyst, &s.principal, follow, step, &mut Frames(socket)).await {
+        Outcome::Going => None,
+        Outcome::Gone => Some((close::REFUSED, String::new())),
+        Outcome::Ended(end) => {
+            if let Some((code, reason)) = end.close() {
+                return Some((code, reason.into()));
+            }
+            s.follows.remove(&server_id);
+            let sent = match end.frame(server_id) {
+                Some(frame) => send(socket, frame).await,
+                None => true,
+            };
+            if sent { None } else { Some((close::REFUSED, String::new())) }
+        }
+    }
 }
 
 async fn handle(
@@ -265,74 +248,60 @@ async fn handle(
                 s.token = token;
                 s.expires_at = expires_at;
                 *warned = false;
-                json!({"type": "auth_ok"})
+                ServerFrame::AuthOk
             }
             Ok(_) => return Some((close::UNAUTHENTICATED, "a socket belongs to one user".into())),
             Err(e) => return Some((close::UNAUTHENTICATED, e.message().to_string())),
         },
         ClientFrame::Subscribe { server_id, since } => {
-            if s.subs.len() >= MAX_SUBSCRIPTIONS && !s.subs.contains_key(&server_id) {
-                json!({"type": "error", "code": "quota_exceeded", "message": "too many subscriptions"})
+            if s.follows.len() >= MAX_SUBSCRIPTIONS && !s.follows.contains_key(&server_id) {
+                ServerFrame::error(&Error::new(ErrorKind::QuotaExceeded, "too many subscriptions"))
             } else {
-                match c.get_server(&s.principal, server_id).await {
-                    Err(e) => json!({"type": "error", "code": e.code(), "message": e.message()}),
-                    Ok(server) => {
-                        let console = may(state, &s.principal, server_id, Permission::ConsoleRead).await;
-                        s.subs.insert(server_id, console);
-                        if !send(socket, json!({"type": "subscribed", "server_id": server_id, "state": server.state}))
-                            .await
-                        {
+                match access(c, &s.principal, server_id).await {
+                    Err(e) => ServerFrame::error(&e),
+                    Ok(access) => {
+                        let follow = Follow::new(server_id, Delivery::Gateway, since, access);
+                        let history = follow.history();
+                        s.follows.insert(server_id, follow);
+                        if !send(socket, ServerFrame::Subscribed { server_id, state: access.state }).await {
                             return None;
                         }
-                        // Console history: stored lines after `since` (or the last 100), oldest first.
-                        if console {
-                            let query = LogQuery {
-                                after: since,
-                                limit: Some(if since.is_some() { 500 } else { 100 }),
-                                ..Default::default()
-                            };
-                            let mut history = c.server_logs(&s.principal, server_id, &query).await.unwrap_or_default();
-                            history.reverse();
-                            for l in history {
-                                let v = json!({"type": "server_log", "server_id": l.server_id, "seq": l.seq, "stream": l.stream, "line": l.line, "at": l.at, "history": true});
-                                if !send(socket, v).await {
-                                    return None;
-                                }
-                            }
-                        }
-                        return None;
+                        // Console history: stored lines after `since` (or the recent ones), oldest first.
+                        return match history {
+                            Some(query) => carry(state, socket, s, server_id, Step::Replay(query)).await,
+                            None => None,
+                        };
                     }
                 }
             }
         }
         ClientFrame::Unsubscribe { server_id } => {
-            s.subs.remove(&server_id);
-            json!({"type": "unsubscribed", "server_id": server_id})
+            s.follows.remove(&server_id);
+            ServerFrame::Unsubscribed { server_id, reason: None }
         }
         ClientFrame::Command { server_id, command } => {
             if !take_token(s) {
-                json!({"type": "error", "code": "rate_limited", "message": "too many actions"})
+                ServerFrame::error(&Error::new(ErrorKind::RateLimited, "too many actions"))
             } else {
                 match c.send_command(&s.principal, server_id, &command).await {
-                    Ok(()) => json!({"type": "ok"}),
-                    Err(e) => json!({"type": "error", "code": e.code(), "message": e.message()}),
+                    Ok(()) => ServerFrame::Ok { state: None },
+                    Err(e) => ServerFrame::error(&e),
                 }
             }
         }
         ClientFrame::Power { server_id, action } => {
             if !take_token(s) {
-                json!({"type": "error", "code": "rate_limited", "message": "too many actions"})
+                ServerFrame::error(&Error::new(ErrorKind::RateLimited, "too many actions"))
             } else {
-                let r = match action.as_str() {
-                    "start" => c.start_server(&s.principal, server_id).await,
-                    "stop" => c.stop_server(&s.principal, server_id).await,
-                    "restart" => c.restart_server(&s.principal, server_id).await,
-                    "kill" => c.kill_server(&s.principal, server_id).await,
-                    other => Err(Error::invalid(format!("unknown power action {other:?}"))),
+                let r = match action {
+                    PowerAction::Start => c.start_server(&s.principal, server_id).await,
+                    PowerAction::Stop => c.stop_server(&s.principal, server_id).await,
+                    PowerAction::Restart => c.restart_server(&s.principal, server_id).await,
+                    PowerAction::Kill => c.kill_server(&s.principal, server_id).await,
                 };
                 match r {
-                    Ok(server) => json!({"type": "ok", "state": server.state}),
-                    Err(e) => json!({"type": "error", "code": e.code(), "message": e.message()}),
+                    Ok(server) => ServerFrame::Ok { state: Some(server.state) },
+                    Err(e) => ServerFrame::error(&e),
                 }
             }
         }
@@ -359,54 +328,20 @@ async fn deliver(
     s: &mut Session,
     event: DomainEvent,
 ) -> Option<(u16, String)> {
-    match &event {
-        DomainEvent::UserRevoked { user_id } if *user_id == s.user => {
-            // Logout, password or role change, deletion: re-check the token now.
-            return match state.catalyst.authenticate(&s.token).await {
-                Ok(p) => {
-                    s.principal = p;
-                    None
-                }
-                Err(_) => Some((close::UNAUTHENTICATED, "the session was revoked".into())),
-            };
-        }
-        DomainEvent::AccessChanged { server_id, user_id } if *user_id == s.user && s.subs.contains_key(server_id) => {
-            if !may(state, &s.principal, *server_id, Permission::ServerRead).await {
-                s.subs.remove(server_id);
-                let v = json!({"type": "unsubscribed", "server_id": server_id, "reason": "access revoked"});
-                return if send(socket, v).await { None } else { Some((close::REFUSED, String::new())) };
-            }
-            let console = may(state, &s.principal, *server_id, Permission::ConsoleRead).await;
-            s.subs.insert(*server_id, console);
+    if let DomainEvent::UserRevoked { user_id } = event {
+        if user_id != s.user {
             return None;
         }
-        _ => {}
+        // Logout, password or role change, deletion: re-check the token now.
+        return match state.catalyst.authenticate(&s.token).await {
+            Ok(p) => {
+                s.principal = p;
+                None
+            }
+            Err(_) => Some((close::UNAUTHENTICATED, "the session was revoked".into())),
+        };
     }
     let server_id = event.server_id()?;
-    let &console = s.subs.get(&server_id)?;
-    let v = match event {
-        DomainEvent::ServerLog(l) if console => {
-            json!({"type": "server_log", "server_id": l.server_id, "seq": l.seq, "stream": l.stream, "line": l.line, "at": l.at})
-        }
-        DomainEvent::ServerLog(_) => return None,
-        DomainEvent::ServerStateUpdate { server_id, from, to, reason, at } => {
-            if to == ServerState::Suspended && !s.principal.holds(Permission::ServerSuspend) {
-                return Some((close::SUSPENDED, "the server was suspended".into()));
-            }
-            json!({"type": "server_state_update", "server_id": server_id, "from": from, "to": to, "reason": reason, "at": at})
-        }
-        DomainEvent::ResourceStats(m) => json!({"type": "resource_stats", "stats": m}),
-        DomainEvent::InstallationProgress { server_id, line } if console => {
-            json!({"type": "installation_progress", "server_id": server_id, "line": line})
-        }
-        DomainEvent::BackupProgress { .. } | DomainEvent::TransferProgress { .. } => {
-            serde_json::to_value(&event).unwrap_or_default()
-        }
-        DomainEvent::ServerDeleted { server_id } => {
-            s.subs.remove(&server_id);
-            json!({"type": "unsubscribed", "server_id": server_id, "reason": "deleted"})
-        }
-        _ => return None,
-    };
-    if send(socket, v).await { None } else { Some((close::REFUSED, String::new())) }
+    let step = s.follows.get_mut(&server_id)?.on_event(&s.principal, event);
+    carry(state, socket, s, server_id, step).await
 }

@@ -12,11 +12,13 @@ use catalyst_core::permission::Principal;
 use crate::Catalyst;
 
 mod driver;
+pub mod follow;
 mod subscription;
 
 use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
+pub use catalyst_core::follow::{Cursor, MAX_REPLAY};
 pub use driver::{Driver, runtime};
-pub use subscription::{Closer, Cursor, FEED_BUFFER, MAX_REPLAY, SharedFeed, Subscription};
+pub use subscription::{Closer, FEED_BUFFER, SharedFeed, Subscription};
 
 /// What a caller can do with Catalyst, acting as one user.
 #[async_trait]

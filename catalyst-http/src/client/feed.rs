@@ -4,10 +4,10 @@
 
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
+use catalyst_core::protocol::gateway::{ClientFrame, ServerFrame, UnsubscribeReason};
 use catalyst_core::{Error, ErrorKind, Result};
 use catalyst_runtime::api::{Cursor, FEED_BUFFER, Subscription};
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -27,10 +27,10 @@ pub(super) async fn open(base: &str, credential: &str, id: ServerId, since: Opti
         let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
             .map_err(|e| Error::unavailable(format!("catalyst-server: {e}")))?;
-        send(&mut ws, json!({"type": "auth", "token": credential})).await?;
-        until(&mut ws, "auth_ok").await?;
-        send(&mut ws, json!({"type": "subscribe", "server_id": id, "since": since})).await?;
-        until(&mut ws, "subscribed").await?;
+        send(&mut ws, ClientFrame::Auth { token: credential.to_string() }).await?;
+        until(&mut ws, |f| matches!(f, ServerFrame::AuthOk)).await?;
+        send(&mut ws, ClientFrame::Subscribe { server_id: id, since }).await?;
+        until(&mut ws, |f| matches!(f, ServerFrame::Subscribed { .. })).await?;
         Ok::<_, Error>(ws)
     };
     let ws = tokio::time::timeout(OPEN_TIMEOUT, opening)
@@ -41,26 +41,27 @@ pub(super) async fn open(base: &str, credential: &str, id: ServerId, since: Opti
     Ok(Subscription::new(rx, feed.abort_handle()))
 }
 
-async fn send(ws: &mut Socket, frame: Value) -> Result<()> {
-    ws.send(Message::Text(frame.to_string().into()))
+async fn send(ws: &mut Socket, frame: ClientFrame) -> Result<()> {
+    ws.send(Message::Text(frame.to_json().into()))
         .await
         .map_err(|e| Error::unavailable(format!("catalyst-server: {e}")))
 }
 
-/// Read up to the frame of type `wanted`; an error frame or a close ends it.
-async fn until(ws: &mut Socket, wanted: &str) -> Result<()> {
+/// Read up to the frame `wanted` picks; an error frame or a close ends it.
+async fn until(ws: &mut Socket, wanted: fn(&ServerFrame) -> bool) -> Result<()> {
     loop {
         match next_frame(ws).await? {
-            Some(frame) if frame["type"] == wanted => return Ok(()),
-            Some(frame) if frame["type"] == "error" => return Err(error_of(&frame)),
+            Some(frame) if wanted(&frame) => return Ok(()),
+            Some(ServerFrame::Error { code, message }) => return Err(Error::new(code, message)),
             Some(_) => {}
             None => return Err(Error::unavailable("the catalyst-server closed the connection")),
         }
     }
 }
 
-/// The next JSON frame; `None` when the socket ended without a close frame.
-async fn next_frame(ws: &mut Socket) -> Result<Option<Value>> {
+/// The next frame this client knows (a newer server's other frames are skipped); `None` when
+/// the socket ended without a close frame.
+async fn next_frame(ws: &mut Socket) -> Result<Option<ServerFrame>> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => {
@@ -74,11 +75,6 @@ async fn next_frame(ws: &mut Socket) -> Result<Option<Value>> {
             None => return Ok(None),
         }
     }
-}
-
-fn error_of(frame: &Value) -> Error {
-    let kind = serde_json::from_value(frame["code"].clone()).unwrap_or(ErrorKind::Internal);
-    Error::new(kind, frame["message"].as_str().unwrap_or("the catalyst-server refused"))
 }
 
 /// The error a close frame stands for.
@@ -111,39 +107,33 @@ async fn follow(
                 return;
             }
         };
-        let event = match frame["type"].as_str().unwrap_or_default() {
-            "auth_ok" | "subscribed" | "ok" => continue,
+        let event = match frame {
+            ServerFrame::AuthOk | ServerFrame::Subscribed { .. } | ServerFrame::Ok { .. } => continue,
             // An API key authenticates again as it is; an access token lives out its time.
-            "token_expiring" => {
-                let _ = send(&mut ws, json!({"type": "auth", "token": credential})).await;
+            ServerFrame::TokenExpiring => {
+                let _ = send(&mut ws, ClientFrame::Auth { token: credential.clone() }).await;
                 continue;
             }
             // Events were dropped for us: the gateway replays the console after the cursor.
-            "lagged" => {
+            ServerFrame::Lagged { .. } => {
                 if let Some(seq) = cursor.seq() {
-                    let _ = send(&mut ws, json!({"type": "subscribe", "server_id": id, "since": seq})).await;
+                    let _ = send(&mut ws, ClientFrame::Subscribe { server_id: id, since: Some(seq) }).await;
                 }
                 continue;
             }
-            "error" => {
-                let _ = tx.send(Err(error_of(&frame))).await;
+            ServerFrame::Error { code, message } => {
+                let _ = tx.send(Err(Error::new(code, message))).await;
                 return;
             }
-            "unsubscribed" if frame["reason"] == "deleted" => DomainEvent::ServerDeleted { server_id: id },
-            "unsubscribed" => {
+            ServerFrame::Unsubscribed { reason, .. } if reason != Some(UnsubscribeReason::Deleted) => {
                 let _ = tx.send(Err(Error::denied("access to the server was revoked"))).await;
                 return;
             }
-            "resource_stats" => match serde_json::from_value(frame["stats"].clone()) {
-                Ok(stats) => DomainEvent::ResourceStats(stats),
-                Err(_) => continue,
-            },
             // Without a cursor only live lines count, not the gateway's recent history.
-            "server_log" if since.is_none() && frame["history"] == true => continue,
-            // Frames this client does not know (a newer server) are skipped.
-            _ => match serde_json::from_value(frame) {
-                Ok(event) => event,
-                Err(_) => continue,
+            ServerFrame::ServerLog { history: true, .. } if since.is_none() => continue,
+            frame => match frame.into_event() {
+                Some(event) => event,
+                None => continue,
             },
         };
         if let DomainEvent::ServerLog(line) = &event

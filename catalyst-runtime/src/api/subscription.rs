@@ -7,19 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use catalyst_core::events::DomainEvent;
+use catalyst_core::follow::{Delivery, Follow};
 use catalyst_core::id::ServerId;
-use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{LogQuery, ServerLog};
-use catalyst_core::permission::{Permission, Principal};
+use catalyst_core::model::ServerLog;
+use catalyst_core::permission::Principal;
+use catalyst_core::protocol::gateway::ServerFrame;
 use catalyst_core::{Error, Result};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::CatalystApi;
+use super::follow::{Outcome, Sink, access, carry_out, history};
 use crate::Catalyst;
-
-/// Console lines replayed at most when a feed resumes (as the WebSocket gateway does).
-pub const MAX_REPLAY: u32 = 500;
 /// Events buffered for a slow reader; beyond them the feed catches up from the store.
 pub const FEED_BUFFER: usize = 256;
 
@@ -156,116 +155,53 @@ impl<T> std::fmt::Debug for Subscription<T> {
     }
 }
 
-/// Console lines after `seq` are new; earlier ones were delivered already (a replay and the live
-/// feed overlap).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Cursor(Option<i64>);
+/// A feed's channel as a follow's sink: frames become events again, so the embedded feed
+/// yields what the remote one does.
+struct Events<'a>(&'a mpsc::Sender<Result<DomainEvent>>);
 
-impl Cursor {
-    /// Starting after `since` (or with the next live line).
-    pub fn after(since: Option<i64>) -> Self {
-        Self(since)
-    }
-
-    /// Whether `line` is new; if so it becomes the cursor.
-    pub fn admit(&mut self, line: &ServerLog) -> bool {
-        if self.0.is_some_and(|seen| line.seq <= seen) {
-            return false;
+impl Sink for Events<'_> {
+    async fn send(&mut self, frame: ServerFrame) -> bool {
+        match frame.into_event() {
+            Some(event) => self.0.send(Ok(event)).await.is_ok(),
+            None => true,
         }
-        self.0 = Some(line.seq);
-        true
-    }
-
-    /// The last line delivered.
-    pub fn seq(self) -> Option<i64> {
-        self.0
     }
 }
 
-/// Stored console lines after `after`, oldest first.
-async fn replay(c: &Catalyst, who: &Principal, id: ServerId, after: i64) -> Result<Vec<ServerLog>> {
-    let query = LogQuery { after: Some(after), limit: Some(MAX_REPLAY), ..Default::default() };
-    let mut lines = c.server_logs(who, id, &query).await?;
-    lines.reverse();
-    Ok(lines)
-}
-
-/// Follow server `id` on the event bus of `c`, acting as `who`.
+/// Follow server `id` on the event bus of `c`, acting as `who` (the rules: [`Follow`]).
 pub(super) async fn embedded(c: Catalyst, who: Principal, id: ServerId, since: Option<i64>) -> Result<Subscription> {
     // Subscribe first, so that nothing falls between the replay and the live feed.
     let mut bus = c.events().subscribe();
-    c.get_server(&who, id).await?;
-    let mut console = c.check_server_permission(&who, id, Permission::ConsoleRead).await.is_ok();
-    let history = match since {
-        Some(after) if console => replay(&c, &who, id, after).await?,
-        _ => Vec::new(),
+    let mut follow = Follow::new(id, Delivery::Feed, since, access(&c, &who, id).await?);
+    let replayed = match follow.history() {
+        Some(query) => history(&c, &who, id, &query).await?,
+        None => Vec::new(),
     };
     let (tx, rx) = mpsc::channel(FEED_BUFFER);
     // The control plane's task: its shutdown ends the feed.
     let background = c.background().clone();
     let feed = background.spawn(async move {
-        let mut cursor = Cursor::after(since);
-        let send = |event: Result<DomainEvent>| tx.send(event);
-        for line in history {
-            if cursor.admit(&line) && send(Ok(DomainEvent::ServerLog(line))).await.is_err() {
+        let mut send = Events(&tx);
+        for line in replayed {
+            let step = follow.on_history(line);
+            if !matches!(carry_out(&c, &who, &mut follow, step, &mut send).await, Outcome::Going) {
                 return;
             }
         }
         loop {
-            let event = match bus.recv().await {
-                Ok(event) => event,
-                // Too slow a reader: what was missed may have ended its access; check it again,
-                // then catch the console up from the store.
-                Err(RecvError::Lagged(_)) => {
-                    match c.get_server(&who, id).await {
-                        Ok(s) if s.state == ServerState::Suspended && !who.holds(Permission::ServerSuspend) => {
-                            let _ = send(Err(Error::denied("the server was suspended"))).await;
-                            return;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            let _ = send(Err(e)).await;
-                            return;
-                        }
-                    }
-                    console = c.check_server_permission(&who, id, Permission::ConsoleRead).await.is_ok();
-                    let Some(after) = cursor.seq().filter(|_| console) else { continue };
-                    for line in replay(&c, &who, id, after).await.unwrap_or_default() {
-                        if cursor.admit(&line) && send(Ok(DomainEvent::ServerLog(line))).await.is_err() {
-                            return;
-                        }
-                    }
-                    continue;
-                }
+            let step = match bus.recv().await {
+                Ok(event) => follow.on_event(&who, event),
+                // Too slow a reader: the follow checks access again and catches up.
+                Err(RecvError::Lagged(_)) => follow.on_lagged(),
                 Err(RecvError::Closed) => return,
             };
-            if event.server_id() != Some(id) {
-                continue;
-            }
-            match &event {
-                DomainEvent::AccessChanged { user_id, .. } => {
-                    if Some(*user_id) == who.user_id() {
-                        if let Err(e) = c.get_server(&who, id).await {
-                            let _ = send(Err(e)).await;
-                            return;
-                        }
-                        console = c.check_server_permission(&who, id, Permission::ConsoleRead).await.is_ok();
-                    }
-                    continue;
-                }
-                DomainEvent::ServerLog(line) if !console || !cursor.admit(line) => continue,
-                DomainEvent::InstallationProgress { .. } if !console => continue,
-                DomainEvent::ServerStateUpdate { to: ServerState::Suspended, .. }
-                    if !who.holds(Permission::ServerSuspend) =>
-                {
-                    let _ = send(Err(Error::denied("the server was suspended"))).await;
+            match carry_out(&c, &who, &mut follow, step, &mut send).await {
+                Outcome::Going => {}
+                Outcome::Gone => return,
+                Outcome::Ended(end) => {
+                    let _ = tx.send(end.into_last_item(id)).await;
                     return;
                 }
-                _ => {}
-            }
-            let deleted = matches!(event, DomainEvent::ServerDeleted { .. });
-            if send(Ok(event)).await.is_err() || deleted {
-                return;
             }
         }
     });
