@@ -1,6 +1,7 @@
 //! Store adapters: memory (core's lock-only [`MemoryStore`], re-exported), SQLite (embedded
 //! default) and PostgreSQL (production, multi-instance). All pass the same conformance suites.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[macro_use]
 mod sql;
 #[cfg(feature = "postgres")]
