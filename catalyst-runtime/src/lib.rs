@@ -10,6 +10,7 @@ pub mod control;
 pub mod link;
 pub mod node;
 pub mod store;
+mod sync;
 pub mod webhook;
 
 pub use control::{Catalyst, CatalystBuilder};

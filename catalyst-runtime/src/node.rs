@@ -1,34 +1,41 @@
 //! The node side: the daemon that owns a node's servers and drives the lifecycle table
 //! against a `ContainerRuntime`.
 
-mod archive;
-mod backup;
 mod cgroup;
 mod console;
 #[cfg(feature = "containerd")]
 mod containerd;
 mod daemon;
+mod data;
+mod events;
 mod exporter;
-mod files;
 mod process_runtime;
-mod sandbox;
 mod server_users;
 mod sftp;
-mod sftp_storage;
-mod storage;
 
-pub use archive::{Ignore, Limited, Unpacked, pack, pack_stream, unpack, unpack_stream};
 pub use cgroup::Cgroup;
 pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleReader, Pushed};
 #[cfg(feature = "containerd")]
 pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryConfig};
 pub use daemon::{DaemonConfig, NodeDaemon};
+pub use data::archive::{Ignore, Limited, Unpacked, pack, pack_stream, unpack, unpack_stream};
+pub use data::sandbox::{Access, Sandbox};
+pub use data::storage::ArchiveStore;
 pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
-pub use sandbox::{Access, Sandbox};
 pub use server_users::{DEFAULT_SERVER_UIDS, describe as describe_isolation, make_private, untraversable_ancestors};
-pub use sftp::{FileAccess, SftpAuthority, SftpConfig, host_key, serve_sftp};
-pub use storage::ArchiveStore;
+pub use sftp::{FileAccess, SftpAuthority, SftpConfig, host_key};
+
+/// Serve SFTP for the servers of `daemon` on `listener` until the task is dropped (see
+/// [`SftpAuthority`] for how logins are checked).
+pub async fn serve_sftp(
+    listener: tokio::net::TcpListener,
+    daemon: NodeDaemon,
+    authority: std::sync::Arc<dyn SftpAuthority>,
+    config: SftpConfig,
+) -> std::io::Result<()> {
+    sftp::serve(listener, std::sync::Arc::new(daemon), authority, config).await
+}
 
 /// Which container runtime a node uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::sync::lock;
+
 /// The tokio runtime of the bindings' calls (I/O, timers) and of an embedded control plane's
 /// background work: two workers, made on first use.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
@@ -42,7 +44,7 @@ impl<O: Send + 'static> Wake for Task<O> {
     fn wake(self: Arc<Self>) {
         let driver = self.driver.clone();
         let first = {
-            let mut woken = driver.woken.lock().unwrap_or_else(|p| p.into_inner());
+            let mut woken = lock(&driver.woken);
             woken.push(self);
             woken.len() == 1
         };
@@ -74,7 +76,7 @@ impl<O: Send + 'static> Driver<O> {
 
     /// Poll the calls woken since the last time; the outputs of those that finished.
     pub fn run_woken(&self) -> Vec<O> {
-        let woken = std::mem::take(&mut *self.woken.lock().unwrap_or_else(|p| p.into_inner()));
+        let woken = std::mem::take(&mut *lock(&self.woken));
         woken.iter().filter_map(|task| self.poll(task)).collect()
     }
 
@@ -85,7 +87,7 @@ impl<O: Send + 'static> Driver<O> {
 
     fn poll(&self, task: &Arc<Task<O>>) -> Option<O> {
         let _runtime = self.runtime.enter();
-        let mut slot = task.future.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = lock(&task.future);
         let future = slot.as_mut()?;
         let waker = Waker::from(task.clone());
         match future.as_mut().poll(&mut Context::from_waker(&waker)) {

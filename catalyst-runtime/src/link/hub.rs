@@ -11,6 +11,7 @@ use futures::channel::mpsc;
 use futures::stream::BoxStream;
 
 use crate::node::NodeDaemon;
+use crate::sync::lock;
 
 /// Something that answers a node's requests: a daemon in this process, or a remote agent.
 #[async_trait]
@@ -75,7 +76,7 @@ impl NodeHub {
 
     /// Deliver an event from `node` to every subscriber.
     pub fn publish(&self, node: NodeId, event: NodeEvent) {
-        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut subs = lock(&self.subscribers);
         subs.retain(|s| s.unbounded_send((node, event.clone())).is_ok());
     }
 }
@@ -96,7 +97,7 @@ impl NodeLink for NodeHub {
 
     fn subscribe(&self) -> BoxStream<'static, (NodeId, NodeEvent)> {
         let (tx, rx) = mpsc::unbounded();
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        lock(&self.subscribers).push(tx);
         rx.boxed()
     }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use catalyst_core::model::{LogStream, Timestamp};
 use tokio::sync::watch;
 
+use crate::sync::lock;
+
 /// Console limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsoleConfig {
@@ -96,7 +98,7 @@ impl Console {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn record(&self, s: &mut State, stream: LogStream, line: String, at: Timestamp) -> ConsoleEntry {

@@ -40,6 +40,7 @@ use self::client::{Client, status_err};
 pub use self::cni::CniConfig;
 pub use self::image::{RegistryConfig, Unpacked};
 use super::cgroup::Cgroup;
+use crate::sync::lock;
 
 const MANAGED_LABEL: &str = "catalyst.managed";
 const SPEC_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -122,7 +123,7 @@ impl ContainerdRuntime {
     /// image `name`, and unpack it.
     pub async fn import_oci_layout(&self, path: &Path, name: &str) -> Result<()> {
         let unpacked = image::import_oci_layout(&self.client, &self.config.snapshotter, path, name).await?;
-        self.images.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), unpacked);
+        lock(&self.images).insert(name.to_string(), unpacked);
         Ok(())
     }
 
@@ -136,14 +137,14 @@ impl ContainerdRuntime {
             .iter()
             .find(|r| r.host == reference.resolve_registry() || r.host == reference.registry());
         let unpacked = image::pull(&self.client, &self.config.snapshotter, &reference, registry).await?;
-        let mut images = self.images.lock().unwrap_or_else(|p| p.into_inner());
+        let mut images = lock(&self.images);
         images.insert(reference.whole(), unpacked.clone());
         images.insert(image.to_string(), unpacked);
         Ok(())
     }
 
     async fn unpacked(&self, name: &str) -> Result<Unpacked> {
-        if let Some(u) = self.images.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned() {
+        if let Some(u) = lock(&self.images).get(name).cloned() {
             return Ok(u);
         }
         let u = image::unpack(&self.client, &self.config.snapshotter, name).await.map_err(|e| {
@@ -153,7 +154,7 @@ impl ContainerdRuntime {
                 e
             }
         })?;
-        self.images.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), u.clone());
+        lock(&self.images).insert(name.to_string(), u.clone());
         Ok(u)
     }
 
@@ -174,7 +175,7 @@ impl ContainerdRuntime {
     }
 
     fn state(&self, id: &str) -> Option<Arc<TaskState>> {
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        lock(&self.tasks).get(id).cloned()
     }
 
     /// Track a container's task (not yet its exit: see `spawn_wait`).
@@ -186,7 +187,7 @@ impl ContainerdRuntime {
             fresh,
             cpu_prev: Mutex::new(None),
         });
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), state.clone());
+        lock(&self.tasks).insert(id.to_string(), state.clone());
         state
     }
 
@@ -472,7 +473,7 @@ impl ContainerRuntime for ContainerdRuntime {
         let state = self.state(id);
         let now = Instant::now();
         let cpu_percent = state.map_or(0.0, |s| {
-            let mut prev = s.cpu_prev.lock().unwrap_or_else(|p| p.into_inner());
+            let mut prev = lock(&s.cpu_prev);
             let pct = match *prev {
                 Some((ns, at)) if cpu_ns >= ns => {
                     (cpu_ns - ns) as f64 / now.duration_since(at).as_nanos().max(1) as f64 * 100.0
@@ -515,7 +516,7 @@ impl ContainerRuntime for ContainerdRuntime {
         let _ = std::fs::remove_file(self.ports_file(id));
         let deleted =
             ContainersClient::new(c.channel.clone()).delete(c.req(DeleteContainerRequest { id: id.to_string() })).await;
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        lock(&self.tasks).remove(id);
         let _ = std::fs::remove_file(self.fifo(id));
         let _ = std::fs::remove_file(self.log(id));
         match deleted {

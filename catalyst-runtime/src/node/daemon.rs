@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use catalyst_core::clock::Clock;
-use catalyst_core::id::{NodeId, ServerId};
+use catalyst_core::id::{BackupId, NodeId, ServerId};
 use catalyst_core::lifecycle::{Effect, Event, ServerState, apply};
-use catalyst_core::model::{DonePattern, StopAction, Timestamp};
+use catalyst_core::model::{BackupStorage, DonePattern, FileOp, FileReply, StopAction, Timestamp};
 use catalyst_core::ports::{ConsoleLine, ContainerRuntime, ContainerSpec, Isolation, Mount, NetworkMode, Signal};
 use catalyst_core::protocol::{NodeEvent, NodeRequest, NodeResponse, ServerSpec};
 use catalyst_core::restart::{ExitInfo, RestartDecision};
@@ -25,7 +25,17 @@ use futures::stream::BoxStream;
 use tokio::sync::Mutex;
 
 use super::console::{Console, ConsoleConfig, Pushed};
+use super::data::backup::RestoreJob;
+use super::data::disk_usage::DiskUsage;
+use super::data::{ServerFiles, server_dir};
+use super::events::EventSink;
+use crate::sync::lock;
+use machine::{Machine, Slot, container_id, files_locked, install_container_id};
+use state_file::StateFile;
 
+mod data_plane;
+mod machine;
+mod recover;
 mod reporters;
 mod run;
 mod state_file;
@@ -86,63 +96,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: DaemonConfig,
     servers: StdMutex<HashMap<ServerId, Arc<Slot>>>,
-    usage: super::files::DiskUsage,
-    subscribers: StdMutex<Vec<mpsc::UnboundedSender<(NodeId, NodeEvent)>>>,
+    usage: Arc<DiskUsage>,
+    events: EventSink,
     background: crate::background::Background,
-}
-
-#[derive(Debug)]
-pub(super) struct Slot {
-    pub(super) id: ServerId,
-    /// The uid of its own on a runtime that shares the host's files.
-    uid: Option<u32>,
-    console: Arc<Console>,
-    /// Mirrors `state == Starting` so the output pump can skip the lock on most lines.
-    starting: AtomicBool,
-    /// Mirrors [`files_locked`] of the state, for SFTP's per-operation check.
-    pub(super) files_locked: AtomicBool,
-    /// The restore that `Effect::RunRestore` runs (set just before `BeginRestore`).
-    pub(super) restore: StdMutex<Option<super::backup::RestoreJob>>,
-    pub(super) machine: Mutex<Machine>,
-}
-
-#[derive(Debug)]
-pub(super) struct Machine {
-    spec: ServerSpec,
-    pub(super) state: ServerState,
-    /// Bumped on every start and install, so stale exits and timers are ignored.
-    generation: u64,
-    /// Restart times within the policy window.
-    restarts: Vec<Timestamp>,
-    /// Follow-up events to apply once nothing runs.
-    pending: Vec<Event>,
-    /// The server's console (also held by the slot).
-    console: Arc<Console>,
-    /// The last exit, for the restart decision.
-    last_exit: Option<ExitInfo>,
-}
-
-/// What survives an agent restart, one JSON file per server.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Persisted {
-    spec: ServerSpec,
-    state: ServerState,
-    restarts: Vec<Timestamp>,
-    #[serde(default)]
-    uid: Option<u32>,
-}
-
-/// States in which a restore, a transfer or a deletion owns the server's files.
-pub(super) fn files_locked(state: ServerState) -> bool {
-    matches!(state, ServerState::Restoring | ServerState::Transferring | ServerState::Deleting)
-}
-
-fn container_id(id: ServerId) -> String {
-    id.to_string()
-}
-
-fn install_container_id(id: ServerId) -> String {
-    format!("{id}-install")
 }
 
 impl NodeDaemon {
@@ -164,7 +120,7 @@ impl NodeDaemon {
                 config,
                 servers: StdMutex::new(HashMap::new()),
                 usage: Default::default(),
-                subscribers: StdMutex::new(Vec::new()),
+                events: EventSink::new(node_id),
                 background: Default::default(),
             }),
         }
@@ -177,9 +133,7 @@ impl NodeDaemon {
 
     /// Events from now on.
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<(NodeId, NodeEvent)> {
-        let (tx, rx) = mpsc::unbounded();
-        self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
-        rx
+        self.inner.events.subscribe()
     }
 
     /// Stop the reporters and every task watching a server, wait until they have ended, and
@@ -187,7 +141,7 @@ impl NodeDaemon {
     /// them; the next daemon's `recover` adopts them again).
     pub async fn shutdown(&self) {
         self.inner.background.shutdown().await;
-        self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.inner.events.close();
     }
 
     /// The owner of this daemon's tasks (for work that should end with the daemon).
@@ -242,22 +196,21 @@ impl NodeDaemon {
             NodeRequest::BeginTransfer { server_id } => self.event(server_id, Event::BeginTransfer).await,
             NodeRequest::EndTransfer { server_id } => self.event(server_id, Event::TransferFinished).await,
             NodeRequest::ReadArchive { server_id, directory, archive_id, offset, length } => {
-                let (data, size) = self.read_archive(server_id, &directory, archive_id, offset, length).await?;
+                let (data, size) = self.archives().read(server_id, &directory, archive_id, offset, length).await?;
                 Ok(NodeResponse::Files { reply: catalyst_core::model::FileReply::Chunk { data, size } })
             }
             NodeRequest::WriteArchive { server_id, directory, archive_id, offset, data } => {
-                self.write_archive(server_id, &directory, archive_id, offset, data).await.map(|()| NodeResponse::Ok)
+                self.archives().write(server_id, &directory, archive_id, offset, data).await.map(|()| NodeResponse::Ok)
             }
             NodeRequest::CommitArchive { server_id, directory, archive_id, checksum } => {
-                self.commit_archive(server_id, &directory, archive_id, &checksum).await.map(|()| NodeResponse::Ok)
+                self.archives().commit(server_id, &directory, archive_id, &checksum).await.map(|()| NodeResponse::Ok)
             }
             NodeRequest::DeleteBackup { server_id, backup_id, storage } => {
-                self.delete_backup(server_id, backup_id, &storage).await.map(|()| NodeResponse::Ok)
+                self.backups().delete(server_id, backup_id, &storage).await.map(|()| NodeResponse::Ok)
             }
             NodeRequest::Files { server_id, op } => Ok(NodeResponse::Files { reply: self.files(server_id, op).await? }),
             NodeRequest::Inventory => {
-                let slots: Vec<Arc<Slot>> =
-                    self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+                let slots: Vec<Arc<Slot>> = lock(&self.inner.servers).values().cloned().collect();
                 let mut servers = Vec::with_capacity(slots.len());
                 for slot in slots {
                     servers.push((slot.id, slot.machine.lock().await.state));
@@ -270,7 +223,8 @@ impl NodeDaemon {
 
     async fn configure(&self, spec: ServerSpec) -> Result<()> {
         let slot = self.insert_slot(spec, ServerState::Stopped, Vec::new(), None).await?;
-        self.persist(&slot, &*slot.machine.lock().await);
+        let m = slot.machine.lock().await;
+        self.persist(&slot, &m).await;
         Ok(())
     }
 
@@ -284,7 +238,7 @@ impl NodeDaemon {
         restarts: Vec<Timestamp>,
         uid: Option<u32>,
     ) -> Result<Arc<Slot>> {
-        let existing = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).get(&spec.server_id).cloned();
+        let existing = lock(&self.inner.servers).get(&spec.server_id).cloned();
         if let Some(slot) = existing {
             slot.machine.lock().await.spec = spec;
             return Ok(slot);
@@ -293,7 +247,7 @@ impl NodeDaemon {
         // agent restarts without any bookkeeping.
         let first_seq = self.inner.clock.now().timestamp_micros();
         let console = Arc::new(Console::new(self.inner.config.console, first_seq));
-        let mut servers = self.inner.servers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut servers = lock(&self.inner.servers);
         let uid = match (self.inner.runtime.isolation(), uid) {
             (Isolation::Uid, Some(uid)) => Some(uid),
             (Isolation::Uid, None) => {
@@ -307,8 +261,9 @@ impl NodeDaemon {
             uid,
             console: console.clone(),
             starting: AtomicBool::new(false),
-            files_locked: AtomicBool::new(false),
+            files_locked: Arc::new(AtomicBool::new(false)),
             restore: StdMutex::new(None),
+            state_file: StateFile::new(self.state_file(spec.server_id)),
             machine: Mutex::new(Machine {
                 spec,
                 state,
@@ -324,21 +279,14 @@ impl NodeDaemon {
     }
 
     fn slot(&self, id: ServerId) -> Result<Arc<Slot>> {
-        self.inner
-            .servers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("server"))
+        lock(&self.inner.servers).get(&id).cloned().ok_or_else(|| Error::not_found("server"))
     }
 
-    pub(super) fn emit(&self, event: NodeEvent) {
-        let mut subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subs.retain(|s| s.unbounded_send((self.inner.node_id, event.clone())).is_ok());
+    fn emit(&self, event: NodeEvent) {
+        self.inner.events.emit(event);
     }
 
-    pub(super) fn system_line(&self, m: &mut Machine, line: String) {
+    fn system_line(&self, m: &mut Machine, line: String) {
         let e = m.console.system(line, self.inner.clock.now());
         self.emit_line(m.spec.server_id, e);
     }
@@ -353,190 +301,15 @@ impl NodeDaemon {
             .map_err(|_| Error::new(ErrorKind::Timeout, "the container runtime did not answer in time"))?
     }
 
-    pub(super) async fn event(&self, id: ServerId, event: Event) -> Result<NodeResponse> {
+    async fn event(&self, id: ServerId, event: Event) -> Result<NodeResponse> {
         let slot = self.slot(id)?;
         let mut m = slot.machine.lock().await;
         self.step(&slot, &mut m, event, None).await?;
         Ok(NodeResponse::State { state: m.state })
     }
 
-    /// Apply one event and every follow-up it makes due. Holds the server's lock.
-    ///
-    /// Boxed (and `Send`) because effects spawn tasks that step again.
-    pub(super) fn step<'a>(
-        &'a self,
-        slot: &'a Arc<Slot>,
-        m: &'a mut Machine,
-        event: Event,
-        reason: Option<String>,
-    ) -> futures::future::BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let mut queue = vec![(event, reason)];
-            let mut first = true;
-            while let Some((event, reason)) = queue.pop() {
-                let t = match apply(m.state, event) {
-                    Ok(t) => t,
-                    Err(e) if first => return Err(e),
-                    Err(e) => {
-                        self.system_line(m, format!("follow-up {} skipped: {}", event.name(), e.message()));
-                        continue;
-                    }
-                };
-                first = false;
-                let from = m.state;
-                m.state = t.next;
-                slot.starting.store(t.next == ServerState::Starting, Ordering::Release);
-                slot.files_locked.store(files_locked(t.next), Ordering::Release);
-                if from != t.next {
-                    self.emit(NodeEvent::StateChanged {
-                        server_id: slot.id,
-                        from,
-                        to: t.next,
-                        reason,
-                        at: self.inner.clock.now(),
-                    });
-                }
-                for effect in t.effects {
-                    self.run_effect(slot, m, effect).await;
-                }
-                if !m.state.has_process() && m.state != ServerState::Installing && queue.is_empty() {
-                    queue.extend(std::mem::take(&mut m.pending).into_iter().rev().map(|e| (e, None)));
-                }
-            }
-            if m.state != ServerState::Deleting {
-                self.persist(slot, m);
-            }
-            Ok(())
-        })
-    }
-
-    async fn run_effect(&self, slot: &Arc<Slot>, m: &mut Machine, effect: Effect) {
-        let runtime = &self.inner.runtime;
-        match effect {
-            Effect::RunInstall => {
-                m.generation += 1;
-                self.inner.background.spawn(self.clone().install(slot.clone(), m.spec.clone(), m.generation));
-            }
-            Effect::AbortInstall => {
-                if let Err(e) = self.call(runtime.signal(&install_container_id(slot.id), Signal::Kill)).await {
-                    self.system_line(m, format!("abort install: {}", e.message()));
-                }
-            }
-            Effect::StartProcess => {
-                m.generation += 1;
-                m.last_exit = None;
-                self.inner.background.spawn(self.clone().start_process(slot.clone(), m.spec.clone(), m.generation));
-            }
-            Effect::StopProcess => {
-                let id = container_id(slot.id);
-                let asked = match &m.spec.stop {
-                    StopAction::Command(cmd) => {
-                        self.call(runtime.write_stdin(&id, format!("{cmd}\n").as_bytes())).await
-                    }
-                    StopAction::Signal(name) => match Signal::parse(name) {
-                        Ok(sig) => self.call(runtime.signal(&id, sig)).await,
-                        Err(e) => Err(e),
-                    },
-                };
-                if let Err(e) = asked {
-                    self.system_line(m, format!("stop request failed ({}); killing", e.message()));
-                    let _ = self.call(runtime.signal(&id, Signal::Kill)).await;
-                }
-                self.inner.background.spawn(self.clone().kill_after_grace(slot.clone(), m.generation));
-            }
-            Effect::KillProcess => {
-                if let Err(e) = self.call(runtime.signal(&container_id(slot.id), Signal::Kill)).await {
-                    self.system_line(m, format!("kill: {}", e.message()));
-                }
-            }
-            Effect::RecordCrash => {
-                let exit = m.last_exit.unwrap_or(ExitInfo { clean: false, oom: false });
-                self.emit(NodeEvent::Crashed {
-                    server_id: slot.id,
-                    at: self.inner.clock.now(),
-                    code: None,
-                    oom: exit.oom,
-                });
-            }
-            Effect::ApplyRestartPolicy { clean, oom } => {
-                let now = self.inner.clock.now();
-                let policy = m.spec.restart_policy;
-                policy.prune(&mut m.restarts, now);
-                match policy.decide(ExitInfo { clean, oom }, &m.restarts, now) {
-                    RestartDecision::Restart { delay, attempt } => {
-                        m.restarts.push(now);
-                        self.system_line(m, format!("restarting in {} ms (attempt {attempt})", delay.as_millis()));
-                        self.inner.background.spawn(self.clone().restart_after(slot.clone(), m.generation, delay));
-                    }
-                    RestartDecision::GiveUp { reason } => self.system_line(m, format!("not restarting: {reason}")),
-                    RestartDecision::Stay => {}
-                }
-            }
-            Effect::RunTransfer => {
-                // The control plane copies the files; the server stays locked until it is done.
-                self.system_line(m, "transfer started: the server is locked until it ends".into());
-            }
-            Effect::RunRestore => {
-                let job = slot.restore.lock().unwrap_or_else(|p| p.into_inner()).take();
-                match job {
-                    Some(job) => {
-                        self.system_line(m, format!("restoring backup {}", job.backup_id));
-                        self.inner.background.spawn(self.clone().run_restore(slot.clone(), job));
-                    }
-                    None => m.pending.push(Event::RestoreFinished),
-                }
-            }
-            Effect::Destroy => {
-                for id in [container_id(slot.id), install_container_id(slot.id)] {
-                    match self.call(runtime.remove(&id)).await {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == ErrorKind::NotFound => {}
-                        Err(e) => self.system_line(m, format!("remove {id}: {}", e.message())),
-                    }
-                }
-                self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).remove(&slot.id);
-                let _ = std::fs::remove_file(self.state_file(slot.id));
-                // The files go with the server (backups are kept until deleted on their own).
-                match tokio::fs::remove_dir_all(self.server_dir(slot.id)).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(server = %slot.id, error = %e, "could not remove the server's files"),
-                }
-                self.inner.usage.forget(slot.id);
-            }
-            Effect::FollowUp(f) => m.pending.push(f.event()),
-        }
-    }
-
-    /// Refuse file access while a restore or a transfer owns the server's files.
-    pub(super) async fn files_open(&self, id: ServerId) -> Result<()> {
-        let state = self.slot(id)?.machine.lock().await.state;
-        if files_locked(state) {
-            return Err(Error::conflict(format!("the server's files are locked while it is {state}")));
-        }
-        Ok(())
-    }
-
-    /// A known server's limits.
-    pub(super) async fn limits_of(&self, id: ServerId) -> Result<catalyst_core::model::Limits> {
-        Ok(self.slot(id)?.machine.lock().await.spec.limits)
-    }
-
-    pub(super) fn slot_exists(&self, id: ServerId) -> Result<Arc<Slot>> {
-        self.slot(id)
-    }
-
-    pub(super) fn data_dir(&self) -> &std::path::Path {
-        &self.inner.config.data_dir
-    }
-
-    /// The last measured size of a server's directory (0 when never measured).
-    pub(super) fn usage_hint(&self, id: ServerId) -> u64 {
-        self.inner.usage.peek(id)
-    }
-
     /// Whom a server's files belong to and its processes run as.
-    pub(super) fn server_user(&self, id: ServerId) -> Option<(u32, u32)> {
+    fn server_user(&self, id: ServerId) -> Option<(u32, u32)> {
         match self.inner.runtime.isolation() {
             Isolation::Namespaces => self.inner.config.server_user,
             Isolation::Uid => self.slot(id).ok().and_then(|s| s.uid).map(|uid| (uid, uid)),
@@ -544,11 +317,7 @@ impl NodeDaemon {
         }
     }
 
-    pub(super) fn usage(&self) -> &super::files::DiskUsage {
-        &self.inner.usage
-    }
-
-    pub(super) fn server_dir(&self, id: ServerId) -> PathBuf {
-        self.inner.config.data_dir.join("servers").join(id.to_string())
+    fn server_dir(&self, id: ServerId) -> PathBuf {
+        server_dir(&self.inner.config.data_dir, id)
     }
 }

@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::NodeDaemon;
+use crate::sync::lock;
 
 #[derive(Debug, Default)]
 struct Seen {
@@ -43,7 +44,7 @@ impl NodeExporter {
         let seen = exporter.seen.clone();
         tokio::spawn(async move {
             while let Some((_, event)) = events.next().await {
-                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                let mut seen = lock(&seen);
                 match event {
                     NodeEvent::StateChanged { server_id, to, .. } => {
                         seen.states.insert(server_id, to);
@@ -59,7 +60,7 @@ impl NodeExporter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.seen)
     }
 
     /// The Prometheus (OpenMetrics) text.

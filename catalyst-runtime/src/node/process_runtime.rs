@@ -27,6 +27,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex as AsyncMutex, broadcast, watch};
 
 use super::cgroup::Cgroup;
+use crate::sync::lock;
 
 /// Longest line kept from a process; the rest of the line is dropped.
 const MAX_LINE: usize = 64 * 1024;
@@ -81,12 +82,7 @@ impl ProcessRuntime {
     }
 
     fn get(&self, id: &str) -> Result<Arc<Proc>> {
-        self.procs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("container"))
+        lock(&self.procs).get(id).cloned().ok_or_else(|| Error::not_found("container"))
     }
 }
 
@@ -176,7 +172,7 @@ impl ContainerRuntime for ProcessRuntime {
             return Err(Error::invalid("the command is empty"));
         }
         host_dir(spec)?;
-        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut procs = lock(&self.procs);
         if procs.contains_key(&spec.id) {
             return Err(Error::conflict(format!("container {} exists", spec.id)));
         }
@@ -198,10 +194,10 @@ impl ContainerRuntime for ProcessRuntime {
 
     async fn start(&self, id: &str) -> Result<()> {
         let proc = self.get(id)?;
-        if proc.pid.lock().unwrap_or_else(|p| p.into_inner()).is_some() && proc.status.borrow().is_none() {
+        if lock(&proc.pid).is_some() && proc.status.borrow().is_none() {
             return Err(Error::conflict("the process is already running"));
         }
-        let spec = proc.spec.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let spec = lock(&proc.spec).clone();
         let dir = host_dir(&spec)?;
         // Join the cgroup before exec, from the child itself, so no grandchild escapes it.
         let mut argv: Vec<String> = Vec::new();
@@ -240,7 +236,7 @@ impl ContainerRuntime for ProcessRuntime {
             .id()
             .and_then(|p| i32::try_from(p).ok())
             .ok_or_else(|| Error::internal("no pid", std::io::Error::other("child has no pid")))?;
-        *proc.pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
+        *lock(&proc.pid) = Some(pid);
         *proc.stdin.lock().await = child.stdin.take();
         if let Some(out) = child.stdout.take() {
             pump(out, LogStream::Stdout, proc.output.clone());
@@ -291,7 +287,7 @@ impl ContainerRuntime for ProcessRuntime {
 
     async fn signal(&self, id: &str, signal: Signal) -> Result<()> {
         let proc = self.get(id)?;
-        let pid = *proc.pid.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = *lock(&proc.pid);
         let Some(pid) = pid.filter(|_| proc.status.borrow().is_none()) else {
             return Ok(());
         };
@@ -316,18 +312,18 @@ impl ContainerRuntime for ProcessRuntime {
 
     async fn stats(&self, id: &str) -> Result<ContainerStats> {
         let proc = self.get(id)?;
-        let limits = proc.spec.lock().unwrap_or_else(|p| p.into_inner()).limits;
-        let running = proc.status.borrow().is_none() && proc.pid.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        let limits = lock(&proc.spec).limits;
+        let running = proc.status.borrow().is_none() && lock(&proc.pid).is_some();
         if !running {
             return Ok(ContainerStats { memory_limit_bytes: limits.memory_mb << 20, ..Default::default() });
         }
-        let pid = proc.pid.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(0);
+        let pid = lock(&proc.pid).unwrap_or(0);
         let (cpu_ns, mem) = match &proc.cgroup {
             Some(cg) => (cg.cpu_usage_ns().unwrap_or(0), cg.memory_usage().unwrap_or(0)),
             None => proc_usage(pid),
         };
         let now = Instant::now();
-        let mut prev = proc.cpu_prev.lock().unwrap_or_else(|p| p.into_inner());
+        let mut prev = lock(&proc.cpu_prev);
         let cpu_percent = match *prev {
             Some((ns, at)) if cpu_ns >= ns => {
                 let wall = now.duration_since(at).as_nanos().max(1) as f64;
@@ -347,7 +343,7 @@ impl ContainerRuntime for ProcessRuntime {
 
     async fn update_limits(&self, id: &str, limits: &Limits) -> Result<()> {
         let proc = self.get(id)?;
-        proc.spec.lock().unwrap_or_else(|p| p.into_inner()).limits = *limits;
+        lock(&proc.spec).limits = *limits;
         if let Some(cg) = &proc.cgroup {
             cg.apply(limits)?;
         }
@@ -356,11 +352,11 @@ impl ContainerRuntime for ProcessRuntime {
 
     async fn remove(&self, id: &str) -> Result<()> {
         let proc = self.get(id)?;
-        let running = proc.pid.lock().unwrap_or_else(|p| p.into_inner()).is_some() && proc.status.borrow().is_none();
+        let running = lock(&proc.pid).is_some() && proc.status.borrow().is_none();
         if running {
             return Err(Error::conflict("the process is running"));
         }
-        self.procs.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        lock(&self.procs).remove(id);
         if let Some(cg) = &proc.cgroup {
             cg.remove();
         }
@@ -368,7 +364,7 @@ impl ContainerRuntime for ProcessRuntime {
     }
 
     async fn list(&self) -> Result<Vec<ContainerInfo>> {
-        let procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let procs = lock(&self.procs);
         let mut out: Vec<ContainerInfo> = procs
             .iter()
             .map(|(id, p)| ContainerInfo {

@@ -112,21 +112,12 @@ pub(super) fn prepare_server_dir(dir: &Path, user: Option<(u32, u32)>) -> std::i
     }
     let meta = std::fs::symlink_metadata(dir)?;
     if meta.uid() != uid || meta.gid() != gid {
-        chown_tree(dir, (uid, gid))?;
+        // Through a handle of its root: the tenant controls what is inside.
+        super::data::sandbox::Sandbox::open(dir)
+            .and_then(|s| s.chown_tree("", (uid, gid)))
+            .map_err(|e| std::io::Error::other(e.message().to_string()))?;
     }
     Ok(())
-}
-
-/// Give a directory tree to `(uid, gid)` through a handle of its root: the tenant controls
-/// what is inside, so no link is ever followed (nor a directory swapped for one mid-walk).
-/// Only as root.
-pub(super) fn chown_tree(dir: &Path, owner: (u32, u32)) -> std::io::Result<()> {
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    super::sandbox::Sandbox::open(dir)
-        .and_then(|s| s.chown_tree("", owner))
-        .map_err(|e| std::io::Error::other(e.message().to_string()))
 }
 
 #[cfg(test)]

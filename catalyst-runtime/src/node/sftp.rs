@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Component, Path};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,8 +22,9 @@ use russh::{Channel, ChannelId};
 use russh_sftp::protocol::{Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode, Version};
 use tokio::net::TcpListener;
 
-use super::daemon::NodeDaemon;
-use super::sandbox::{Access, DirStream, Sandbox, io_err};
+use super::data::ServerFiles;
+use super::data::sandbox::{Access, DirStream, Sandbox, io_err};
+use crate::sync::lock;
 
 /// What a credential may do with one server's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -45,6 +45,15 @@ pub trait SftpAuthority: Send + Sync + std::fmt::Debug + 'static {
     /// What the credential may do with the server's files; an error when it may do nothing
     /// (unknown, expired, revoked, suspended server).
     async fn file_access(&self, server: ServerId, credential: &str) -> Result<FileAccess>;
+}
+
+/// What the SFTP server needs from its node: which servers it has, and a handle on one's files.
+#[async_trait]
+pub(crate) trait FileHost: Send + Sync + 'static {
+    /// Is `id` one of the node's servers?
+    fn has_server(&self, id: ServerId) -> bool;
+    /// The files of server `id` whatever its state (a session checks their lock per operation).
+    async fn server_files(&self, id: ServerId) -> Result<ServerFiles>;
 }
 
 /// SFTP settings.
@@ -79,10 +88,10 @@ pub fn host_key(path: &Path) -> Result<PrivateKey> {
     Ok(key)
 }
 
-/// Serve SFTP on `listener` until the task is dropped.
-pub async fn serve_sftp(
+/// Serve SFTP for the servers of `host` on `listener` until the task is dropped.
+pub(crate) async fn serve(
     listener: TcpListener,
-    daemon: NodeDaemon,
+    host: Arc<dyn FileHost>,
     authority: Arc<dyn SftpAuthority>,
     config: SftpConfig,
 ) -> std::io::Result<()> {
@@ -98,13 +107,13 @@ pub async fn serve_sftp(
         maximum_packet_size: 65535,
         ..Default::default()
     };
-    let mut server = Server { daemon, authority, recheck: config.recheck_every };
+    let mut server = Server { host, authority, recheck: config.recheck_every };
     server.run_on_socket(Arc::new(ssh), &listener).await
 }
 
 #[derive(Clone)]
 struct Server {
-    daemon: NodeDaemon,
+    host: Arc<dyn FileHost>,
     authority: Arc<dyn SftpAuthority>,
     recheck: Duration,
 }
@@ -140,7 +149,7 @@ impl russh::server::Handler for Connection {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> std::result::Result<Auth, Self::Error> {
         let Some(server) = server_in(user) else { return Ok(Auth::reject()) };
-        if self.server.daemon.slot_exists(server).is_err() {
+        if !self.server.host.has_server(server) {
             return Ok(Auth::reject());
         }
         match self.server.authority.file_access(server, password).await {
@@ -189,20 +198,20 @@ impl russh::server::Handler for Connection {
             session.channel_failure(channel)?;
             return Ok(());
         }
-        let daemon = self.server.daemon.clone();
-        let root = daemon.server_dir(login.server);
-        let opened = tokio::task::spawn_blocking(move || Sandbox::open(&root)).await;
-        let (Ok(Ok(sandbox)), Ok(limits)) = (opened, daemon.limits_of(login.server).await) else {
+        let Ok(files) = self.server.host.server_files(login.server).await else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        let root = files.root().to_path_buf();
+        let Ok(Ok(sandbox)) = tokio::task::spawn_blocking(move || Sandbox::open(&root)).await else {
             session.channel_failure(channel)?;
             return Ok(());
         };
         session.channel_success(channel)?;
         let handler = Files {
-            daemon,
-            server: login.server,
-            access: Arc::new(std::sync::RwLock::new(login.access)),
+            files,
+            access: Arc::new(std::sync::Mutex::new(login.access)),
             sandbox: Arc::new(sandbox),
-            limit: limits.disk_mb.saturating_mul(1024 * 1024),
             handles: HashMap::new(),
             next: 0,
         };
@@ -219,7 +228,7 @@ fn watch(
     server: Server,
     id: ServerId,
     credential: String,
-    access: std::sync::Weak<std::sync::RwLock<FileAccess>>,
+    access: std::sync::Weak<std::sync::Mutex<FileAccess>>,
     handle: russh::server::Handle,
 ) {
     tokio::spawn(async move {
@@ -227,7 +236,7 @@ fn watch(
             tokio::time::sleep(server.recheck).await;
             let Some(access) = access.upgrade() else { return };
             match server.authority.file_access(id, &credential).await {
-                Ok(a) if a.read || a.write => *access.write().unwrap_or_else(|p| p.into_inner()) = a,
+                Ok(a) if a.read || a.write => *lock(&access) = a,
                 // The control plane is busy or unreachable: keep the session, ask again later.
                 Err(e)
                     if matches!(
@@ -235,8 +244,7 @@ fn watch(
                         ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Internal
                     ) => {}
                 _ => {
-                    *access.write().unwrap_or_else(|p| p.into_inner()) =
-                        FileAccess { user_id: None, read: false, write: false, delete: false };
+                    *lock(&access) = FileAccess { user_id: None, read: false, write: false, delete: false };
                     let _ =
                         handle.disconnect(russh::Disconnect::ByApplication, "access revoked".into(), "en".into()).await;
                     return;
@@ -267,11 +275,9 @@ enum Open {
 }
 
 struct Files {
-    daemon: NodeDaemon,
-    server: ServerId,
-    access: Arc<std::sync::RwLock<FileAccess>>,
+    files: ServerFiles,
+    access: Arc<std::sync::Mutex<FileAccess>>,
     sandbox: Arc<Sandbox>,
-    limit: u64,
     handles: HashMap<String, Open>,
     next: u64,
 }
@@ -360,15 +366,10 @@ fn longname(name: &str, meta: &cap_std::fs::Metadata) -> String {
 impl Files {
     fn may(&self, what: fn(&FileAccess) -> bool) -> std::result::Result<(), StatusCode> {
         // A restore or transfer owns the files: nothing goes through meanwhile.
-        let locked = self.daemon.slot_exists(self.server).map_or(true, |s| s.files_locked.load(Ordering::Acquire));
-        if locked {
+        if self.files.is_locked() {
             return Err(StatusCode::Failure);
         }
-        if what(&self.access.read().unwrap_or_else(|p| p.into_inner())) {
-            Ok(())
-        } else {
-            Err(StatusCode::PermissionDenied)
-        }
+        if what(&lock(&self.access)) { Ok(()) } else { Err(StatusCode::PermissionDenied) }
     }
 
     /// Run blocking file work against the sandbox, in one of the server's turns (shared with
@@ -378,7 +379,7 @@ impl Files {
         work: impl FnOnce(&Sandbox) -> Result<T> + Send + 'static,
     ) -> std::result::Result<T, StatusCode> {
         let sandbox = self.sandbox.clone();
-        let turn = self.daemon.usage().turn(self.server).await.map_err(|e| status_of(&e))?;
+        let turn = self.files.turn().await.map_err(|e| status_of(&e))?;
         match tokio::task::spawn_blocking(move || {
             let _turn = turn;
             work(&sandbox)
@@ -392,9 +393,9 @@ impl Files {
     }
 
     fn report(&self, action: &str, path: &str, bytes: u64) {
-        let user_id = self.access.read().unwrap_or_else(|p| p.into_inner()).user_id;
-        self.daemon.emit(NodeEvent::FileActivity {
-            server_id: self.server,
+        let user_id = lock(&self.access).user_id;
+        self.files.emit(NodeEvent::FileActivity {
+            server_id: self.files.id(),
             user_id,
             action: action.to_string(),
             path: path.to_string(),
@@ -472,8 +473,7 @@ impl russh_sftp::server::Handler for Files {
             _ => return Err(StatusCode::Failure),
         };
         // A page per call: an answer stays well under the client's packet limit.
-        let page =
-            self.blocking(move |_| stream.lock().unwrap_or_else(|p| p.into_inner()).next_page(READDIR_PAGE)).await?;
+        let page = self.blocking(move |_| lock(&stream).next_page(READDIR_PAGE)).await?;
         if page.is_empty() {
             if let Some(Open::Dir { done, .. }) = self.handles.get_mut(&handle) {
                 *done = true;
@@ -509,7 +509,7 @@ impl russh_sftp::server::Handler for Files {
             self.may(|a| a.write)?;
         }
         let path = clean(&filename);
-        let owner = self.daemon.server_user(self.server);
+        let owner = self.files.owner();
         let opened = path.clone();
         let file = self
             .blocking(move |s| {
@@ -558,10 +558,10 @@ impl russh_sftp::server::Handler for Files {
         };
         let (file, path) = (file.clone(), path.clone());
         *written += data.len() as u64;
-        let (daemon, server, limit) = (self.daemon.clone(), self.server, self.limit);
+        let files = self.files.clone();
         self.blocking(move |s| {
             use std::os::unix::fs::FileExt;
-            daemon.reserve_disk(server, s, limit, data.len() as u64)?;
+            files.reserve(s, data.len() as u64)?;
             file.write_all_at(&data, offset).map_err(|e| io_err(&path, e))
         })
         .await?;
@@ -582,7 +582,7 @@ impl russh_sftp::server::Handler for Files {
         let path = clean(&filename);
         let p = path.clone();
         self.blocking(move |s| s.remove_file(&p)).await?;
-        self.daemon.usage().forget(self.server);
+        self.files.forget_usage();
         self.report("file.delete", &path, 0);
         Ok(ok(id))
     }
@@ -595,7 +595,7 @@ impl russh_sftp::server::Handler for Files {
     ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
         let path = clean(&path);
-        let (p, owner) = (path.clone(), self.daemon.server_user(self.server));
+        let (p, owner) = (path.clone(), self.files.owner());
         self.blocking(move |s| {
             s.create_dir(&p)?;
             owner.map_or(Ok(()), |o| s.chown_tree(&p, o))

@@ -1,43 +1,44 @@
 //! What a node reports without being asked: resource samples of running servers and its own health.
 
 use super::*;
+use crate::node::data::sandbox::Sandbox;
+
+/// How old a server's disk use may be in a stats sample.
+const DISK_SAMPLE_AGE: Duration = Duration::from_secs(60);
 
 impl NodeDaemon {
     /// Report resource samples of running servers every `stats_every` and node health every
-    /// `health_every` (the disk use of a server directory is re-measured at most once a minute).
+    /// `health_every` (the disk use of a server directory is re-measured at most once a minute;
+    /// file operations keep the count current in between).
     pub fn spawn_reporters(&self, stats_every: Duration, health_every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         self.inner.background.spawn(async move {
             let mut stats = tokio::time::interval(stats_every);
             let mut health = tokio::time::interval(health_every);
             let mut sys = sysinfo::System::new().ok();
-            let mut disk: HashMap<ServerId, (u64, Instant)> = HashMap::new();
             loop {
                 tokio::select! {
-                    _ = stats.tick() => this.report_stats(&mut disk).await,
+                    _ = stats.tick() => this.report_stats().await,
                     _ = health.tick() => this.report_health(sys.as_mut()),
                 }
             }
         })
     }
 
-    pub(super) async fn report_stats(&self, disk: &mut HashMap<ServerId, (u64, Instant)>) {
-        let slots: Vec<Arc<Slot>> =
-            self.inner.servers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        disk.retain(|id, _| slots.iter().any(|s| s.id == *id));
+    async fn report_stats(&self) {
+        let slots: Vec<Arc<Slot>> = lock(&self.inner.servers).values().cloned().collect();
         for slot in slots {
             let state = slot.machine.lock().await.state;
             if !matches!(state, ServerState::Starting | ServerState::Running) {
                 continue;
             }
             let Ok(sample) = self.call(self.inner.runtime.stats(&container_id(slot.id))).await else { continue };
-            let stale = disk.get(&slot.id).is_none_or(|(_, at)| at.elapsed() > Duration::from_secs(60));
-            if stale {
-                let dir = self.server_dir(slot.id);
-                let used = tokio::task::spawn_blocking(move || dir_size(&dir)).await.unwrap_or(0);
-                disk.insert(slot.id, (used, Instant::now()));
-            }
-            let disk_bytes = disk.get(&slot.id).map_or(0, |(b, _)| *b);
+            let (id, dir, usage) = (slot.id, self.server_dir(slot.id), self.inner.usage.clone());
+            let disk_bytes = tokio::task::spawn_blocking(move || {
+                Sandbox::open(&dir).and_then(|s| usage.measured(id, &s, DISK_SAMPLE_AGE)).unwrap_or(0)
+            })
+            .await
+            .unwrap_or(0);
             self.emit(NodeEvent::Stats(catalyst_core::model::ServerMetrics {
                 server_id: slot.id,
                 at: self.inner.clock.now(),
@@ -51,7 +52,7 @@ impl NodeDaemon {
         }
     }
 
-    pub(super) fn report_health(&self, sys: Option<&mut sysinfo::System>) {
+    fn report_health(&self, sys: Option<&mut sysinfo::System>) {
         let (cpu_percent, memory_used_bytes, memory_total_bytes) = match sys {
             Some(sys) => {
                 sys.refresh_cpu_usage();
@@ -77,10 +78,4 @@ impl NodeDaemon {
             disk_total_bytes: disk_total,
         });
     }
-}
-
-/// Bytes a directory tree takes on disk, as the disk limit counts them (allocated blocks,
-/// through the server's sandbox: no link followed).
-fn dir_size(dir: &std::path::Path) -> u64 {
-    super::super::sandbox::Sandbox::open(dir).and_then(|s| s.usage()).unwrap_or(0)
 }

@@ -2,6 +2,7 @@
 //! output, and the timers (grace period, restart back-off).
 
 use super::*;
+use crate::node::data::sandbox::Sandbox;
 
 impl NodeDaemon {
     pub(super) fn container_spec(
@@ -117,11 +118,11 @@ impl NodeDaemon {
         }
         if let (Ok(true), Some(user)) = (&outcome, self.server_user(slot.id)) {
             let dir = self.server_dir(slot.id);
-            if let Err(e) = tokio::task::spawn_blocking(move || super::super::server_users::chown_tree(&dir, user))
+            if let Err(e) = tokio::task::spawn_blocking(move || Sandbox::open(&dir)?.chown_tree("", user))
                 .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                .unwrap_or_else(|e| Err(Error::internal("handing the files over panicked", e)))
             {
-                self.system_line(&mut m, format!("cannot hand the files to the server user: {e}"));
+                self.system_line(&mut m, format!("cannot hand the files to the server user: {}", e.message()));
             }
         }
         let (event, reason) = match outcome {
@@ -132,7 +133,7 @@ impl NodeDaemon {
         if let Some(r) = &reason {
             self.system_line(&mut m, format!("install failed: {r}"));
         }
-        let _ = self.step(&slot, &mut m, event, reason).await;
+        self.step_or_warn(&slot, &mut m, event, reason).await;
     }
 
     pub(super) async fn start_process(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
@@ -150,9 +151,13 @@ impl NodeDaemon {
                 if m.generation == generation {
                     self.system_line(&mut m, format!("failed to start: {}", e.message()));
                     m.last_exit = Some(ExitInfo { clean: false, oom: false });
-                    let _ = self
-                        .step(&slot, &mut m, Event::Exited { code: None, oom: false }, Some(e.message().to_string()))
-                        .await;
+                    self.step_or_warn(
+                        &slot,
+                        &mut m,
+                        Event::Exited { code: None, oom: false },
+                        Some(e.message().to_string()),
+                    )
+                    .await;
                 }
             }
         }
@@ -172,7 +177,7 @@ impl NodeDaemon {
         if patterns.is_empty() {
             let mut m = slot.machine.lock().await;
             if m.generation == generation && m.state == ServerState::Starting {
-                let _ = self.step(&slot, &mut m, Event::Started, None).await;
+                self.step_or_warn(&slot, &mut m, Event::Started, None).await;
             }
         }
         self.inner.background.spawn(self.clone().pump(slot.clone(), output, patterns, generation));
@@ -194,7 +199,7 @@ impl NodeDaemon {
             (Some(c), _) => format!("exited with code {c}"),
             (None, _) => "killed by a signal".to_string(),
         };
-        let _ = self.step(&slot, &mut m, Event::Exited { code, oom }, Some(reason)).await;
+        self.step_or_warn(&slot, &mut m, Event::Exited { code, oom }, Some(reason)).await;
     }
 
     async fn pump(
@@ -216,7 +221,7 @@ impl NodeDaemon {
             if done {
                 let mut m = slot.machine.lock().await;
                 if m.generation == generation && m.state == ServerState::Starting {
-                    let _ = self.step(&slot, &mut m, Event::Started, None).await;
+                    self.step_or_warn(&slot, &mut m, Event::Started, None).await;
                 }
             }
         }
@@ -235,7 +240,7 @@ impl NodeDaemon {
         tokio::time::sleep(delay).await;
         let mut m = slot.machine.lock().await;
         if m.generation == generation && matches!(m.state, ServerState::Crashed | ServerState::Stopped) {
-            let _ = self.step(&slot, &mut m, Event::Start, Some("restart policy".into())).await;
+            self.step_or_warn(&slot, &mut m, Event::Start, Some("restart policy".into())).await;
         }
     }
 }

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use catalyst_core::id::{BackupId, ServerId};
-use catalyst_core::lifecycle::Event;
 use catalyst_core::model::{ArchiveFormat, BackupStorage};
-use catalyst_core::protocol::{NodeEvent, NodeResponse, StoredArchive, WireError};
+use catalyst_core::protocol::{NodeEvent, StoredArchive, WireError};
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -21,16 +20,19 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::archive::{self, Ignore};
-use super::daemon::{NodeDaemon, Slot};
 use super::sandbox::Sandbox;
+use super::server_files::ServerFiles;
 use super::storage::ArchiveStore;
 
 /// A restore waiting for `Effect::RunRestore`.
 #[derive(Debug)]
 pub(crate) struct RestoreJob {
+    /// The backup to restore.
     pub(crate) backup_id: BackupId,
-    storage: BackupStorage,
-    checksum: String,
+    /// Where it is stored.
+    pub(crate) storage: BackupStorage,
+    /// The SHA-256 its stored bytes must have.
+    pub(crate) checksum: String,
 }
 
 /// Read by the node from the server's root: patterns to leave out of backups.
@@ -83,32 +85,41 @@ impl Write for Uploading {
     }
 }
 
-fn wire<T>(r: Result<T>) -> std::result::Result<T, WireError> {
+/// A result as it crosses the wire in an event.
+pub(crate) fn wire<T>(r: Result<T>) -> std::result::Result<T, WireError> {
     r.map_err(|e| WireError::from(&e))
 }
 
-impl NodeDaemon {
-    /// Accept a backup; it runs in the background and reports `BackupProgress` and
-    /// `BackupDone`.
-    pub(super) fn start_backup(&self, server_id: ServerId, backup_id: BackupId, storage: BackupStorage) -> Result<()> {
-        self.slot_exists(server_id)?;
-        let daemon = self.clone();
-        self.background().spawn(async move {
-            let result = daemon.backup(server_id, backup_id, &storage).await;
-            daemon.emit(NodeEvent::BackupDone { server_id, backup_id, result: wire(result) });
-        });
-        Ok(())
+/// Backups and restores of a node's servers, with the node's data directory as the home of
+/// local backup storage and of a restore's scratch files.
+#[derive(Debug, Clone)]
+pub(crate) struct Backups {
+    data_dir: PathBuf,
+}
+
+impl Backups {
+    /// Backups below `data_dir`.
+    pub(crate) fn new(data_dir: &Path) -> Self {
+        Self { data_dir: data_dir.to_path_buf() }
     }
 
-    async fn backup(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage) -> Result<StoredArchive> {
-        let store = ArchiveStore::open(storage, self.data_dir())?;
+    /// Back the server up into `storage`, reporting `BackupProgress` meanwhile and
+    /// `BackupDone` at the end.
+    pub(crate) async fn run_backup(&self, files: &ServerFiles, backup_id: BackupId, storage: &BackupStorage) {
+        let result = self.backup(files, backup_id, storage).await;
+        files.emit(NodeEvent::BackupDone { server_id: files.id(), backup_id, result: wire(result) });
+    }
+
+    async fn backup(&self, files: &ServerFiles, backup_id: BackupId, storage: &BackupStorage) -> Result<StoredArchive> {
+        let server_id = files.id();
+        let store = ArchiveStore::open(storage, &self.data_dir)?;
         let key = store.key(server_id, backup_id);
-        let root = self.server_dir(server_id);
+        let root = files.root().to_path_buf();
         let read = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = mpsc::channel::<Result<Bytes>>(4);
         // A backup reads the whole tree on the blocking pool: it takes a file turn like any
         // other operation, held until the reading ends.
-        let turn = self.usage().turn(server_id).await?;
+        let turn = files.turn().await?;
         let producer = {
             let read = read.clone();
             tokio::task::spawn_blocking(move || -> Result<(StoredArchive, u64)> {
@@ -142,14 +153,14 @@ impl NodeDaemon {
             })
         };
         let ticker = {
-            let (daemon, read) = (self.clone(), read.clone());
-            let total = self.usage_hint(server_id);
+            let (events, read) = (files.clone(), read.clone());
+            let total = files.used_hint();
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(PROGRESS_EVERY);
                 loop {
                     every.tick().await;
                     let bytes = read.load(Ordering::Relaxed);
-                    daemon.emit(NodeEvent::BackupProgress { server_id, backup_id, bytes, total: total.max(bytes) });
+                    events.emit(NodeEvent::BackupProgress { server_id, backup_id, bytes, total: total.max(bytes) });
                 }
             })
         };
@@ -162,71 +173,29 @@ impl NodeDaemon {
             (Ok(()), Err(e)) | (Ok(()), Ok(Err(e))) => return Err(e),
             (Ok(()), Ok(Ok(done))) => done,
         };
-        self.emit(NodeEvent::BackupProgress { server_id, backup_id, bytes: total, total });
+        files.emit(NodeEvent::BackupProgress { server_id, backup_id, bytes: total, total });
         Ok(stored)
     }
 
     /// Delete a stored backup.
-    pub(super) async fn delete_backup(
-        &self,
-        server_id: ServerId,
-        backup_id: BackupId,
-        storage: &BackupStorage,
-    ) -> Result<()> {
-        let store = ArchiveStore::open(storage, self.data_dir())?;
+    pub(crate) async fn delete(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage) -> Result<()> {
+        let store = ArchiveStore::open(storage, &self.data_dir)?;
         store.delete(&store.key(server_id, backup_id)).await
     }
 
-    /// Accept a restore of a stopped server: it enters `restoring` (nothing starts it) and
-    /// the restore runs in the background, reporting `RestoreDone`.
-    pub(super) async fn start_restore(
-        &self,
-        server_id: ServerId,
-        backup_id: BackupId,
-        storage: BackupStorage,
-        checksum: String,
-    ) -> Result<NodeResponse> {
-        let slot = self.slot_exists(server_id)?;
-        let mut m = slot.machine.lock().await;
-        *slot.restore.lock().unwrap_or_else(|p| p.into_inner()) = Some(RestoreJob { backup_id, storage, checksum });
-        let stepped = self.step(&slot, &mut m, Event::BeginRestore, None).await;
-        if stepped.is_err() {
-            slot.restore.lock().unwrap_or_else(|p| p.into_inner()).take();
-        }
-        stepped.map(|()| NodeResponse::State { state: m.state })
-    }
-
-    /// `Effect::RunRestore`: restore, report, and leave `restoring`.
-    pub(super) async fn run_restore(self, slot: Arc<Slot>, job: RestoreJob) {
-        let server_id = slot.id;
-        let result = self.restore(server_id, job.backup_id, &job.storage, &job.checksum).await;
-        self.usage().forget(server_id);
-        {
-            let mut m = slot.machine.lock().await;
-            let line = match &result {
-                Ok(()) => format!("restored backup {}", job.backup_id),
-                Err(e) => format!("restore of backup {} failed: {}", job.backup_id, e.message()),
-            };
-            self.system_line(&mut m, line);
-            let _ = self.step(&slot, &mut m, Event::RestoreFinished, None).await;
-        }
-        self.emit(NodeEvent::RestoreDone { server_id, backup_id: job.backup_id, result: wire(result) });
-    }
-
-    async fn restore(
-        &self,
-        server_id: ServerId,
-        backup_id: BackupId,
-        storage: &BackupStorage,
-        checksum: &str,
-    ) -> Result<()> {
-        let store = ArchiveStore::open(storage, self.data_dir())?;
-        let work = self.data_dir().join("restore");
+    /// Restore the server's files from a backup: download and verify, unpack into staging
+    /// within the disk limit, then swap it in (see the module's doc). The server's files must be
+    /// locked meanwhile.
+    pub(crate) async fn restore(&self, files: &ServerFiles, job: &RestoreJob) -> Result<()> {
+        let RestoreJob { backup_id, storage, checksum } = job;
+        let backup_id = *backup_id;
+        let store = ArchiveStore::open(storage, &self.data_dir)?;
+        let work = self.data_dir.join("restore");
         tokio::fs::create_dir_all(&work)
             .await
             .map_err(|e| Error::internal("cannot create the restore directory", e))?;
         let download = work.join(format!("{backup_id}.tar.zst"));
-        let outcome = self.restore_from(&store, server_id, backup_id, checksum, &download).await;
+        let outcome = self.restore_from(&store, files, backup_id, checksum, &download).await;
         let _ = tokio::fs::remove_file(&download).await;
         outcome
     }
@@ -234,11 +203,12 @@ impl NodeDaemon {
     async fn restore_from(
         &self,
         store: &ArchiveStore,
-        server_id: ServerId,
+        files: &ServerFiles,
         backup_id: BackupId,
         checksum: &str,
         download: &Path,
     ) -> Result<()> {
+        let server_id = files.id();
         let io = |what: &'static str| move |e: std::io::Error| Error::internal(what, e);
         // 1. Download and verify before anything else is touched.
         let mut stream = store.get(&store.key(server_id, backup_id)).await?;
@@ -259,8 +229,7 @@ impl NodeDaemon {
         }
         // 2. Unpack into staging, within the disk limit.
         let (live, staging, old) = self.restore_dirs(server_id);
-        let limit = self.limits_of(server_id).await?.disk_mb.saturating_mul(1024 * 1024);
-        let owner = self.server_user(server_id);
+        let (limit, owner) = (files.limit_bytes(), files.owner());
         let (archive, staging_dir) = (download.to_path_buf(), staging.clone());
         let unpacked = tokio::task::spawn_blocking(move || -> Result<()> {
             let _ = std::fs::remove_dir_all(&staging_dir);
@@ -303,7 +272,7 @@ impl NodeDaemon {
 
     /// After a restore cut short: the previous files back in place when the live directory is
     /// missing, the staging copy removed.
-    pub(super) async fn repair_restore(&self, server_id: ServerId) {
+    pub(crate) async fn repair_restore(&self, server_id: ServerId) {
         let (live, staging, old) = self.restore_dirs(server_id);
         if !tokio::fs::try_exists(&live).await.unwrap_or(true)
             && tokio::fs::try_exists(&old).await.unwrap_or(false)
@@ -317,103 +286,8 @@ impl NodeDaemon {
     /// A restore's directories: the live one, the staging copy, and the previous files while
     /// they are swapped out.
     fn restore_dirs(&self, server_id: ServerId) -> (PathBuf, PathBuf, PathBuf) {
-        let servers = self.data_dir().join("servers");
-        let hidden = |what: &str| servers.join(format!(".{server_id}.{what}"));
-        (self.server_dir(server_id), hidden("staging"), hidden("old"))
-    }
-
-    /// Where an archive of node-local storage lives (`directory` relative to the data
-    /// directory; empty: `backups`).
-    fn archive_path(&self, server_id: ServerId, directory: &str, archive_id: BackupId) -> Result<PathBuf> {
-        let dir = if directory.is_empty() { "backups" } else { directory };
-        if Path::new(dir).components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-            return Err(Error::invalid("directory: a relative path without `..`"));
-        }
-        Ok(self.data_dir().join(dir).join(server_id.to_string()).join(format!("{archive_id}.tar.zst")))
-    }
-
-    /// Up to `length` bytes of a stored archive from `offset`, and its size.
-    pub(super) async fn read_archive(
-        &self,
-        server_id: ServerId,
-        directory: &str,
-        archive_id: BackupId,
-        offset: u64,
-        length: u32,
-    ) -> Result<(Vec<u8>, u64)> {
-        let path = self.archive_path(server_id, directory, archive_id)?;
-        let length = length.min(super::files::MAX_CHUNK) as usize;
-        tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt;
-            let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::not_found("archive"),
-                _ => Error::internal("cannot open the archive", e),
-            })?;
-            let size = file.metadata().map_err(|e| Error::internal("cannot read the archive", e))?.len();
-            let mut buf = vec![0u8; length.min(size.saturating_sub(offset) as usize)];
-            file.read_exact_at(&mut buf, offset).map_err(|e| Error::internal("cannot read the archive", e))?;
-            Ok((buf, size))
-        })
-        .await
-        .map_err(|e| Error::internal("archive read panicked", e))?
-    }
-
-    /// Append to an archive being received, into `<archive>.part`.
-    pub(super) async fn write_archive(
-        &self,
-        server_id: ServerId,
-        directory: &str,
-        archive_id: BackupId,
-        offset: u64,
-        data: Vec<u8>,
-    ) -> Result<()> {
-        let part = self.archive_path(server_id, directory, archive_id)?.with_extension("zst.part");
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            if let Some(dir) = part.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::internal("cannot create the archive directory", e))?;
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&part)
-                .map_err(|e| Error::internal("cannot open the archive", e))?;
-            if offset == 0 {
-                file.set_len(0).map_err(|e| Error::internal("cannot reset the archive", e))?;
-            }
-            let size = file.metadata().map_err(|e| Error::internal("cannot read the archive", e))?.len();
-            if size != offset {
-                return Err(Error::conflict(format!("the archive has {size} bytes, not {offset}")));
-            }
-            file.write_all(&data).map_err(|e| Error::internal("cannot write the archive", e))
-        })
-        .await
-        .map_err(|e| Error::internal("archive write panicked", e))?
-    }
-
-    /// Verify a received archive against `checksum` and put it in place (a mismatch deletes it).
-    pub(super) async fn commit_archive(
-        &self,
-        server_id: ServerId,
-        directory: &str,
-        archive_id: BackupId,
-        checksum: &str,
-    ) -> Result<()> {
-        let path = self.archive_path(server_id, directory, archive_id)?;
-        let part = path.with_extension("zst.part");
-        let checksum = checksum.to_string();
-        tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::File::open(&part).map_err(|e| Error::internal("cannot open the archive", e))?;
-            let mut hasher = Sha256::new();
-            std::io::copy(&mut file, &mut hasher).map_err(|e| Error::internal("cannot read the archive", e))?;
-            let got = hex::encode(hasher.finalize());
-            if !got.eq_ignore_ascii_case(&checksum) {
-                let _ = std::fs::remove_file(&part);
-                return Err(Error::conflict(format!("the received archive's checksum is {got}, not {checksum}")));
-            }
-            std::fs::rename(&part, &path).map_err(|e| Error::internal("cannot put the archive in place", e))
-        })
-        .await
-        .map_err(|e| Error::internal("archive commit panicked", e))?
+        let live = super::server_dir(&self.data_dir, server_id);
+        let hidden = |what: &str| live.with_file_name(format!(".{server_id}.{what}"));
+        (live.clone(), hidden("staging"), hidden("old"))
     }
 }
