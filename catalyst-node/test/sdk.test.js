@@ -106,6 +106,10 @@ test('embedded on SQLite with a local process node', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'catalyst-node-'));
   const c = await Catalyst.embedded(`sqlite:${dir}/c.db`, { dataDir: dir, localNode: 'process' });
   await flow(c, 25701);
+  // Closing ends its node, tasks and database connections; closing twice is harmless.
+  await c.close();
+  await rejectsWith(c.listLocations(), 'unavailable');
+  await c[Symbol.asyncDispose]();
   await rejectsWith(Catalyst.embedded('sqlite:/nonexistent-dir/x/c.db', { localNode: 'nope' }), 'invalid_input');
 });
 

@@ -85,8 +85,13 @@ async def exercise(c: catalyst.Catalyst, port: int) -> None:
 
 def test_embedded_on_sqlite(tmp_path: pathlib.Path) -> None:
     async def main() -> None:
-        c = await catalyst.Catalyst.embedded(f"sqlite:{tmp_path}/c.db", data_dir=str(tmp_path), local_node="process")
-        await exercise(c, 25601)
+        url = f"sqlite:{tmp_path}/c.db"
+        async with await catalyst.Catalyst.embedded(url, data_dir=str(tmp_path), local_node="process") as c:
+            await exercise(c, 25601)
+        # Leaving the block closed it: its database connections are gone, and closing again is harmless.
+        with pytest.raises(catalyst.UnavailableError):
+            await c.list_locations()
+        await c.aclose()
 
     asyncio.run(main())
 
@@ -138,7 +143,13 @@ def test_sync_facade(server: str) -> None:
 
 
 def test_sync_facade_feeds(tmp_path: pathlib.Path) -> None:
-    c = catalyst.sync.Catalyst.embedded(f"sqlite:{tmp_path}/c.db", data_dir=str(tmp_path), local_node="process")
+    with catalyst.sync.Catalyst.embedded(f"sqlite:{tmp_path}/c.db", data_dir=str(tmp_path), local_node="process") as c:
+        sync_feeds(c)
+    with pytest.raises(catalyst.UnavailableError):
+        c.list_locations()
+
+
+def sync_feeds(c: catalyst.sync.Catalyst) -> None:
     user = c.create_user({"email": "s@example.test", "username": "sync", "password": "changeme-123"})
     template = c.create_template(billing().GAME)
     server = c.create_server({
