@@ -10,6 +10,8 @@ pub mod control;
 pub mod link;
 pub mod node;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod webhook;
 
 pub use control::{Catalyst, CatalystBuilder};
