@@ -15,16 +15,14 @@ use std::time::{Duration, Instant};
 
 use catalyst_core::clock::SystemClock;
 use catalyst_core::id::ServerId;
-use catalyst_core::model::{Allocation, DonePattern, StopAction};
+use catalyst_core::lifecycle::ServerState;
 use catalyst_core::permission::{Permission, Principal};
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::agent_client::{self, AgentConfig};
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput};
-use catalyst_runtime::link::NodeHub;
+use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, RegisterInput};
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
-use catalyst_runtime::store::SqliteStore;
+use catalyst_runtime::testing::{self, ADMIN_EMAIL, ADMIN_PASSWORD, TestWorld};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -57,33 +55,24 @@ struct Plane {
     fake: Arc<FakeRuntime>,
     server: ServerId,
     admin_token: String,
-    _dir: tempfile::TempDir,
+    _world: TestWorld,
 }
 
 impl Plane {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let hub = NodeHub::new();
-        let catalyst = Catalyst::builder()
-            .store(Arc::new(SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite")))
-            .link(Arc::new(hub.clone()))
-            .auth(AuthConfig::with_secret(vec![3u8; 32]).expect("secret"))
-            .build()
-            .await
-            .expect("build");
+        let w = TestWorld::sqlite().await.with_admin().build().await;
+        let (catalyst, system) = (w.catalyst.clone(), Principal::system());
         let config = catalyst_http::HttpConfig {
             rate_limits: catalyst_http::limits::RateLimits::unlimited(),
             ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = catalyst_http::router_with(catalyst.clone(), Some(hub), &config);
+        let app = catalyst_http::router_with(catalyst.clone(), Some(w.hub.clone()), &config);
         tokio::spawn(catalyst_http::serve(listener, app, std::future::pending()));
         let base = format!("http://{addr}");
 
-        let system = Principal::system();
-        let admin = catalyst.bootstrap_admin("admin@example.test", "admin", "admin-password".into()).await;
-        let admin = admin.expect("admin").expect("new admin");
+        // The node is remote: its daemon is reached over the agent link, not attached in-process.
         let loc = catalyst
             .create_location(&system, NewLocation { name: "loc".into(), description: String::new() })
             .await
@@ -100,7 +89,7 @@ impl Plane {
         let token = catalyst.create_deployment_token(&system, node.id).await.expect("token");
         let credential = agent_client::enroll(&base, node.id, &token.token).await.expect("enroll");
         let fake = Arc::new(FakeRuntime::new());
-        let node_dir = dir.path().join("node");
+        let node_dir = w.dir.path().join("node");
         let daemon = NodeDaemon::new(node.id, fake.clone(), Arc::new(SystemClock), DaemonConfig::new(node_dir));
         let agent = AgentConfig {
             url: format!("{}/api/agent/ws", base.replace("http://", "ws://")),
@@ -111,53 +100,19 @@ impl Plane {
         while !catalyst.node_online(node.id) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let template = NewTemplate {
-            name: "game".into(),
-            description: String::new(),
-            image: "img".into(),
-            startup: "./run".into(),
-            env: Default::default(),
-            variables: vec![],
-            install: None,
-            stop: StopAction::Command("stop".into()),
-            done_patterns: vec![DonePattern::Substring("Done".into())],
-            config_files: vec![],
-        };
-        let template = catalyst.create_template(&system, template).await.expect("template");
-        let server = NewServer {
-            name: "s".into(),
-            description: String::new(),
-            owner_id: admin.id,
-            node_id: node.id,
-            template_id: template.id,
-            variables: Default::default(),
-            limits: Default::default(),
-            allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-            restart_policy: Default::default(),
-        };
+        let template = catalyst.create_template(&system, testing::game_template()).await.expect("template");
+        let admin = w.admin.user_id().expect("the admin is a user");
+        let server = testing::new_server(admin, node.id, template.id);
         let server = catalyst.create_server(&system, server).await.expect("server").id;
-        wait_state(&catalyst, server, "stopped").await;
+        w.wait_for_state(server, ServerState::Stopped).await;
         catalyst.start_server(&system, server).await.expect("start");
-        wait_state(&catalyst, server, "running").await;
-        let login = LoginInput { email: "admin@example.test".into(), password: "admin-password".into() };
-        let admin_token = catalyst.login(login, None).await.expect("login").access_token;
-        Self { catalyst, base, fake, server, admin_token, _dir: dir }
+        w.wait_for_state(server, ServerState::Running).await;
+        let admin_token = w.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        Self { catalyst, base, fake, server, admin_token, _world: w }
     }
 
     fn ws_url(&self) -> String {
         format!("{}/api/ws", self.base.replace("http://", "ws://"))
-    }
-}
-
-async fn wait_state(catalyst: &Catalyst, server: ServerId, state: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let s = catalyst.get_server(&Principal::system(), server).await.expect("server");
-        if serde_json::to_value(s.state).expect("state") == state {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never {state}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -10,13 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use catalyst_core::model::Limits;
-use catalyst_core::permission::Principal;
 use catalyst_core::testing::conformance::fixtures;
-use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::LoginInput;
-use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::link::NodeHub;
-use catalyst_runtime::store::SqliteStore;
+use catalyst_runtime::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, TestWorld};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONNECTIONS: usize = 16;
@@ -109,35 +104,23 @@ async fn bare(body: hyper::body::Bytes) -> SocketAddr {
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     rt.block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await.expect("sqlite"));
-        let hub = NodeHub::new();
-        let catalyst = Catalyst::builder()
-            .store(store.clone())
-            .link(Arc::new(hub.clone()))
-            .auth(AuthConfig::with_secret(vec![2u8; 32]).expect("secret"))
-            .build()
-            .await
-            .expect("build");
-        catalyst.bootstrap_admin("owner@example.test", "owner", "owner-password".into()).await.expect("user");
-        let owner = catalyst
-            .login(LoginInput { email: "owner@example.test".into(), password: "owner-password".into() }, None)
-            .await
-            .expect("login");
-        let _ = Principal::system();
+        let w = TestWorld::sqlite().await.with_admin().build().await;
+        let token = w.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let owner = w.admin.user_id().expect("the admin is a user");
+        let store = w.store.as_ref();
         let loc = fixtures::location("bench");
-        catalyst_core::ports::NodeStore::create_location(store.as_ref(), &loc).await.expect("loc");
+        catalyst_core::ports::NodeStore::create_location(store, &loc).await.expect("loc");
         let mut node = fixtures::node("bench", loc.id);
         node.memory_mb = 1 << 30;
         node.disk_mb = 1 << 40;
-        catalyst_core::ports::NodeStore::create_node(store.as_ref(), &node).await.expect("node");
+        catalyst_core::ports::NodeStore::create_node(store, &node).await.expect("node");
         let template = fixtures::template("bench");
-        catalyst_core::ports::TemplateStore::create_template(store.as_ref(), &template).await.expect("template");
+        catalyst_core::ports::TemplateStore::create_template(store, &template).await.expect("template");
         let mut target = None;
         for i in 0..1000u16 {
-            let mut s = fixtures::server(&format!("s{i}"), owner.user.id, node.id, template.id, 10_000 + i);
+            let mut s = fixtures::server(&format!("s{i}"), owner, node.id, template.id, 10_000 + i);
             s.limits = Limits::default();
-            catalyst_core::ports::ServerStore::create_server(store.as_ref(), &s).await.expect("server");
+            catalyst_core::ports::ServerStore::create_server(store, &s).await.expect("server");
             if i == 500 {
                 target = Some(s.id);
             }
@@ -147,7 +130,7 @@ fn main() {
             rate_limits: catalyst_http::limits::RateLimits::unlimited(),
             ..Default::default()
         };
-        let app = catalyst_http::router_with(catalyst, Some(hub), &config);
+        let app = catalyst_http::router_with(w.catalyst.clone(), Some(w.hub.clone()), &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let ours = listener.local_addr().expect("addr");
         tokio::spawn(async move {
@@ -155,7 +138,7 @@ fn main() {
         });
         let path = format!("/api/servers/{target}");
         let ours_req =
-            format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {}\r\n\r\n", owner.access_token);
+            format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n");
         // The baseline answers with the very bytes Catalyst sends for this server.
         let mut s = tokio::net::TcpStream::connect(ours).await.expect("connect");
         s.write_all(ours_req.as_bytes()).await.expect("write");

@@ -10,17 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use catalyst_core::clock::SystemClock;
-use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, Limits, StopAction};
-use catalyst_core::permission::Principal;
-use catalyst_core::testing::FakeRuntime;
-use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{LoginInput, NewLocation, NewNode, NewServer, NewTemplate};
-use catalyst_runtime::link::NodeHub;
-use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
-use catalyst_runtime::store::SqliteStore;
+use catalyst_core::model::Limits;
+use catalyst_runtime::testing::{OWNER_EMAIL, PASSWORD, TestWorld};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1 << 20;
@@ -109,76 +100,25 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     rt.block_on(async {
         let mib: usize = std::env::var("CATALYST_BENCH_UPLOAD_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await.expect("sqlite"));
-        let hub = NodeHub::new();
-        let catalyst = Catalyst::builder()
-            .store(store)
-            .link(Arc::new(hub.clone()))
-            .auth(AuthConfig::with_secret(vec![3u8; 32]).expect("secret"))
-            .build()
+        let w = TestWorld::sqlite()
             .await
-            .expect("build");
-        let system = Principal::system();
-        catalyst.bootstrap_admin("owner@example.test", "owner", "owner-password".into()).await.expect("admin");
-        let login = LoginInput { email: "owner@example.test".into(), password: "owner-password".into() };
-        let owner = catalyst.login(login, None).await.expect("login");
-        let loc = catalyst.create_location(&system, NewLocation { name: "l".into(), description: String::new() }).await;
-        let node = NewNode {
-            name: "n".into(),
-            location_id: loc.expect("location").id,
-            fqdn: "n.example.test".into(),
-            memory_mb: 8192,
-            disk_mb: 1 << 20,
-            overallocate_percent: 0,
-        };
-        let node = catalyst.create_node(&system, node).await.expect("node");
-        let daemon = NodeDaemon::new(
-            node.id,
-            Arc::new(FakeRuntime::new()),
-            Arc::new(SystemClock),
-            DaemonConfig { server_user: None, ..DaemonConfig::new(dir.path().join("node")) },
-        );
-        hub.add_node(daemon);
-        let template = NewTemplate {
-            name: "game".into(),
-            description: String::new(),
-            image: "img".into(),
-            startup: "./run".into(),
-            env: Default::default(),
-            variables: vec![],
-            install: None,
-            stop: StopAction::Command("stop".into()),
-            done_patterns: vec![],
-            config_files: vec![],
-        };
-        let template = catalyst.create_template(&system, template).await.expect("template");
-        let server = NewServer {
-            name: "s".into(),
-            description: String::new(),
-            owner_id: owner.user.id,
-            node_id: node.id,
-            template_id: template.id,
-            variables: Default::default(),
-            limits: Limits { disk_mb: 64 * 1024, ..Limits::default() },
-            allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-            restart_policy: Default::default(),
-        };
-        let id = catalyst.create_server(&system, server).await.expect("server").id;
-        while catalyst.get_server(&system, id).await.expect("server").state != ServerState::Stopped {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            .with_daemon_config(|c| c.server_user = None)
+            .with_server_limits(Limits { disk_mb: 64 * 1024, ..Limits::default() })
+            .build()
+            .await;
+        let token = w.login(OWNER_EMAIL, PASSWORD).await;
+        let id = w.server();
         let config = catalyst_http::HttpConfig {
             rate_limits: catalyst_http::limits::RateLimits::unlimited(),
             ..Default::default()
         };
-        let app = catalyst_http::router_with(catalyst, Some(hub), &config);
+        let app = catalyst_http::router_with(w.catalyst.clone(), Some(w.hub.clone()), &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let ours = listener.local_addr().expect("addr");
         tokio::spawn(catalyst_http::serve(listener, app, std::future::pending()));
 
         let bytes = (mib * MIB) as f64;
-        let bare_file = dir.path().join("bare.bin");
+        let bare_file = w.dir.path().join("bare.bin");
         let bare_addr = bare(bare_file.clone()).await;
         let head = |path: &str, auth: &str| {
             format!(
@@ -192,13 +132,12 @@ fn main() {
         assert!(status.contains("200"), "bare: {status}");
 
         let path = format!("/api/servers/{id}/files/upload?path=big.bin");
-        let auth = format!("Authorization: Bearer {}\r\nUpload-Length: {}\r\n", owner.access_token, mib * MIB);
+        let auth = format!("Authorization: Bearer {token}\r\nUpload-Length: {}\r\n", mib * MIB);
         let t = Instant::now();
         let (status, ours_growth) = peak_growth(send(ours, head(&path, &auth), mib)).await;
         let ours_secs = t.elapsed().as_secs_f64();
         assert!(status.contains("201"), "catalyst: {status}");
-        let stored =
-            std::fs::metadata(dir.path().join("node/servers").join(id.to_string()).join("big.bin")).expect("stored");
+        let stored = std::fs::metadata(w.server_dir().join("big.bin")).expect("stored");
         assert_eq!(stored.len(), (mib * MIB) as u64, "the whole file arrived");
 
         println!("\n== upload of {mib} MiB over HTTP, streamed to disk ==");

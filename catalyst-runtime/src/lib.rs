@@ -11,6 +11,8 @@ pub mod link;
 pub mod node;
 pub mod store;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod webhook;
 
 pub use control::{Catalyst, CatalystBuilder};

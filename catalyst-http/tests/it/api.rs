@@ -9,6 +9,7 @@ use catalyst_core::id::NodeId;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, TestWorld};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -22,12 +23,11 @@ pub(crate) struct Api {
 
 impl Api {
     pub(crate) async fn new() -> Self {
-        let (catalyst, link, dir) = crate::support::control_plane().await;
-        catalyst.bootstrap_admin("admin@example.test", "admin", "admin-password".into()).await.expect("admin");
+        let w = TestWorld::sqlite().await.with_admin().build().await;
+        let admin = w.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let TestWorld { catalyst, hub: link, dir, .. } = w;
         let router = catalyst_http::router(catalyst.clone(), Some(link.clone()));
-        let mut api = Self { router, catalyst, link, dir, admin: String::new() };
-        api.admin = api.login("admin@example.test", "admin-password").await;
-        api
+        Self { router, catalyst, link, dir, admin }
     }
 
     pub(crate) async fn call(

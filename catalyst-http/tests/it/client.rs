@@ -10,13 +10,14 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, BackupStatus, LogQuery, Page};
+use catalyst_core::model::{BackupStatus, LogQuery, Page};
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::client::Client;
 use catalyst_runtime::api::{CatalystApi, Embedded, Subscription};
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, RegisterInput, ServerPatch};
+use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::testing;
 
 use crate::api::Api;
 
@@ -49,7 +50,7 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     let daemon =
         NodeDaemon::new(node.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(dir.join(tag)));
     link.add_node(daemon);
-    let template = crate::support::game_template(&format!("{tag}-game"));
+    let template = NewTemplate { name: format!("{tag}-game"), ..testing::game_template() };
     let template = api.create_template(template).await.expect("template");
     assert_eq!(api.get_template(template.id).await.expect("get template").name, template.name);
     assert!(api.list_templates(Page::new(0, 100)).await.expect("templates").items.iter().any(|t| t.id == template.id));
@@ -59,17 +60,7 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
         password: "customer-password".into(),
     };
     let customer = api.create_user(customer).await.expect("customer");
-    let server = NewServer {
-        name: tag.into(),
-        description: String::new(),
-        owner_id: customer.id,
-        node_id: node.id,
-        template_id: template.id,
-        variables: Default::default(),
-        limits: Default::default(),
-        allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-        restart_policy: Default::default(),
-    };
+    let server = NewServer { name: tag.into(), ..testing::new_server(customer.id, node.id, template.id) };
     let id = api.create_server(server).await.expect("server").id;
     assert_eq!(api.get_server(id).await.expect("server").owner_id, customer.id);
     until_state(api, id, ServerState::Stopped).await;

@@ -38,8 +38,8 @@ async fn serve(app: axum::Router, config: &HttpConfig) -> SocketAddr {
 }
 
 async fn plane(config: &HttpConfig) -> (SocketAddr, tempfile::TempDir) {
-    let (catalyst, hub, dir) = crate::support::control_plane().await;
-    (serve(catalyst_http::router_with(catalyst, Some(hub), config), config).await, dir)
+    let w = catalyst_runtime::testing::TestWorld::sqlite().await.build().await;
+    (serve(catalyst_http::router_with(w.catalyst, Some(w.hub), config), config).await, w.dir)
 }
 
 /// Everything the server sends until it closes (a reset counts as the end).

@@ -1,16 +1,12 @@
 //! The client WebSocket gateway over a real socket: auth, subscriptions, live events, console
 //! resume, commands and power actions, limits, and revocation reaching open sockets.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use catalyst_core::clock::SystemClock;
-use catalyst_core::model::Allocation;
 use catalyst_core::permission::Principal;
-use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::{GrantAccess, LoginInput, NewLocation, NewNode, NewServer, RegisterInput};
-use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::control::GrantAccess;
+use catalyst_runtime::testing::{OWNER_EMAIL, PASSWORD, TestWorld};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -24,90 +20,23 @@ struct World {
     owner_token: String,
     sub: catalyst_core::model::User,
     sub_token: String,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    _world: TestWorld,
 }
 
-async fn login(c: &Catalyst, name: &str) -> (catalyst_core::model::User, String) {
-    let user = c
-        .register(RegisterInput {
-            email: format!("{name}@example.test"),
-            username: name.into(),
-            password: "password-123".into(),
-        })
-        .await
-        .expect("register");
-    let out = c
-        .login(LoginInput { email: format!("{name}@example.test"), password: "password-123".into() }, None)
-        .await
-        .expect("login");
-    (user, out.access_token)
-}
-
+/// The owner's server, installed before any socket looks at it, and a subuser with no grant yet.
 async fn world() -> World {
-    let (catalyst, hub, dir) = crate::support::control_plane().await;
-    let node_dir = tempfile::tempdir().expect("tempdir");
-    let admin = Principal::system();
-    let loc = catalyst
-        .create_location(&admin, NewLocation { name: "l".into(), description: String::new() })
-        .await
-        .expect("loc");
-    let node = catalyst
-        .create_node(
-            &admin,
-            NewNode {
-                name: "n".into(),
-                location_id: loc.id,
-                fqdn: "n.example.test".into(),
-                memory_mb: 8192,
-                disk_mb: 100_000,
-                overallocate_percent: 0,
-            },
-        )
-        .await
-        .expect("node");
-    hub.add_node(NodeDaemon::new(
-        node.id,
-        Arc::new(FakeRuntime::new()),
-        Arc::new(SystemClock),
-        DaemonConfig::new(node_dir.path()),
-    ));
-    let template = catalyst.create_template(&admin, crate::support::game_template("t")).await.expect("template");
-    let (owner, owner_token) = login(&catalyst, "owner").await;
-    let (sub, sub_token) = login(&catalyst, "subuser").await;
-    let server = catalyst
-        .create_server(
-            &admin,
-            NewServer {
-                name: "s".into(),
-                description: String::new(),
-                owner_id: owner.id,
-                node_id: node.id,
-                template_id: template.id,
-                variables: Default::default(),
-                limits: Default::default(),
-                allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-                restart_policy: Default::default(),
-            },
-        )
-        .await
-        .expect("server");
-    // Installed before any socket looks at it.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while catalyst.get_server(&admin, server.id).await.expect("get").state
-        != catalyst_core::lifecycle::ServerState::Stopped
-    {
-        assert!(tokio::time::Instant::now() < deadline, "never installed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let addr = crate::support::serve(catalyst_http::router(catalyst.clone(), Some(hub))).await;
+    let w = TestWorld::sqlite().await.with_server().build().await;
+    let owner_token = w.login(OWNER_EMAIL, PASSWORD).await;
+    let (sub, sub_token) = w.user("subuser").await;
+    let addr = crate::support::serve(catalyst_http::router(w.catalyst.clone(), Some(w.hub.clone()))).await;
     World {
-        catalyst,
+        catalyst: w.catalyst.clone(),
         url: format!("ws://{addr}/api/ws"),
-        server: server.id,
+        server: w.server(),
         owner_token,
         sub,
         sub_token,
-        _dirs: (dir, node_dir),
+        _world: w,
     }
 }
 

@@ -19,14 +19,14 @@ fn login(addr: std::net::SocketAddr) -> String {
 
 #[tokio::test]
 async fn auth_endpoints_are_rate_limited_per_ip_and_cors_follows_the_config() {
-    let (catalyst, hub, _dir) = crate::support::control_plane().await;
+    let w = catalyst_runtime::testing::TestWorld::sqlite().await.build().await;
     let config = catalyst_http::HttpConfig {
         rate_limits: catalyst_http::limits::RateLimits { per_minute: 100, auth_per_minute: 3, health_per_minute: 100 },
         cors_origins: vec!["https://panel.example.test".into()],
         hsts: true,
         ..Default::default()
     };
-    let addr = crate::support::serve(catalyst_http::router_with(catalyst, Some(hub), &config)).await;
+    let addr = crate::support::serve(catalyst_http::router_with(w.catalyst, Some(w.hub), &config)).await;
 
     for _ in 0..3 {
         let res = raw(addr, login(addr)).await;

@@ -15,6 +15,7 @@ use catalyst_http::agent_client::{self, AgentConfig};
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::{NewLocation, NewNode, NewServer};
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::testing::{self, TestWorld};
 use futures::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -26,9 +27,9 @@ struct Plane {
 }
 
 async fn plane() -> Plane {
-    let (catalyst, hub, dir) = crate::support::control_plane().await;
-    let addr = crate::support::serve(catalyst_http::router(catalyst.clone(), Some(hub))).await;
-    Plane { catalyst, base: format!("http://{addr}"), admin: Principal::system(), _dir: dir }
+    let w = TestWorld::sqlite().await.build().await;
+    let addr = crate::support::serve(catalyst_http::router(w.catalyst.clone(), Some(w.hub))).await;
+    Plane { catalyst: w.catalyst, base: format!("http://{addr}"), admin: w.admin, _dir: w.dir }
 }
 
 async fn node(p: &Plane, name: &str) -> (catalyst_core::model::Node, String) {
@@ -117,25 +118,9 @@ async fn agent_link_end_to_end() {
         .await
         .expect("user")
         .expect("new");
-    let template = p.catalyst.create_template(&p.admin, crate::support::game_template("game")).await.expect("template");
-    let server = p
-        .catalyst
-        .create_server(
-            &p.admin,
-            NewServer {
-                name: "s".into(),
-                description: String::new(),
-                owner_id: owner.id,
-                node_id: n1.id,
-                template_id: template.id,
-                variables: Default::default(),
-                limits: Default::default(),
-                allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-                restart_policy: Default::default(),
-            },
-        )
-        .await
-        .expect("server");
+    let template = p.catalyst.create_template(&p.admin, testing::game_template()).await.expect("template");
+    let server = testing::new_server(owner.id, n1.id, template.id);
+    let server = p.catalyst.create_server(&p.admin, server).await.expect("server");
     let state = async || p.catalyst.get_server(&p.admin, server.id).await.expect("get").state;
     until("installed over the link", async || state().await == ServerState::Stopped).await;
     p.catalyst.start_server(&p.admin, server.id).await.expect("start over the link");
@@ -213,7 +198,7 @@ async fn a_node_cannot_rewrite_backups_or_audit_in_other_names() {
     let p = plane().await;
     let (n1, credential) = node(&p, "n1").await;
     let (_daemon, handle, stop, _dir) = connected(&p, &n1, &credential).await;
-    let template = p.catalyst.create_template(&p.admin, crate::support::game_template("game")).await.expect("template");
+    let template = p.catalyst.create_template(&p.admin, testing::game_template()).await.expect("template");
     let mut servers = Vec::new();
     for (name, port) in [("alice", 25565), ("bob", 25566)] {
         let owner = p
@@ -222,17 +207,8 @@ async fn a_node_cannot_rewrite_backups_or_audit_in_other_names() {
             .await
             .expect("user")
             .expect("new");
-        let input = NewServer {
-            name: name.into(),
-            description: String::new(),
-            owner_id: owner.id,
-            node_id: n1.id,
-            template_id: template.id,
-            variables: Default::default(),
-            limits: Default::default(),
-            allocations: vec![Allocation { ip: "0.0.0.0".into(), port, primary: true }],
-            restart_policy: Default::default(),
-        };
+        let allocations = vec![Allocation { ip: "0.0.0.0".into(), port, primary: true }];
+        let input = NewServer { name: name.into(), allocations, ..testing::new_server(owner.id, n1.id, template.id) };
         let s = p.catalyst.create_server(&p.admin, input).await.expect("server");
         until("installed", async || {
             p.catalyst.get_server(&p.admin, s.id).await.expect("get").state == ServerState::Stopped

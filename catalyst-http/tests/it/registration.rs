@@ -1,14 +1,10 @@
 //! Closed registration: nobody signs up, operators create users over the admin API (as a
 //! billing panel does), and a customer cannot.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::link::NodeHub;
-use catalyst_runtime::store::SqliteStore;
+use catalyst_runtime::testing::TestWorld;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -25,17 +21,9 @@ async fn call(router: &axum::Router, path: &str, token: Option<&str>, body: Valu
 
 #[tokio::test]
 async fn closed_registration_leaves_user_creation_to_operators() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let auth = AuthConfig { open_registration: false, ..AuthConfig::with_secret(vec![7u8; 32]).expect("secret") };
-    let catalyst = Catalyst::builder()
-        .store(Arc::new(SqliteStore::open(&dir.path().join("c.db")).await.expect("sqlite")))
-        .link(Arc::new(NodeHub::new()))
-        .auth(auth)
-        .build()
-        .await
-        .expect("build");
-    catalyst.bootstrap_admin("admin@example.test", "admin", "admin-password".into()).await.expect("admin");
-    let router = catalyst_http::router(catalyst, None);
+    let w = TestWorld::sqlite().await.configure(move |b| b.auth(auth)).with_admin().build().await;
+    let router = catalyst_http::router(w.catalyst.clone(), None);
     let login = |email: &'static str, password: &'static str| {
         let router = router.clone();
         async move {

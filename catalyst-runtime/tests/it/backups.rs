@@ -11,15 +11,13 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::events::{BackupPhase, DomainEvent};
 use catalyst_core::id::{BackupId, ServerId};
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, BackupStatus, BackupStorage, RetentionPolicy};
+use catalyst_core::model::{BackupStatus, BackupStorage, RetentionPolicy};
 use catalyst_core::permission::Principal;
 use catalyst_core::store::MemoryStore;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, RegisterInput};
-use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::testing::{TestWorld, wait_for_state};
 use sha2::Digest;
 
 pub struct World {
@@ -34,65 +32,16 @@ pub struct World {
 /// A stopped server owned by a customer, on a node over the fake runtime, with backups going to
 /// `storage`.
 pub async fn world(storage: BackupStorage, retention: RetentionPolicy) -> World {
-    let data = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(MemoryStore::new());
-    let system = Principal::system();
-    let build = |hub: NodeHub| {
-        Catalyst::builder()
-            .store(store.clone())
-            .link(Arc::new(hub))
-            .auth(AuthConfig::with_secret(vec![7u8; 32]).expect("secret"))
-            .scheduler(None)
-            .backup_storage(storage.clone())
-            .backup_retention(retention)
-            .build()
-    };
-    let bootstrap = build(NodeHub::new()).await.expect("bootstrap");
-    let loc = bootstrap.create_location(&system, NewLocation { name: "l".into(), description: String::new() }).await;
-    let node = NewNode {
-        name: "n".into(),
-        location_id: loc.expect("location").id,
-        fqdn: "n.example.test".into(),
-        memory_mb: 8192,
-        disk_mb: 100_000,
-        overallocate_percent: 0,
-    };
-    let node = bootstrap.create_node(&system, node).await.expect("node");
-    let daemon =
-        NodeDaemon::new(node.id, Arc::new(FakeRuntime::new()), Arc::new(SystemClock), DaemonConfig::new(data.path()));
-    let hub = NodeHub::new();
-    hub.add_node(daemon.clone());
-    let catalyst = build(hub).await.expect("catalyst");
-    let user =
-        RegisterInput { email: "o@example.test".into(), username: "owner".into(), password: "password-123".into() };
-    let user = catalyst.register(user).await.expect("register");
-    let template = crate::support::game_template();
-    let template = catalyst.create_template(&system, template).await.expect("template");
-    let server = NewServer {
-        name: "s".into(),
-        description: String::new(),
-        owner_id: user.id,
-        node_id: node.id,
-        template_id: template.id,
-        variables: Default::default(),
-        limits: Default::default(),
-        allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-        restart_policy: Default::default(),
-    };
-    let server = catalyst.create_server(&system, server).await.expect("server").id;
-    let owner = catalyst.principal_for(user.id).await.expect("principal");
-    wait_state(&catalyst, server, ServerState::Stopped).await;
-    let root = data.path().join("servers").join(server.to_string());
+    let w = TestWorld::on(Arc::new(MemoryStore::new()))
+        .configure(move |b| b.scheduler(None).backup_storage(storage).backup_retention(retention))
+        .with_server()
+        .build()
+        .await;
+    let root = w.server_dir();
     std::fs::create_dir_all(&root).expect("root");
+    let (daemon, owner, server) = (w.daemon().clone(), w.owner().clone(), w.server());
+    let TestWorld { catalyst, dir: data, .. } = w;
     World { catalyst, daemon, owner, server, root, data }
-}
-
-pub async fn wait_state(catalyst: &Catalyst, server: ServerId, state: ServerState) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while catalyst.get_server(&Principal::system(), server).await.expect("server").state != state {
-        assert!(tokio::time::Instant::now() < deadline, "never {state:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Wait for a backup event in one of `phases`; returns it and the running events seen.
@@ -184,7 +133,7 @@ async fn round_trip(w: &World, stored: impl AsyncFn(ServerId, BackupId) -> Vec<u
     std::fs::write(w.root.join("planted.txt"), b"new").expect("new");
     std::fs::remove_file(w.root.join("server.properties")).expect("rm");
     w.catalyst.start_server(&w.owner, w.server).await.expect("start");
-    wait_state(&w.catalyst, w.server, ServerState::Running).await;
+    wait_for_state(&w.catalyst, w.server, ServerState::Running).await;
     w.catalyst.restore_backup(&w.owner, w.server, backup.id).await.expect("restore");
     let (phase, error, _) =
         wait_phase(&mut events, backup.id, &[BackupPhase::Restored, BackupPhase::RestoreFailed]).await;

@@ -16,13 +16,12 @@ use catalyst_core::ports::{ExitStatus, Store};
 use catalyst_core::restart::{RestartMode, RestartPolicy};
 use catalyst_core::testing::{FakeRuntime, FakeRuntimeCall};
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
 use catalyst_runtime::control::{
     GrantAccess, LoginInput, NewLocation, NewNode, NewRole, NewServer, NewTemplate, RegisterInput, ServerPatch,
     UserPatch,
 };
-use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::testing::TestWorld;
 
 use crate::support;
 
@@ -42,22 +41,10 @@ fn kind<T: std::fmt::Debug>(r: catalyst_core::Result<T>) -> ErrorKind {
     }
 }
 
+/// A signed-in administrator, a small node (4096 MB, for the capacity checks) over the fake
+/// runtime with a short stop grace, and the `game` template.
 pub async fn world(store: Arc<dyn Store>) -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let link = NodeHub::new();
-    let catalyst = Catalyst::builder()
-        .store(store)
-        .link(Arc::new(link.clone()))
-        .auth(AuthConfig::with_secret(vec![42u8; 32]).expect("secret"))
-        .build()
-        .await
-        .expect("build");
-    catalyst.bootstrap_admin("admin@example.test", "admin", "admin-password".into()).await.expect("bootstrap");
-    let login = catalyst
-        .login(LoginInput { email: "admin@example.test".into(), password: "admin-password".into() }, None)
-        .await
-        .expect("login");
-    let admin = catalyst.authenticate(&login.access_token).await.expect("authenticate");
+    let TestWorld { catalyst, hub: link, admin, dir, .. } = TestWorld::on(store).with_admin().build().await;
     let loc = catalyst
         .create_location(&admin, NewLocation { name: "loc".into(), description: String::new() })
         .await

@@ -11,6 +11,7 @@ use catalyst_core::model::{AuditQuery, BackupStorage, Page, RetentionPolicy};
 use catalyst_core::permission::{Permission, Principal};
 use catalyst_runtime::control::{GrantAccess, LoginInput, RegisterInput};
 use catalyst_runtime::node::{SftpConfig, serve_sftp};
+use catalyst_runtime::testing::OWNER_EMAIL;
 use tokio::io::AsyncWriteExt;
 
 use crate::backups::{World, world};
@@ -92,7 +93,7 @@ fn noise(n: usize) -> Vec<u8> {
 async fn openssh_sftp_puts_gets_and_manages_files_within_its_permissions() {
     let Some(s) = start().await else { return };
     let user = format!("owner.{}", s.w.server);
-    let jwt = token(&s.w, "o@example.test").await;
+    let jwt = token(&s.w, OWNER_EMAIL).await;
     let data = noise(3 << 20);
     std::fs::write(s.local("up.bin"), &data).expect("local file");
     std::fs::create_dir_all(s.w.root.join("world")).expect("world");
@@ -169,7 +170,7 @@ fn plant(root: &Path, outside: &Path) {
 async fn sftp_cannot_escape_the_server_directory() {
     let Some(s) = start().await else { return };
     let user = s.w.server.to_string();
-    let jwt = token(&s.w, "o@example.test").await;
+    let jwt = token(&s.w, OWNER_EMAIL).await;
     let outside = s.w.data.path().join("outside");
     plant(&s.w.root, &outside);
     std::fs::write(s.local("evil"), b"evil").expect("evil");
@@ -242,7 +243,7 @@ async fn revoking_access_disconnects_an_open_session() {
 async fn sftp_reports_real_file_types_and_fifos_never_hang_a_session() {
     let Some(s) = start().await else { return };
     let user = s.w.server.to_string();
-    let jwt = token(&s.w, "o@example.test").await;
+    let jwt = token(&s.w, OWNER_EMAIL).await;
     std::fs::write(s.w.root.join("file.txt"), b"file").expect("file");
     std::os::unix::fs::symlink("file.txt", s.w.root.join("link")).expect("link");
     std::fs::create_dir_all(s.w.root.join("dir")).expect("dir");

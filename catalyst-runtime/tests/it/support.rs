@@ -44,20 +44,3 @@ pub fn skip_unless_ci(what: &str) {
     assert!(std::env::var("CI").is_err(), "{what}: cannot be skipped in CI");
     eprintln!("!!! SKIPPED: {what}");
 }
-
-/// The template most tests run: `./run`, stopped with `stop`, started once it prints `Done`.
-pub fn game_template() -> catalyst_runtime::control::NewTemplate {
-    use catalyst_core::model::{DonePattern, StopAction};
-    catalyst_runtime::control::NewTemplate {
-        name: "game".into(),
-        description: String::new(),
-        image: "img".into(),
-        startup: "./run".into(),
-        env: Default::default(),
-        variables: vec![],
-        install: None,
-        stop: StopAction::Command("stop".into()),
-        done_patterns: vec![DonePattern::Substring("Done".into())],
-        config_files: vec![],
-    }
-}

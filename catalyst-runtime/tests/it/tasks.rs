@@ -5,19 +5,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalyst_core::clock::SystemClock;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, CatchUp, TaskAction};
+use catalyst_core::model::{CatchUp, TaskAction};
 use catalyst_core::permission::{Permission, Principal};
 use catalyst_core::ports::Store;
 use catalyst_core::testing::{FakeRuntime, FakeRuntimeCall, ManualClock};
 use catalyst_core::{ErrorKind, model::Timestamp};
-use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{GrantAccess, NewLocation, NewNode, NewServer, NewTask, RegisterInput, TaskPatch};
+use catalyst_runtime::control::{GrantAccess, NewTask, RegisterInput, TaskPatch};
 use catalyst_runtime::link::NodeHub;
-use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::node::NodeDaemon;
+use catalyst_runtime::testing::{self, TestWorld};
+use catalyst_runtime::{Catalyst, CatalystBuilder};
 
 use crate::support;
 
@@ -26,25 +25,23 @@ pub fn start() -> Timestamp {
     chrono::DateTime::parse_from_rfc3339("2030-01-01T11:59:30Z").expect("time").to_utc()
 }
 
-/// A control plane on `store` under `clock`, with its scheduler left to the test.
+/// The settings of every control plane here: the scheduler is left to the test, webhooks are
+/// quick and may reach loopback.
+fn settings(builder: CatalystBuilder) -> CatalystBuilder {
+    builder.scheduler(None).webhooks(catalyst_runtime::webhook::WebhookPolicy {
+        allow_private: true,
+        attempts: 2,
+        backoff: Duration::from_millis(10),
+        timeout: Duration::from_secs(5),
+    })
+}
+
+/// Another control plane on `store` under `clock` (a restart, or a second replica), with its
+/// own hub reaching `daemon`.
 pub async fn control_plane(store: Arc<dyn Store>, clock: Arc<ManualClock>, daemon: &NodeDaemon) -> Catalyst {
     let hub = NodeHub::new();
     hub.add_node(daemon.clone());
-    Catalyst::builder()
-        .store(store)
-        .link(Arc::new(hub))
-        .clock(clock)
-        .auth(AuthConfig::with_secret(vec![9u8; 32]).expect("secret"))
-        .scheduler(None)
-        .webhooks(catalyst_runtime::webhook::WebhookPolicy {
-            allow_private: true,
-            attempts: 2,
-            backoff: Duration::from_millis(10),
-            timeout: Duration::from_secs(5),
-        })
-        .build()
-        .await
-        .expect("build")
+    settings(testing::control_plane(store, &hub).clock(clock)).build().await.expect("build")
 }
 
 pub struct Setup {
@@ -59,63 +56,20 @@ pub struct Setup {
 
 /// A running server owned by a customer, on a node with the fake runtime.
 pub async fn setup(store: Arc<dyn Store>) -> Setup {
-    let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::new(start()));
     let runtime = Arc::new(FakeRuntime::new());
-    let system = Principal::system();
-    let loc = NewLocation { name: "loc".into(), description: String::new() };
-    // The node's id must exist before its daemon; create it through a first facade.
-    let bootstrap = Catalyst::builder()
-        .store(store.clone())
-        .link(Arc::new(NodeHub::new()))
-        .clock(clock.clone())
-        .auth(AuthConfig::with_secret(vec![9u8; 32]).expect("secret"))
-        .scheduler(None)
+    let w = TestWorld::on(store)
+        .with_clock(clock.clone())
+        .configure(settings)
+        .with_runtime(runtime.clone())
+        .with_server()
         .build()
-        .await
-        .expect("build");
-    let loc = bootstrap.create_location(&system, loc).await.expect("location");
-    let node = NewNode {
-        name: "n".into(),
-        location_id: loc.id,
-        fqdn: "n.example.test".into(),
-        memory_mb: 8192,
-        disk_mb: 100_000,
-        overallocate_percent: 0,
-    };
-    let node = bootstrap.create_node(&system, node).await.expect("node");
-    let daemon = NodeDaemon::new(node.id, runtime.clone(), Arc::new(SystemClock), DaemonConfig::new(dir.path()));
-    let catalyst = control_plane(store, clock.clone(), &daemon).await;
-    let user =
-        RegisterInput { email: "owner@example.test".into(), username: "owner".into(), password: "password-123".into() };
-    let user = catalyst.register(user).await.expect("register");
-    let template = crate::support::game_template();
-    let template = catalyst.create_template(&system, template).await.expect("template");
-    let server = NewServer {
-        name: "s".into(),
-        description: String::new(),
-        owner_id: user.id,
-        node_id: node.id,
-        template_id: template.id,
-        variables: Default::default(),
-        limits: Default::default(),
-        allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-        restart_policy: Default::default(),
-    };
-    let server = catalyst.create_server(&system, server).await.expect("server").id;
-    let owner = catalyst.principal_for(user.id).await.expect("principal");
-    wait_state(&catalyst, server, ServerState::Stopped).await;
-    catalyst.start_server(&owner, server).await.expect("start");
-    wait_state(&catalyst, server, ServerState::Running).await;
+        .await;
+    w.catalyst.start_server(w.owner(), w.server()).await.expect("start");
+    w.wait_for_state(w.server(), ServerState::Running).await;
+    let (daemon, owner, server) = (w.daemon().clone(), w.owner().clone(), w.server());
+    let TestWorld { catalyst, dir, .. } = w;
     Setup { catalyst, clock, runtime, daemon, owner, server, _dir: dir }
-}
-
-async fn wait_state(catalyst: &Catalyst, server: ServerId, state: ServerState) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while catalyst.get_server(&Principal::system(), server).await.expect("server").state != state {
-        assert!(tokio::time::Instant::now() < deadline, "never {state:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Console commands the fake runtime received, in order.

@@ -11,18 +11,18 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::events::{BackupPhase, DomainEvent, TransferPhase};
 use catalyst_core::id::{NodeId, ServerId};
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, BackupStorage};
+use catalyst_core::model::BackupStorage;
 use catalyst_core::permission::Principal;
 use catalyst_core::protocol::{NodeRequest, NodeResponse};
 use catalyst_core::store::MemoryStore;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
-use catalyst_runtime::control::auth::AuthConfig;
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer};
+use catalyst_runtime::control::{NewLocation, NewNode};
 use catalyst_runtime::link::{NodeEndpoint, NodeHub};
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+use catalyst_runtime::testing::{self, wait_for_state};
 
-use crate::backups::{snapshot, wait_state};
+use crate::backups::snapshot;
 
 /// A target whose archive writes fail once armed (a node dying midway through the copy).
 #[derive(Debug)]
@@ -56,10 +56,7 @@ async fn two_nodes() -> Two {
     let store = Arc::new(MemoryStore::new());
     let system = Principal::system();
     let build = |hub: NodeHub| {
-        Catalyst::builder()
-            .store(store.clone())
-            .link(Arc::new(hub))
-            .auth(AuthConfig::with_secret(vec![5u8; 32]).expect("secret"))
+        testing::control_plane(store.clone(), &hub)
             .scheduler(None)
             .backup_storage(BackupStorage::Local { directory: String::new() })
             .build()
@@ -90,26 +87,11 @@ async fn two_nodes() -> Two {
     let target = Arc::new(Failing { inner: db, armed: AtomicBool::new(false) });
     hub.attach(nodes[1], target.clone());
     let catalyst = build(hub.clone()).await.expect("catalyst");
-    let template = crate::support::game_template();
-    let template = catalyst.create_template(&system, template).await.expect("template");
-    let server = NewServer {
-        name: "s".into(),
-        description: String::new(),
-        owner_id: catalyst
-            .bootstrap_admin("admin@example.test", "admin", "password-123".into())
-            .await
-            .expect("admin")
-            .expect("new")
-            .id,
-        node_id: nodes[0],
-        template_id: template.id,
-        variables: Default::default(),
-        limits: Default::default(),
-        allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
-        restart_policy: Default::default(),
-    };
+    let template = catalyst.create_template(&system, testing::game_template()).await.expect("template");
+    let admin = catalyst.bootstrap_admin("admin@example.test", "admin", "password-123".into()).await;
+    let server = testing::new_server(admin.expect("admin").expect("new").id, nodes[0], template.id);
     let server = catalyst.create_server(&system, server).await.expect("server").id;
-    wait_state(&catalyst, server, ServerState::Stopped).await;
+    wait_for_state(&catalyst, server, ServerState::Stopped).await;
     Two { catalyst, server, a: nodes[0], b: nodes[1], target, hub, data_a, data_b }
 }
 
@@ -166,13 +148,13 @@ async fn a_transfer_moves_files_and_backups_and_runs_on_the_target() {
         }
     }
     t.catalyst.start_server(&system, t.server).await.expect("start");
-    wait_state(&t.catalyst, t.server, ServerState::Running).await;
+    wait_for_state(&t.catalyst, t.server, ServerState::Running).await;
 
     t.catalyst.transfer_server(&system, t.server, t.b).await.expect("transfer");
     assert_eq!(wait_transfer(&mut events).await, TransferPhase::Completed);
     let server = t.catalyst.get_server(&system, t.server).await.expect("server");
     assert_eq!(server.node_id, t.b);
-    wait_state(&t.catalyst, t.server, ServerState::Running).await;
+    wait_for_state(&t.catalyst, t.server, ServerState::Running).await;
     assert_eq!(snapshot(&root(&t.data_b, t.server)), expected, "the files arrived intact");
     assert!(!root(&t.data_a, t.server).exists(), "the source's copy is gone");
     assert_eq!(files_in(&t.data_a.path().join("transfers")) + files_in(&t.data_b.path().join("transfers")), 0);
@@ -214,7 +196,7 @@ async fn a_transfer_that_fails_midway_leaves_the_server_running_on_its_source() 
     fill(&root(&t.data_a, t.server));
     let expected = snapshot(&root(&t.data_a, t.server));
     t.catalyst.start_server(&system, t.server).await.expect("start");
-    wait_state(&t.catalyst, t.server, ServerState::Running).await;
+    wait_for_state(&t.catalyst, t.server, ServerState::Running).await;
 
     t.target.armed.store(true, Ordering::SeqCst);
     let mut events = t.catalyst.events().subscribe();
@@ -222,7 +204,7 @@ async fn a_transfer_that_fails_midway_leaves_the_server_running_on_its_source() 
     assert_eq!(wait_transfer(&mut events).await, TransferPhase::Failed);
     let server = t.catalyst.get_server(&system, t.server).await.expect("server");
     assert_eq!(server.node_id, t.a, "still on its source");
-    wait_state(&t.catalyst, t.server, ServerState::Running).await;
+    wait_for_state(&t.catalyst, t.server, ServerState::Running).await;
     assert_eq!(snapshot(&root(&t.data_a, t.server)), expected, "the source's files are intact");
     assert!(!root(&t.data_b, t.server).exists(), "nothing of it stayed on the target");
     assert_eq!(files_in(&t.data_a.path().join("transfers")) + files_in(&t.data_b.path().join("transfers")), 0);
@@ -234,9 +216,9 @@ async fn a_transfer_interrupted_by_a_control_plane_restart_is_rolled_back() {
     let t = two_nodes().await;
     // The source was locked for a transfer by a control plane that then died.
     t.hub.request(t.a, NodeRequest::BeginTransfer { server_id: t.server }).await.expect("lock");
-    wait_state(&t.catalyst, t.server, ServerState::Transferring).await;
+    wait_for_state(&t.catalyst, t.server, ServerState::Transferring).await;
     // The node reconnects to a control plane that runs no transfer for it.
     t.catalyst.reconcile_node(t.a, &[(t.server, ServerState::Transferring)]).await.expect("reconcile");
-    wait_state(&t.catalyst, t.server, ServerState::Stopped).await;
+    wait_for_state(&t.catalyst, t.server, ServerState::Stopped).await;
     t.catalyst.start_server(&Principal::system(), t.server).await.expect("it starts again");
 }
