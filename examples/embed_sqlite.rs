@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     let login = catalyst
         .login(LoginInput { email: "admin@example.com".into(), password: "correct horse battery".into() }, None)
         .await?;
-    let admin = catalyst.authenticate(&login.access_token).await?;
+    let admin = catalyst.authenticate(&login.access_token, None).await?;
     println!("logged in as {}", login.user.email);
 
     let location =

@@ -156,6 +156,45 @@ impl Error {
     pub fn internal(message: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::new(ErrorKind::Internal, message).with_source(source)
     }
+
+    /// `internal` for an answer or a state that cannot happen (a bug, or two versions that do
+    /// not match), where there is no error to carry.
+    pub fn unexpected(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    /// `timeout`: something did not answer or finish in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+
+    /// `rate_limited` (add [`Error::with_retry_after`] when the wait is known).
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::RateLimited, message)
+    }
+
+    /// `quota_exceeded`: a limit of the server, user or node is reached.
+    pub fn quota_exceeded(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::QuotaExceeded, message)
+    }
+
+    /// `invalid_transition`: the server's state does not allow the action.
+    pub fn invalid_transition(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidTransition, message)
+    }
+}
+
+/// Turning an adapter's error into a Catalyst error of a chosen kind while keeping it as the
+/// source (rather than flattening it into the message).
+pub trait ResultExt<T> {
+    /// The error becomes `kind` with `message`, and the original its source.
+    fn or_kind(self, kind: ErrorKind, message: impl Into<String>) -> Result<T>;
+}
+
+impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> ResultExt<T> for std::result::Result<T, E> {
+    fn or_kind(self, kind: ErrorKind, message: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::new(kind, message).with_source(e))
+    }
 }
 
 #[cfg(test)]

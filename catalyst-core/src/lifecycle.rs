@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::{Error, ErrorKind};
+use crate::Error;
 
 /// Where a server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -306,9 +306,7 @@ pub fn apply(state: ServerState, event: Event) -> Result<Transition, Error> {
         }
         (S::Installing, Event::Delete) => to(S::Installing, &[AbortInstall, FollowUp(self::FollowUp::Delete)]),
 
-        (state, event) => {
-            Err(Error::new(ErrorKind::InvalidTransition, format!("cannot {} a server that is {}", event.name(), state)))
-        }
+        (state, event) => Err(Error::invalid_transition(format!("cannot {} a server that is {}", event.name(), state))),
     }
 }
 
@@ -346,6 +344,7 @@ pub fn mermaid_diagram() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use ServerState as S;
 
     fn next(state: S, event: Event) -> Option<S> {

@@ -15,7 +15,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use catalyst_core::id::NodeId;
 use catalyst_core::protocol::{AgentFrame, ControlFrame, NodeRequest, NodeResponse, PROTOCOL_VERSION, WireError};
-use catalyst_core::{Error, ErrorKind, Result};
+use catalyst_core::{Error, Result};
 use catalyst_runtime::control::NodeCredential;
 use catalyst_runtime::link::NodeEndpoint;
 use futures::{SinkExt, StreamExt};
@@ -81,7 +81,7 @@ impl NodeEndpoint for RemoteAgent {
             Ok(Err(_)) => Err(Error::unavailable("the node disconnected")),
             Err(_) => {
                 self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                Err(Error::new(ErrorKind::Timeout, "the node did not answer in time"))
+                Err(Error::timeout("the node did not answer in time"))
             }
         }
     }

@@ -114,7 +114,7 @@ impl Client {
         body: Option<&(impl Serialize + Sync)>,
     ) -> Result<T> {
         let response = self.send(method, path, body).await?;
-        response.json().await.map_err(|e| Error::new(ErrorKind::Internal, format!("an unexpected answer: {e}")))
+        response.json().await.map_err(|e| Error::unexpected(format!("an unexpected answer: {e}")))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {

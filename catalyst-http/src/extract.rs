@@ -30,7 +30,7 @@ impl FromRequestParts<AppState> for Auth {
         let ip = client_ip(parts);
         if let Some(key) = parts.headers.get("x-api-key") {
             let key = key.to_str().map_err(|_| Error::unauthenticated("the API key is invalid"))?;
-            return Ok(Auth(state.catalyst.authenticate_api_key(key.trim(), ip).await?));
+            return Ok(Auth(state.catalyst.authenticate(key.trim(), ip).await?));
         }
         let header =
             parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
@@ -41,14 +41,7 @@ impl FromRequestParts<AppState> for Auth {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| Error::unauthenticated("the Authorization header must be a Bearer token"))?
             .trim();
-        if token.starts_with(catalyst_runtime::control::KEY_PREFIX) {
-            return Ok(Auth(state.catalyst.authenticate_api_key(token, ip).await?));
-        }
-        let mut principal = state.catalyst.authenticate(token).await?;
-        if let Some(ip) = ip {
-            principal = principal.with_ip(ip);
-        }
-        Ok(Auth(principal))
+        Ok(Auth(state.catalyst.authenticate(token, ip).await?))
     }
 }
 
@@ -80,8 +73,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             Ok(read) => read,
             Err(_) => {
                 let message = format!("the request body took longer than {deadline:?}");
-                return Err(ApiError::from(Error::new(ErrorKind::Timeout, message))
-                    .with_status(axum::http::StatusCode::REQUEST_TIMEOUT));
+                return Err(
+                    ApiError::from(Error::timeout(message)).with_status(axum::http::StatusCode::REQUEST_TIMEOUT)
+                );
             }
         };
         match read {

@@ -12,13 +12,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use catalyst_core::Error;
 use catalyst_core::events::DomainEvent;
 use catalyst_core::follow::{Delivery, Follow, Step};
 use catalyst_core::id::{ServerId, UserId};
 use catalyst_core::permission::Principal;
 pub use catalyst_core::protocol::gateway::close;
 use catalyst_core::protocol::gateway::{ClientFrame, PowerAction, ServerFrame};
-use catalyst_core::{Error, ErrorKind};
 use catalyst_runtime::api::follow::{Outcome, Sink, access, carry_out};
 use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
@@ -103,7 +103,7 @@ async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
 }
 
 async fn authenticate(state: &AppState, token: &str) -> Result<(Principal, tokio::time::Instant), Error> {
-    let principal = state.catalyst.authenticate(token).await?;
+    let principal = state.catalyst.authenticate(token, None).await?;
     let ttl = state.catalyst.credential_seconds_left(token).await.unwrap_or(0);
     Ok((principal, tokio::time::Instant::now() + Duration::from_secs(ttl)))
 }
@@ -192,7 +192,7 @@ async fn run(
 /// After missed events: the credential and every subscription, as if each revocation, grant
 /// change, suspension and deletion had been heard.
 async fn recheck(state: &AppState, socket: &mut WebSocket, s: &mut Session) -> Option<(u16, String)> {
-    match state.catalyst.authenticate(&s.token).await {
+    match state.catalyst.authenticate(&s.token, None).await {
         Ok(p) if p.user_id() == Some(s.user) => s.principal = p,
         _ => return Some((close::UNAUTHENTICATED, "the session was revoked".into())),
     }
@@ -255,7 +255,7 @@ async fn handle(
         },
         ClientFrame::Subscribe { server_id, since } => {
             if s.follows.len() >= MAX_SUBSCRIPTIONS && !s.follows.contains_key(&server_id) {
-                ServerFrame::error(&Error::new(ErrorKind::QuotaExceeded, "too many subscriptions"))
+                ServerFrame::error(&Error::quota_exceeded("too many subscriptions"))
             } else {
                 match access(c, &s.principal, server_id).await {
                     Err(e) => ServerFrame::error(&e),
@@ -281,7 +281,7 @@ async fn handle(
         }
         ClientFrame::Command { server_id, command } => {
             if !take_token(s) {
-                ServerFrame::error(&Error::new(ErrorKind::RateLimited, "too many actions"))
+                ServerFrame::error(&Error::rate_limited("too many actions"))
             } else {
                 match c.send_command(&s.principal, server_id, &command).await {
                     Ok(()) => ServerFrame::Ok { state: None },
@@ -291,7 +291,7 @@ async fn handle(
         }
         ClientFrame::Power { server_id, action } => {
             if !take_token(s) {
-                ServerFrame::error(&Error::new(ErrorKind::RateLimited, "too many actions"))
+                ServerFrame::error(&Error::rate_limited("too many actions"))
             } else {
                 let r = match action {
                     PowerAction::Start => c.start_server(&s.principal, server_id).await,
@@ -333,7 +333,7 @@ async fn deliver(
             return None;
         }
         // Logout, password or role change, deletion: re-check the token now.
-        return match state.catalyst.authenticate(&s.token).await {
+        return match state.catalyst.authenticate(&s.token, None).await {
             Ok(p) => {
                 s.principal = p;
                 None

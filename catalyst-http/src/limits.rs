@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
-use catalyst_core::{Error, ErrorKind};
+use catalyst_core::Error;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -89,7 +89,7 @@ impl Limiters {
         };
         let not_until = limiter.check_key(&ip).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let error = Error::new(ErrorKind::RateLimited, "too many requests; slow down").with_retry_after(wait);
+        let error = Error::rate_limited("too many requests; slow down").with_retry_after(wait);
         Some(ApiError::from(error).into_response())
     }
 }

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
-use catalyst_core::{Error, ErrorKind};
+use catalyst_core::Error;
 
 use crate::error::ApiError;
 use crate::limits::Limiters;
@@ -126,7 +126,7 @@ impl BodyWatch {
     /// 408 for a stalled body.
     pub(crate) fn stalled_error(&self) -> ApiError {
         let message = format!("the request body sent nothing for {:?}", self.timeouts.idle);
-        ApiError::from(Error::new(ErrorKind::Timeout, message)).with_status(StatusCode::REQUEST_TIMEOUT)
+        ApiError::from(Error::timeout(message)).with_status(StatusCode::REQUEST_TIMEOUT)
     }
 }
 

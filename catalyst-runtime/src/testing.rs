@@ -216,7 +216,7 @@ impl TestWorldBuilder {
         if self.admin {
             w.catalyst.bootstrap_admin(ADMIN_EMAIL, "admin", ADMIN_PASSWORD.into()).await.expect("bootstrap admin");
             let token = w.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-            w.admin = w.catalyst.authenticate(&token).await.expect("authenticate admin");
+            w.admin = w.catalyst.authenticate(&token, None).await.expect("authenticate admin");
         }
         if let Some(runtime) = self.runtime {
             let location = NewLocation { name: "loc".into(), description: String::new() };
@@ -240,7 +240,7 @@ impl TestWorldBuilder {
         }
         if self.owner {
             let (_, token) = w.user("owner").await;
-            w.owner = Some(w.catalyst.authenticate(&token).await.expect("authenticate owner"));
+            w.owner = Some(w.catalyst.authenticate(&token, None).await.expect("authenticate owner"));
         }
         if let Some(template) = self.template {
             w.template = Some(w.catalyst.create_template(&system, template).await.expect("template").id);

@@ -480,7 +480,7 @@ mod tests {
                 json!({"type": "ok", "state": ServerState::Starting}),
             ),
             (
-                ServerFrame::error(&Error::new(ErrorKind::RateLimited, "too many actions")),
+                ServerFrame::error(&Error::rate_limited("too many actions")),
                 r#"{"code":"rate_limited","message":"too many actions","type":"error"}"#.into(),
                 json!({"type": "error", "code": "rate_limited", "message": "too many actions"}),
             ),

@@ -6,9 +6,9 @@ use axum::body::Body as RawBody;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use catalyst_core::Error;
 use catalyst_core::id::ServerId;
 use catalyst_core::model::{ArchiveFormat, FileEntry, FileOp, FileReply};
-use catalyst_core::{Error, ErrorKind};
 use catalyst_runtime::control::UploadStatus;
 use catalyst_runtime::node::FileAccess;
 use utoipa_axum::router::OpenApiRouter;
@@ -58,7 +58,7 @@ fn root() -> String {
 }
 
 fn unexpected(reply: FileReply) -> ApiError {
-    Error::new(ErrorKind::Internal, format!("unexpected answer from the node: {reply:?}")).into()
+    Error::unexpected(format!("unexpected answer from the node: {reply:?}")).into()
 }
 
 fn entry(reply: FileReply) -> ApiResult<Json<FileEntry>> {

@@ -159,7 +159,7 @@ async fn next(feed: &mut Subscription) -> DomainEvent {
 #[tokio::test]
 async fn embedded_and_remote_modes_agree() {
     let api = Api::new().await;
-    let admin = api.catalyst.authenticate(&api.admin).await.expect("principal");
+    let admin = api.catalyst.authenticate(&api.admin, None).await.expect("principal");
     let embedded = Embedded::new(api.catalyst.clone(), admin);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));

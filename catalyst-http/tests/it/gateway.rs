@@ -126,7 +126,7 @@ async fn authentication_and_revocation_reach_open_sockets() {
     assert_eq!(next(&mut ws).await["code"], 4401);
 
     // A subuser follows the server until the owner revokes the grant.
-    let owner = w.catalyst.authenticate(&w.owner_token).await.expect("owner");
+    let owner = w.catalyst.authenticate(&w.owner_token, None).await.expect("owner");
     let grant = GrantAccess {
         user_id: w.sub.id,
         permissions: vec![
@@ -181,7 +181,7 @@ async fn a_lagging_socket_still_hears_its_revocation() {
     for seq in 0..3000 {
         bus.publish(line(seq, "x".repeat(8192)));
     }
-    let owner = w.catalyst.authenticate(&w.owner_token).await.expect("owner");
+    let owner = w.catalyst.authenticate(&w.owner_token, None).await.expect("owner");
     w.catalyst.logout(&owner).await.expect("logout");
     for seq in 3000..13_000 {
         bus.publish(line(seq, "late".into()));

@@ -10,7 +10,7 @@ use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ApiKeyId;
 use catalyst_core::model::{ApiKey, Page, Paged};
 use catalyst_core::permission::{Permission, PermissionSet, Principal, Scope, authorize};
-use catalyst_core::{Error, ErrorKind, Result, validate};
+use catalyst_core::{Error, Result, validate};
 use rand::RngCore;
 use serde_json::json;
 
@@ -204,7 +204,7 @@ impl Catalyst {
 
     /// The principal of an API key: its creator's current permissions capped by its scopes.
     /// Every use is audited; over its rate limit it is `rate_limited` with a retry time.
-    pub async fn authenticate_api_key(&self, raw: &str, ip: Option<std::net::IpAddr>) -> Result<Principal> {
+    pub(super) async fn authenticate_api_key(&self, raw: &str, ip: Option<std::net::IpAddr>) -> Result<Principal> {
         let bad = || Error::unauthenticated("the API key is invalid");
         let (prefix, secret) = raw.strip_prefix(KEY_PREFIX).and_then(|r| r.split_once('_')).ok_or_else(bad)?;
         let (key, principal) = match self.inner.cache.api_key(prefix) {
@@ -242,9 +242,7 @@ impl Catalyst {
                     json!({}),
                 )
                 .await;
-                return Err(
-                    Error::new(ErrorKind::RateLimited, "the API key's rate limit is reached").with_retry_after(wait)
-                );
+                return Err(Error::rate_limited("the API key's rate limit is reached").with_retry_after(wait));
             }
         };
         if touch && let Err(e) = self.inner.store.touch_api_key(key.id, self.now()).await {

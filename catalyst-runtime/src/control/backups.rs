@@ -268,7 +268,7 @@ impl Catalyst {
                 return Ok(s);
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(Error::new(ErrorKind::Timeout, "the server did not stop in time"));
+                return Err(Error::timeout("the server did not stop in time"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

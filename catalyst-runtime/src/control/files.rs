@@ -97,7 +97,7 @@ impl Catalyst {
     async fn node_files(&self, grant: &Grant, server: &Server, op: FileOp) -> Result<FileReply> {
         match self.send(grant, server, NodeRequest::Files { server_id: server.id, op }).await? {
             NodeResponse::Files { reply } => Ok(reply),
-            other => Err(Error::new(ErrorKind::Internal, format!("the node answered a file operation with {other:?}"))),
+            other => Err(Error::unexpected(format!("the node answered a file operation with {other:?}"))),
         }
     }
 
@@ -118,7 +118,7 @@ impl Catalyst {
         let (server, grant) = self.file_target(who, id, Permission::FileRead).await?;
         let entry = match self.node_files(&grant, &server, FileOp::Stat { path: path.into() }).await? {
             FileReply::Entry { entry } => entry,
-            other => return Err(Error::new(ErrorKind::Internal, format!("unexpected answer to stat: {other:?}"))),
+            other => return Err(Error::unexpected(format!("unexpected answer to stat: {other:?}"))),
         };
         if entry.kind != FileKind::File {
             return Err(Error::invalid(format!("{path} is not a file")));
@@ -140,7 +140,7 @@ impl Catalyst {
                     match me.node_files(&grant, &server, FileOp::Read { path, offset, length }).await? {
                         FileReply::Chunk { data, .. } if data.len() == length as usize => Ok(Bytes::from(data)),
                         FileReply::Chunk { .. } => Err(Error::conflict("the file changed while it was downloaded")),
-                        other => Err(Error::new(ErrorKind::Internal, format!("unexpected answer to read: {other:?}"))),
+                        other => Err(Error::unexpected(format!("unexpected answer to read: {other:?}"))),
                     }
                 }
             })
@@ -154,7 +154,7 @@ impl Catalyst {
         let (server, grant) = self.file_target(who, id, Permission::FileWrite).await?;
         match self.node_files(&grant, &server, FileOp::Stat { path: partial_of(path)? }).await? {
             FileReply::Entry { entry } => Ok(entry.size),
-            other => Err(Error::new(ErrorKind::Internal, format!("unexpected answer to stat: {other:?}"))),
+            other => Err(Error::unexpected(format!("unexpected answer to stat: {other:?}"))),
         }
     }
 
@@ -341,11 +341,7 @@ impl Catalyst {
 #[async_trait::async_trait]
 impl crate::node::SftpAuthority for Catalyst {
     async fn file_access(&self, server: ServerId, credential: &str) -> Result<crate::node::FileAccess> {
-        let who = if credential.starts_with(super::KEY_PREFIX) {
-            self.authenticate_api_key(credential, None).await?
-        } else {
-            self.authenticate(credential).await?
-        };
+        let who = self.authenticate(credential, None).await?;
         self.file_permissions(&who, server).await
     }
 }

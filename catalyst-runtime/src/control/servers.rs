@@ -151,10 +151,10 @@ impl Catalyst {
         let node = self.inner.store.get_node(node_id).await?;
         let usage = self.inner.store.node_usage(node_id).await?;
         if usage.memory_mb + extra_memory > node.memory_capacity_mb() {
-            return Err(Error::new(ErrorKind::QuotaExceeded, format!("node {} has not enough memory left", node.name)));
+            return Err(Error::quota_exceeded(format!("node {} has not enough memory left", node.name)));
         }
         if usage.disk_mb + extra_disk > node.disk_capacity_mb() {
-            return Err(Error::new(ErrorKind::QuotaExceeded, format!("node {} has not enough disk left", node.name)));
+            return Err(Error::quota_exceeded(format!("node {} has not enough disk left", node.name)));
         }
         Ok(())
     }

@@ -247,7 +247,7 @@ impl Catalyst {
             Err(Error::unavailable("the node link closed"))
         })
         .await
-        .map_err(|_| Error::new(ErrorKind::Timeout, format!("{what} took too long")))?
+        .map_err(|_| Error::timeout(format!("{what} took too long")))?
     }
 
     /// Copy one archive of node-local storage from `source` to `target`, verified on arrival.
@@ -274,7 +274,7 @@ impl Catalyst {
             let data = match link.request(source, read).await? {
                 NodeResponse::Files { reply: FileReply::Chunk { data, .. } } => data,
                 other => {
-                    return Err(Error::new(ErrorKind::Internal, format!("unexpected answer to a read: {other:?}")));
+                    return Err(Error::unexpected(format!("unexpected answer to a read: {other:?}")));
                 }
             };
             let len = data.len() as u64;

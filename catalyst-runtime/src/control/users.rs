@@ -135,12 +135,23 @@ impl Catalyst {
         })
     }
 
-    /// Verify an access token (or an API key passed as a bearer token) and load what its user
-    /// holds. Revoked sessions and deleted users are refused at once, whatever the token's expiry.
-    pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
-        if access_token.starts_with(super::KEY_PREFIX) {
-            return self.authenticate_api_key(access_token, None).await;
+    /// Who presents `credential`, an access token or an API key (`catalyst_…`), from
+    /// `client_ip`: the one way in for HTTP, the gateway, SFTP and embedders. An API key gets
+    /// its creator's permissions capped by its scopes, is rate-limited and audited; an access
+    /// token gets what its user holds now. Revoked sessions, revoked keys and deleted users are
+    /// refused at once, whatever the expiry.
+    pub async fn authenticate(&self, credential: &str, client_ip: Option<std::net::IpAddr>) -> Result<Principal> {
+        if credential.starts_with(super::KEY_PREFIX) {
+            return self.authenticate_api_key(credential, client_ip).await;
         }
+        let principal = self.authenticate_token(credential).await?;
+        Ok(match client_ip {
+            Some(ip) => principal.with_ip(ip),
+            None => principal,
+        })
+    }
+
+    async fn authenticate_token(&self, access_token: &str) -> Result<Principal> {
         let claims = match self.inner.cache.token(access_token) {
             Some(t) if self.inner.tokens.unexpired(t.exp) => t,
             _ => {

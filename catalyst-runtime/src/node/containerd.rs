@@ -106,8 +106,7 @@ impl ContainerdRuntime {
     /// Connect and check that containerd answers.
     pub async fn connect(config: ContainerdConfig) -> Result<Self> {
         let channel = containerd_client::connect(&config.socket).await.map_err(|e| {
-            Error::new(ErrorKind::Unavailable, format!("cannot reach containerd at {}", config.socket.display()))
-                .with_source(e)
+            Error::unavailable(format!("cannot reach containerd at {}", config.socket.display())).with_source(e)
         })?;
         let client = Client::new(channel, &config.namespace)?;
         containerd_client::services::v1::version_client::VersionClient::new(client.channel.clone())
@@ -437,9 +436,7 @@ impl ContainerRuntime for ContainerdRuntime {
             *stdin = Some(self.open_stdin(id).await?);
         }
         let pipe = stdin.as_mut().ok_or_else(|| Error::conflict("no stdin"))?;
-        pipe.write_all(data)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Conflict, "the container closed its input").with_source(e))
+        pipe.write_all(data).await.map_err(|e| Error::conflict("the container closed its input").with_source(e))
     }
 
     async fn signal(&self, id: &str, signal: Signal) -> Result<()> {

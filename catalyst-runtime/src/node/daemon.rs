@@ -298,7 +298,7 @@ impl NodeDaemon {
     async fn call<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         tokio::time::timeout(self.inner.config.call_timeout, fut)
             .await
-            .map_err(|_| Error::new(ErrorKind::Timeout, "the container runtime did not answer in time"))?
+            .map_err(|_| Error::timeout("the container runtime did not answer in time"))?
     }
 
     async fn event(&self, id: ServerId, event: Event) -> Result<NodeResponse> {

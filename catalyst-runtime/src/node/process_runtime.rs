@@ -20,7 +20,7 @@ use catalyst_core::model::{Limits, LogStream};
 use catalyst_core::ports::{
     ConsoleLine, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, ExitStatus, Isolation, Signal,
 };
-use catalyst_core::{Error, ErrorKind, Result};
+use catalyst_core::{Error, Result};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
@@ -279,10 +279,8 @@ impl ContainerRuntime for ProcessRuntime {
         let proc = self.get(id)?;
         let mut stdin = proc.stdin.lock().await;
         let pipe = stdin.as_mut().ok_or_else(|| Error::conflict("the process is not running"))?;
-        pipe.write_all(data)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Conflict, "the process closed its input").with_source(e))?;
-        pipe.flush().await.map_err(|e| Error::new(ErrorKind::Conflict, "the process closed its input").with_source(e))
+        pipe.write_all(data).await.map_err(|e| Error::conflict("the process closed its input").with_source(e))?;
+        pipe.flush().await.map_err(|e| Error::conflict("the process closed its input").with_source(e))
     }
 
     async fn signal(&self, id: &str, signal: Signal) -> Result<()> {

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use catalyst_core::ports::Isolation;
-use catalyst_core::{Error, ErrorKind, Result};
+use catalyst_core::{Error, Result};
 
 /// The default range of per-server uids: far above the ones distributions hand out.
 pub const DEFAULT_SERVER_UIDS: Range<u32> = 2_000_000..2_100_000;
@@ -22,7 +22,7 @@ pub const DEFAULT_SERVER_UIDS: Range<u32> = 2_000_000..2_100_000;
 pub(super) fn allocate(range: &Range<u32>, taken: &HashSet<u32>) -> Result<u32> {
     range.clone().find(|uid| !taken.contains(uid)).ok_or_else(|| {
         let why = format!("every uid of {}..{} is taken: no room for another server", range.start, range.end);
-        Error::new(ErrorKind::QuotaExceeded, why)
+        Error::quota_exceeded(why)
     })
 }
 

@@ -28,7 +28,7 @@ impl PostgresStore {
                 .max_connections(1)
                 .connect_with(options.clone())
                 .await
-                .map_err(|e| Error::new(ErrorKind::Unavailable, "cannot reach PostgreSQL").with_source(e))?;
+                .map_err(|e| Error::unavailable("cannot reach PostgreSQL").with_source(e))?;
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
                 .execute(&bootstrap)
                 .await
@@ -41,7 +41,7 @@ impl PostgresStore {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(options)
             .await
-            .map_err(|e| Error::new(ErrorKind::Unavailable, "cannot reach PostgreSQL").with_source(e))?;
+            .map_err(|e| Error::unavailable("cannot reach PostgreSQL").with_source(e))?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await

@@ -36,10 +36,10 @@ fn constraint_err(e: sqlx::Error, unique: &str, reference: (ErrorKind, &str)) ->
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            Error::new(ErrorKind::Unavailable, "the database is unavailable").with_source(e)
+            Error::unavailable("the database is unavailable").with_source(e)
         }
         sqlx::Error::Database(db) if db.message().contains("database is locked") => {
-            Error::new(ErrorKind::Unavailable, "the database is busy; retry").with_source(sqlx::Error::Database(db))
+            Error::unavailable("the database is busy; retry").with_source(sqlx::Error::Database(db))
         }
         other => Error::internal("database error", other),
     }

@@ -50,7 +50,7 @@ impl SqliteStore {
             .max_connections(connections)
             .connect_with(options)
             .await
-            .map_err(|e| Error::new(ErrorKind::Unavailable, "cannot open the SQLite database").with_source(e))?;
+            .map_err(|e| Error::unavailable("cannot open the SQLite database").with_source(e))?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await

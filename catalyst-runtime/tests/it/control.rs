@@ -121,7 +121,7 @@ impl World {
             .login(LoginInput { email: format!("{name}@example.test"), password: "password-123".into() }, None)
             .await
             .expect("login");
-        let p = self.catalyst.authenticate(&login.access_token).await.expect("auth");
+        let p = self.catalyst.authenticate(&login.access_token, None).await.expect("auth");
         (user, p)
     }
 
@@ -348,18 +348,18 @@ async fn sessions_tokens_and_revocation() {
         .login(LoginInput { email: "Bob@Example.test".into(), password: "password-123".into() }, None)
         .await
         .expect("login");
-    let me = c.me(&c.authenticate(&login.access_token).await.expect("auth")).await.expect("me");
+    let me = c.me(&c.authenticate(&login.access_token, None).await.expect("auth")).await.expect("me");
     assert_eq!(me.user.email, "bob@example.test");
     assert!(me.permissions.is_empty());
-    assert_eq!(kind(c.authenticate("garbage").await), ErrorKind::Unauthenticated);
+    assert_eq!(kind(c.authenticate("garbage", None).await), ErrorKind::Unauthenticated);
 
     // Refresh rotates; replaying the old refresh token ends the whole session.
     let second = c.refresh(&login.refresh_token).await.expect("refresh");
     assert_ne!(second.refresh_token, login.refresh_token);
-    c.authenticate(&second.access_token).await.expect("new access token works");
+    c.authenticate(&second.access_token, None).await.expect("new access token works");
     assert_eq!(kind(c.refresh(&login.refresh_token).await), ErrorKind::Unauthenticated, "replayed refresh token");
     assert_eq!(
-        kind(c.authenticate(&second.access_token).await),
+        kind(c.authenticate(&second.access_token, None).await),
         ErrorKind::Unauthenticated,
         "session revoked by reuse"
     );
@@ -370,19 +370,19 @@ async fn sessions_tokens_and_revocation() {
         .login(LoginInput { email: "bob@example.test".into(), password: "password-123".into() }, None)
         .await
         .expect("login");
-    let p = c.authenticate(&login.access_token).await.expect("auth");
+    let p = c.authenticate(&login.access_token, None).await.expect("auth");
     c.logout(&p).await.expect("logout");
-    assert_eq!(kind(c.authenticate(&login.access_token).await), ErrorKind::Unauthenticated);
+    assert_eq!(kind(c.authenticate(&login.access_token, None).await), ErrorKind::Unauthenticated);
 
     // A password change ends every session.
     let login = c
         .login(LoginInput { email: "bob@example.test".into(), password: "password-123".into() }, None)
         .await
         .expect("login");
-    let p = c.authenticate(&login.access_token).await.expect("auth");
+    let p = c.authenticate(&login.access_token, None).await.expect("auth");
     assert_eq!(kind(c.change_password(&p, "wrong".into(), "new-password-1".into()).await), ErrorKind::PermissionDenied);
     c.change_password(&p, "password-123".into(), "new-password-1".into()).await.expect("change");
-    assert_eq!(kind(c.authenticate(&login.access_token).await), ErrorKind::Unauthenticated);
+    assert_eq!(kind(c.authenticate(&login.access_token, None).await), ErrorKind::Unauthenticated);
 
     // Failed logins are audited without the password.
     let failed = c
@@ -497,7 +497,7 @@ async fn rbac_and_object_level_authorization() {
         .login(LoginInput { email: "carol@example.test".into(), password: "password-123".into() }, None)
         .await
         .expect("login");
-    let carol_p = c.authenticate(&login.access_token).await.expect("auth");
+    let carol_p = c.authenticate(&login.access_token, None).await.expect("auth");
     c.get_server(&carol_p, a.id).await.expect("operators see every server");
     assert_eq!(c.list_servers(&carol_p, Page::default()).await.expect("list").total, 1);
 

@@ -30,7 +30,7 @@ async fn key(w: &crate::control::World, who: &Principal, scopes: &[Permission]) 
         expires_at: None,
     };
     let created = w.catalyst.create_api_key(who, input).await.expect("key");
-    w.catalyst.authenticate_api_key(&created.key, None).await.expect("key auth")
+    w.catalyst.authenticate(&created.key, None).await.expect("key auth")
 }
 
 #[tokio::test]

@@ -59,6 +59,11 @@ pub fn follow(path: PathBuf, start: u64, mut exited: watch::Receiver<bool>) -> B
             }
             // At the end: done if the task is gone, else shrink a large file and wait for writes.
             if gone || *exited.borrow() {
+                // The shim may still be copying the last output when the exit is reported:
+                // read on while the file keeps growing, and stop once it has been quiet.
+                if settle(&mut events, &file, pos).await {
+                    continue;
+                }
                 if !partial.is_empty() {
                     let line = String::from_utf8_lossy(&partial).to_string();
                     let _ = tx.send(ConsoleLine { stream: LogStream::Stdout, line }).await;
@@ -89,4 +94,26 @@ pub fn follow(path: PathBuf, start: u64, mut exited: watch::Receiver<bool>) -> B
         }
     });
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) }).boxed()
+}
+
+/// How long a log stays quiet after the exit before it counts as complete.
+const QUIET: Duration = Duration::from_millis(200);
+
+/// After the exit: did the file grow past `pos` within [`QUIET`]?
+async fn settle(
+    events: &mut Option<inotify::EventStream<[u8; 1024]>>,
+    file: &tokio::fs::File,
+    pos: u64,
+) -> bool {
+    let grew = || async { file.metadata().await.map(|m| m.len() > pos).unwrap_or(false) };
+    if grew().await {
+        return true;
+    }
+    match events.as_mut() {
+        Some(ev) => {
+            let _ = tokio::time::timeout(QUIET, ev.next()).await;
+        }
+        None => tokio::time::sleep(QUIET).await,
+    }
+    grew().await
 }

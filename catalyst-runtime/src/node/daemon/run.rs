@@ -98,7 +98,7 @@ impl NodeDaemon {
                             Ok(Err(e)) => Err(e),
                             Err(_) => {
                                 let _ = self.call(self.inner.runtime.signal(&id, Signal::Kill)).await;
-                                Err(Error::new(ErrorKind::Timeout, "the install script timed out"))
+                                Err(Error::timeout("the install script timed out"))
                             }
                         };
                         // The output ends when the container does; let the last lines through.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::{Dir, Permissions, PermissionsExt};
 use catalyst_core::model::ArchiveFormat;
-use catalyst_core::{Error, ErrorKind, Result};
+use catalyst_core::{Error, Result};
 
 use super::sandbox::{
     MAX_DEPTH, Visit, create_dir_as, create_exclusive, give_fd, io_err, open_dir_nofollow, relative, walk,
@@ -83,7 +83,7 @@ fn archive_err(what: &str, e: io::Error) -> Error {
                 return Error::invalid(format!("not a valid archive: {e}"));
             }
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
-                return Error::new(ErrorKind::QuotaExceeded, "the disk limit of the server was reached");
+                return Error::quota_exceeded("the disk limit of the server was reached");
             }
             _ => {}
         }
@@ -352,9 +352,9 @@ pub fn unpack_stream_as<R: Read>(
 fn entry_path(raw: &Path) -> Result<PathBuf> {
     let text = raw.to_str().ok_or_else(|| Error::invalid("an archive entry's name is not UTF-8"))?;
     if text.starts_with('/') {
-        return Err(Error::new(ErrorKind::PermissionDenied, format!("archive entry {text} is an absolute path")));
+        return Err(Error::denied(format!("archive entry {text} is an absolute path")));
     }
-    relative(text).map_err(|_| Error::new(ErrorKind::PermissionDenied, format!("archive entry {text} leads outside")))
+    relative(text).map_err(|_| Error::denied(format!("archive entry {text} leads outside")))
 }
 
 /// What each written entry costs against the budget besides its bytes (an inode and a block),
@@ -473,7 +473,7 @@ impl Writer<'_> {
     fn charge_entry(&mut self) -> Result<()> {
         self.charged = self.charged.saturating_add(ENTRY_COST);
         if self.charged > self.budget {
-            return Err(Error::new(ErrorKind::QuotaExceeded, "extracting would exceed the disk limit of the server"));
+            return Err(Error::quota_exceeded("extracting would exceed the disk limit of the server"));
         }
         Ok(())
     }
@@ -537,7 +537,7 @@ impl Writer<'_> {
         self.done.bytes += written;
         self.charged = self.charged.saturating_add(written);
         if self.charged > self.budget {
-            return Err(Error::new(ErrorKind::QuotaExceeded, "extracting would exceed the disk limit of the server"));
+            return Err(Error::quota_exceeded("extracting would exceed the disk limit of the server"));
         }
         file.set_permissions(Permissions::from_mode(mode & 0o777)).map_err(|e| archive_err(&at, e))?;
         self.done.entries += 1;
@@ -583,6 +583,8 @@ fn unzip<R: Read + Seek>(input: R, w: &mut Writer<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use cap_std::ambient_authority;
+
+    use catalyst_core::ErrorKind;
 
     use super::*;
 

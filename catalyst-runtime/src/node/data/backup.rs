@@ -141,7 +141,7 @@ impl Backups {
                     Some(&read),
                     sink,
                 )
-                .and_then(|sink| sink.finish().map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string())));
+                .and_then(|sink| sink.finish().map_err(|e| Error::unavailable(e.to_string())));
                 match packed {
                     Ok(stored) => Ok((stored, total)),
                     Err(e) => {
