@@ -100,11 +100,7 @@ pub fn follow(path: PathBuf, start: u64, mut exited: watch::Receiver<bool>) -> B
 const QUIET: Duration = Duration::from_millis(200);
 
 /// After the exit: did the file grow past `pos` within [`QUIET`]?
-async fn settle(
-    events: &mut Option<inotify::EventStream<[u8; 1024]>>,
-    file: &tokio::fs::File,
-    pos: u64,
-) -> bool {
+async fn settle(events: &mut Option<inotify::EventStream<[u8; 1024]>>, file: &tokio::fs::File, pos: u64) -> bool {
     let grew = || async { file.metadata().await.map(|m| m.len() > pos).unwrap_or(false) };
     if grew().await {
         return true;
