@@ -11,4 +11,5 @@ mod gateway;
 mod limits;
 mod link;
 mod openapi;
+mod operator;
 mod registration;
