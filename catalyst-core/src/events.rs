@@ -18,7 +18,7 @@ pub enum DomainEvent {
         to: ServerState,
         /// Why, when known (exit code, restart decision).
         reason: Option<String>,
-        /// When.
+        /// When the change happened (UTC): the node's clock for changes the node reports.
         at: Timestamp,
     },
     /// A console line.
@@ -93,7 +93,7 @@ pub enum DomainEvent {
 pub enum BackupPhase {
     /// Being written.
     Running,
-    /// Stored.
+    /// Stored and verified by its checksum.
     Completed,
     /// Not stored.
     Failed,
@@ -109,7 +109,7 @@ pub enum BackupPhase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransferPhase {
-    /// Accepted.
+    /// Accepted; the source node is about to archive the files.
     Started,
     /// The source archives the files.
     Archiving,

@@ -21,7 +21,7 @@ pub enum ServerState {
     Stopped,
     /// The process runs but has not printed its done pattern yet.
     Starting,
-    /// Up.
+    /// Running and ready: the done pattern was seen (or the template has none).
     Running,
     /// Asked to stop; waiting for the exit.
     Stopping,

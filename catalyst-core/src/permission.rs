@@ -187,12 +187,12 @@ impl PermissionSet {
         self.0 |= p.bit();
     }
 
-    /// Union.
+    /// Permissions in either set.
     pub fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }
 
-    /// Intersection.
+    /// Permissions in both sets.
     pub fn intersect(self, other: Self) -> Self {
         Self(self.0 & other.0)
     }

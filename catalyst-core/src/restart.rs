@@ -68,7 +68,7 @@ pub enum RestartDecision {
     },
     /// Stay down; the reason is shown to the user.
     GiveUp {
-        /// Why.
+        /// Why the policy gave up, e.g. `exited 4 times within 300 s`.
         reason: String,
     },
     /// The policy does not restart this kind of exit.

@@ -53,7 +53,7 @@ pub trait CatalystApi: Send + Sync + std::fmt::Debug {
     async fn update_server(&self, id: ServerId, patch: ServerPatch) -> Result<Server>;
     /// Delete a server.
     async fn delete_server(&self, id: ServerId) -> Result<()>;
-    /// Start.
+    /// Start a stopped or crashed server.
     async fn start_server(&self, id: ServerId) -> Result<Server>;
     /// Stop gracefully.
     async fn stop_server(&self, id: ServerId) -> Result<Server>;

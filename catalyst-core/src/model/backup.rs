@@ -30,7 +30,8 @@ pub enum StorageKind {
 /// One backup: a tar + zstd archive of the server directory.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Backup {
-    /// Id.
+    /// Unique id (UUID), assigned when the backup is requested; also names the archive
+    /// (`<server id>/<backup id>.tar.zst` in the storage).
     pub id: BackupId,
     /// The server it belongs to.
     pub server_id: ServerId,
@@ -38,7 +39,7 @@ pub struct Backup {
     pub node_id: NodeId,
     /// A name for people.
     pub name: String,
-    /// Progress.
+    /// `in_progress` until the node reports, then `completed` or `failed`.
     pub status: BackupStatus,
     /// Where it is kept.
     pub storage: StorageKind,
@@ -50,7 +51,7 @@ pub struct Backup {
     pub locked: bool,
     /// Why it failed.
     pub error: Option<String>,
-    /// Started.
+    /// When the backup was requested (UTC).
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Finished (completed or failed).
@@ -146,7 +147,7 @@ impl RetentionPolicy {
 pub enum BackupStorage {
     /// A directory on the node; empty means `<node data>/backups`.
     Local {
-        /// Directory.
+        /// Relative to the node's data directory; empty means `backups`.
         #[serde(default)]
         directory: String,
     },
@@ -155,9 +156,9 @@ pub enum BackupStorage {
         /// Endpoint URL (empty for AWS).
         #[serde(default)]
         endpoint: String,
-        /// Bucket.
+        /// Bucket name (must exist; Catalyst does not create it).
         bucket: String,
-        /// Region.
+        /// Region of the bucket (default `us-east-1`).
         #[serde(default = "default_region")]
         region: String,
         /// Key prefix.
@@ -170,14 +171,14 @@ pub enum BackupStorage {
     },
     /// A directory on an SFTP server.
     Sftp {
-        /// Host.
+        /// Host name or IP address of the SFTP server.
         host: String,
-        /// Port.
+        /// SSH port (default 22).
         #[serde(default = "default_ssh_port")]
         port: u16,
-        /// User.
+        /// User name to log in as.
         username: String,
-        /// Password.
+        /// Password for `username` (never logged).
         password: String,
         /// Directory on the server.
         #[serde(default)]

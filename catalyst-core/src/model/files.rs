@@ -68,7 +68,7 @@ impl ArchiveFormat {
 pub enum FileOp {
     /// Entries of a directory, by name: at most [`FileOp::LIST_PAGE`] from `offset`.
     List {
-        /// Directory.
+        /// Directory to list; empty or `/` is the server root.
         path: String,
         /// Entries to skip.
         #[serde(default)]
@@ -76,14 +76,14 @@ pub enum FileOp {
     },
     /// One entry's metadata.
     Stat {
-        /// Path.
+        /// Entry to describe; empty or `/` is the server root.
         path: String,
     },
     /// Up to `length` bytes from `offset`.
     Read {
-        /// File.
+        /// File to read.
         path: String,
-        /// Start.
+        /// Byte offset to read from; at or past the end reads nothing.
         offset: u64,
         /// At most this many bytes (the node caps it).
         length: u32,
@@ -91,11 +91,11 @@ pub enum FileOp {
     /// Write `data` at `offset`; `offset == 0` with `truncate` replaces the file. A write past
     /// the end is refused (no holes), so an offset is also a resume point.
     Write {
-        /// File.
+        /// File to write; created if missing.
         path: String,
-        /// Where.
+        /// Byte offset to write at; at most the current size.
         offset: u64,
-        /// Bytes.
+        /// Bytes to write (base64 on the wire).
         #[serde(with = "crate::model::base64_bytes")]
         data: Vec<u8>,
         /// Cut the file at `offset + data.len()`.
@@ -103,35 +103,35 @@ pub enum FileOp {
     },
     /// Create an empty file or a directory (with parents).
     Create {
-        /// Path.
+        /// Path to create; a file must not exist yet, an existing directory is kept.
         path: String,
         /// A directory rather than a file.
         directory: bool,
     },
     /// Delete files, links or directories with their contents.
     Delete {
-        /// Paths.
+        /// Entries to delete (at least one); a directory goes with everything in it.
         paths: Vec<String>,
     },
     /// Move or rename.
     Rename {
-        /// From.
+        /// Existing entry to move.
         from: String,
-        /// To.
+        /// New path, in any directory of the server.
         to: String,
     },
     /// Copy a file or a directory tree.
     Copy {
-        /// From.
+        /// Existing file or directory to copy.
         from: String,
         /// To (must not exist).
         to: String,
     },
     /// Set permission bits (setuid, setgid and sticky are dropped).
     Chmod {
-        /// Path.
+        /// File or directory (FIFOs and devices are refused).
         path: String,
-        /// Mode.
+        /// Permission bits as a number, e.g. `0o644` (420).
         mode: u32,
     },
     /// Pack entries of one directory into an archive.
@@ -140,12 +140,12 @@ pub enum FileOp {
         paths: Vec<String>,
         /// Archive to write (must not exist).
         destination: String,
-        /// Format.
+        /// Archive format to write.
         format: ArchiveFormat,
     },
     /// Unpack an archive into a directory, safely and within the disk limit.
     Decompress {
-        /// Archive.
+        /// Archive to unpack; its format is guessed from the extension.
         path: String,
         /// Target directory (created if missing).
         destination: String,
@@ -170,21 +170,21 @@ impl FileOp {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "reply")]
 pub enum FileReply {
-    /// Done.
+    /// The operation succeeded and has nothing to return (delete, rename, chmod).
     Done,
     /// Entries (list, search).
     Entries {
-        /// Entries.
+        /// The entries found (a listing's page is in name order).
         entries: Vec<FileEntry>,
     },
     /// One entry (stat, create, write).
     Entry {
-        /// Entry.
+        /// The entry's metadata after the operation.
         entry: FileEntry,
     },
     /// Bytes read.
     Chunk {
-        /// Bytes.
+        /// The bytes read, possibly fewer than asked (base64 on the wire).
         #[serde(with = "crate::model::base64_bytes")]
         data: Vec<u8>,
         /// Size of the whole file.
@@ -201,7 +201,7 @@ pub enum FileReply {
     },
     /// Bytes used.
     Usage {
-        /// Bytes.
+        /// Disk space the server directory takes, in bytes.
         bytes: u64,
     },
 }

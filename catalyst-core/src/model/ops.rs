@@ -179,7 +179,7 @@ pub enum ActorRef {
 /// One audited action.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AuditLog {
-    /// Identity.
+    /// Unique id (UUID), assigned when the entry is recorded.
     pub id: AuditId,
     /// Who acted.
     pub actor: ActorRef,
@@ -197,7 +197,7 @@ pub struct AuditLog {
     pub details: serde_json::Value,
     /// Client address, when known.
     pub ip: Option<String>,
-    /// When.
+    /// When the action happened (UTC, RFC 3339).
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
 }
@@ -222,7 +222,7 @@ pub struct AuditQuery {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub from: Option<Timestamp>,
-    /// Before.
+    /// Only entries strictly before this time (UTC); `from` is inclusive.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
@@ -258,7 +258,7 @@ pub enum CatchUp {
 /// A cron-driven action on a server.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ScheduledTask {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the task is created.
     pub id: TaskId,
     /// The server acted on.
     pub server_id: ServerId,
@@ -307,7 +307,7 @@ pub enum Severity {
 /// A raised alert.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Alert {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the alert is raised.
     pub id: AlertId,
     /// The rule that raised it.
     pub rule_id: Option<AlertRuleId>,
@@ -317,7 +317,7 @@ pub struct Alert {
     pub node_id: Option<NodeId>,
     /// Kind, e.g. `resource_threshold`, `node_offline`, `server_crashed`.
     pub kind: String,
-    /// Severity.
+    /// How urgent: `info`, `warning` or `critical` (a rule's alerts take the rule's severity).
     pub severity: Severity,
     /// Text for humans.
     pub message: String,
@@ -428,7 +428,7 @@ impl fmt::Debug for WebhookTarget {
 /// The outcome of one webhook delivery (all its attempts).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct WebhookDelivery {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the delivery is first attempted.
     pub id: DeliveryId,
     /// The alert it told about.
     pub alert_id: Option<AlertId>,
@@ -452,7 +452,7 @@ pub struct WebhookDelivery {
 /// A condition plus the webhooks told when it holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AlertRule {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the rule is created.
     pub id: AlertRuleId,
     /// Display name.
     pub name: String,
@@ -464,7 +464,7 @@ pub struct AlertRule {
     pub webhooks: Vec<WebhookTarget>,
     /// Disabled rules are not evaluated.
     pub enabled: bool,
-    /// Creator.
+    /// The user who created the rule (set from the caller; API keys act for their user).
     pub created_by: UserId,
     /// Compare-and-swap version.
     pub version: i64,
@@ -490,7 +490,7 @@ pub struct AlertFilter {
 /// An API key: `catalyst_<prefix>_<secret>`, of which only a hash is stored.
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the key is created.
     pub id: ApiKeyId,
     /// Display name.
     pub name: String,
@@ -507,7 +507,7 @@ pub struct ApiKey {
     pub rate_limit: Option<u32>,
     /// Window length in seconds.
     pub rate_window_secs: u32,
-    /// Expiry.
+    /// When the key stops working (UTC); `null` means it never expires.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     /// Last use.

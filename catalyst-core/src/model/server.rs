@@ -9,7 +9,7 @@ use crate::restart::RestartPolicy;
 /// A game server (or any long-running app) placed on a node.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Server {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the server is created.
     pub id: ServerId,
     /// Display name, unique per owner.
     pub name: String,

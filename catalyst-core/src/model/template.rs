@@ -6,7 +6,7 @@ use crate::model::Timestamp;
 /// A recipe for a kind of server: image, startup command, variables, install script.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Template {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the template is created.
     pub id: TemplateId,
     /// Unique name.
     pub name: String,

@@ -6,7 +6,7 @@ use crate::model::Timestamp;
 /// A person who logs in. The password hash never leaves the store in serialized form.
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct User {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the account is created.
     pub id: UserId,
     /// Unique, lower-cased.
     pub email: String,
@@ -43,7 +43,7 @@ impl fmt::Debug for User {
 /// A named set of permission patterns (`server.read`, `server.*`, `*`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Role {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the role is created.
     pub id: RoleId,
     /// Unique name.
     pub name: String,
@@ -63,7 +63,7 @@ pub struct Role {
 pub struct Session {
     /// Identity (also the JWT `sid` claim).
     pub id: SessionId,
-    /// Owner.
+    /// The user who logged in.
     pub user_id: UserId,
     /// SHA-256 of the current refresh token; the token itself is never stored.
     pub refresh_hash: String,
@@ -91,7 +91,7 @@ impl fmt::Debug for Session {
 /// A group of nodes, usually a data centre.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Location {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the location is created.
     pub id: LocationId,
     /// Unique short name.
     pub name: String,
@@ -107,7 +107,8 @@ pub struct Location {
 /// A machine that runs the agent.
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Node {
-    /// Identity.
+    /// Unique id (UUID), assigned by Catalyst when the node is created; the agent presents it
+    /// with its token.
     pub id: NodeId,
     /// Unique name.
     pub name: String,

@@ -24,7 +24,7 @@ pub mod close {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PowerAction {
-    /// Start.
+    /// Start a stopped or crashed server.
     Start,
     /// Stop gracefully.
     Stop,
@@ -153,7 +153,7 @@ pub enum ServerFrame {
         to: ServerState,
         /// Why, when known.
         reason: Option<String>,
-        /// When.
+        /// When the change happened (UTC): the node's clock for changes the node reports.
         at: Timestamp,
     },
     /// A resource sample.

@@ -24,7 +24,7 @@ pub struct ServerSpec {
     pub startup: String,
     /// Rendered environment.
     pub env: BTreeMap<String, String>,
-    /// Limits.
+    /// Resource limits the node enforces (memory, CPU, disk, processes).
     pub limits: Limits,
     /// Network endpoints.
     pub allocations: Vec<Allocation>,
@@ -141,7 +141,7 @@ pub enum NodeRequest {
         directory: String,
         /// The archive (a backup's id).
         archive_id: BackupId,
-        /// Start.
+        /// Byte offset to read from.
         offset: u64,
         /// At most this many bytes.
         length: u32,
@@ -154,9 +154,9 @@ pub enum NodeRequest {
         directory: String,
         /// The archive.
         archive_id: BackupId,
-        /// Where.
+        /// Byte offset of `data`; must equal the bytes received so far.
         offset: u64,
-        /// Bytes.
+        /// The next bytes of the archive (base64 on the wire).
         #[serde(with = "crate::model::base64_bytes")]
         data: Vec<u8>,
     },
@@ -226,7 +226,7 @@ pub enum NodeEvent {
         to: ServerState,
         /// Why (exit code, restart decision).
         reason: Option<String>,
-        /// When.
+        /// When the change happened, on the node's clock (UTC).
         at: Timestamp,
     },
     /// Console output.
@@ -235,18 +235,18 @@ pub enum NodeEvent {
         server_id: ServerId,
         /// Per-server sequence.
         seq: i64,
-        /// Stream.
+        /// Source stream: stdout, stderr or Catalyst's own notes.
         stream: LogStream,
-        /// Text.
+        /// The text, without the trailing newline.
         line: String,
-        /// When.
+        /// When the node saw the line (UTC).
         at: Timestamp,
     },
     /// Installer output.
     InstallOutput {
         /// The server.
         server_id: ServerId,
-        /// Text.
+        /// One line of installer output, without the trailing newline.
         line: String,
     },
     /// A resource sample.
@@ -255,7 +255,7 @@ pub enum NodeEvent {
     Crashed {
         /// The server.
         server_id: ServerId,
-        /// When.
+        /// When the process exited, on the node's clock (UTC).
         at: Timestamp,
         /// Exit code.
         code: Option<i32>,
@@ -398,7 +398,7 @@ pub enum ControlFrame {
     },
     /// The connection is refused or ends; the socket closes after this frame.
     Error {
-        /// Why.
+        /// Why the connection is refused or ends: a stable code and a message.
         error: WireError,
     },
 }

@@ -215,7 +215,7 @@ async fn resume_upload(
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateInput {
-    /// Where.
+    /// Path to create, from the server root; a file must not exist yet, an existing directory is kept.
     path: String,
     /// A directory (with its parents) rather than an empty file.
     #[serde(default)]
@@ -238,9 +238,9 @@ async fn create_file(
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MoveInput {
-    /// From.
+    /// Existing file or directory, from the server root.
     from: String,
-    /// To.
+    /// Destination path, from the server root; for a copy it must not exist.
     to: String,
 }
 
@@ -272,7 +272,7 @@ async fn copy_file(
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChmodInput {
-    /// Path.
+    /// File or directory, from the server root.
     path: String,
     /// Octal mode as a string (`"644"`); setuid, setgid and sticky bits are dropped.
     mode: String,

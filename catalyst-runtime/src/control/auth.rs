@@ -69,9 +69,9 @@ pub struct Claims {
     pub sub: UserId,
     /// The login session; revoking it invalidates the token.
     pub sid: SessionId,
-    /// Audience.
+    /// Audience: `catalyst-api` for API access tokens, `catalyst-sftp` for SFTP ones.
     pub aud: String,
-    /// Issuer.
+    /// Issuer: always `catalyst`.
     pub iss: String,
     /// Issued at (seconds since the epoch).
     pub iat: i64,

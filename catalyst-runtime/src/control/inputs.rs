@@ -41,7 +41,7 @@ impl fmt::Debug for RegisterInput {
 pub struct LoginInput {
     /// E-mail address.
     pub email: String,
-    /// Password.
+    /// The account's password, in clear text.
     pub password: String,
 }
 
@@ -150,7 +150,7 @@ pub struct NewNode {
     /// Unique name.
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
-    /// Location.
+    /// The location (data centre) the node belongs to.
     pub location_id: LocationId,
     /// Public host name.
     #[schema(min_length = 1, max_length = 253, pattern = r"^[A-Za-z0-9:][A-Za-z0-9.:-]*$")]
@@ -252,7 +252,7 @@ pub struct NewTemplate {
     /// Fixed environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Variables.
+    /// Variables servers fill in, used as `{{NAME}}` in `startup` and as environment.
     #[serde(default)]
     #[schema(max_items = 128)]
     pub variables: Vec<TemplateVariable>,
@@ -288,14 +288,14 @@ pub struct NewServer {
     pub description: String,
     /// The customer.
     pub owner_id: UserId,
-    /// Where.
+    /// The node to place the server on.
     pub node_id: NodeId,
-    /// What.
+    /// The template to build the server from (image, startup, variables).
     pub template_id: TemplateId,
     /// Variable values.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
-    /// Limits.
+    /// Resource limits (default: 1024 MiB memory, one core, 5120 MiB disk).
     #[serde(default)]
     pub limits: Limits,
     /// Endpoints; one primary (the first if none is marked).
@@ -418,17 +418,17 @@ impl fmt::Debug for CreatedApiKey {
 /// Counts for the operator dashboard.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AdminStats {
-    /// Accounts.
+    /// User accounts.
     pub users: u64,
     /// Servers on all nodes.
     pub servers: u64,
-    /// Nodes.
+    /// Registered nodes, connected or not.
     pub nodes: u64,
     /// Nodes whose agent is connected.
     pub nodes_online: u64,
-    /// Locations.
+    /// Locations (groups of nodes).
     pub locations: u64,
-    /// Templates.
+    /// Server templates.
     pub templates: u64,
     /// Backups stored or being written, and the bytes they take.
     pub backups: catalyst_core::model::BackupUsage,
@@ -608,7 +608,7 @@ pub struct AlertRulePatch {
     /// When it fires.
     #[serde(default)]
     pub condition: Option<AlertCondition>,
-    /// Severity.
+    /// Severity of the alerts the rule raises.
     #[serde(default)]
     pub severity: Option<Severity>,
     /// Webhooks (replaces the list).
@@ -627,7 +627,7 @@ pub struct AlertStats {
     pub total: u64,
     /// Not resolved.
     pub open: u64,
-    /// Resolved.
+    /// Resolved (kept for history).
     pub resolved: u64,
     /// Open ones by severity.
     pub open_info: u64,
