@@ -13,13 +13,14 @@ use catalyst_core::id::{NodeId, ServerId};
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{Allocation, BackupStorage};
 use catalyst_core::permission::Principal;
+use catalyst_core::ports::NodeEndpoint;
 use catalyst_core::protocol::{NodeRequest, NodeResponse};
 use catalyst_core::store::MemoryStore;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::auth::AuthConfig;
 use catalyst_runtime::control::{NewLocation, NewNode, NewServer};
-use catalyst_runtime::link::{NodeEndpoint, NodeHub};
+use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 
 use crate::backups::{snapshot, wait_state};
