@@ -58,3 +58,34 @@ fn off(kind: &str, feature: &str) -> catalyst_core::Error {
 fn under(root: &str, key: &str) -> String {
     if root.is_empty() { key.to_string() } else { format!("{root}/{key}") }
 }
+
+#[cfg(all(test, not(feature = "s3"), not(feature = "sftp")))]
+mod tests {
+    use super::*;
+
+    /// A kind this build left out is refused up front, naming the feature to turn on.
+    #[test]
+    fn a_kind_without_its_feature_is_invalid_input() {
+        let s3 = BackupStorage::S3 {
+            endpoint: String::new(),
+            bucket: "b".into(),
+            region: "r".into(),
+            prefix: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+        };
+        let sftp = BackupStorage::Sftp {
+            host: "h".into(),
+            port: 22,
+            username: "u".into(),
+            password: "p".into(),
+            directory: String::new(),
+            host_key_fingerprint: String::new(),
+        };
+        for (storage, feature) in [(s3, "`s3`"), (sftp, "`sftp`")] {
+            let e = open_target(&storage, Path::new("/nonexistent")).expect_err("refused");
+            assert_eq!(e.kind(), catalyst_core::ErrorKind::InvalidInput);
+            assert!(e.message().contains(feature), "{}", e.message());
+        }
+    }
+}
