@@ -251,12 +251,12 @@ impl RemoteSftpAuthority {
 }
 
 #[async_trait::async_trait]
-impl catalyst_runtime::node::SftpAuthority for RemoteSftpAuthority {
+impl catalyst_core::ports::SftpAuthority for RemoteSftpAuthority {
     async fn file_access(
         &self,
         server: catalyst_core::id::ServerId,
         credential: &str,
-    ) -> catalyst_core::Result<catalyst_runtime::node::FileAccess> {
+    ) -> catalyst_core::Result<catalyst_core::ports::FileAccess> {
         let url = format!("{}/api/servers/{server}/files/access", self.base);
         let res = self
             .client

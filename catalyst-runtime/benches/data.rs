@@ -19,9 +19,10 @@ use async_trait::async_trait;
 use catalyst_core::clock::SystemClock;
 use catalyst_core::id::{BackupId, ServerId};
 use catalyst_core::model::{BackupStorage, Limits, StopAction};
+use catalyst_core::ports::{FileAccess, SftpAuthority};
 use catalyst_core::protocol::{NodeEvent, NodeRequest, ServerSpec};
 use catalyst_core::testing::FakeRuntime;
-use catalyst_runtime::node::{DaemonConfig, FileAccess, NodeDaemon, SftpAuthority, SftpConfig, serve_sftp};
+use catalyst_runtime::node::{DaemonConfig, NodeDaemon, SftpConfig, serve_sftp};
 use futures::StreamExt;
 
 const MIB: usize = 1 << 20;

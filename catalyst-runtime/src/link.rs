@@ -3,4 +3,4 @@
 
 mod hub;
 
-pub use hub::{NodeEndpoint, NodeHub};
+pub use hub::NodeHub;

@@ -11,6 +11,7 @@ mod events;
 mod exporter;
 mod process_runtime;
 mod server_users;
+#[cfg(feature = "sftp")]
 mod sftp;
 
 pub use cgroup::Cgroup;
@@ -19,19 +20,21 @@ pub use console::{Console, ConsoleBatch, ConsoleConfig, ConsoleEntry, ConsoleRea
 pub use containerd::{CniConfig, ContainerdConfig, ContainerdRuntime, RegistryConfig};
 pub use daemon::{DaemonConfig, NodeDaemon};
 pub use data::archive::{Ignore, Limited, Unpacked, pack, pack_stream, unpack, unpack_stream};
+pub use data::backup_target::open_target;
 pub use data::sandbox::{Access, Sandbox};
-pub use data::storage::ArchiveStore;
 pub use exporter::NodeExporter;
 pub use process_runtime::ProcessRuntime;
 pub use server_users::{DEFAULT_SERVER_UIDS, describe as describe_isolation, make_private, untraversable_ancestors};
-pub use sftp::{FileAccess, SftpAuthority, SftpConfig, host_key};
+#[cfg(feature = "sftp")]
+pub use sftp::{SftpConfig, host_key};
 
+#[cfg(feature = "sftp")]
 /// Serve SFTP for the servers of `daemon` on `listener` until the task is dropped (see
-/// [`SftpAuthority`] for how logins are checked).
+/// [`SftpAuthority`](catalyst_core::ports::SftpAuthority) for how logins are checked).
 pub async fn serve_sftp(
     listener: tokio::net::TcpListener,
     daemon: NodeDaemon,
-    authority: std::sync::Arc<dyn SftpAuthority>,
+    authority: std::sync::Arc<dyn catalyst_core::ports::SftpAuthority>,
     config: SftpConfig,
 ) -> std::io::Result<()> {
     sftp::serve(listener, std::sync::Arc::new(daemon), authority, config).await

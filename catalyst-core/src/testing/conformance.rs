@@ -1,4 +1,5 @@
-//! Conformance suites: every store adapter must pass all of them.
+//! Conformance suites: every store adapter must pass all of them, every backup target
+//! [`backup_target`].
 //!
 //! Each suite takes a fresh, empty store. A store call that fails is returned as an error
 //! naming the step; a wrong answer panics with a message.
@@ -25,6 +26,19 @@ use crate::restart::RestartPolicy;
 /// Fixture builders shared by the suites and by other crates' tests.
 pub mod fixtures {
     use super::*;
+
+    /// `n` deterministic, incompressible bytes (xorshift from `seed`).
+    pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
 
     /// Now, truncated to microseconds.
     pub fn now() -> Timestamp {
@@ -174,9 +188,11 @@ pub mod fixtures {
 
 use fixtures::*;
 
+mod backup_target;
 mod ops;
 mod runtime;
 
+pub use backup_target::backup_target;
 pub use ops::{alerts, api_keys, backups, metrics, tasks};
 pub use runtime::{ECHO_SCRIPT, RuntimeTarget, container_runtime};
 

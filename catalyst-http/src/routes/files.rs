@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use catalyst_core::Error;
 use catalyst_core::id::ServerId;
 use catalyst_core::model::{ArchiveFormat, FileEntry, FileOp, FileReply};
+use catalyst_core::ports::FileAccess;
 use catalyst_runtime::control::UploadStatus;
-use catalyst_runtime::node::FileAccess;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -119,17 +119,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// Pseudo-random bytes (incompressible enough to exercise the chunking).
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use catalyst_core::testing::conformance::fixtures::noise as bytes;
 
 const MIB: usize = 1 << 20;
 

@@ -8,6 +8,7 @@ use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{FileKind, FileOp, FileReply, Server};
 use catalyst_core::permission::{Grant, Permission, Principal};
+use catalyst_core::ports::{FileAccess, SftpAuthority};
 use catalyst_core::protocol::{NodeRequest, NodeResponse};
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::stream::{BoxStream, Stream, StreamExt};
@@ -291,7 +292,7 @@ impl Catalyst {
 impl Catalyst {
     /// What `who` may do with a server's files (needs only to see the server; refused while it
     /// is suspended).
-    pub async fn file_permissions(&self, who: &Principal, id: ServerId) -> Result<crate::node::FileAccess> {
+    pub async fn file_permissions(&self, who: &Principal, id: ServerId) -> Result<FileAccess> {
         let (server, authz) = self.load_server(who, id).await?;
         let may =
             |p| catalyst_core::permission::authorize(who, p, catalyst_core::permission::Scope::Server(&authz)).is_ok();
@@ -301,7 +302,7 @@ impl Catalyst {
         if server.suspended() {
             return Err(Error::conflict("the server is suspended"));
         }
-        Ok(crate::node::FileAccess {
+        Ok(FileAccess {
             user_id: who.user_id(),
             read: may(Permission::FileRead),
             write: may(Permission::FileWrite),
@@ -339,8 +340,8 @@ impl Catalyst {
 }
 
 #[async_trait::async_trait]
-impl crate::node::SftpAuthority for Catalyst {
-    async fn file_access(&self, server: ServerId, credential: &str) -> Result<crate::node::FileAccess> {
+impl SftpAuthority for Catalyst {
+    async fn file_access(&self, server: ServerId, credential: &str) -> Result<FileAccess> {
         let who = self.authenticate(credential, None).await?;
         self.file_permissions(&who, server).await
     }

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use catalyst_core::id::NodeId;
-use catalyst_core::ports::NodeLink;
+use catalyst_core::ports::{NodeEndpoint, NodeLink};
 use catalyst_core::protocol::{NodeEvent, NodeRequest, NodeResponse};
 use catalyst_core::{Error, Result};
 use futures::StreamExt;
@@ -12,13 +12,6 @@ use futures::stream::BoxStream;
 
 use crate::node::NodeDaemon;
 use crate::sync::lock;
-
-/// Something that answers a node's requests: a daemon in this process, or a remote agent.
-#[async_trait]
-pub trait NodeEndpoint: Send + Sync + std::fmt::Debug {
-    /// Handle one request.
-    async fn request(&self, request: NodeRequest) -> Result<NodeResponse>;
-}
 
 #[async_trait]
 impl NodeEndpoint for NodeDaemon {

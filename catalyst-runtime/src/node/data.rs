@@ -8,13 +8,12 @@
 
 pub(crate) mod archive;
 pub(crate) mod backup;
+pub(crate) mod backup_target;
 pub(crate) mod disk_usage;
 pub(crate) mod files;
 pub(crate) mod local_archives;
 pub(crate) mod sandbox;
 pub(crate) mod server_files;
-mod sftp_storage;
-pub(crate) mod storage;
 
 use std::path::{Path, PathBuf};
 

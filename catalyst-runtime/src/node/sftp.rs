@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalyst_core::id::{ServerId, UserId};
+use catalyst_core::id::ServerId;
+use catalyst_core::ports::{FileAccess, SftpAuthority};
 use catalyst_core::protocol::NodeEvent;
 use catalyst_core::{Error, ErrorKind, Result};
 use russh::keys::PrivateKey;
@@ -25,27 +26,6 @@ use tokio::net::TcpListener;
 use super::data::ServerFiles;
 use super::data::sandbox::{Access, DirStream, Sandbox, io_err};
 use crate::sync::lock;
-
-/// What a credential may do with one server's files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct FileAccess {
-    /// The user behind the credential.
-    pub user_id: Option<UserId>,
-    /// `file.read`.
-    pub read: bool,
-    /// `file.write`.
-    pub write: bool,
-    /// `file.delete`.
-    pub delete: bool,
-}
-
-/// Checks SFTP logins: a credential (JWT or API key) for a server.
-#[async_trait]
-pub trait SftpAuthority: Send + Sync + std::fmt::Debug + 'static {
-    /// What the credential may do with the server's files; an error when it may do nothing
-    /// (unknown, expired, revoked, suspended server).
-    async fn file_access(&self, server: ServerId, credential: &str) -> Result<FileAccess>;
-}
 
 /// What the SFTP server needs from its node: which servers it has, and a handle on one's files.
 #[async_trait]

@@ -15,6 +15,7 @@ use catalyst_core::model::{BackupStatus, BackupStorage, RetentionPolicy};
 use catalyst_core::permission::Principal;
 use catalyst_core::store::MemoryStore;
 use catalyst_core::testing::FakeRuntime;
+use catalyst_core::testing::conformance::fixtures::noise;
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use catalyst_runtime::testing::{TestWorld, wait_for_state};
@@ -85,18 +86,6 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     walk(root, root, &mut out);
     out
-}
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn fill(root: &Path) {
@@ -209,10 +198,10 @@ async fn retention_keeps_the_newest_and_the_locked() {
     assert!(stored(ids[0]).exists() && stored(ids[2]).exists() && stored(ids[3]).exists());
 }
 
-/// A moto S3 server on loopback for one test.
-struct Moto {
+/// A moto S3 server on loopback for one test, with a bucket `catalyst`.
+pub struct Moto {
     child: std::process::Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Drop for Moto {
@@ -222,7 +211,7 @@ impl Drop for Moto {
     }
 }
 
-async fn moto() -> Option<Moto> {
+pub async fn moto() -> Option<Moto> {
     let Ok(bin) = which("moto_server") else {
         assert!(std::env::var("CI").is_err(), "moto_server is missing: the S3 test cannot be skipped in CI");
         eprintln!("!!! SKIPPED: S3 backups (pip install 'moto[server]')");
@@ -236,6 +225,7 @@ async fn moto() -> Option<Moto> {
         .spawn()
         .expect("moto_server");
     let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    catalyst_runtime::install_tls_provider();
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if client.get(&moto.endpoint).send().await.is_ok() {

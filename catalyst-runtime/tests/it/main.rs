@@ -3,6 +3,7 @@
 mod support;
 
 mod alerts;
+mod backup_targets;
 mod backups;
 mod control;
 mod grants;

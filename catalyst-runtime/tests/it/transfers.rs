@@ -13,12 +13,13 @@ use catalyst_core::id::{NodeId, ServerId};
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::BackupStorage;
 use catalyst_core::permission::Principal;
+use catalyst_core::ports::NodeEndpoint;
 use catalyst_core::protocol::{NodeRequest, NodeResponse};
 use catalyst_core::store::MemoryStore;
 use catalyst_core::testing::FakeRuntime;
 use catalyst_runtime::Catalyst;
 use catalyst_runtime::control::{NewLocation, NewNode};
-use catalyst_runtime::link::{NodeEndpoint, NodeHub};
+use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use catalyst_runtime::testing::{self, wait_for_state};
 

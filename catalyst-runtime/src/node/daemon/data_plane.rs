@@ -6,6 +6,7 @@ use super::*;
 use crate::node::data::backup::{Backups, wire};
 use crate::node::data::files;
 use crate::node::data::local_archives::LocalArchives;
+#[cfg(feature = "sftp")]
 use crate::node::sftp::FileHost;
 
 impl NodeDaemon {
@@ -100,6 +101,7 @@ impl NodeDaemon {
     }
 }
 
+#[cfg(feature = "sftp")]
 #[async_trait::async_trait]
 impl FileHost for NodeDaemon {
     fn has_server(&self, id: ServerId) -> bool {

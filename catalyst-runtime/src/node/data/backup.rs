@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use catalyst_core::id::{BackupId, ServerId};
 use catalyst_core::model::{ArchiveFormat, BackupStorage};
+use catalyst_core::ports::{BackupTarget, backup_key};
 use catalyst_core::protocol::{NodeEvent, StoredArchive, WireError};
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::StreamExt;
@@ -20,9 +21,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::archive::{self, Ignore};
+use super::backup_target::open_target;
 use super::sandbox::Sandbox;
 use super::server_files::ServerFiles;
-use super::storage::ArchiveStore;
 
 /// A restore waiting for `Effect::RunRestore`.
 #[derive(Debug)]
@@ -112,8 +113,8 @@ impl Backups {
 
     async fn backup(&self, files: &ServerFiles, backup_id: BackupId, storage: &BackupStorage) -> Result<StoredArchive> {
         let server_id = files.id();
-        let store = ArchiveStore::open(storage, &self.data_dir)?;
-        let key = store.key(server_id, backup_id);
+        let store = open_target(storage, &self.data_dir)?;
+        let key = backup_key(server_id, backup_id);
         let root = files.root().to_path_buf();
         let read = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = mpsc::channel::<Result<Bytes>>(4);
@@ -179,8 +180,7 @@ impl Backups {
 
     /// Delete a stored backup.
     pub(crate) async fn delete(&self, server_id: ServerId, backup_id: BackupId, storage: &BackupStorage) -> Result<()> {
-        let store = ArchiveStore::open(storage, &self.data_dir)?;
-        store.delete(&store.key(server_id, backup_id)).await
+        open_target(storage, &self.data_dir)?.delete(&backup_key(server_id, backup_id)).await
     }
 
     /// Restore the server's files from a backup: download and verify, unpack into staging
@@ -189,20 +189,20 @@ impl Backups {
     pub(crate) async fn restore(&self, files: &ServerFiles, job: &RestoreJob) -> Result<()> {
         let RestoreJob { backup_id, storage, checksum } = job;
         let backup_id = *backup_id;
-        let store = ArchiveStore::open(storage, &self.data_dir)?;
+        let store = open_target(storage, &self.data_dir)?;
         let work = self.data_dir.join("restore");
         tokio::fs::create_dir_all(&work)
             .await
             .map_err(|e| Error::internal("cannot create the restore directory", e))?;
         let download = work.join(format!("{backup_id}.tar.zst"));
-        let outcome = self.restore_from(&store, files, backup_id, checksum, &download).await;
+        let outcome = self.restore_from(store.as_ref(), files, backup_id, checksum, &download).await;
         let _ = tokio::fs::remove_file(&download).await;
         outcome
     }
 
     async fn restore_from(
         &self,
-        store: &ArchiveStore,
+        store: &dyn BackupTarget,
         files: &ServerFiles,
         backup_id: BackupId,
         checksum: &str,
@@ -211,7 +211,7 @@ impl Backups {
         let server_id = files.id();
         let io = |what: &'static str| move |e: std::io::Error| Error::internal(what, e);
         // 1. Download and verify before anything else is touched.
-        let mut stream = store.get(&store.key(server_id, backup_id)).await?;
+        let mut stream = store.get(&backup_key(server_id, backup_id)).await?;
         let mut file = tokio::fs::File::create(download).await.map_err(io("cannot write the download"))?;
         let mut hasher = Sha256::new();
         while let Some(chunk) = stream.next().await {

@@ -66,6 +66,7 @@ impl ServerFiles {
 
     /// Does a restore, a transfer or a deletion own the files now? Checked per operation by
     /// sessions that outlive one request (SFTP).
+    #[cfg_attr(not(feature = "sftp"), expect(dead_code, reason = "only SFTP sessions outlive one request"))]
     pub(crate) fn is_locked(&self) -> bool {
         self.locked.load(Ordering::Acquire)
     }

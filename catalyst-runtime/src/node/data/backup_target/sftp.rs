@@ -1,16 +1,18 @@
-//! Backups on a remote SFTP server (russh client + russh-sftp): an archive is written to
-//! `<name>.part` and renamed once complete, so an interrupted upload never replaces or shows
+//! The SFTP backup target (russh client + russh-sftp, feature `sftp`): an archive is written
+//! to `<name>.part` and renamed once complete, so an interrupted upload never replaces or shows
 //! up as a stored backup.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use bytes::Bytes;
+use catalyst_core::ports::BackupTarget;
 use catalyst_core::{Error, ErrorKind, Result};
 use futures::stream::{BoxStream, StreamExt};
 use russh_sftp::client::SftpSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// An SFTP server and the account to use.
+/// An SFTP server, the account to use, and the directory the keys are below.
 #[derive(Clone)]
 pub(crate) struct SftpTarget {
     pub(crate) host: String,
@@ -19,6 +21,8 @@ pub(crate) struct SftpTarget {
     pub(crate) password: String,
     /// `SHA256:…` of the host key; empty accepts any.
     pub(crate) fingerprint: String,
+    /// Keys are below this directory (empty: relative to the login directory).
+    pub(crate) root: String,
 }
 
 impl std::fmt::Debug for SftpTarget {
@@ -102,8 +106,12 @@ impl SftpTarget {
         }
         Ok(())
     }
+}
 
-    pub(crate) async fn put(&self, key: &str, mut chunks: BoxStream<'_, Result<Bytes>>) -> Result<()> {
+#[async_trait]
+impl BackupTarget for SftpTarget {
+    async fn put(&self, key: &str, mut chunks: BoxStream<'_, Result<Bytes>>) -> Result<()> {
+        let key = &super::under(&self.root, key);
         let sftp = self.session().await?;
         Self::parents(&sftp, key).await?;
         let part = format!("{key}.part");
@@ -129,9 +137,9 @@ impl SftpTarget {
         Ok(())
     }
 
-    pub(crate) async fn get(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes>>> {
+    async fn get(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes>>> {
         let sftp = self.session().await?;
-        let file = sftp.open(key).await.map_err(|e| sftp_err("open", e))?;
+        let file = sftp.open(super::under(&self.root, key)).await.map_err(|e| sftp_err("open", e))?;
         // The session lives as long as the stream.
         let stream = futures::stream::unfold(Some((sftp, file)), |state| async move {
             let (sftp, mut file) = state?;
@@ -148,8 +156,8 @@ impl SftpTarget {
         Ok(stream.boxed())
     }
 
-    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+    async fn delete(&self, key: &str) -> Result<()> {
         let sftp = self.session().await?;
-        sftp.remove_file(key).await.map_err(|e| sftp_err("delete", e))
+        sftp.remove_file(super::under(&self.root, key)).await.map_err(|e| sftp_err("delete", e))
     }
 }
