@@ -13,7 +13,7 @@ use catalyst_core::{Error, Result};
 
 use crate::node::{DaemonConfig, NodeDaemon, RuntimeChoice};
 
-/// How often a local node reports resource samples, and its own health.
+/// How often a local node reports resource samples of its running servers.
 pub const STATS_EVERY: Duration = Duration::from_secs(5);
 /// How often a local node reports its health.
 pub const HEALTH_EVERY: Duration = Duration::from_secs(30);
