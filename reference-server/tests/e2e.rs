@@ -87,13 +87,16 @@ async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// [`until`], showing what the process logged to `log` if the wait fails.
-async fn until_logged(what: &str, secs: u64, log: &std::path::Path, mut check: impl AsyncFnMut() -> bool) {
+/// [`until`], showing what the processes logged to `logs` if the wait fails.
+async fn until_logged(what: &str, secs: u64, logs: &[&std::path::Path], mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !check().await {
         if tokio::time::Instant::now() >= deadline {
-            let said = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("timed out waiting for {what}; {} said:\n{said}", log.display());
+            let said: Vec<String> = logs
+                .iter()
+                .map(|log| format!("{} said:\n{}", log.display(), std::fs::read_to_string(log).unwrap_or_default()))
+                .collect();
+            panic!("timed out waiting for {what}; {}", said.join("\n"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -154,7 +157,8 @@ fn server(port: u16, data: &std::path::Path) -> Proc {
             .env("CATALYST_ADMIN_EMAIL", "admin@example.test")
             .env("CATALYST_ADMIN_PASSWORD", "admin-password")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // What the server says goes to a file beside its data, shown when a wait fails.
+            .stderr(std::fs::File::create(data.join("server.log")).expect("server log"))
             .spawn()
             .expect("start catalyst-server"),
     )
@@ -253,7 +257,13 @@ async fn server_and_agent_processes_on_containerd() {
     let (metrics_port, sftp_port) = (free_port(), free_port());
     let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path(), metrics_port, sftp_port);
     let online = async || ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true;
-    until_logged("the agent to enroll and connect", 30, &agent_data.path().join("agent.log"), online).await;
+    until_logged(
+        "the agent to enroll and connect",
+        30,
+        &[&agent_data.path().join("agent.log"), &server_data.path().join("server.log")],
+        online,
+    )
+    .await;
 
     let game_port = free_port();
     let srv = ok(
@@ -293,7 +303,13 @@ async fn server_and_agent_processes_on_containerd() {
         "the game kept running without its agent"
     );
     ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
-    until_logged("the agent to come back", 30, &agent_data.path().join("agent.log"), online).await;
+    until_logged(
+        "the agent to come back",
+        30,
+        &[&agent_data.path().join("agent.log"), &server_data.path().join("server.log")],
+        online,
+    )
+    .await;
     assert_eq!(state().await, "running", "reported running after the agent restart");
     ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after agent restart"}))).await;
     until("the echo after the agent restart", 30, async || logs_contain(port, &t, &id, "> after agent restart").await)
@@ -402,7 +418,13 @@ async fn server_and_agent_processes_on_containerd() {
     let _ = ag.0.kill();
     let _ = ag.0.wait();
     ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
-    until_logged("the agent after the kill", 30, &agent_data.path().join("agent.log"), online).await;
+    until_logged(
+        "the agent after the kill",
+        30,
+        &[&agent_data.path().join("agent.log"), &server_data.path().join("server.log")],
+        online,
+    )
+    .await;
     until("the killed backup marked failed", 30, async || {
         ok(port, "GET", &killed_url, &player, None).await["status"] == "failed"
     })
@@ -443,9 +465,15 @@ async fn transfers_between_two_agent_processes() {
         agents.push(agent_on(port, &id, deploy["token"].as_str(), data.path(), free_port(), free_port(), "process"));
         nodes.push(id);
     }
-    for n in &nodes {
-        until("the agents", 30, async || ok(port, "GET", &format!("/api/nodes/{n}"), &t, None).await["online"] == true)
-            .await;
+    for (n, data) in nodes.iter().zip([&data_a, &data_b]) {
+        let online = async || ok(port, "GET", &format!("/api/nodes/{n}"), &t, None).await["online"] == true;
+        until_logged(
+            "the agents",
+            60,
+            &[&data.path().join("agent.log"), &server_data.path().join("server.log")],
+            online,
+        )
+        .await;
     }
     let template = ok(
         port,
@@ -612,7 +640,8 @@ async fn readme_quickstart_runs_as_written() {
             .env_remove("CATALYST_TEST_POSTGRES_URL")
             .env("CATALYST_ADMIN_PASSWORD", "quickstart-password")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // What the server says goes to a file beside its data, shown when a wait fails.
+            .stderr(std::fs::File::create(data.join("server.log")).expect("server log"))
             .spawn()
             .expect("start catalyst-server"),
     );
