@@ -88,7 +88,7 @@ async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
 }
 
 /// [`until`], showing what the processes logged to `logs` if the wait fails.
-async fn until_logged(what: &str, secs: u64, logs: &[&std::path::Path], mut check: impl AsyncFnMut() -> bool) {
+async fn until_logged(what: &str, secs: u64, logs: &[std::path::PathBuf], mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !check().await {
         if tokio::time::Instant::now() >= deadline {
@@ -257,13 +257,8 @@ async fn server_and_agent_processes_on_containerd() {
     let (metrics_port, sftp_port) = (free_port(), free_port());
     let mut ag = agent(port, &node_id, deploy["token"].as_str(), agent_data.path(), metrics_port, sftp_port);
     let online = async || ok(port, "GET", &format!("/api/nodes/{node_id}"), &t, None).await["online"] == true;
-    until_logged(
-        "the agent to enroll and connect",
-        30,
-        &[&agent_data.path().join("agent.log"), &server_data.path().join("server.log")],
-        online,
-    )
-    .await;
+    let logs = [agent_data.path().join("agent.log"), server_data.path().join("server.log")];
+    until_logged("the agent to enroll and connect", 30, &logs, online).await;
 
     let game_port = free_port();
     let srv = ok(
@@ -303,13 +298,7 @@ async fn server_and_agent_processes_on_containerd() {
         "the game kept running without its agent"
     );
     ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
-    until_logged(
-        "the agent to come back",
-        30,
-        &[&agent_data.path().join("agent.log"), &server_data.path().join("server.log")],
-        online,
-    )
-    .await;
+    until_logged("the agent to come back", 30, &logs, online).await;
     assert_eq!(state().await, "running", "reported running after the agent restart");
     ok(port, "POST", &format!("/api/servers/{id}/command"), &t, Some(json!({"command": "after agent restart"}))).await;
     until("the echo after the agent restart", 30, async || logs_contain(port, &t, &id, "> after agent restart").await)
@@ -418,13 +407,7 @@ async fn server_and_agent_processes_on_containerd() {
     let _ = ag.0.kill();
     let _ = ag.0.wait();
     ag = agent(port, &node_id, None, agent_data.path(), metrics_port, sftp_port);
-    until_logged(
-        "the agent after the kill",
-        30,
-        &[&agent_data.path().join("agent.log"), &server_data.path().join("server.log")],
-        online,
-    )
-    .await;
+    until_logged("the agent after the kill", 30, &logs, online).await;
     until("the killed backup marked failed", 30, async || {
         ok(port, "GET", &killed_url, &player, None).await["status"] == "failed"
     })
@@ -467,13 +450,8 @@ async fn transfers_between_two_agent_processes() {
     }
     for (n, data) in nodes.iter().zip([&data_a, &data_b]) {
         let online = async || ok(port, "GET", &format!("/api/nodes/{n}"), &t, None).await["online"] == true;
-        until_logged(
-            "the agents",
-            60,
-            &[&data.path().join("agent.log"), &server_data.path().join("server.log")],
-            online,
-        )
-        .await;
+        let logs = [data.path().join("agent.log"), server_data.path().join("server.log")];
+        until_logged("the agents", 60, &logs, online).await;
     }
     let template = ok(
         port,
