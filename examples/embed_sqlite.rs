@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
                 }),
                 stop: StopAction::Command("stop".into()),
                 done_patterns: vec![DonePattern::Substring("Done".into())],
-                config_files: vec![],
+                ..Default::default()
             },
         )
         .await?;
@@ -100,6 +100,8 @@ async fn main() -> anyhow::Result<()> {
                     primary: true,
                 }],
                 restart_policy: Default::default(),
+                image: None,
+                startup_command: None,
             },
         )
         .await?;

@@ -5,6 +5,9 @@
 //! system directly, so schedulers and crash back-off can be tested without sleeping.
 
 pub mod clock;
+pub mod config_edit;
+pub mod denylist;
+pub mod egg;
 pub mod error;
 pub mod events;
 pub mod follow;
@@ -16,6 +19,7 @@ pub mod ports;
 pub mod protocol;
 pub mod render;
 pub mod restart;
+pub mod rules;
 pub mod schedule;
 pub mod store;
 pub mod validate;

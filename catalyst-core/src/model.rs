@@ -3,6 +3,7 @@
 
 mod backup;
 mod files;
+mod new_template;
 mod ops;
 mod server;
 mod template;
@@ -10,6 +11,7 @@ mod user;
 
 pub use backup::*;
 pub use files::*;
+pub use new_template::*;
 pub use ops::*;
 pub use server::*;
 pub use template::*;

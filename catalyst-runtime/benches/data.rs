@@ -83,6 +83,9 @@ fn spec(id: ServerId) -> ServerSpec {
         done_patterns: vec![],
         install: None,
         restart_policy: Default::default(),
+        startup_mode: Default::default(),
+        config_files: vec![],
+        file_denylist: vec![],
     }
 }
 

@@ -175,6 +175,9 @@ async fn daemon_memory(rt: Arc<ContainerdRuntime>, servers: usize, dir: &std::pa
             done_patterns: vec![],
             install: None,
             restart_policy: Default::default(),
+            startup_mode: Default::default(),
+            config_files: vec![],
+            file_denylist: vec![],
         };
         daemon.handle(NodeRequest::Configure { spec: Box::new(spec) }).await.expect("configure");
         daemon.handle(NodeRequest::Install { server_id: id }).await.expect("install");

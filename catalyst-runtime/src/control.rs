@@ -16,6 +16,7 @@ mod metrics;
 mod node_events;
 mod nodes;
 mod servers;
+mod spec;
 mod tasks;
 mod templates;
 mod transfers;

@@ -53,7 +53,7 @@ pub fn game_template() -> NewTemplate {
         install: None,
         stop: StopAction::Command("stop".into()),
         done_patterns: vec![DonePattern::Substring("Done".into())],
-        config_files: vec![],
+        ..Default::default()
     }
 }
 
@@ -69,6 +69,8 @@ pub fn new_server(owner: UserId, node: NodeId, template: TemplateId) -> NewServe
         limits: Default::default(),
         allocations: vec![Allocation { ip: "0.0.0.0".into(), port: 25565, primary: true }],
         restart_policy: Default::default(),
+        image: None,
+        startup_command: None,
     }
 }
 

@@ -29,6 +29,12 @@ pub struct Server {
     pub allocations: Vec<Allocation>,
     /// What happens when it exits unasked.
     pub restart_policy: RestartPolicy,
+    /// The image it runs, when it chose one of the template's others.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The template's startup command it runs, by name, when not the default.
+    #[serde(default)]
+    pub startup_command: Option<String>,
     /// Lifecycle state.
     pub state: ServerState,
     /// Crashes since the last reset.

@@ -69,6 +69,14 @@ pub enum Signal {
     Int,
     /// SIGHUP.
     Hup,
+    /// SIGQUIT.
+    Quit,
+    /// SIGABRT.
+    Abrt,
+    /// SIGUSR1.
+    Usr1,
+    /// SIGUSR2.
+    Usr2,
     /// SIGKILL, to every process of the container.
     Kill,
 }
@@ -81,6 +89,10 @@ impl Signal {
             "TERM" => Ok(Signal::Term),
             "INT" => Ok(Signal::Int),
             "HUP" => Ok(Signal::Hup),
+            "QUIT" => Ok(Signal::Quit),
+            "ABRT" => Ok(Signal::Abrt),
+            "USR1" => Ok(Signal::Usr1),
+            "USR2" => Ok(Signal::Usr2),
             "KILL" => Ok(Signal::Kill),
             _ => Err(crate::Error::invalid(format!("unsupported signal {s:?}"))),
         }
@@ -91,7 +103,11 @@ impl Signal {
         match self {
             Signal::Hup => 1,
             Signal::Int => 2,
+            Signal::Quit => 3,
+            Signal::Abrt => 6,
             Signal::Kill => 9,
+            Signal::Usr1 => 10,
+            Signal::Usr2 => 12,
             Signal::Term => 15,
         }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use crate::id::{BackupId, NodeId, ServerId, UserId};
 use crate::lifecycle::ServerState;
 use crate::model::{
-    Allocation, BackupStorage, DonePattern, FileOp, FileReply, InstallScript, Limits, LogStream, ServerMetrics,
-    StopAction, Timestamp,
+    Allocation, BackupStorage, ConfigFileEdit, DonePattern, FileOp, FileReply, InstallScript, Limits, LogStream,
+    ServerMetrics, StartupMode, StopAction, Timestamp,
 };
 use crate::restart::RestartPolicy;
 
@@ -20,8 +20,11 @@ pub struct ServerSpec {
     pub server_id: ServerId,
     /// Image to run.
     pub image: String,
-    /// Rendered startup command (run by `/bin/sh -c`).
+    /// Rendered startup command (run by `/bin/sh -c`); empty in entrypoint mode.
     pub startup: String,
+    /// Shell, or the image's own entrypoint (which reads `STARTUP` from `env`).
+    #[serde(default)]
+    pub startup_mode: StartupMode,
     /// Rendered environment.
     pub env: BTreeMap<String, String>,
     /// Resource limits the node enforces (memory, CPU, disk, processes).
@@ -36,6 +39,12 @@ pub struct ServerSpec {
     pub install: Option<InstallScript>,
     /// Crash policy, applied on the node.
     pub restart_policy: RestartPolicy,
+    /// Config edits with their values rendered, applied before every start.
+    #[serde(default)]
+    pub config_files: Vec<ConfigFileEdit>,
+    /// Globs the file manager and SFTP refuse.
+    #[serde(default)]
+    pub file_denylist: Vec<String>,
 }
 
 /// A request from the control plane to a node.

@@ -125,21 +125,14 @@ pub mod fixtures {
 
     /// A minimal template.
     pub fn template(name: &str) -> Template {
-        Template {
-            id: TemplateId::new(),
+        crate::model::NewTemplate {
             name: name.into(),
-            description: String::new(),
             image: "catalyst/test:latest".into(),
             startup: "./run.sh".into(),
-            env: BTreeMap::new(),
-            variables: vec![],
-            install: None,
             stop: StopAction::Command("stop".into()),
-            done_patterns: vec![],
-            config_files: vec![],
-            created_at: now(),
-            version: 0,
+            ..Default::default()
         }
+        .into_template(TemplateId::new(), now(), 0)
     }
 
     /// A server on `node` owned by `owner` listening on `port`.
@@ -155,6 +148,8 @@ pub mod fixtures {
             limits: Limits::default(),
             allocations: vec![Allocation { ip: "0.0.0.0".into(), port, primary: true }],
             restart_policy: RestartPolicy::default(),
+            image: None,
+            startup_command: None,
             state: ServerState::Stopped,
             crash_count: 0,
             crash_history: vec![],
@@ -403,11 +398,40 @@ pub async fn templates(store: &dyn Store) -> crate::Result<()> {
     t.env.insert("EULA".into(), "true".into());
     t.variables.push(crate::model::TemplateVariable {
         name: "VERSION".into(),
+        label: "Game version".into(),
         description: "game version".into(),
         default: Some("1.21".into()),
-        user_editable: true,
-        rules: crate::model::VariableRules { required: true, ..Default::default() },
+        user_viewable: false,
+        user_editable: false,
+        rules: crate::model::VariableRules::parse("required|string|max:20"),
+        sort: 3,
     });
+    // Every field an egg brings must survive the store.
+    t.group = "Minecraft".into();
+    t.images = vec![crate::model::ImageChoice { name: "Java 21".into(), image: "yolks:java_21".into() }];
+    t.startup_commands = vec![crate::model::StartupCommand { name: "Fast".into(), command: "./run.sh -f".into() }];
+    t.startup_mode = crate::model::StartupMode::Entrypoint;
+    t.file_denylist = vec!["*.jar".into()];
+    t.features = vec!["eula".into()];
+    t.egg = Some(crate::model::EggOrigin {
+        uuid: "9ac39f3d-0c34-4d93-8174-c52ab9e6c57b".into(),
+        format: "PLCN_v3".into(),
+        author: "a@b.c".into(),
+        update_url: Some("https://example.com/egg.json".into()),
+        tags: vec!["minecraft".into()],
+        icon: None,
+    });
+    t.config_files = vec![crate::model::ConfigFileEdit {
+        path: "config.yml".into(),
+        format: crate::model::ConfigFormat::Yaml,
+        set: BTreeMap::from([(
+            "servers.*.address".into(),
+            crate::model::ConfigValue::IfValue(BTreeMap::from([(
+                "127.0.0.1".into(),
+                "{{config.docker.interface}}".into(),
+            )])),
+        )]),
+    }];
     t.install = Some(crate::model::InstallScript {
         image: "debian".into(),
         entrypoint: "/bin/sh".into(),

@@ -5,9 +5,11 @@ use std::fmt;
 
 use catalyst_core::id::{AlertId, LocationId, NodeId, RoleId, ServerId, TemplateId, UserId};
 use catalyst_core::model::{
-    AlertCondition, Allocation, ApiKey, CatchUp, ConfigFileEdit, DonePattern, InstallScript, Limits, MetricsRollup,
-    Node, ServerMetrics, Severity, StopAction, TaskAction, TemplateVariable, Timestamp, User, WebhookTarget,
+    AlertCondition, Allocation, ApiKey, CatchUp, Limits, MetricsRollup, Node, ServerMetrics, Severity, TaskAction,
+    Timestamp, User, WebhookTarget,
 };
+
+pub use catalyst_core::model::NewTemplate;
 use catalyst_core::permission::Permission;
 use catalyst_core::restart::RestartPolicy;
 
@@ -232,49 +234,6 @@ impl fmt::Debug for NodeCredential {
     }
 }
 
-/// A new template (also the full replacement for updates).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTemplate {
-    /// Unique name.
-    #[schema(min_length = 1, max_length = 64)]
-    pub name: String,
-    /// Free text.
-    #[serde(default)]
-    #[schema(max_length = 4096)]
-    pub description: String,
-    /// Container image.
-    #[schema(min_length = 1, max_length = 512, pattern = r"^\S+$")]
-    pub image: String,
-    /// Startup command with `{{VAR}}` placeholders.
-    #[schema(min_length = 1, max_length = 8192)]
-    pub startup: String,
-    /// Fixed environment.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Variables servers fill in, used as `{{NAME}}` in `startup` and as environment.
-    #[serde(default)]
-    #[schema(max_items = 128)]
-    pub variables: Vec<TemplateVariable>,
-    /// Install step.
-    #[serde(default)]
-    pub install: Option<InstallScript>,
-    /// Stop action (default: SIGTERM).
-    #[serde(default = "default_stop")]
-    pub stop: StopAction,
-    /// "Started" markers.
-    #[serde(default)]
-    #[schema(max_items = 32)]
-    pub done_patterns: Vec<DonePattern>,
-    /// Config file edits.
-    #[serde(default)]
-    pub config_files: Vec<ConfigFileEdit>,
-}
-
-fn default_stop() -> StopAction {
-    StopAction::Signal("SIGTERM".into())
-}
-
 /// A new server.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -304,6 +263,12 @@ pub struct NewServer {
     /// Crash policy.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
+    /// One of the template's images (default: the template's `image`).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The name of one of the template's `startup_commands` (default: its `startup`).
+    #[serde(default)]
+    pub startup_command: Option<String>,
 }
 
 /// Change a server. Limits, allocations and the restart policy need a global `server.update`.
@@ -331,6 +296,12 @@ pub struct ServerPatch {
     /// New restart policy.
     #[serde(default)]
     pub restart_policy: Option<RestartPolicy>,
+    /// Another of the template's images.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Another of the template's startup commands, by name.
+    #[serde(default)]
+    pub startup_command: Option<String>,
 }
 
 /// Give a user (subuser) permissions on a server.

@@ -1,26 +1,26 @@
 //! Servers: CRUD, lifecycle commands (validated by the table, executed by the node), console,
 //! logs and subusers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::{ServerId, UserId};
 use catalyst_core::lifecycle::{Event, ServerState, apply};
-use catalyst_core::model::{Allocation, Limits, LogQuery, Page, Paged, Server, ServerAccess, ServerLog, Template};
+use catalyst_core::model::{Allocation, Limits, LogQuery, Page, Paged, Server, ServerAccess, ServerLog};
 use catalyst_core::permission::{
     Grant, Permission, PermissionSet, Principal, Scope, ServerAuthz, authorize, effective_server_permissions,
 };
 use catalyst_core::ports::ServerFilter;
-use catalyst_core::protocol::{NodeRequest, NodeResponse, ServerSpec};
-use catalyst_core::render::{self, RenderContext};
+use catalyst_core::protocol::{NodeRequest, NodeResponse};
+use catalyst_core::render;
 use catalyst_core::{Error, ErrorKind, Result, validate};
 use serde_json::json;
 
+use super::spec::spec_for;
 use super::{Catalyst, GrantAccess, NewServer, ServerPatch, Who};
 
-/// Variables every template may use besides its own.
-pub const BUILTIN_VARIABLES: &[&str] = &["SERVER_ID", "SERVER_MEMORY", "SERVER_IP", "SERVER_PORT"];
+pub use catalyst_core::render::BUILTIN_VARIABLES;
 
 const MAX_ALLOCATIONS: usize = 32;
 
@@ -72,36 +72,6 @@ fn check_allocations(mut allocations: Vec<Allocation>) -> Result<Vec<Allocation>
         _ => return Err(Error::invalid("exactly one allocation may be primary")),
     }
     Ok(allocations)
-}
-
-/// Render what the node needs: startup, environment (template env, variables, built-ins).
-pub(super) fn spec_for(server: &Server, template: &Template) -> Result<ServerSpec> {
-    let primary =
-        server.primary_allocation().cloned().unwrap_or(Allocation { ip: "0.0.0.0".into(), port: 0, primary: true });
-    let ctx = RenderContext::new()
-        .extend(&server.variables)
-        .with("SERVER_ID", server.id.to_string())
-        .with("SERVER_MEMORY", server.limits.memory_mb.to_string())
-        .with("SERVER_IP", primary.ip)
-        .with("SERVER_PORT", primary.port.to_string());
-    let mut env = BTreeMap::new();
-    for (k, v) in &template.env {
-        env.insert(k.clone(), render::render(v, &ctx)?);
-    }
-    env.extend(ctx.values().iter().map(|(k, v)| (k.clone(), v.clone())));
-    Ok(ServerSpec {
-        server_id: server.id,
-        image: template.image.clone(),
-        // Values reach the shell as environment variables, never as shell text.
-        startup: render::render_shell(&template.startup, &ctx)?,
-        env,
-        limits: server.limits,
-        allocations: server.allocations.clone(),
-        stop: template.stop.clone(),
-        done_patterns: template.done_patterns.clone(),
-        install: template.install.clone(),
-        restart_policy: server.restart_policy,
-    })
 }
 
 impl Catalyst {
@@ -163,9 +133,25 @@ impl Catalyst {
         self.inner.link.request(server.node_id, request).await
     }
 
+    /// The name of the location a node is in (what `P_SERVER_LOCATION` says).
+    pub(super) async fn location_name(&self, node_id: catalyst_core::id::NodeId) -> Result<String> {
+        let node = self.inner.store.get_node(node_id).await?;
+        Ok(self.inner.store.get_location(node.location_id).await?.name)
+    }
+
+    /// Drop the variables the template hides from customers (`user_viewable: false`).
+    pub(super) async fn redact(&self, grant_is_global: bool, server: &mut Server) -> Result<()> {
+        if grant_is_global {
+            return Ok(());
+        }
+        let template = self.inner.store.get_template(server.template_id).await?;
+        server.variables.retain(|k, _| template.variables.iter().any(|v| &v.name == k && v.user_viewable));
+        Ok(())
+    }
+
     async fn configure(&self, grant: &Grant, server: &Server) -> Result<()> {
         let template = self.inner.store.get_template(server.template_id).await?;
-        let spec = spec_for(server, &template)?;
+        let spec = spec_for(server, &template, &self.location_name(server.node_id).await?)?;
         self.send(grant, server, NodeRequest::Configure { spec: Box::new(spec) }).await.map(|_| ())
     }
 
@@ -239,6 +225,11 @@ impl Catalyst {
             limits: input.limits,
             allocations: check_allocations(input.allocations)?,
             restart_policy: input.restart_policy,
+            image: input.image.map(|i| template.image_for(Some(&i)).map(str::to_string)).transpose()?,
+            startup_command: match input.startup_command {
+                Some(name) => template.startup_for(Some(&name)).map(|_| Some(name))?,
+                None => None,
+            },
             state: ServerState::Installing,
             crash_count: 0,
             crash_history: vec![],
@@ -246,7 +237,7 @@ impl Catalyst {
             updated_at: now,
             version: 0,
         };
-        spec_for(&server, &template)?;
+        spec_for(&server, &template, &self.location_name(server.node_id).await?)?;
         self.check_capacity(server.node_id, server.limits.memory_mb, server.limits.disk_mb).await?;
         self.inner.store.create_server(&server).await?;
         self.audit(
@@ -275,7 +266,9 @@ impl Catalyst {
 
     /// One server (`server.read`).
     pub async fn get_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
-        Ok(self.server_with(who, id, Permission::ServerRead).await?.0)
+        let (mut server, grant) = self.server_with(who, id, Permission::ServerRead).await?;
+        self.redact(grant.is_global(), &mut server).await?;
+        Ok(server)
     }
 
     /// The servers the caller may see: all with a global `server.read`, else owned and shared.
@@ -286,7 +279,12 @@ impl Catalyst {
             let u = who.user_id().ok_or_else(|| Error::denied("missing permission server.read"))?;
             ServerFilter { visible_to: Some(u), ..Default::default() }
         };
-        self.inner.store.list_servers(&filter, page).await
+        let mut page = self.inner.store.list_servers(&filter, page).await?;
+        let global = who.holds(Permission::ServerRead);
+        for server in &mut page.items {
+            self.redact(global, server).await?;
+        }
+        Ok(page)
     }
 
     /// Change a server (`server.update`). Limits, allocations, the restart policy and
@@ -306,7 +304,11 @@ impl Catalyst {
         let template = self.inner.store.get_template(server.template_id).await?;
         if let Some(vars) = &patch.variables {
             for key in vars.keys() {
-                let editable = template.variables.iter().find(|v| &v.name == key).is_some_and(|v| v.user_editable);
+                let editable = template
+                    .variables
+                    .iter()
+                    .find(|v| &v.name == key)
+                    .is_some_and(|v| v.user_editable && v.user_viewable);
                 if !editable && !grant.is_global() {
                     return Err(Error::denied(format!("variable {key} is not editable")));
                 }
@@ -330,7 +332,14 @@ impl Catalyst {
         if let Some(policy) = patch.restart_policy {
             server.restart_policy = policy;
         }
-        spec_for(&server, &template)?;
+        if let Some(image) = &patch.image {
+            server.image = Some(template.image_for(Some(image))?.to_string());
+        }
+        if let Some(name) = patch.startup_command {
+            template.startup_for(Some(&name))?;
+            server.startup_command = Some(name);
+        }
+        spec_for(&server, &template, &self.location_name(server.node_id).await?)?;
         server.updated_at = self.now();
         let server = self.store_server(&server).await?;
         if self.inner.link.is_online(server.node_id) {
@@ -338,6 +347,8 @@ impl Catalyst {
             let _ = self.configure(&grant, &server).await;
         }
         self.audit(Who::Grant(&grant, who), "server.update", ("server", Some(id.to_string())), true, json!({})).await;
+        let mut server = server;
+        self.redact(grant.is_global(), &mut server).await?;
         Ok(server)
     }
 

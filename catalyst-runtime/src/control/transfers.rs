@@ -18,7 +18,7 @@ use catalyst_core::{Error, ErrorKind, Result};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::servers::spec_for;
+use super::spec::spec_for;
 use super::{Catalyst, Who};
 
 /// Node-local storage directory of transfer archives.
@@ -159,7 +159,8 @@ impl Catalyst {
         self.transfer_note(id, TransferPhase::Restoring, "restoring the files on the target".into()).await;
         let template = self.inner.store.get_template(server.template_id).await?;
         moved.configured = true;
-        link.request(target, NodeRequest::Configure { spec: Box::new(spec_for(server, &template)?) }).await?;
+        let spec = spec_for(server, &template, &self.location_name(target).await?)?;
+        link.request(target, NodeRequest::Configure { spec: Box::new(spec) }).await?;
         let storage = BackupStorage::Local { directory: TRANSFERS.into() };
         let restore = NodeRequest::Restore { server_id: id, backup_id: archive, storage, checksum: stored.checksum };
         self.request_then(target, restore, "restoring", |event| match event {

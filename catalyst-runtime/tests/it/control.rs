@@ -9,7 +9,7 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{
     Allocation, AuditQuery, DonePattern, InstallScript, Limits, LogQuery, LogStream, Page, StopAction,
-    TemplateVariable, VariableKind, VariableRules,
+    TemplateVariable, VariableRules,
 };
 use catalyst_core::permission::{Permission, Principal};
 use catalyst_core::ports::{ExitStatus, Store};
@@ -81,17 +81,16 @@ fn template(name: &str) -> NewTemplate {
         variables: vec![
             TemplateVariable {
                 name: "MOTD".into(),
-                description: String::new(),
                 default: Some("hello".into()),
-                user_editable: true,
-                rules: VariableRules { max: Some(20), ..Default::default() },
+                rules: VariableRules::parse("nullable|string|max:20"),
+                ..Default::default()
             },
             TemplateVariable {
                 name: "MAX_PLAYERS".into(),
-                description: String::new(),
                 default: Some("10".into()),
                 user_editable: false,
-                rules: VariableRules { kind: VariableKind::Int, min: Some(1), max: Some(100), ..Default::default() },
+                rules: VariableRules::parse("required|integer|between:1,100"),
+                ..Default::default()
             },
         ],
         install: Some(InstallScript {
@@ -101,7 +100,7 @@ fn template(name: &str) -> NewTemplate {
         }),
         stop: StopAction::Command("stop".into()),
         done_patterns: vec![DonePattern::Regex("^Done".into())],
-        config_files: vec![],
+        ..Default::default()
     }
 }
 
@@ -143,6 +142,8 @@ impl World {
                 backoff_max_ms: 40,
                 restart_on_oom: false,
             },
+            image: None,
+            startup_command: None,
         }
     }
 
@@ -517,7 +518,7 @@ async fn validation_capacity_and_conflicts() {
     bad_var.variables.insert("MAX_PLAYERS".into(), "1000".into());
     let e = c.create_server(&w.admin, bad_var).await.expect_err("max");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(e.message().contains("MAX_PLAYERS") && e.message().contains("rule max"), "{}", e.message());
+    assert!(e.message().contains("MAX_PLAYERS") && e.message().contains("rule between"), "{}", e.message());
     let mut unknown_var = w.new_server(alice.id, 30010);
     unknown_var.variables.insert("NOPE".into(), "1".into());
     assert_eq!(kind(c.create_server(&w.admin, unknown_var).await), ErrorKind::InvalidInput);

@@ -100,6 +100,9 @@ async fn an_unconfined_runtime_runs_nothing_unless_the_operator_allows_it() {
             done_patterns: vec![],
             install: None,
             restart_policy: Default::default(),
+            startup_mode: Default::default(),
+            config_files: vec![],
+            file_denylist: vec![],
         };
         let id = spec.server_id;
         daemon.handle(NodeRequest::Configure { spec: Box::new(spec) }).await.expect("configure");

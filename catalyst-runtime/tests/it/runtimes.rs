@@ -124,6 +124,9 @@ impl Harness {
                 backoff_max_ms: 200,
                 restart_on_oom: false,
             },
+            startup_mode: Default::default(),
+            config_files: vec![],
+            file_denylist: vec![],
         }
     }
 

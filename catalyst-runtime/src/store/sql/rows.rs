@@ -19,19 +19,11 @@ use uuid::Uuid;
 
 use super::{decode_err, enum_from, severity_from, to_u64};
 
-/// The JSON part of a template row.
+/// The JSON part of a template row: the template's input without its name (a column). Fields
+/// added later have serde defaults, so rows written before them still load.
 #[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct TemplateBody {
-    pub description: String,
-    pub image: String,
-    pub startup: String,
-    pub env: std::collections::BTreeMap<String, String>,
-    pub variables: Vec<catalyst_core::model::TemplateVariable>,
-    pub install: Option<catalyst_core::model::InstallScript>,
-    pub stop: catalyst_core::model::StopAction,
-    pub done_patterns: Vec<catalyst_core::model::DonePattern>,
-    pub config_files: Vec<catalyst_core::model::ConfigFileEdit>,
-}
+#[serde(transparent)]
+pub(crate) struct TemplateBody(serde_json::Map<String, serde_json::Value>);
 
 /// The JSON part of a server row.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -44,6 +36,10 @@ pub(crate) struct ServerBody {
     pub restart_policy: catalyst_core::restart::RestartPolicy,
     pub crash_count: u32,
     pub crash_history: Vec<catalyst_core::model::Timestamp>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub startup_command: Option<String>,
 }
 
 /// A webhook as stored: unlike the API's view, it keeps its secret.
@@ -67,17 +63,12 @@ impl StoredWebhook {
 impl TemplateBody {
     /// The JSON part of `t`.
     pub fn of(t: &Template) -> Json<Self> {
-        Json(Self {
-            description: t.description.clone(),
-            image: t.image.clone(),
-            startup: t.startup.clone(),
-            env: t.env.clone(),
-            variables: t.variables.clone(),
-            install: t.install.clone(),
-            stop: t.stop.clone(),
-            done_patterns: t.done_patterns.clone(),
-            config_files: t.config_files.clone(),
-        })
+        let mut body = match serde_json::to_value(catalyst_core::model::NewTemplate::from_template(t)) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        body.remove("name");
+        Json(Self(body))
     }
 }
 
@@ -93,6 +84,8 @@ impl ServerBody {
             restart_policy: s.restart_policy,
             crash_count: s.crash_count,
             crash_history: s.crash_history.clone(),
+            image: s.image.clone(),
+            startup_command: s.startup_command.clone(),
         })
     }
 }
@@ -252,22 +245,11 @@ pub(crate) struct TemplateRow {
 impl TryFrom<TemplateRow> for Template {
     type Error = Error;
     fn try_from(r: TemplateRow) -> Result<Self> {
-        let body = r.body.0;
-        Ok(Template {
-            id: TemplateId(r.id),
-            name: r.name,
-            description: body.description,
-            image: body.image,
-            startup: body.startup,
-            env: body.env,
-            variables: body.variables,
-            install: body.install,
-            stop: body.stop,
-            done_patterns: body.done_patterns,
-            config_files: body.config_files,
-            created_at: r.created_at,
-            version: r.version,
-        })
+        let mut body = r.body.0.0;
+        body.insert("name".into(), serde_json::Value::String(r.name));
+        let input: catalyst_core::model::NewTemplate =
+            serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| decode_err("template body", e))?;
+        Ok(input.into_template(TemplateId(r.id), r.created_at, r.version))
     }
 }
 
@@ -299,6 +281,8 @@ impl TryFrom<ServerRow> for Server {
             limits: body.limits,
             allocations: body.allocations,
             restart_policy: body.restart_policy,
+            image: body.image,
+            startup_command: body.startup_command,
             state: ServerState::parse(&r.state).map_err(|e| decode_err("state", e))?,
             crash_count: body.crash_count,
             crash_history: body.crash_history,
