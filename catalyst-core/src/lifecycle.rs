@@ -104,6 +104,9 @@ pub enum Event {
     Start,
     /// The done pattern appeared (or there is none).
     Started,
+    /// The process could not be started at all (its image could not be pulled, its directory
+    /// is missing…): not a crash of the game, so no restart and no crash count.
+    StartFailed,
     /// Stop gracefully.
     Stop,
     /// Stop, then start.
@@ -142,6 +145,7 @@ impl Event {
             Event::InstallFailed => "install_failed",
             Event::Start => "start",
             Event::Started => "started",
+            Event::StartFailed => "start_failed",
             Event::Stop => "stop",
             Event::Restart => "restart",
             Event::Kill => "kill",
@@ -157,12 +161,13 @@ impl Event {
     }
 
     /// One representative of each event kind (exits: clean, failed, OOM).
-    pub const REPRESENTATIVES: [Event; 18] = [
+    pub const REPRESENTATIVES: [Event; 19] = [
         Event::Install,
         Event::InstallSucceeded,
         Event::InstallFailed,
         Event::Start,
         Event::Started,
+        Event::StartFailed,
         Event::Stop,
         Event::Restart,
         Event::Kill,
@@ -268,6 +273,7 @@ pub fn apply(state: ServerState, event: Event) -> Result<Transition, Error> {
         (S::Stopped | S::Crashed, Event::Start | Event::Restart) => to(S::Starting, &[StartProcess]),
         (S::Starting, Event::Started) => to(S::Running, &[]),
         (S::Running, Event::Started) => to(S::Running, &[]),
+        (S::Starting, Event::StartFailed) => to(S::Stopped, &[]),
         (S::Starting | S::Running, Event::Stop) => to(S::Stopping, &[StopProcess]),
         (S::Starting | S::Running, Event::Restart) => to(S::Stopping, &[StopProcess, FollowUp(self::FollowUp::Start)]),
         (S::Starting | S::Running | S::Stopping, Event::Kill) => to(S::Stopping, &[KillProcess]),

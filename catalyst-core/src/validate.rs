@@ -61,6 +61,18 @@ pub fn password(value: &str) -> Result<()> {
     Ok(())
 }
 
+/// A path relative to a server's root: not empty, not absolute, no `..`, no NUL.
+pub fn relative_path(field: &str, value: &str) -> Result<String> {
+    let v = value.trim().trim_start_matches("./");
+    if v.is_empty() || v.len() > 4096 || v.starts_with('/') || v.contains('\0') || v.contains('\\') {
+        return Err(Error::invalid(format!("{field} {value:?} must be a relative path inside the server's files")));
+    }
+    if v.split('/').any(|c| c == "..") {
+        return Err(Error::invalid(format!("{field} {value:?} leaves the server's files ('..')")));
+    }
+    Ok(v.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,16 +90,4 @@ mod tests {
         assert!(username("a b c").is_err());
         assert!(password("short").is_err());
     }
-}
-
-/// A path relative to a server's root: not empty, not absolute, no `..`, no NUL.
-pub fn relative_path(field: &str, value: &str) -> Result<String> {
-    let v = value.trim().trim_start_matches("./");
-    if v.is_empty() || v.len() > 4096 || v.starts_with('/') || v.contains('\0') || v.contains('\\') {
-        return Err(Error::invalid(format!("{field} {value:?} must be a relative path inside the server's files")));
-    }
-    if v.split('/').any(|c| c == "..") {
-        return Err(Error::invalid(format!("{field} {value:?} leaves the server's files ('..')")));
-    }
-    Ok(v.to_string())
 }

@@ -183,6 +183,12 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug {
     fn isolation(&self) -> Isolation {
         Isolation::Namespaces
     }
+    /// The address a server on `network` reaches the node at (what eggs call
+    /// `{{config.docker.interface}}`).
+    fn node_address(&self, network: NetworkMode) -> String {
+        let _ = network;
+        "127.0.0.1".into()
+    }
     /// Make the image available locally.
     async fn ensure_image(&self, image: &str) -> Result<()>;
     /// Create a container; `conflict` if the id exists.

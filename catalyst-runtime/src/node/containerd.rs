@@ -270,6 +270,13 @@ impl ContainerRuntime for ContainerdRuntime {
         "containerd"
     }
 
+    fn node_address(&self, network: catalyst_core::ports::NetworkMode) -> String {
+        match network {
+            catalyst_core::ports::NetworkMode::Bridge => cni::gateway(&self.config.cni.subnet),
+            catalyst_core::ports::NetworkMode::Host => "127.0.0.1".into(),
+        }
+    }
+
     async fn ensure_image(&self, image: &str) -> Result<()> {
         match self.unpacked(image).await {
             Ok(_) => Ok(()),
@@ -296,6 +303,7 @@ impl ContainerRuntime for ContainerdRuntime {
             )
             .await;
         let unpacked = self.unpacked(&spec.image).await?;
+        let args = spec::argv(spec, &unpacked.defaults)?;
         let netns = match spec.network {
             catalyst_core::ports::NetworkMode::Bridge => {
                 // Port mappings are removed by the same list they were added with: keep it.
@@ -309,6 +317,7 @@ impl ContainerRuntime for ContainerdRuntime {
         let netns_str = netns.as_ref().map(|p| p.to_string_lossy().into_owned());
         let oci = spec::build(
             spec,
+            &args,
             &unpacked.defaults,
             &self.cgroup(&spec.id).oci_path(),
             netns_str.as_deref(),

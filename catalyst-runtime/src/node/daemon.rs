@@ -33,6 +33,7 @@ use crate::sync::lock;
 use machine::{Machine, Slot, container_id, files_locked, install_container_id};
 use state_file::StateFile;
 
+mod config_files;
 mod data_plane;
 mod machine;
 mod recover;

@@ -29,6 +29,18 @@ use tokio::sync::{Mutex as AsyncMutex, broadcast, watch};
 use super::cgroup::Cgroup;
 use crate::sync::lock;
 
+/// Entrypoint mode without images: do what egg images' entrypoints (pterodactyl/yolks) do with
+/// `STARTUP` — turn `{{X}}` into `${X}` and let a shell run it, so values are expanded as
+/// variables, never parsed as shell text.
+fn entrypoint_emulation(spec: &ContainerSpec) -> Result<Vec<String>> {
+    let startup = spec.env.get("STARTUP").filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        Error::invalid("the command is empty (entrypoint mode needs a STARTUP, and processes have no image)")
+    })?;
+    let placeholder =
+        regex::Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}").map_err(|e| Error::internal("regex", e))?;
+    Ok(vec!["/bin/sh".into(), "-c".into(), placeholder.replace_all(startup, "$${$1}").into_owned()])
+}
+
 /// Longest line kept from a process; the rest of the line is dropped.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -168,9 +180,11 @@ impl ContainerRuntime for ProcessRuntime {
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<()> {
+        let mut spec = spec.clone();
         if spec.command.is_empty() {
-            return Err(Error::invalid("the command is empty"));
+            spec.command = entrypoint_emulation(&spec)?;
         }
+        let spec = &spec;
         host_dir(spec)?;
         let mut procs = lock(&self.procs);
         if procs.contains_key(&spec.id) {

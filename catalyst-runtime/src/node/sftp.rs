@@ -352,6 +352,11 @@ impl Files {
         if what(&lock(&self.access)) { Ok(()) } else { Err(StatusCode::PermissionDenied) }
     }
 
+    /// The template's denylist protects `path` (a cleaned, `/`-rooted path) from SFTP too.
+    fn allowed(&self, path: &str) -> std::result::Result<(), StatusCode> {
+        self.files.check_allowed(path.trim_start_matches('/')).map_err(|e| status_of(&e))
+    }
+
     /// Run blocking file work against the sandbox, in one of the server's turns (shared with
     /// the file manager, so sessions cannot occupy the node's blocking threads).
     async fn blocking<T: Send + 'static>(
@@ -489,6 +494,7 @@ impl russh_sftp::server::Handler for Files {
             self.may(|a| a.write)?;
         }
         let path = clean(&filename);
+        self.allowed(&path)?;
         let owner = self.files.owner();
         let opened = path.clone();
         let file = self
@@ -560,6 +566,7 @@ impl russh_sftp::server::Handler for Files {
     async fn remove(&mut self, id: u32, filename: String) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.delete)?;
         let path = clean(&filename);
+        self.allowed(&path)?;
         let p = path.clone();
         self.blocking(move |s| s.remove_file(&p)).await?;
         self.files.forget_usage();
@@ -575,6 +582,7 @@ impl russh_sftp::server::Handler for Files {
     ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
         let path = clean(&path);
+        self.allowed(&path)?;
         let (p, owner) = (path.clone(), self.files.owner());
         self.blocking(move |s| {
             s.create_dir(&p)?;
@@ -588,6 +596,7 @@ impl russh_sftp::server::Handler for Files {
     async fn rmdir(&mut self, id: u32, path: String) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.delete)?;
         let path = clean(&path);
+        self.allowed(&path)?;
         let p = path.clone();
         self.blocking(move |s| s.remove_dir(&p)).await?;
         self.report("file.delete", &path, 0);
@@ -597,6 +606,8 @@ impl russh_sftp::server::Handler for Files {
     async fn rename(&mut self, id: u32, oldpath: String, newpath: String) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
         let (from, to) = (clean(&oldpath), clean(&newpath));
+        self.allowed(&from)?;
+        self.allowed(&to)?;
         let (f, t) = (from.clone(), to.clone());
         self.blocking(move |s| s.rename(&f, &t)).await?;
         self.report("file.rename", &format!("{from} → {to}"), 0);
@@ -611,6 +622,7 @@ impl russh_sftp::server::Handler for Files {
     ) -> std::result::Result<Status, Self::Error> {
         self.may(|a| a.write)?;
         let path = clean(&path);
+        self.allowed(&path)?;
         let p = path.clone();
         self.blocking(move |s| {
             if let Some(mode) = attrs.permissions {

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
-const APPLETS: &[&str] =
-    &["sh", "id", "mkdir", "cat", "ls", "echo", "sleep", "httpd", "nc", "env", "true", "false", "dd", "head"];
+const APPLETS: &[&str] = &[
+    "sh", "id", "mkdir", "cat", "ls", "echo", "sleep", "httpd", "nc", "env", "true", "false", "dd", "head", "sed",
+    "printf", "touch",
+];
 
 fn sha(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
@@ -24,7 +26,10 @@ fn header(path: &str, size: u64, mode: u32, kind: tar::EntryType) -> tar::Header
     h
 }
 
-fn layer(game: &str) -> Vec<u8> {
+/// A file of an image: path, contents, mode.
+pub type ImageFile<'a> = (&'a str, &'a [u8], u32);
+
+fn layer(extra: &[ImageFile]) -> Vec<u8> {
     let busybox = std::fs::read("/bin/busybox").expect("Debian's busybox-static at /bin/busybox");
     let mut b = tar::Builder::new(Vec::new());
     for dir in [
@@ -55,12 +60,11 @@ fn layer(game: &str) -> Vec<u8> {
         h.set_cksum();
         b.append(&h, std::io::empty()).expect("applet");
     }
-    let files: [(&str, &[u8], u32); 3] = [
-        ("usr/local/bin/game", game.as_bytes(), 0o755),
+    let base: [ImageFile; 2] = [
         ("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\ncontainer:x:1000:1000::/home/container:/bin/sh\n", 0o644),
         ("etc/group", b"root:x:0:\ncontainer:x:1000:\n", 0o644),
     ];
-    for (path, data, mode) in files {
+    for &(path, data, mode) in base.iter().chain(extra) {
         let mut h = header(path, data.len() as u64, mode, tar::EntryType::Regular);
         h.set_cksum();
         b.append(&h, data).expect("file");
@@ -70,16 +74,20 @@ fn layer(game: &str) -> Vec<u8> {
 
 /// The layer tar and config JSON of the game image.
 pub fn game_layer_and_config(_dir: &Path, game: &str) -> (Vec<u8>, Vec<u8>) {
-    let layer = layer(game);
-    let config = config(&sha(&layer));
+    let layer = layer(&[("usr/local/bin/game", game.as_bytes(), 0o755)]);
+    let config = config(&sha(&layer), &[]);
     (layer, config)
 }
 
-fn config(layer_digest: &str) -> Vec<u8> {
+fn config(layer_digest: &str, entrypoint: &[&str]) -> Vec<u8> {
+    let mut image = serde_json::json!({"Env": ["PATH=/usr/local/bin:/bin"], "WorkingDir": "/home/container"});
+    if !entrypoint.is_empty() {
+        image["Entrypoint"] = serde_json::json!(entrypoint);
+    }
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Env": ["PATH=/usr/local/bin:/bin"], "WorkingDir": "/home/container"},
+        "config": image,
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
     });
     serde_json::to_vec(&config).expect("config")
@@ -87,9 +95,14 @@ fn config(layer_digest: &str) -> Vec<u8> {
 
 /// Write `dir/game.oci.tar`, an OCI image layout whose index names it `name`.
 pub fn build_game_image(dir: &Path, name: &str, game: &str) -> PathBuf {
-    let layer = layer(game);
+    build_image(dir, name, &[("usr/local/bin/game", game.as_bytes(), 0o755)], &[])
+}
+
+/// Write `dir/game.oci.tar`: busybox, `files`, and `entrypoint` as the image's ENTRYPOINT.
+pub fn build_image(dir: &Path, name: &str, files: &[ImageFile], entrypoint: &[&str]) -> PathBuf {
+    let layer = layer(files);
     let layer_digest = sha(&layer);
-    let config = config(&layer_digest);
+    let config = config(&layer_digest, entrypoint);
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",

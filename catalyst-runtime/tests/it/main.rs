@@ -6,6 +6,7 @@ mod alerts;
 mod backup_targets;
 mod backups;
 mod control;
+mod eggs;
 mod grants;
 mod images;
 mod isolation;

@@ -36,6 +36,15 @@ impl CniConfig {
 }
 
 /// The named network namespace of a container.
+/// The bridge's address in `subnet` (host-local IPAM gives the gateway the first address).
+pub fn gateway(subnet: &str) -> String {
+    let network = subnet.split('/').next().and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+    match network {
+        Some(ip) => std::net::Ipv4Addr::from(u32::from(ip) + 1).to_string(),
+        None => "127.0.0.1".into(),
+    }
+}
+
 pub fn netns_path(id: &str) -> PathBuf {
     Path::new("/var/run/netns").join(format!("catalyst-{id}"))
 }

@@ -273,14 +273,11 @@ pub async fn unpack(c: &Client, snapshotter: &str, name: &str) -> Result<Unpacke
     let mut snap_label = HashMap::new();
     snap_label.insert(format!("containerd.io/gc.ref.snapshot.{snapshotter}"), top.clone());
     set_labels(c, &config_desc.digest, snap_label).await?;
-    let env = config["config"]["Env"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| e.as_str().map(str::to_string))
-        .collect();
-    Ok(Unpacked { chain_id: top, defaults: ImageDefaults { env } })
+    let strings = |key: &str| -> Vec<String> {
+        config["config"][key].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string)).collect()
+    };
+    let defaults = ImageDefaults { env: strings("Env"), entrypoint: strings("Entrypoint"), cmd: strings("Cmd") };
+    Ok(Unpacked { chain_id: top, defaults })
 }
 
 /// The digest of the manifest `target` resolves to (itself, or the chosen entry of an index).

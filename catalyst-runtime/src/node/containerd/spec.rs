@@ -37,11 +37,32 @@ const READ_ONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", 
 pub struct ImageDefaults {
     /// `KEY=value` environment of the image.
     pub env: Vec<String>,
+    /// The image's ENTRYPOINT.
+    pub entrypoint: Vec<String>,
+    /// The image's CMD.
+    pub cmd: Vec<String>,
+}
+
+/// What the container runs: the spec's command, or (when it is empty: entrypoint mode) the
+/// image's own ENTRYPOINT and CMD, as Docker would.
+pub fn argv(spec: &ContainerSpec, image: &ImageDefaults) -> catalyst_core::Result<Vec<String>> {
+    if !spec.command.is_empty() {
+        return Ok(spec.command.clone());
+    }
+    let argv: Vec<String> = image.entrypoint.iter().chain(&image.cmd).cloned().collect();
+    if argv.is_empty() {
+        return Err(catalyst_core::Error::invalid(format!(
+            "image {} has neither ENTRYPOINT nor CMD, and the template runs in entrypoint mode",
+            spec.image
+        )));
+    }
+    Ok(argv)
 }
 
 /// Build the runtime spec JSON.
 pub fn build(
     spec: &ContainerSpec,
+    args: &[String],
     image: &ImageDefaults,
     cgroups_path: &str,
     netns: Option<&str>,
@@ -109,7 +130,7 @@ pub fn build(
         "process": {
             "terminal": false,
             "user": {"uid": uid, "gid": gid},
-            "args": spec.command,
+            "args": args,
             "env": env,
             "cwd": spec.workdir,
             "capabilities": {"bounding": CAPABILITIES, "effective": CAPABILITIES, "permitted": CAPABILITIES},
@@ -163,13 +184,16 @@ mod tests {
             read_only_rootfs: true,
             user: Some((1000, 1000)),
         };
-        let v = build(
-            &spec,
-            &ImageDefaults { env: vec!["PATH=/bin".into(), "SERVER_PORT=1".into()] },
-            "/catalyst/abc",
-            None,
-            true,
-        );
+        let image = ImageDefaults {
+            env: vec!["PATH=/bin".into(), "SERVER_PORT=1".into()],
+            entrypoint: vec!["/entrypoint.sh".into()],
+            cmd: vec!["run".into()],
+        };
+        assert_eq!(argv(&spec, &image).ok(), Some(spec.command.clone()));
+        let entrypoint_mode = ContainerSpec { command: vec![], ..spec.clone() };
+        assert_eq!(argv(&entrypoint_mode, &image).ok(), Some(vec!["/entrypoint.sh".to_string(), "run".to_string()]));
+        assert!(argv(&entrypoint_mode, &ImageDefaults::default()).is_err());
+        let v = build(&spec, &spec.command, &image, "/catalyst/abc", None, true);
         assert_eq!(v["process"]["noNewPrivileges"], json!(true));
         assert_eq!(v["process"]["user"]["uid"], json!(1000));
         assert!(

@@ -21,6 +21,7 @@ impl NodeDaemon {
             slot.files_locked.clone(),
             self.inner.events.clone(),
         )
+        .with_denylist(&m.spec.file_denylist)
     }
 
     /// A server's files for one request: refused while a restore, a transfer or a deletion

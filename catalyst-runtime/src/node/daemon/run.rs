@@ -1,6 +1,8 @@
 //! Running a server: its container spec, launch, install, start, supervision of the process and its
 //! output, and the timers (grace period, restart back-off).
 
+use catalyst_core::model::StartupMode;
+
 use super::*;
 use crate::node::data::sandbox::Sandbox;
 
@@ -65,11 +67,13 @@ impl NodeDaemon {
             None => Ok(true),
             Some(script) => {
                 let id = install_container_id(slot.id);
+                // Eggs are written on Windows too: a CR would end up in every command.
+                let text = script.script.replace("\r\n", "\n");
                 let mut cspec = self.container_spec(
                     &spec,
                     id.clone(),
                     script.image.clone(),
-                    vec![script.entrypoint.clone(), "-c".into(), script.script.clone()],
+                    vec![script.entrypoint.clone(), "-c".into(), text],
                 );
                 cspec.mounts[0].target = "/mnt/server".into();
                 cspec.workdir = "/mnt/server".into();
@@ -138,26 +142,31 @@ impl NodeDaemon {
 
     pub(super) async fn start_process(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
         let id = container_id(slot.id);
-        let cspec = self.container_spec(
-            &spec,
-            id.clone(),
-            spec.image.clone(),
-            vec!["/bin/sh".into(), "-c".into(), spec.startup.clone()],
-        );
+        let command = match spec.startup_mode {
+            StartupMode::Shell => vec!["/bin/sh".into(), "-c".into(), spec.startup.clone()],
+            // The image's ENTRYPOINT/CMD runs and reads STARTUP from the environment.
+            StartupMode::Entrypoint => vec![],
+        };
+        let cspec = self.container_spec(&spec, id.clone(), spec.image.clone(), command);
+        if !spec.config_files.is_empty() {
+            let (dir, edits, owner) = (self.server_dir(slot.id), spec.config_files.clone(), self.server_user(slot.id));
+            let address = self.inner.runtime.node_address(self.inner.config.network);
+            let problems = tokio::task::spawn_blocking(move || config_files::apply_all(&dir, &edits, &address, owner))
+                .await
+                .unwrap_or_else(|e| vec![format!("config files were not edited: {e}")]);
+            let mut m = slot.machine.lock().await;
+            for line in problems {
+                self.system_line(&mut m, line);
+            }
+        }
         match self.launch(&cspec, self.server_user(slot.id)).await {
             Ok(output) => self.supervise(slot, spec, output, generation).await,
             Err(e) => {
                 let mut m = slot.machine.lock().await;
                 if m.generation == generation {
+                    // The game never ran: say why, and do not count it as the game crashing.
                     self.system_line(&mut m, format!("failed to start: {}", e.message()));
-                    m.last_exit = Some(ExitInfo { clean: false, oom: false });
-                    self.step_or_warn(
-                        &slot,
-                        &mut m,
-                        Event::Exited { code: None, oom: false },
-                        Some(e.message().to_string()),
-                    )
-                    .await;
+                    self.step_or_warn(&slot, &mut m, Event::StartFailed, Some(e.message().to_string())).await;
                 }
             }
         }

@@ -28,7 +28,22 @@ pub(crate) async fn run(files: ServerFiles, op: FileOp) -> Result<FileReply> {
     .map_err(|e| Error::internal("a file operation panicked", e))?
 }
 
+/// The paths `op` reads or changes must not be on the template's denylist (listing them is fine).
+fn check_denylist(files: &ServerFiles, op: &FileOp) -> Result<()> {
+    let paths: Vec<&String> = match op {
+        FileOp::List { .. } | FileOp::Stat { .. } | FileOp::Search { .. } | FileOp::Usage => vec![],
+        FileOp::Read { path, .. } | FileOp::Write { path, .. } | FileOp::Create { path, .. } => vec![path],
+        FileOp::Chmod { path, .. } => vec![path],
+        FileOp::Delete { paths } => paths.iter().collect(),
+        FileOp::Rename { from, to } | FileOp::Copy { from, to } => vec![from, to],
+        FileOp::Compress { paths, destination, .. } => paths.iter().chain([destination]).collect(),
+        FileOp::Decompress { path, destination } => vec![path, destination],
+    };
+    paths.into_iter().try_for_each(|p| files.check_allowed(p))
+}
+
 fn apply(sb: &Sandbox, files: &ServerFiles, op: FileOp) -> Result<FileReply> {
+    check_denylist(files, &op)?;
     let owner = files.owner();
     let give = |path: &str| owner.map_or(Ok(()), |o| sb.chown_tree(path, o));
     match op {

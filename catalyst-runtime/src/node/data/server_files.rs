@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use catalyst_core::Result;
+use catalyst_core::denylist::Denylist;
 use catalyst_core::id::ServerId;
 use catalyst_core::model::Limits;
 use catalyst_core::protocol::NodeEvent;
+use catalyst_core::{Error, Result};
 
 use super::disk_usage::{BulkJob, DiskUsage, FileTurn, fit};
 use super::sandbox::Sandbox;
@@ -16,8 +17,8 @@ use crate::node::events::EventSink;
 
 /// One server's files as the data plane may use them: where they are, its disk limit, whom
 /// they belong to, the node's disk-use count and turns, whether a restore, a transfer or a
-/// deletion owns them right now, and where to report. The node builds it once the server is
-/// known (for a request, once its state allows file access).
+/// deletion owns them right now, which paths its template protects, and where to report. The
+/// node builds it once the server is known (for a request, once its state allows file access).
 #[derive(Debug, Clone)]
 pub(crate) struct ServerFiles {
     id: ServerId,
@@ -27,6 +28,7 @@ pub(crate) struct ServerFiles {
     usage: Arc<DiskUsage>,
     locked: Arc<AtomicBool>,
     events: EventSink,
+    denylist: Arc<Denylist>,
 }
 
 impl ServerFiles {
@@ -41,7 +43,23 @@ impl ServerFiles {
         locked: Arc<AtomicBool>,
         events: EventSink,
     ) -> Self {
-        Self { id, root, limit_bytes: limits.disk_mb.saturating_mul(1024 * 1024), owner, usage, locked, events }
+        let limit_bytes = limits.disk_mb.saturating_mul(1024 * 1024);
+        Self { id, root, limit_bytes, owner, usage, locked, events, denylist: Arc::default() }
+    }
+
+    /// Refuse the template's `file_denylist` globs (validated by the control plane; a pattern
+    /// that no longer compiles protects nothing rather than everything).
+    pub(crate) fn with_denylist(mut self, patterns: &[String]) -> Self {
+        self.denylist = Arc::new(Denylist::new(patterns).unwrap_or_default());
+        self
+    }
+
+    /// `permission_denied` when the template's denylist protects `path`.
+    pub(crate) fn check_allowed(&self, path: &str) -> Result<()> {
+        if self.denylist.denies(path) {
+            return Err(Error::denied(format!("{path} is protected by the template's file denylist")));
+        }
+        Ok(())
     }
 
     /// The server.
