@@ -139,3 +139,29 @@ async fn an_egg_runs_the_way_its_author_expects() {
     }
     w.catalyst.delete_server(&w.admin, s.id).await.expect("delete");
 }
+
+/// A start that fails before the game runs (here: an image that cannot be pulled, no registry
+/// reachable) says why and leaves the server stopped: no crash, no restarts.
+#[tokio::test]
+async fn a_start_that_never_ran_the_game_is_not_a_crash() {
+    let Some(_) = crate::runtimes::containerd_flavor().await else { return };
+    let runtime = ContainerdRuntime::connect(crate::runtimes::containerd_test_config()).await.expect("containerd");
+    let w = TestWorld::sqlite().await.with_admin().with_owner().with_runtime(Arc::new(runtime)).build().await;
+    let template = catalyst_core::model::NewTemplate {
+        name: "missing image".into(),
+        image: "registry.invalid/catalyst/missing:1".into(),
+        startup: "./run".into(),
+        ..Default::default()
+    };
+    let t = w.catalyst.create_template(&w.admin, template).await.expect("template");
+    let owner = w.owner().user_id().expect("owner");
+    let s = w.catalyst.create_server(&w.admin, new_server(owner, w.node(), t.id)).await.expect("create");
+    wait_for_state(&w.catalyst, s.id, ServerState::Stopped).await;
+    assert!(!logs_contain(&w, s.id, "cannot hand the files").await, "installing nothing succeeds");
+    w.catalyst.start_server(&w.admin, s.id).await.expect("start is accepted");
+    wait_for_line(&w, s.id, "failed to start:").await;
+    wait_for_state(&w.catalyst, s.id, ServerState::Stopped).await;
+    let after = w.catalyst.get_server(&w.admin, s.id).await.expect("server");
+    assert_eq!(after.crash_count, 0, "not the game's crash");
+    w.catalyst.delete_server(&w.admin, s.id).await.expect("delete");
+}

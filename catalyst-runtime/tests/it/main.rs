@@ -17,5 +17,6 @@ mod shutdown;
 mod sshd;
 mod stores;
 mod tasks;
+mod templates;
 mod transfers;
 mod webhooks;

@@ -275,3 +275,33 @@ async fn sftp_reports_real_file_types_and_fifos_never_hang_a_session() {
         .expect("put hung");
     assert!(ok && s.w.root.join("fine.bin").is_file(), "{out}");
 }
+
+#[tokio::test]
+async fn the_templates_file_denylist_holds_over_sftp() {
+    let Some(s) = start().await else { return };
+    let system = Principal::system();
+    let server = s.w.catalyst.get_server(&system, s.w.server).await.expect("server");
+    let template = s.w.catalyst.get_template(&system, server.template_id).await.expect("template");
+    let input = catalyst_core::model::NewTemplate {
+        file_denylist: vec!["secret.txt".into(), "*.jar".into()],
+        ..catalyst_core::model::NewTemplate::from_template(&template)
+    };
+    s.w.catalyst.update_template(&system, template.id, input).await.expect("denylist");
+    // The node learns the template's definition when the server changes (or starts).
+    s.w.catalyst.update_server(&system, s.w.server, Default::default()).await.expect("reconfigure");
+    std::fs::write(s.w.root.join("secret.txt"), b"hunter2").expect("secret");
+    std::fs::write(s.local("up.bin"), b"data").expect("local");
+    let user = format!("owner.{}", s.w.server);
+    let jwt = token(&s.w, OWNER_EMAIL).await;
+    for refused in
+        ["get secret.txt", "put up.bin secret.txt", "put up.bin plugins.jar", "rm secret.txt", "rename secret.txt x"]
+    {
+        let (ok, out) = s.batch(&user, &jwt, &format!("{refused}\n")).await;
+        assert!(!ok, "{refused}: {out}");
+    }
+    let (ok, out) = s.batch(&user, &jwt, "put up.bin fine.bin\nls -1\n").await;
+    assert!(ok, "{out}");
+    assert!(out.contains("secret.txt"), "listing is allowed: {out}");
+    assert_eq!(std::fs::read(s.w.root.join("secret.txt")).expect("kept"), b"hunter2");
+    assert!(!s.w.root.join("plugins.jar").exists());
+}

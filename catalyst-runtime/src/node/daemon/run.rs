@@ -64,7 +64,16 @@ impl NodeDaemon {
 
     pub(super) async fn install(self, slot: Arc<Slot>, spec: ServerSpec, generation: u64) {
         let outcome = match &spec.install {
-            None => Ok(true),
+            // Nothing to install, but the directory must exist before files are handed over
+            // (and before the file manager or a config edit looks for it).
+            None => {
+                let (dir, owner) = (self.server_dir(slot.id), self.server_user(slot.id));
+                tokio::task::spawn_blocking(move || super::super::server_users::prepare_server_dir(&dir, owner))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                    .map(|()| true)
+                    .map_err(|e| Error::internal("cannot prepare the server directory", e))
+            }
             Some(script) => {
                 let id = install_container_id(slot.id);
                 // Eggs are written on Windows too: a CR would end up in every command.
