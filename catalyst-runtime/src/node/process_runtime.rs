@@ -446,4 +446,32 @@ mod tests {
             .expect("sh");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "/srv/mine|it's \"quoted\" $(not run) `nor this`|unset");
     }
+
+    #[test]
+    fn entrypoint_mode_expands_startup_like_an_egg_image() {
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("STARTUP".to_string(), "printf '%s|%s' \"{{ MOTD }}\" {{PORT}}".to_string());
+        env.insert("MOTD".to_string(), "x; echo pwned $(echo pwned)".to_string());
+        env.insert("PORT".to_string(), "25565".to_string());
+        let spec = ContainerSpec {
+            id: "t".into(),
+            image: String::new(),
+            command: vec![],
+            env: env.clone(),
+            mounts: vec![],
+            workdir: String::new(),
+            limits: Limits::default(),
+            allocations: vec![],
+            network: catalyst_core::ports::NetworkMode::Host,
+            tmpfs_mb: 0,
+            read_only_rootfs: false,
+            user: None,
+        };
+        let argv = entrypoint_emulation(&spec).expect("a STARTUP");
+        assert_eq!(argv[2], "printf '%s|%s' \"${MOTD}\" ${PORT}");
+        let out = std::process::Command::new(&argv[0]).args(&argv[1..]).env_clear().envs(&env).output().expect("sh");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x; echo pwned $(echo pwned)|25565");
+        env.remove("STARTUP");
+        assert!(entrypoint_emulation(&ContainerSpec { env, ..spec }).is_err());
+    }
 }

@@ -638,3 +638,46 @@ impl TryFrom<BackupRow> for Backup {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body as stored before eggs (rules as an object, config values as strings) still loads,
+    /// and translates to what the model says now: no migration needed.
+    #[test]
+    fn template_bodies_written_before_eggs_still_load() {
+        let old = serde_json::json!({
+            "description": "old", "image": "img:1", "startup": "./run --slots {{SLOTS}}", "env": {},
+            "variables": [{"name": "SLOTS", "description": "", "default": "10", "user_editable": true,
+                           "rules": {"required": true, "kind": "int", "min": 1, "max": 100, "regex": null, "one_of": null}}],
+            "install": null, "stop": {"type": "command", "value": "stop"}, "done_patterns": [],
+            "config_files": [{"path": "server.properties", "format": "properties", "set": {"max-players": "{{SLOTS}}"}}],
+        });
+        let serde_json::Value::Object(map) = old else { unreachable!() };
+        let row = TemplateRow {
+            id: Uuid::new_v4(),
+            name: "legacy".into(),
+            body: Json(TemplateBody(map)),
+            created_at: chrono::Utc::now(),
+            version: 3,
+        };
+        let t = Template::try_from(row).expect("loads");
+        assert_eq!(t.variables[0].rules.0, ["required", "integer", "min:1", "max:100"]);
+        assert!(t.variables[0].user_viewable);
+        assert_eq!(t.config_files[0].set["max-players"], catalyst_core::model::ConfigValue::Always("{{SLOTS}}".into()));
+        assert_eq!(
+            (t.startup_mode, t.images.len(), t.egg.is_none()),
+            (catalyst_core::model::StartupMode::Shell, 0, true)
+        );
+        // Written back, it loads as the same template.
+        let again = TemplateRow {
+            id: t.id.0,
+            name: t.name.clone(),
+            body: TemplateBody::of(&t),
+            created_at: t.created_at,
+            version: 3,
+        };
+        assert_eq!(Template::try_from(again).expect("loads"), t);
+    }
+}
