@@ -407,14 +407,9 @@ fn proc_usage(pid: i32) -> (u64, u64) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_carried_environment_round_trips_through_a_shell() {
-        let mut env = std::collections::BTreeMap::new();
-        env.insert("HOME".to_string(), "/srv/mine".to_string());
-        env.insert("MOTD".to_string(), "it's \"quoted\" $(not run) `nor this`".to_string());
-        env.insert(format!("{CARRIED}MOTD"), "a collision".to_string());
-        env.insert("BAD-NAME".to_string(), "x".to_string());
-        let spec = ContainerSpec {
+    /// A spec with only an environment.
+    fn bare(env: std::collections::BTreeMap<String, String>) -> ContainerSpec {
+        ContainerSpec {
             id: "t".into(),
             image: String::new(),
             command: vec![],
@@ -427,7 +422,17 @@ mod tests {
             tmpfs_mb: 0,
             read_only_rootfs: false,
             user: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_carried_environment_round_trips_through_a_shell() {
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("HOME".to_string(), "/srv/mine".to_string());
+        env.insert("MOTD".to_string(), "it's \"quoted\" $(not run) `nor this`".to_string());
+        env.insert(format!("{CARRIED}MOTD"), "a collision".to_string());
+        env.insert("BAD-NAME".to_string(), "x".to_string());
+        let spec = bare(env);
         let env = server_env(&spec, std::path::Path::new("/srv/dir"));
         let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["HOME", "MOTD"], "one HOME (the spec's), no collisions, identifiers only");
@@ -453,20 +458,7 @@ mod tests {
         env.insert("STARTUP".to_string(), "printf '%s|%s' \"{{ MOTD }}\" {{PORT}}".to_string());
         env.insert("MOTD".to_string(), "x; echo pwned $(echo pwned)".to_string());
         env.insert("PORT".to_string(), "25565".to_string());
-        let spec = ContainerSpec {
-            id: "t".into(),
-            image: String::new(),
-            command: vec![],
-            env: env.clone(),
-            mounts: vec![],
-            workdir: String::new(),
-            limits: Limits::default(),
-            allocations: vec![],
-            network: catalyst_core::ports::NetworkMode::Host,
-            tmpfs_mb: 0,
-            read_only_rootfs: false,
-            user: None,
-        };
+        let spec = bare(env.clone());
         let argv = entrypoint_emulation(&spec).expect("a STARTUP");
         assert_eq!(argv[2], "printf '%s|%s' \"${MOTD}\" ${PORT}");
         let out = std::process::Command::new(&argv[0]).args(&argv[1..]).env_clear().envs(&env).output().expect("sh");
