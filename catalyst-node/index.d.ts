@@ -28,6 +28,8 @@ export declare class Catalyst {
   createNode(node: Json): Promise<Json>;
   getNode(nodeId: string): Promise<Json>;
   createTemplate(template: Json): Promise<Json>;
+  importTemplate(egg: string | Buffer): Promise<Json>;
+  exportTemplate(templateId: string, format?: 'ptdl_v2' | 'plcn_v3'): Promise<string>;
   listTemplates(offset?: number, limit?: number): Promise<Json>;
   createServer(server: Json): Promise<Json>;
   getServer(serverId: string): Promise<Json>;

@@ -4,6 +4,7 @@
 //! caller cannot tell the remote mode from the embedded one by its errors.
 
 use async_trait::async_trait;
+use catalyst_core::egg::EggFormat;
 use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
 use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template, User};
 use catalyst_core::{Error, ErrorKind, Result};
@@ -95,6 +96,11 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        Self::finish(request).await
+    }
+
+    /// Send `request`; a non-2xx answer becomes the error its body describes.
+    async fn finish(request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let response = request.send().await.map_err(|e| Error::unavailable(format!("catalyst-server: {e}")))?;
         let status = response.status();
         if status.is_success() {
@@ -161,6 +167,17 @@ impl CatalystApi for Client {
     }
     async fn get_template(&self, id: TemplateId) -> Result<Template> {
         self.get(&format!("/api/templates/{id}")).await
+    }
+    async fn import_template(&self, egg: Vec<u8>) -> Result<Template> {
+        let request = self.http.post(format!("{}/api/templates/import", self.base)).bearer_auth(&self.credential);
+        let response = Self::finish(request.header("content-type", "application/octet-stream").body(egg)).await?;
+        response.json().await.map_err(|e| Error::unexpected(format!("an unexpected answer: {e}")))
+    }
+    async fn export_template(&self, id: TemplateId, format: EggFormat) -> Result<String> {
+        let format = serde_json::to_value(format).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let path = format!("{}/api/templates/{id}/export?format={format}", self.base);
+        let response = Self::finish(self.http.get(path).bearer_auth(&self.credential)).await?;
+        response.text().await.map_err(|e| Error::unexpected(format!("an unexpected answer: {e}")))
     }
     async fn create_server(&self, input: NewServer) -> Result<Server> {
         self.post("/api/servers", &input).await

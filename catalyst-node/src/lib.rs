@@ -191,6 +191,39 @@ impl Catalyst {
         json(env, async move { output(api.create_template(input(template)?).await) })
     }
 
+    /// Import a Pterodactyl or Pelican egg (its text or a Buffer, JSON or YAML).
+    #[napi(ts_args_type = "egg: string | Buffer")]
+    pub fn import_template<'env>(
+        &self,
+        env: &'env Env,
+        egg: Either<String, Buffer>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let egg = match egg {
+            Either::A(text) => text.into_bytes(),
+            Either::B(buffer) => buffer.to_vec(),
+        };
+        let api = self.api.clone();
+        json(env, async move { output(api.import_template(egg).await) })
+    }
+
+    /// A template as an egg file: `ptdl_v2` (default) or `plcn_v3`.
+    #[napi]
+    pub fn export_template<'env>(
+        &self,
+        env: &'env Env,
+        template_id: String,
+        format: Option<String>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move {
+            let format = catalyst_core::egg::EggFormat::parse(format.as_deref().unwrap_or("ptdl_v2"));
+            output(match format {
+                Ok(format) => api.export_template(id(&template_id)?, format).await,
+                Err(e) => Err(e),
+            })
+        })
+    }
+
     #[napi]
     pub fn list_templates<'env>(
         &self,

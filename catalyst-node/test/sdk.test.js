@@ -29,7 +29,22 @@ async function rejectsWith(promise, code) {
   await assert.rejects(promise, (e) => e instanceof CatalystError && e.code === code);
 }
 
+// A real egg in (text, then a Buffer: the same template), out in both formats, bad ones refused.
+async function eggs(c) {
+  const egg = fs.readFileSync(path.join(ROOT, 'catalyst-core', 'tests', 'eggs', 'pterodactyl-egg-paper.json'), 'utf8');
+  const imported = await c.importTemplate(egg);
+  assert.strictEqual(imported.name, 'Paper');
+  assert.strictEqual(imported.startup_mode, 'entrypoint');
+  assert.strictEqual((await c.importTemplate(Buffer.from(egg))).id, imported.id);
+  const pelican = JSON.parse(await c.exportTemplate(imported.id, 'plcn_v3'));
+  assert.strictEqual(pelican.meta.version, 'PLCN_v3');
+  assert.strictEqual(JSON.parse(await c.exportTemplate(imported.id)).meta.version, 'PTDL_v2');
+  await rejectsWith(c.importTemplate('{"meta": {"version": "PTDL_v9"}, "name": "x"}'), 'invalid_input');
+  await rejectsWith(c.exportTemplate(imported.id, 'toml'), 'invalid_input');
+}
+
 async function flow(c, port) {
+  await eggs(c);
   const user = await c.createUser({ email: `n${port}@example.test`, username: `n${port}`, password: 'changeme-123' });
   const node = (await c.listNodes()).items[0];
   const template = await c.createTemplate({

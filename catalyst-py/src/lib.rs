@@ -310,6 +310,23 @@ impl Catalyst {
         call(py, async move { api.create_template(template).await })
     }
 
+    /// Import a Pterodactyl or Pelican egg (its text or bytes, JSON or YAML).
+    fn import_template<'py>(&self, py: Python<'py>, egg: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let egg: Vec<u8> = match egg.extract::<String>() {
+            Ok(text) => text.into_bytes(),
+            Err(_) => egg.extract::<Vec<u8>>()?,
+        };
+        let api = self.api.clone();
+        call(py, async move { api.import_template(egg).await })
+    }
+
+    /// A template as an egg file: `ptdl_v2` (Pterodactyl) or `plcn_v3` (Pelican).
+    #[pyo3(signature = (template_id, format = "ptdl_v2"))]
+    fn export_template<'py>(&self, py: Python<'py>, template_id: &str, format: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (api, template_id, format) = (self.api.clone(), id(template_id)?, format.to_string());
+        call(py, async move { api.export_template(template_id, catalyst_core::egg::EggFormat::parse(&format)?).await })
+    }
+
     #[pyo3(signature = (offset = 0, limit = 50))]
     fn list_templates<'py>(&self, py: Python<'py>, offset: u64, limit: u32) -> PyResult<Bound<'py, PyAny>> {
         let api = self.api.clone();

@@ -17,6 +17,7 @@ import catalyst
 import catalyst.sync
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+EGGS = pathlib.Path(__file__).resolve().parents[2] / "catalyst-core" / "tests" / "eggs"
 
 
 def billing():
@@ -81,6 +82,24 @@ async def exercise(c: catalyst.Catalyst, port: int) -> None:
         await c.get_server(str(uuid.uuid4()))
     with pytest.raises(catalyst.NotFoundError):
         await c.events(str(uuid.uuid4()))
+    await eggs(c)
+
+
+async def eggs(c: catalyst.Catalyst) -> None:
+    """A real egg in (text, then bytes: the same template), out in both formats, bad ones refused."""
+    egg = (EGGS / "pterodactyl-egg-paper.json").read_text()
+    imported = await c.import_template(egg)
+    assert imported["name"] == "Paper" and imported["startup_mode"] == "entrypoint"
+    assert [i["name"] for i in imported["images"]][:2] == ["Java 21", "Java 17"]
+    assert (await c.import_template(egg.encode()))["id"] == imported["id"]
+    pelican = json.loads(await c.export_template(imported["id"], "plcn_v3"))
+    assert pelican["meta"]["version"] == "PLCN_v3" and "Default" in pelican["startup_commands"]
+    assert json.loads(await c.export_template(imported["id"]))["meta"]["version"] == "PTDL_v2"
+    with pytest.raises(catalyst.InvalidInputError) as unknown:
+        await c.import_template('{"meta": {"version": "PTDL_v9"}, "name": "x"}')
+    assert "meta.version" in str(unknown.value)
+    with pytest.raises(catalyst.InvalidInputError):
+        await c.export_template(imported["id"], "toml")
 
 
 def test_embedded_on_sqlite(tmp_path: pathlib.Path) -> None:

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use catalyst_core::Result;
+use catalyst_core::egg::EggFormat;
 use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
 use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template, User};
 use catalyst_core::permission::Principal;
@@ -43,6 +44,11 @@ pub trait CatalystApi: Send + Sync + std::fmt::Debug {
     async fn list_templates(&self, page: Page) -> Result<Paged<Template>>;
     /// One template.
     async fn get_template(&self, id: TemplateId) -> Result<Template>;
+    /// Import a Pterodactyl or Pelican egg (JSON or YAML): a new template, or the one from the
+    /// same egg updated.
+    async fn import_template(&self, egg: Vec<u8>) -> Result<Template>;
+    /// A template as an egg file.
+    async fn export_template(&self, id: TemplateId, format: EggFormat) -> Result<String>;
     /// A new server (installed in the background).
     async fn create_server(&self, input: NewServer) -> Result<Server>;
     /// One server.
@@ -135,6 +141,12 @@ impl CatalystApi for Embedded {
     }
     async fn get_template(&self, id: TemplateId) -> Result<Template> {
         self.catalyst.get_template(&self.principal, id).await
+    }
+    async fn import_template(&self, egg: Vec<u8>) -> Result<Template> {
+        self.catalyst.import_template(&self.principal, &egg).await
+    }
+    async fn export_template(&self, id: TemplateId, format: EggFormat) -> Result<String> {
+        self.catalyst.export_template(&self.principal, id, format).await
     }
     async fn create_server(&self, input: NewServer) -> Result<Server> {
         self.catalyst.create_server(&self.principal, input).await

@@ -347,6 +347,8 @@ async fn openapi_document_describes_every_route_and_swagger_ui_is_served() {
         ("post", "/api/templates"),
         ("put", "/api/templates/{id}"),
         ("delete", "/api/templates/{id}"),
+        ("post", "/api/templates/import"),
+        ("get", "/api/templates/{id}/export"),
         ("get", "/api/servers"),
         ("post", "/api/servers"),
         ("get", "/api/servers/{id}"),

@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod client;
 mod connections;
+mod eggs;
 mod files;
 mod gateway;
 mod limits;

@@ -129,9 +129,19 @@ mod tests {
             assert_eq!(std::thread::current().id(), here, "polled off the loop thread");
             2
         });
-        let spawned = driver.spawn(async { tokio::spawn(async { 3 }).await.expect("join") });
+        // The task waits for the test, so it cannot finish (on the worker) before the first poll.
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let spawned = driver.spawn(async move {
+            tokio::spawn(async move {
+                let _ = wait.await;
+                3
+            })
+            .await
+            .expect("join")
+        });
         assert_eq!((sleeping, spawned), (None, None));
         assert_eq!(driver.pending(), 2);
+        go.send(()).expect("the task waits");
         let mut outputs = Vec::new();
         while outputs.len() < 2 {
             notifications.recv_timeout(Duration::from_secs(10)).expect("a notification");
