@@ -79,11 +79,15 @@ async fn ok(port: u16, method: &str, path: &str, token: &str, body: Option<Value
     v
 }
 
+/// How often a wait asks again: 120 requests a minute stay under the server's default limit
+/// of 200 per IP (a slow enrolment once ran into it at 10 a second).
+const POLL: Duration = Duration::from_millis(500);
+
 async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !check().await {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -98,7 +102,7 @@ async fn until_logged(what: &str, secs: u64, logs: &[std::path::PathBuf], mut ch
                 .collect();
             panic!("timed out waiting for {what}; {}", said.join("\n"));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 

@@ -96,7 +96,8 @@ pub fn export(t: &Template, format: EggFormat, exported_at: Timestamp) -> Result
         exported_at: exported_at.to_rfc3339(),
         name: &t.name,
         author: origin.map(|o| o.author.as_str()).filter(|a| !a.is_empty()).unwrap_or("catalyst@localhost"),
-        uuid: plcn.then(|| origin.map(|o| o.uuid.as_str())).flatten(),
+        // Pterodactyl ignores it; it lets a PTDL export re-import onto the same template.
+        uuid: origin.map(|o| o.uuid.as_str()),
         description: &t.description,
         image: plcn.then(|| origin.and_then(|o| o.icon.as_deref())).flatten(),
         tags: plcn.then(|| origin.map(|o| o.tags.as_slice()).unwrap_or_default()),

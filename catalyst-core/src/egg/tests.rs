@@ -65,11 +65,10 @@ fn export_then_import_gives_the_same_template() {
             let text = export(&template(first.clone()), format, chrono::Utc::now()).expect("export");
             let mut again = import(text.as_bytes()).unwrap_or_else(|e| panic!("{file} {format:?}: {e}\n{text}"));
             let mut want = first.clone();
-            // What a format cannot carry: PTDL has no uuid, tags or icon; the version is the new one's.
+            // What a format cannot carry: PTDL has no tags or icon; the version is the new one's.
             let (a, w) = (again.egg.as_mut().expect("origin"), want.egg.as_mut().expect("origin"));
             a.format = w.format.clone();
             if format == EggFormat::PtdlV2 {
-                a.uuid = w.uuid.clone();
                 a.tags = w.tags.clone();
                 a.icon = w.icon.clone();
             }

@@ -51,16 +51,16 @@ async fn eggs_import_raw_or_multipart_update_in_place_and_export_back() {
     assert_eq!(status, StatusCode::CREATED, "{vanilla}");
     assert_eq!(vanilla["egg"]["format"], "PLCN_v3");
 
-    for format in ["ptdl_v2", "plcn_v3"] {
-        let path = format!("/api/templates/{}/export?format={format}", paper["id"].as_str().expect("id"));
+    for (t, format) in [(&paper, "ptdl_v2"), (&paper, "plcn_v3"), (&vanilla, "ptdl_v2")] {
+        let path = format!("/api/templates/{}/export?format={format}", t["id"].as_str().expect("id"));
         let (status, egg, headers) = text(&api, &path).await;
         assert_eq!(status, StatusCode::OK, "{egg}");
         assert!(headers["content-disposition"].to_str().is_ok_and(|d| d.starts_with("attachment")));
         let parsed: Value = serde_json::from_str(&egg).expect("an egg is JSON");
         assert_eq!(parsed["meta"]["version"], format.to_uppercase().replace("V", "v"));
         let (status, back) = import(&api, &api.admin, "application/json", egg).await;
-        assert_eq!((status, &back["id"]), (StatusCode::OK, &paper["id"]), "{format}: {back}");
-        assert_eq!((&back["images"], &back["variables"]), (&paper["images"], &paper["variables"]), "{format}");
+        assert_eq!((status, &back["id"]), (StatusCode::OK, &t["id"]), "{format}: {back}");
+        assert_eq!((&back["images"], &back["variables"]), (&t["images"], &t["variables"]), "{format}");
     }
     let path = format!("/api/templates/{}/export?format=toml", paper["id"].as_str().expect("id"));
     let (status, v, _) = api.call(Method::GET, &path, Some(&api.admin), None).await;
