@@ -139,14 +139,9 @@ impl Catalyst {
         Ok(self.inner.store.get_location(node.location_id).await?.name)
     }
 
-    /// Drop the variables the template hides from customers (`user_viewable: false`).
-    pub(super) async fn redact(&self, grant_is_global: bool, server: &mut Server) -> Result<()> {
-        if grant_is_global {
-            return Ok(());
-        }
-        let template = self.inner.store.get_template(server.template_id).await?;
+    /// Drop the variables `template` hides from customers (`user_viewable: false`).
+    fn redact(template: &catalyst_core::model::Template, server: &mut Server) {
         server.variables.retain(|k, _| template.variables.iter().any(|v| &v.name == k && v.user_viewable));
-        Ok(())
     }
 
     async fn configure(&self, grant: &Grant, server: &Server) -> Result<()> {
@@ -267,7 +262,9 @@ impl Catalyst {
     /// One server (`server.read`).
     pub async fn get_server(&self, who: &Principal, id: ServerId) -> Result<Server> {
         let (mut server, grant) = self.server_with(who, id, Permission::ServerRead).await?;
-        self.redact(grant.is_global(), &mut server).await?;
+        if !grant.is_global() {
+            Self::redact(&self.inner.store.get_template(server.template_id).await?, &mut server);
+        }
         Ok(server)
     }
 
@@ -280,9 +277,18 @@ impl Catalyst {
             ServerFilter { visible_to: Some(u), ..Default::default() }
         };
         let mut page = self.inner.store.list_servers(&filter, page).await?;
-        let global = who.holds(Permission::ServerRead);
-        for server in &mut page.items {
-            self.redact(global, server).await?;
+        if !who.holds(Permission::ServerRead) {
+            // One read per template, not per server.
+            let mut templates = std::collections::HashMap::new();
+            for server in &mut page.items {
+                let template = match templates.entry(server.template_id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(self.inner.store.get_template(server.template_id).await?)
+                    }
+                };
+                Self::redact(template, server);
+            }
         }
         Ok(page)
     }
@@ -348,7 +354,10 @@ impl Catalyst {
         }
         self.audit(Who::Grant(&grant, who), "server.update", ("server", Some(id.to_string())), true, json!({})).await;
         let mut server = server;
-        self.redact(grant.is_global(), &mut server).await?;
+        if !grant.is_global() {
+            // The template read above, not a second read.
+            Self::redact(&template, &mut server);
+        }
         Ok(server)
     }
 
