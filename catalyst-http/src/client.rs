@@ -6,11 +6,14 @@
 use async_trait::async_trait;
 use catalyst_core::egg::EggFormat;
 use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
-use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template, User};
+use catalyst_core::model::{
+    Backup, Location, LogQuery, NewAllocations, Node, NodeAllocation, Page, Paged, Server, ServerLog, Template, User,
+};
 use catalyst_core::{Error, ErrorKind, Result};
 use catalyst_runtime::api::{CatalystApi, Subscription};
 use catalyst_runtime::control::{
-    LoginInput, LoginOutput, Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch,
+    AllocationPatch, AllocationsAdded, LoginInput, LoginOutput, Me, NewLocation, NewNode, NewServer, NewTemplate,
+    NewUser, ServerPatch,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -141,7 +144,7 @@ impl CatalystApi for Client {
     async fn me(&self) -> Result<Me> {
         self.get("/api/auth/me").await
     }
-    async fn create_user(&self, input: RegisterInput) -> Result<User> {
+    async fn create_user(&self, input: NewUser) -> Result<User> {
         self.post("/api/admin/users", &input).await
     }
     async fn list_locations(&self) -> Result<Vec<Location>> {
@@ -158,6 +161,20 @@ impl CatalystApi for Client {
     }
     async fn get_node(&self, id: NodeId) -> Result<Node> {
         self.get(&format!("/api/nodes/{id}")).await
+    }
+    async fn add_allocations(&self, node: NodeId, input: NewAllocations) -> Result<u64> {
+        let added: AllocationsAdded = self.post(&format!("/api/nodes/{node}/allocations"), &input).await?;
+        Ok(added.added)
+    }
+    async fn list_allocations(&self, node: NodeId, page: Page) -> Result<Paged<NodeAllocation>> {
+        self.get(&paged(&format!("/api/nodes/{node}/allocations"), page)).await
+    }
+    async fn update_allocation(&self, node: NodeId, number: u64, patch: AllocationPatch) -> Result<NodeAllocation> {
+        self.call(Method::PUT, &format!("/api/nodes/{node}/allocations/{number}"), Some(&patch)).await
+    }
+    async fn delete_allocation(&self, node: NodeId, number: u64) -> Result<()> {
+        let path = format!("/api/nodes/{node}/allocations/{number}");
+        self.send(Method::DELETE, &path, None::<&()>).await.map(|_| ())
     }
     async fn create_template(&self, input: NewTemplate) -> Result<Template> {
         self.post("/api/templates", &input).await

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use catalyst_core::Result;
 use catalyst_core::egg::EggFormat;
 use catalyst_core::id::{BackupId, NodeId, ServerId, TemplateId};
-use catalyst_core::model::{Backup, Location, LogQuery, Node, Page, Paged, Server, ServerLog, Template, User};
+use catalyst_core::model::{
+    Backup, Location, LogQuery, NewAllocations, Node, NodeAllocation, Page, Paged, Server, ServerLog, Template, User,
+};
 use catalyst_core::permission::Principal;
 
 use crate::Catalyst;
@@ -16,7 +18,7 @@ mod driver;
 pub mod follow;
 mod subscription;
 
-use crate::control::{Me, NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
+use crate::control::{AllocationPatch, Me, NewLocation, NewNode, NewServer, NewTemplate, NewUser, ServerPatch};
 pub use catalyst_core::follow::{Cursor, MAX_REPLAY};
 pub use driver::{Driver, runtime};
 pub use subscription::{Closer, FEED_BUFFER, SharedFeed, Subscription};
@@ -27,7 +29,7 @@ pub trait CatalystApi: Send + Sync + std::fmt::Debug {
     /// The caller.
     async fn me(&self) -> Result<Me>;
     /// A new user account (by an operator; e.g. a customer who just paid).
-    async fn create_user(&self, input: RegisterInput) -> Result<User>;
+    async fn create_user(&self, input: NewUser) -> Result<User>;
     /// Every location.
     async fn list_locations(&self) -> Result<Vec<Location>>;
     /// A new location.
@@ -38,6 +40,14 @@ pub trait CatalystApi: Send + Sync + std::fmt::Debug {
     async fn create_node(&self, input: NewNode) -> Result<Node>;
     /// One node.
     async fn get_node(&self, id: NodeId) -> Result<Node>;
+    /// Add ports to a node's allocation pool; how many were new.
+    async fn add_allocations(&self, node: NodeId, input: NewAllocations) -> Result<u64>;
+    /// A page of a node's allocation pool.
+    async fn list_allocations(&self, node: NodeId, page: Page) -> Result<Paged<NodeAllocation>>;
+    /// Change an allocation's alias or notes.
+    async fn update_allocation(&self, node: NodeId, number: u64, patch: AllocationPatch) -> Result<NodeAllocation>;
+    /// Remove a free allocation from the pool.
+    async fn delete_allocation(&self, node: NodeId, number: u64) -> Result<()>;
     /// A new template.
     async fn create_template(&self, input: NewTemplate) -> Result<Template>;
     /// A page of templates.
@@ -115,8 +125,20 @@ impl CatalystApi for Embedded {
     async fn me(&self) -> Result<Me> {
         self.catalyst.me(&self.principal).await
     }
-    async fn create_user(&self, input: RegisterInput) -> Result<User> {
+    async fn create_user(&self, input: NewUser) -> Result<User> {
         self.catalyst.create_user(&self.principal, input).await
+    }
+    async fn add_allocations(&self, node: NodeId, input: NewAllocations) -> Result<u64> {
+        self.catalyst.add_allocations(&self.principal, node, input).await
+    }
+    async fn list_allocations(&self, node: NodeId, page: Page) -> Result<Paged<NodeAllocation>> {
+        self.catalyst.list_allocations(&self.principal, node, page).await
+    }
+    async fn update_allocation(&self, node: NodeId, number: u64, patch: AllocationPatch) -> Result<NodeAllocation> {
+        self.catalyst.update_allocation(&self.principal, node, number, patch).await
+    }
+    async fn delete_allocation(&self, node: NodeId, number: u64) -> Result<()> {
+        self.catalyst.delete_allocation(&self.principal, node, number).await
     }
     async fn list_locations(&self) -> Result<Vec<Location>> {
         self.catalyst.list_locations(&self.principal).await

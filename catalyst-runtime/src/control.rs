@@ -5,6 +5,7 @@
 
 mod admin;
 mod alerts;
+mod allocations;
 mod api_keys;
 pub mod auth;
 mod backups;

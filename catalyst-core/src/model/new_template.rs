@@ -109,6 +109,7 @@ impl NewTemplate {
     ) -> crate::model::Template {
         crate::model::Template {
             id,
+            number: 0,
             name: self.name,
             description: self.description,
             group: self.group,

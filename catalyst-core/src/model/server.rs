@@ -11,6 +11,12 @@ use crate::restart::RestartPolicy;
 pub struct Server {
     /// Unique id (UUID), assigned by Catalyst when the server is created.
     pub id: ServerId,
+    /// Stable integer id, assigned by the store on insert (the Pterodactyl API's `id`).
+    #[serde(default)]
+    pub number: u64,
+    /// The billing system's id for this service: unique, matched exactly.
+    #[serde(default)]
+    pub external_id: Option<String>,
     /// Display name, unique per owner.
     pub name: String,
     /// Free text.
@@ -96,6 +102,17 @@ pub struct Limits {
     /// MiB all its backups may take together (default: its disk limit).
     #[serde(default)]
     pub backup_mb: Option<u64>,
+    /// Allocations it may hold, the primary included (default and most: 32).
+    #[serde(default = "default_allocations")]
+    #[schema(minimum = 1, maximum = 32)]
+    pub allocations: u32,
+}
+
+/// The most allocations one server may hold.
+pub const MAX_ALLOCATIONS: u32 = 32;
+
+fn default_allocations() -> u32 {
+    MAX_ALLOCATIONS
 }
 
 fn default_backups() -> u32 {
@@ -121,6 +138,7 @@ impl Default for Limits {
             pids: 512,
             backups: default_backups(),
             backup_mb: None,
+            allocations: MAX_ALLOCATIONS,
         }
     }
 }

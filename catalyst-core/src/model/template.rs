@@ -11,6 +11,9 @@ use crate::model::Timestamp;
 pub struct Template {
     /// Unique id (UUID), assigned by Catalyst when the template is created.
     pub id: TemplateId,
+    /// Stable integer id, assigned by the store on insert (the Pterodactyl API's egg `id`).
+    #[serde(default)]
+    pub number: u64,
     /// Unique name.
     pub name: String,
     /// Free text.

@@ -8,6 +8,18 @@ use crate::model::Timestamp;
 pub struct User {
     /// Unique id (UUID), assigned by Catalyst when the account is created.
     pub id: UserId,
+    /// Stable integer id, assigned by the store on insert (the Pterodactyl API's `id`).
+    #[serde(default)]
+    pub number: u64,
+    /// The billing system's id for this customer: unique, matched exactly.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Given name (billing panels send it).
+    #[serde(default)]
+    pub first_name: String,
+    /// Family name.
+    #[serde(default)]
+    pub last_name: String,
     /// Unique, lower-cased.
     pub email: String,
     /// Unique display name.
@@ -31,6 +43,8 @@ impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User")
             .field("id", &self.id)
+            .field("number", &self.number)
+            .field("external_id", &self.external_id)
             .field("email", &self.email)
             .field("username", &self.username)
             .field("password_hash", &"<redacted>")
@@ -93,6 +107,9 @@ impl fmt::Debug for Session {
 pub struct Location {
     /// Unique id (UUID), assigned by Catalyst when the location is created.
     pub id: LocationId,
+    /// Stable integer id, assigned by the store on insert (the Pterodactyl API's `id`).
+    #[serde(default)]
+    pub number: u64,
     /// Unique short name.
     pub name: String,
     /// Free text.
@@ -110,6 +127,9 @@ pub struct Node {
     /// Unique id (UUID), assigned by Catalyst when the node is created; the agent presents it
     /// with its token.
     pub id: NodeId,
+    /// Stable integer id, assigned by the store on insert (the Pterodactyl API's `id`).
+    #[serde(default)]
+    pub number: u64,
     /// Unique name.
     pub name: String,
     /// Where it is.

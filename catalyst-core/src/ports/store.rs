@@ -10,20 +10,31 @@ use crate::id::{
     UserId,
 };
 use crate::model::{
-    Alert, AlertFilter, AlertRule, ApiKey, AuditLog, AuditQuery, Backup, Location, LogQuery, MetricsRollup, Node, Page,
-    Paged, Period, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, Template, User,
-    WebhookDelivery,
+    Alert, AlertFilter, AlertRule, ApiKey, AuditLog, AuditQuery, Backup, FreeAllocation, Location, LogQuery,
+    MetricsRollup, Node, NodeAllocation, Page, Paged, Period, PoolEntry, Role, ScheduledTask, Server, ServerAccess,
+    ServerLog, ServerMetrics, Session, Template, User, WebhookDelivery,
 };
+
+/// A record by something other than its UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// The integer id the store assigned (`number`).
+    Number(u64),
+    /// The billing system's id (`external_id`), matched exactly.
+    External(&'a str),
+}
 
 /// Users, roles and login sessions.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Insert a user; email and username are unique.
-    async fn create_user(&self, user: &User) -> Result<()>;
+    /// Insert a user; email, username and external id are unique. Returns it with its number.
+    async fn create_user(&self, user: &User) -> Result<User>;
     /// A user by id.
     async fn get_user(&self, id: UserId) -> Result<User>;
     /// A user by (lower-cased) email.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// A user by number or external id.
+    async fn find_user(&self, key: Lookup<'_>) -> Result<Option<User>>;
     /// Users ordered by creation time.
     async fn list_users(&self, page: Page) -> Result<Paged<User>>;
     /// Compare-and-swap update.
@@ -62,8 +73,8 @@ pub trait UserStore: Send + Sync {
 /// Locations and nodes.
 #[async_trait]
 pub trait NodeStore: Send + Sync {
-    /// Insert a location; the name is unique.
-    async fn create_location(&self, location: &Location) -> Result<()>;
+    /// Insert a location; the name is unique. Returns it with its number.
+    async fn create_location(&self, location: &Location) -> Result<Location>;
     /// A location by id.
     async fn get_location(&self, id: LocationId) -> Result<Location>;
     /// All locations by name.
@@ -73,23 +84,60 @@ pub trait NodeStore: Send + Sync {
     /// Delete; `conflict` while nodes are in it.
     async fn delete_location(&self, id: LocationId) -> Result<()>;
 
-    /// Insert a node; the name is unique; the location must exist (`not_found`).
-    async fn create_node(&self, node: &Node) -> Result<()>;
+    /// Insert a node; the name is unique; the location must exist (`not_found`). Returns it
+    /// with its number.
+    async fn create_node(&self, node: &Node) -> Result<Node>;
     /// A node by id.
     async fn get_node(&self, id: NodeId) -> Result<Node>;
     /// Nodes ordered by name.
     async fn list_nodes(&self, page: Page) -> Result<Paged<Node>>;
     /// Compare-and-swap update.
     async fn update_node(&self, node: &Node) -> Result<Node>;
-    /// Delete; `conflict` while servers are on it.
+    /// Delete; `conflict` while servers are on it. Its allocation pool goes with it.
     async fn delete_node(&self, id: NodeId) -> Result<()>;
+    /// A location by number.
+    async fn find_location(&self, number: u64) -> Result<Option<Location>>;
+    /// A node by number.
+    async fn find_node(&self, number: u64) -> Result<Option<Node>>;
+}
+
+/// Which pool allocations a listing returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllocationFilter {
+    /// Only this node's.
+    pub node_id: Option<NodeId>,
+    /// Only those this server holds.
+    pub server_id: Option<ServerId>,
+}
+
+/// Nodes' allocation pools. `(node, ip, port)` is unique, so two servers can never hold the
+/// same address: servers claim allocations in `create_server`/`update_server`, which add an
+/// address that is not in the pool yet, and release them when they drop them or are deleted.
+#[async_trait]
+pub trait AllocationStore: Send + Sync {
+    /// Add free allocations to a node's pool; addresses already in it are left as they are.
+    /// Returns how many were new; `not_found` without the node.
+    async fn add_allocations(&self, node: NodeId, entries: &[PoolEntry]) -> Result<u64>;
+    /// Allocations by node, IP and port.
+    async fn list_allocations(&self, filter: AllocationFilter, page: Page) -> Result<Paged<NodeAllocation>>;
+    /// One allocation by number.
+    async fn get_allocation(&self, number: u64) -> Result<NodeAllocation>;
+    /// Change an allocation's alias and notes (nothing else changes here).
+    async fn update_allocation(&self, allocation: &NodeAllocation) -> Result<NodeAllocation>;
+    /// Remove a free allocation from its pool; `conflict` while a server holds it.
+    async fn delete_allocation(&self, number: u64) -> Result<()>;
+    /// A free allocation of the node that fits, chosen at random (so concurrent placements
+    /// rarely pick the same one; the loser's claim is a `conflict` and it tries again).
+    async fn free_allocation(&self, node: NodeId, want: &FreeAllocation) -> Result<Option<NodeAllocation>>;
 }
 
 /// Templates.
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
-    /// Insert; the name is unique.
-    async fn create_template(&self, template: &Template) -> Result<()>;
+    /// Insert; the name is unique. Returns it with its number.
+    async fn create_template(&self, template: &Template) -> Result<Template>;
+    /// A template by number.
+    async fn find_template(&self, number: u64) -> Result<Option<Template>>;
     /// A template by id.
     async fn get_template(&self, id: TemplateId) -> Result<Template>;
     /// Templates ordered by name.
@@ -125,16 +173,20 @@ pub struct NodeUsage {
 /// Servers, their allocations and their subusers.
 #[async_trait]
 pub trait ServerStore: Send + Sync {
-    /// Insert a server with its allocations atomically. `(node, ip, port)` is unique across
-    /// servers (`conflict`); owner, node and template must exist (`not_found`).
-    async fn create_server(&self, server: &Server) -> Result<()>;
+    /// Insert a server and claim its allocations atomically: an allocation another server
+    /// holds is a `conflict`, one not in the node's pool yet is added. The external id is unique
+    /// (`conflict`); owner, node and template must exist (`not_found`). Returns it with its number.
+    async fn create_server(&self, server: &Server) -> Result<Server>;
     /// A server by id.
     async fn get_server(&self, id: ServerId) -> Result<Server>;
+    /// A server by number or external id.
+    async fn find_server(&self, key: Lookup<'_>) -> Result<Option<Server>>;
     /// Servers by creation time.
     async fn list_servers(&self, filter: &ServerFilter, page: Page) -> Result<Paged<Server>>;
-    /// Compare-and-swap update, allocations included (re-checked for conflicts).
+    /// Compare-and-swap update; allocations it no longer lists are released, new ones claimed
+    /// as in `create_server`.
     async fn update_server(&self, server: &Server) -> Result<Server>;
-    /// Delete a server, its allocations, access rows and logs.
+    /// Delete a server, its access rows and logs; its allocations go back to the pool.
     async fn delete_server(&self, id: ServerId) -> Result<()>;
     /// Totals handed out on a node.
     async fn node_usage(&self, node: NodeId) -> Result<NodeUsage>;
@@ -304,6 +356,7 @@ pub trait StoreLifecycle: Send + Sync {
 pub trait Store:
     UserStore
     + NodeStore
+    + AllocationStore
     + TemplateStore
     + ServerStore
     + LogStore
@@ -321,6 +374,7 @@ pub trait Store:
 impl<T> Store for T where
     T: UserStore
         + NodeStore
+        + AllocationStore
         + TemplateStore
         + ServerStore
         + LogStore

@@ -1,5 +1,6 @@
-//! Every store port in memory: the core user, access and server stores here, the operational
-//! ones (logs, audit, API keys, tasks, metrics, alerts, backups) in `ops.rs`.
+//! Every store port in memory: the core user, access and server stores here, allocation pools
+//! and numbering in `pool.rs`, the operational ones (logs, audit, API keys, tasks, metrics,
+//! alerts, backups) in `ops.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -16,12 +17,15 @@ use crate::model::{
     User, WebhookDelivery,
 };
 use crate::ports::{
-    AlertStore, ApiKeyStore, AuditStore, BackupStore, LogStore, MetricsStore, NodeStore, NodeUsage, ServerFilter,
-    ServerStore, TaskStore, TemplateStore, UserStore,
+    AlertStore, ApiKeyStore, AuditStore, BackupStore, LogStore, Lookup, MetricsStore, NodeStore, NodeUsage,
+    ServerFilter, ServerStore, TaskStore, TemplateStore, UserStore,
 };
 use crate::{Error, Result};
 
 mod ops;
+mod pool;
+
+use pool::{Serials, claim, next, release};
 
 /// Every store port in memory, behind one lock (never held across an await).
 #[derive(Debug, Default)]
@@ -49,6 +53,8 @@ struct State {
     alerts: HashMap<AlertId, Alert>,
     deliveries: Vec<WebhookDelivery>,
     backups: HashMap<BackupId, Backup>,
+    pool: BTreeMap<pool::PoolKey, crate::model::NodeAllocation>,
+    serials: Serials,
 }
 
 impl MemoryStore {
@@ -86,8 +92,11 @@ fn cas<T: Clone>(
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create_user(&self, user: &User) -> Result<()> {
+    async fn create_user(&self, user: &User) -> Result<User> {
         let mut s = self.lock();
+        if external_taken(s.users.values().map(|u| (u.id, &u.external_id)), user.id, &user.external_id) {
+            return Err(Error::conflict("external_id is taken"));
+        }
         if s.users.values().any(|u| u.email == user.email) {
             return Err(Error::conflict("email is already registered"));
         }
@@ -97,8 +106,9 @@ impl UserStore for MemoryStore {
         if s.users.contains_key(&user.id) {
             return Err(Error::conflict("user id exists"));
         }
+        let user = User { number: next(&mut s.serials.users), ..user.clone() };
         s.users.insert(user.id, user.clone());
-        Ok(())
+        Ok(user)
     }
 
     async fn get_user(&self, id: UserId) -> Result<User> {
@@ -107,6 +117,11 @@ impl UserStore for MemoryStore {
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
         Ok(self.lock().users.values().find(|u| u.email == email).cloned())
+    }
+
+    async fn find_user(&self, key: Lookup<'_>) -> Result<Option<User>> {
+        let s = self.lock();
+        Ok(s.users.values().find(|u| matches_key(key, u.number, &u.external_id)).cloned())
     }
 
     async fn list_users(&self, page: Page) -> Result<Paged<User>> {
@@ -123,9 +138,16 @@ impl UserStore for MemoryStore {
         if s.users.values().any(|u| u.id != user.id && u.username == user.username) {
             return Err(Error::conflict("username is taken"));
         }
+        if external_taken(s.users.values().map(|u| (u.id, &u.external_id)), user.id, &user.external_id) {
+            return Err(Error::conflict("external_id is taken"));
+        }
         let stored = s.users.get_mut(&user.id).ok_or_else(|| Error::not_found("user"))?;
         let v = stored.version;
-        cas(stored, v, user, user.version, |u| u.version += 1)
+        let number = stored.number;
+        cas(stored, v, user, user.version, |u| {
+            u.version += 1;
+            u.number = number;
+        })
     }
 
     async fn delete_user(&self, id: UserId) -> Result<()> {
@@ -239,13 +261,14 @@ impl UserStore for MemoryStore {
 
 #[async_trait]
 impl NodeStore for MemoryStore {
-    async fn create_location(&self, location: &Location) -> Result<()> {
+    async fn create_location(&self, location: &Location) -> Result<Location> {
         let mut s = self.lock();
         if s.locations.values().any(|l| l.name == location.name) || s.locations.contains_key(&location.id) {
             return Err(Error::conflict("location name is taken"));
         }
+        let location = Location { number: next(&mut s.serials.locations), ..location.clone() };
         s.locations.insert(location.id, location.clone());
-        Ok(())
+        Ok(location)
     }
 
     async fn get_location(&self, id: LocationId) -> Result<Location> {
@@ -265,7 +288,11 @@ impl NodeStore for MemoryStore {
         }
         let stored = s.locations.get_mut(&location.id).ok_or_else(|| Error::not_found("location"))?;
         let v = stored.version;
-        cas(stored, v, location, location.version, |l| l.version += 1)
+        let number = stored.number;
+        cas(stored, v, location, location.version, |l| {
+            l.version += 1;
+            l.number = number;
+        })
     }
 
     async fn delete_location(&self, id: LocationId) -> Result<()> {
@@ -280,7 +307,7 @@ impl NodeStore for MemoryStore {
         Ok(())
     }
 
-    async fn create_node(&self, node: &Node) -> Result<()> {
+    async fn create_node(&self, node: &Node) -> Result<Node> {
         let mut s = self.lock();
         if !s.locations.contains_key(&node.location_id) {
             return Err(Error::not_found("location"));
@@ -288,8 +315,9 @@ impl NodeStore for MemoryStore {
         if s.nodes.values().any(|n| n.name == node.name) || s.nodes.contains_key(&node.id) {
             return Err(Error::conflict("node name is taken"));
         }
+        let node = Node { number: next(&mut s.serials.nodes), ..node.clone() };
         s.nodes.insert(node.id, node.clone());
-        Ok(())
+        Ok(node)
     }
 
     async fn get_node(&self, id: NodeId) -> Result<Node> {
@@ -312,7 +340,11 @@ impl NodeStore for MemoryStore {
         }
         let stored = s.nodes.get_mut(&node.id).ok_or_else(|| Error::not_found("node"))?;
         let v = stored.version;
-        cas(stored, v, node, node.version, |n| n.version += 1)
+        let number = stored.number;
+        cas(stored, v, node, node.version, |n| {
+            n.version += 1;
+            n.number = number;
+        })
     }
 
     async fn delete_node(&self, id: NodeId) -> Result<()> {
@@ -324,19 +356,33 @@ impl NodeStore for MemoryStore {
             return Err(Error::conflict("servers are still on this node"));
         }
         s.nodes.remove(&id);
+        s.pool.retain(|(node, _, _), _| *node != id);
         Ok(())
+    }
+
+    async fn find_location(&self, number: u64) -> Result<Option<Location>> {
+        Ok(self.lock().locations.values().find(|l| l.number == number).cloned())
+    }
+
+    async fn find_node(&self, number: u64) -> Result<Option<Node>> {
+        Ok(self.lock().nodes.values().find(|n| n.number == number).cloned())
     }
 }
 
 #[async_trait]
 impl TemplateStore for MemoryStore {
-    async fn create_template(&self, template: &Template) -> Result<()> {
+    async fn create_template(&self, template: &Template) -> Result<Template> {
         let mut s = self.lock();
         if s.templates.values().any(|t| t.name == template.name) || s.templates.contains_key(&template.id) {
             return Err(Error::conflict("template name is taken"));
         }
+        let template = Template { number: next(&mut s.serials.templates), ..template.clone() };
         s.templates.insert(template.id, template.clone());
-        Ok(())
+        Ok(template)
+    }
+
+    async fn find_template(&self, number: u64) -> Result<Option<Template>> {
+        Ok(self.lock().templates.values().find(|t| t.number == number).cloned())
     }
 
     async fn get_template(&self, id: TemplateId) -> Result<Template> {
@@ -356,7 +402,11 @@ impl TemplateStore for MemoryStore {
         }
         let stored = s.templates.get_mut(&template.id).ok_or_else(|| Error::not_found("template"))?;
         let v = stored.version;
-        cas(stored, v, template, template.version, |t| t.version += 1)
+        let number = stored.number;
+        cas(stored, v, template, template.version, |t| {
+            t.version += 1;
+            t.number = number;
+        })
     }
 
     async fn delete_template(&self, id: TemplateId) -> Result<()> {
@@ -372,16 +422,25 @@ impl TemplateStore for MemoryStore {
     }
 }
 
-fn allocation_taken(s: &State, server: &Server) -> bool {
-    s.servers
-        .values()
-        .filter(|o| o.id != server.id && o.node_id == server.node_id)
-        .any(|o| o.allocations.iter().any(|a| server.allocations.iter().any(|b| a.ip == b.ip && a.port == b.port)))
+/// Does another record than `id` already use `external`?
+fn external_taken<'a, Id: PartialEq>(
+    mut all: impl Iterator<Item = (Id, &'a Option<String>)>,
+    id: Id,
+    external: &Option<String>,
+) -> bool {
+    external.is_some() && all.any(|(other, ext)| other != id && ext == external)
+}
+
+fn matches_key(key: Lookup<'_>, number: u64, external: &Option<String>) -> bool {
+    match key {
+        Lookup::Number(n) => number == n,
+        Lookup::External(e) => external.as_deref() == Some(e),
+    }
 }
 
 #[async_trait]
 impl ServerStore for MemoryStore {
-    async fn create_server(&self, server: &Server) -> Result<()> {
+    async fn create_server(&self, server: &Server) -> Result<Server> {
         let mut s = self.lock();
         if !s.users.contains_key(&server.owner_id) {
             return Err(Error::not_found("user"));
@@ -395,11 +454,18 @@ impl ServerStore for MemoryStore {
         if s.servers.contains_key(&server.id) {
             return Err(Error::conflict("server id exists"));
         }
-        if allocation_taken(&s, server) {
-            return Err(Error::conflict("an allocation is already used on this node"));
+        if external_taken(s.servers.values().map(|x| (x.id, &x.external_id)), server.id, &server.external_id) {
+            return Err(Error::conflict("external_id is taken"));
         }
+        claim(&mut s, server)?;
+        let server = Server { number: next(&mut s.serials.servers), ..server.clone() };
         s.servers.insert(server.id, server.clone());
-        Ok(())
+        Ok(server)
+    }
+
+    async fn find_server(&self, key: Lookup<'_>) -> Result<Option<Server>> {
+        let s = self.lock();
+        Ok(s.servers.values().find(|x| matches_key(key, x.number, &x.external_id)).cloned())
     }
 
     async fn get_server(&self, id: ServerId) -> Result<Server> {
@@ -425,12 +491,21 @@ impl ServerStore for MemoryStore {
         if !s.nodes.contains_key(&server.node_id) {
             return Err(Error::not_found("node"));
         }
-        if allocation_taken(&s, server) {
-            return Err(Error::conflict("an allocation is already used on this node"));
+        if external_taken(s.servers.values().map(|x| (x.id, &x.external_id)), server.id, &server.external_id) {
+            return Err(Error::conflict("external_id is taken"));
         }
+        let stored = s.servers.get(&server.id).ok_or_else(|| Error::not_found("server"))?;
+        if stored.version != server.version {
+            return Err(Error::conflict("the object was modified concurrently; reload and retry"));
+        }
+        let number = stored.number;
+        claim(&mut s, server)?;
         let stored = s.servers.get_mut(&server.id).ok_or_else(|| Error::not_found("server"))?;
         let v = stored.version;
-        cas(stored, v, server, server.version, |x| x.version += 1)
+        cas(stored, v, server, server.version, |x| {
+            x.version += 1;
+            x.number = number;
+        })
     }
 
     async fn delete_server(&self, id: ServerId) -> Result<()> {
@@ -438,6 +513,7 @@ impl ServerStore for MemoryStore {
         if s.servers.remove(&id).is_none() {
             return Err(Error::not_found("server"));
         }
+        release(&mut s, id, |_| true);
         s.access.retain(|(srv, _), _| *srv != id);
         s.logs.retain(|(srv, _), _| *srv != id);
         s.tasks.retain(|_, t| t.server_id != id);

@@ -49,6 +49,10 @@ pub mod fixtures {
     pub fn user(name: &str) -> User {
         User {
             id: UserId::new(),
+            number: 0,
+            external_id: None,
+            first_name: String::new(),
+            last_name: String::new(),
             email: format!("{name}@example.test"),
             username: name.to_string(),
             password_hash: "$argon2id$fake".into(),
@@ -101,13 +105,21 @@ pub mod fixtures {
 
     /// A location.
     pub fn location(name: &str) -> Location {
-        Location { id: LocationId::new(), name: name.into(), description: String::new(), created_at: now(), version: 0 }
+        Location {
+            id: LocationId::new(),
+            number: 0,
+            name: name.into(),
+            description: String::new(),
+            created_at: now(),
+            version: 0,
+        }
     }
 
     /// A node in `location`.
     pub fn node(name: &str, location: LocationId) -> Node {
         Node {
             id: NodeId::new(),
+            number: 0,
             name: name.into(),
             location_id: location,
             fqdn: format!("{name}.example.test"),
@@ -139,6 +151,8 @@ pub mod fixtures {
     pub fn server(name: &str, owner: UserId, node: NodeId, template: TemplateId, port: u16) -> Server {
         Server {
             id: ServerId::new(),
+            number: 0,
+            external_id: None,
             name: name.into(),
             description: String::new(),
             owner_id: owner,
@@ -185,10 +199,12 @@ use fixtures::*;
 
 mod backup_target;
 mod ops;
+mod pools;
 mod runtime;
 
 pub use backup_target::backup_target;
 pub use ops::{alerts, api_keys, backups, metrics, tasks};
+pub use pools::{numbers, pools};
 pub use runtime::{ECHO_SCRIPT, RuntimeTarget, container_runtime};
 
 /// Say which step of a suite failed, keeping the store's error as the source.
@@ -223,6 +239,8 @@ pub async fn all(store: &dyn Store) -> crate::Result<()> {
     metrics(store).await?;
     alerts(store).await?;
     backups(store).await?;
+    numbers(store).await?;
+    pools(store).await?;
     Ok(())
 }
 
@@ -253,7 +271,7 @@ impl StoreUnderTest for crate::store::MemoryStore {
 macro_rules! store_conformance {
     ($adapter:ident, $open:expr) => {
         $crate::store_conformance!(@each $adapter, $open;
-            users nodes templates servers logs audit api_keys tasks metrics alerts backups);
+            users nodes templates servers logs audit api_keys tasks metrics alerts backups numbers pools);
     };
     (@each $adapter:ident, $open:expr; $($suite:ident)*) => {
         mod $adapter {
@@ -275,8 +293,8 @@ macro_rules! store_conformance {
 
 /// [`crate::ports::UserStore`] conformance.
 pub async fn users(store: &dyn Store) -> crate::Result<()> {
-    let alice = user("alice");
-    store.create_user(&alice).await.context("create user")?;
+    let alice = store.create_user(&user("alice")).await.context("create user")?;
+    assert!(alice.number > 0, "the store numbers a new user");
     assert_eq!(store.get_user(alice.id).await.context("get user")?, alice, "user round-trips");
     let mut dup = user("alice2");
     dup.email = alice.email.clone();
@@ -358,13 +376,14 @@ pub async fn users(store: &dyn Store) -> crate::Result<()> {
 
 /// [`crate::ports::NodeStore`] conformance.
 pub async fn nodes(store: &dyn Store) -> crate::Result<()> {
-    let loc = location("eu-west");
-    store.create_location(&loc).await.context("location")?;
+    let loc = store.create_location(&location("eu-west")).await.context("location")?;
     assert_eq!(kind(store.create_location(&location("eu-west")).await), ErrorKind::Conflict);
     assert_eq!(store.get_location(loc.id).await.context("get")?, loc);
-    let n = node("n1", loc.id);
-    store.create_node(&n).await.context("node")?;
+    assert_eq!(store.find_location(loc.number).await.context("by number")?, Some(loc.clone()));
+    let n = store.create_node(&node("n1", loc.id)).await.context("node")?;
     assert_eq!(store.get_node(n.id).await.context("get node")?, n);
+    assert_eq!(store.find_node(n.number).await.context("by number")?, Some(n.clone()));
+    assert_eq!(store.find_node(n.number + 1000).await.context("unknown number")?, None);
     assert_eq!(kind(store.create_node(&node("n1", loc.id)).await), ErrorKind::Conflict, "node name");
     assert_eq!(kind(store.create_node(&node("n2", LocationId::new())).await), ErrorKind::NotFound, "missing location");
     assert_eq!(kind(store.delete_location(loc.id).await), ErrorKind::Conflict, "location in use");
@@ -377,6 +396,7 @@ pub async fn nodes(store: &dyn Store) -> crate::Result<()> {
     let stored = store.update_node(&enrolled).await.context("update node")?;
     assert_eq!(stored.version, 1);
     let back = store.get_node(n.id).await.context("get")?;
+    assert_eq!(back.number, n.number, "an update keeps the number");
     assert_eq!(back.credential_hash.as_deref(), Some("cred"), "secrets are stored (hashed) and read back");
     assert_eq!(back.deployment_token_hash.as_deref(), Some("tok"));
     assert_eq!(kind(store.update_node(&enrolled).await), ErrorKind::Conflict, "stale node version");
@@ -438,12 +458,14 @@ pub async fn templates(store: &dyn Store) -> crate::Result<()> {
         script: "echo hi".into(),
     });
     t.done_patterns.push(crate::model::DonePattern::Regex("Done \\(".into()));
-    store.create_template(&t).await.context("template")?;
+    let t = store.create_template(&t).await.context("template")?;
     assert_eq!(store.get_template(t.id).await.context("get")?, t, "nested fields round-trip");
+    assert_eq!(store.find_template(t.number).await.context("by number")?, Some(t.clone()));
     assert_eq!(kind(store.create_template(&template("paper")).await), ErrorKind::Conflict);
     let mut t2 = t.clone();
     t2.startup = "./other.sh".into();
-    assert_eq!(store.update_template(&t2).await.context("update")?.version, 1);
+    let updated = store.update_template(&t2).await.context("update")?;
+    assert_eq!((updated.version, updated.number), (1, t.number));
     assert_eq!(kind(store.update_template(&t2).await), ErrorKind::Conflict);
     assert_eq!(store.list_templates(Page::default()).await.context("list")?.total, 1);
     store.delete_template(t.id).await.context("delete")?;
@@ -478,7 +500,8 @@ pub async fn servers(store: &dyn Store) -> crate::Result<()> {
     let mut s = server("alpha", w.owner.id, w.node.id, w.template.id, 25565);
     s.variables.insert("VERSION".into(), "1.21".into());
     s.crash_history = vec![now()];
-    store.create_server(&s).await.context("create server")?;
+    s.external_id = Some("whmcs-1".into());
+    let s = store.create_server(&s).await.context("create server")?;
     assert_eq!(store.get_server(s.id).await.context("get")?, s, "server round-trips");
 
     // Allocation conflicts are refused and nothing is half-written.

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use catalyst_core::id::{ApiKeyId, UserId};
 use catalyst_core::model::{ApiKey, AuditLog, AuditQuery, Paged, Server, Timestamp, User};
 use catalyst_runtime::control::{
-    AdminHealth, AdminStats, ApiKeyPatch, CreatedApiKey, NewApiKey, NodeOverview, RegisterInput,
+    AdminHealth, AdminStats, ApiKeyPatch, CreatedApiKey, NewApiKey, NewUser, NodeOverview,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -96,11 +96,11 @@ async fn users(State(s): State<AppState>, Auth(who): Auth, Query(q): Query<PageQ
 
 /// Create a user (`admin.users`), whether or not registration is open: how a billing panel
 /// creates its customers.
-#[utoipa::path(post, path = "/api/admin/users", tag = "admin", request_body = RegisterInput, responses((status = 201, body = User)))]
+#[utoipa::path(post, path = "/api/admin/users", tag = "admin", request_body = NewUser, responses((status = 201, body = User)))]
 async fn create_user(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Body(input): Body<RegisterInput>,
+    Body(input): Body<NewUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     Ok((StatusCode::CREATED, Json(s.catalyst.create_user(&who, input).await?)))
 }

@@ -1,11 +1,13 @@
-//! `/api/locations` and `/api/nodes` (+ deployment tokens).
+//! `/api/locations` and `/api/nodes` (+ deployment tokens and allocation pools).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use catalyst_core::id::{LocationId, NodeId};
-use catalyst_core::model::{Location, Node, Paged};
-use catalyst_runtime::control::{DeploymentToken, LocationPatch, NewLocation, NewNode, NodePatch};
+use catalyst_core::model::{Location, NewAllocations, Node, NodeAllocation, Paged};
+use catalyst_runtime::control::{
+    AllocationPatch, AllocationsAdded, DeploymentToken, LocationPatch, NewLocation, NewNode, NodePatch,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,6 +29,8 @@ pub(crate) fn nodes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_nodes, create_node))
         .routes(routes!(get_node, update_node, delete_node))
         .routes(routes!(deployment_token))
+        .routes(routes!(list_allocations, add_allocations))
+        .routes(routes!(update_allocation, delete_allocation))
 }
 
 /// Every location (`location.read`).
@@ -140,4 +144,49 @@ async fn deployment_token(
     Ids(id): Ids<NodeId>,
 ) -> ApiResult<(StatusCode, Json<DeploymentToken>)> {
     Ok((StatusCode::CREATED, Json(s.catalyst.create_deployment_token(&who, id).await?)))
+}
+
+/// A node's allocation pool by number, free and held (`node.read`).
+#[utoipa::path(get, path = "/api/nodes/{id}/allocations", tag = "nodes", params(("id" = NodeId, Path), PageQuery), responses((status = 200, body = Paged<NodeAllocation>)))]
+async fn list_allocations(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids(id): Ids<NodeId>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Paged<NodeAllocation>>> {
+    Ok(Json(s.catalyst.list_allocations(&who, id, q.page()).await?))
+}
+
+/// Add ports and ranges on one IP to a node's pool (`node.update`).
+#[utoipa::path(post, path = "/api/nodes/{id}/allocations", tag = "nodes", params(("id" = NodeId, Path)), request_body = NewAllocations, responses((status = 201, body = AllocationsAdded)))]
+async fn add_allocations(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids(id): Ids<NodeId>,
+    Body(input): Body<NewAllocations>,
+) -> ApiResult<(StatusCode, Json<AllocationsAdded>)> {
+    let added = s.catalyst.add_allocations(&who, id, input).await?;
+    Ok((StatusCode::CREATED, Json(AllocationsAdded { added })))
+}
+
+/// Change an allocation's alias or notes (`node.update`).
+#[utoipa::path(put, path = "/api/nodes/{id}/allocations/{number}", tag = "nodes", params(("id" = NodeId, Path), ("number" = u64, Path)), request_body = AllocationPatch, responses((status = 200, body = NodeAllocation)))]
+async fn update_allocation(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids((id, number)): Ids<(NodeId, u64)>,
+    Body(patch): Body<AllocationPatch>,
+) -> ApiResult<Json<NodeAllocation>> {
+    Ok(Json(s.catalyst.update_allocation(&who, id, number, patch).await?))
+}
+
+/// Remove a free allocation from the pool (`node.update`; 409 while a server holds it).
+#[utoipa::path(delete, path = "/api/nodes/{id}/allocations/{number}", tag = "nodes", params(("id" = NodeId, Path), ("number" = u64, Path)), responses((status = 204, description = "Deleted")))]
+async fn delete_allocation(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids((id, number)): Ids<(NodeId, u64)>,
+) -> ApiResult<StatusCode> {
+    s.catalyst.delete_allocation(&who, id, number).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -511,6 +511,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             format!("/api/servers/{server}"),
             format!("/api/servers/{server}/access"),
             format!("/api/nodes/{node}"),
+            format!("/api/nodes/{node}/allocations"),
             format!("/api/templates/{template}"),
             format!("/api/locations/{location}"),
             "/api/admin/api-keys".to_string(),
@@ -524,6 +525,9 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
         all
     };
     let before = snapshot().await;
+    let pool = &before[3]["items"][0];
+    assert_eq!(pool["server_id"].as_str(), Some(server.as_str()), "the server's allocation is in the pool");
+    let allocation = pool["number"].to_string();
 
     // Which object each kind of path names, what a customer must get, and a body that would
     // change it if the call were allowed.
@@ -546,6 +550,8 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
         match (method, path) {
             ("put", "/api/servers/{id}") => Some(json!({"name": "taken"})),
             ("post", "/api/servers/{id}/command") => Some(json!({"command": "stop"})),
+            ("post", "/api/nodes/{id}/allocations") => Some(json!({"ip": "10.9.9.9", "ports": ["7000"]})),
+            ("put", "/api/nodes/{id}/allocations/{number}") => Some(json!({"alias": "stolen"})),
             ("post", "/api/servers/{id}/access") => Some(json!({"user_id": bob, "permissions": ["server.read"]})),
             ("put", "/api/nodes/{id}") | ("put", "/api/locations/{id}") | ("put", "/api/admin/api-keys/{id}") => {
                 Some(json!({"name": "taken"}))
@@ -576,7 +582,11 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
         }
         for method in item.as_object().expect("item").keys() {
             let (id, allowed) = target(path);
-            let mut concrete = path.replace("{id}", id).replace("{user_id}", &carol).replace("{backup_id}", &backup);
+            let mut concrete = path
+                .replace("{id}", id)
+                .replace("{user_id}", &carol)
+                .replace("{backup_id}", &backup)
+                .replace("{number}", &allocation);
             if path.ends_with("/files/search") {
                 concrete.push_str("?query=a");
             } else if path.contains("/files") {

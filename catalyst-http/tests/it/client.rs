@@ -10,11 +10,11 @@ use catalyst_core::clock::SystemClock;
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{BackupStatus, LogQuery, Page};
+use catalyst_core::model::{BackupStatus, Deploy, LogQuery, NewAllocations, Page};
 use catalyst_core::testing::FakeRuntime;
 use catalyst_http::client::Client;
 use catalyst_runtime::api::{CatalystApi, Embedded, Subscription};
-use catalyst_runtime::control::{NewLocation, NewNode, NewServer, NewTemplate, RegisterInput, ServerPatch};
+use catalyst_runtime::control::{AllocationPatch, NewLocation, NewNode, NewServer, NewTemplate, NewUser, ServerPatch};
 use catalyst_runtime::link::NodeHub;
 use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 use catalyst_runtime::testing;
@@ -54,15 +54,41 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     let template = api.create_template(template).await.expect("template");
     assert_eq!(api.get_template(template.id).await.expect("get template").name, template.name);
     assert!(api.list_templates(Page::new(0, 100)).await.expect("templates").items.iter().any(|t| t.id == template.id));
-    let customer = RegisterInput {
+    let customer = NewUser {
         email: format!("{tag}@customers.test"),
         username: format!("{tag}-customer"),
         password: "customer-password".into(),
+        external_id: Some(format!("billing-{tag}")),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
     };
     let customer = api.create_user(customer).await.expect("customer");
-    let server = NewServer { name: tag.into(), ..testing::new_server(customer.id, node.id, template.id) };
-    let id = api.create_server(server).await.expect("server").id;
-    assert_eq!(api.get_server(id).await.expect("server").owner_id, customer.id);
+    assert!(customer.number > 0 && customer.external_id == Some(format!("billing-{tag}")));
+
+    // The node's pool, and a server placed by Catalyst from it.
+    let pool = NewAllocations { ip: "0.0.0.0".into(), ports: vec!["25565-25566".into()], alias: None, notes: None };
+    assert_eq!(api.add_allocations(node.id, pool).await.expect("pool"), 2);
+    let deploy = Deploy { locations: vec![location.id], dedicated_ip: false, port_range: vec!["25565-25566".into()] };
+    let server = NewServer {
+        name: tag.into(),
+        node_id: None,
+        allocations: vec![],
+        deploy: Some(deploy),
+        ..testing::new_server(customer.id, node.id, template.id)
+    };
+    let created = api.create_server(server).await.expect("server");
+    let id = created.id;
+    assert_eq!((created.node_id, created.owner_id), (node.id, customer.id), "placed on the only node there");
+    let pool = api.list_allocations(node.id, Page::new(0, 10)).await.expect("pool").items;
+    let held: Vec<_> = pool.iter().filter(|a| a.server_id == Some(id)).collect();
+    assert_eq!(held.len(), 1, "the server holds one of the two: {pool:?}");
+    assert_eq!(created.allocations[0].port, held[0].port);
+    let free = pool.iter().find(|a| a.server_id.is_none()).expect("one free");
+    let named = AllocationPatch { alias: Some("play.example.test".into()), notes: None };
+    let named = api.update_allocation(node.id, held[0].number, named).await.expect("alias");
+    assert_eq!(named.alias.as_deref(), Some("play.example.test"));
+    api.delete_allocation(node.id, free.number).await.expect("delete a free allocation");
+    let held_number = held[0].number;
     until_state(api, id, ServerState::Stopped).await;
     let mut events = api.events(id, None).await.expect("events");
     api.start_server(id).await.expect("start");
@@ -142,6 +168,7 @@ async fn scenario(api: &dyn CatalystApi, link: &NodeHub, dir: &std::path::Path, 
     errors.push(api.send_command(id, "two\nlines").await.expect_err("two lines").kind());
     errors.push(api.kill_server(id).await.expect_err("not running").kind());
     errors.push(api.events(ServerId::new(), None).await.expect_err("missing").kind());
+    errors.push(api.delete_allocation(node.id, held_number).await.expect_err("held").kind());
     api.delete_server(id).await.expect("delete");
     errors.push(api.get_server(id).await.expect_err("deleted").kind());
     // The feed ends with the deletion.
@@ -177,6 +204,7 @@ async fn embedded_and_remote_modes_agree() {
             ErrorKind::InvalidInput,
             ErrorKind::InvalidTransition,
             ErrorKind::NotFound,
+            ErrorKind::Conflict,
             ErrorKind::NotFound
         ]
     );

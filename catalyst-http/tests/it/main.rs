@@ -13,4 +13,5 @@ mod limits;
 mod link;
 mod openapi;
 mod operator;
+mod pools;
 mod registration;

@@ -67,7 +67,12 @@ fn enforced_constraints_are_declared() {
     let memory = property(&doc, "Limits", "memory_mb");
     assert_eq!((&memory["minimum"], &memory["maximum"]), (&json!(16), &json!(1_048_576)), "{memory}");
     let allocations = property(&doc, "NewServer", "allocations");
-    assert_eq!((&allocations["minItems"], &allocations["maxItems"]), (&json!(1), &json!(32)), "{allocations}");
+    assert_eq!(allocations["maxItems"], 32, "{allocations}");
+    let ports = property(&doc, "NewAllocations", "ports");
+    assert_eq!((&ports["minItems"], &ports["maxItems"]), (&json!(1), &json!(100)), "{ports}");
+    assert_eq!(property(&doc, "NewUser", "external_id")["maxLength"], 191);
+    let held = property(&doc, "Limits", "allocations");
+    assert_eq!((&held["minimum"], &held["maximum"]), (&json!(1), &json!(32)), "{held}");
     assert_eq!(property(&doc, "NewServer", "name")["maxLength"], 100);
     assert_eq!(property(&doc, "NewTemplate", "startup")["maxLength"], 8192);
     assert_eq!(property(&doc, "CommandInput", "command")["maxLength"], 4096);

@@ -84,7 +84,7 @@ impl Catalyst {
         })
     }
 
-    async fn all_nodes(&self) -> Result<Vec<Node>> {
+    pub(super) async fn all_nodes(&self) -> Result<Vec<Node>> {
         let mut all = Vec::new();
         loop {
             let page = self.inner.store.list_nodes(Page::new(all.len() as u64, SCAN_PAGE)).await?;

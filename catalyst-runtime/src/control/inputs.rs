@@ -5,8 +5,8 @@ use std::fmt;
 
 use catalyst_core::id::{AlertId, LocationId, NodeId, RoleId, ServerId, TemplateId, UserId};
 use catalyst_core::model::{
-    AlertCondition, Allocation, ApiKey, CatchUp, Limits, MetricsRollup, Node, ServerMetrics, Severity, TaskAction,
-    Timestamp, User, WebhookTarget,
+    AlertCondition, Allocation, ApiKey, CatchUp, Deploy, Limits, MetricsRollup, Node, ServerMetrics, Severity,
+    TaskAction, Timestamp, User, WebhookTarget,
 };
 
 pub use catalyst_core::model::NewTemplate;
@@ -33,6 +33,57 @@ impl fmt::Debug for RegisterInput {
         f.debug_struct("RegisterInput")
             .field("email", &self.email)
             .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new account made by an operator or a billing system: registration's fields and the
+/// billing system's.
+#[derive(Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// E-mail address (the login).
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
+    pub email: String,
+    /// Display name.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
+    pub username: String,
+    /// Password, 8 characters or more.
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+    /// The billing system's id for this customer: unique, looked up exactly.
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub external_id: Option<String>,
+    /// Given name.
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub first_name: String,
+    /// Family name.
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub last_name: String,
+}
+
+impl From<RegisterInput> for NewUser {
+    fn from(r: RegisterInput) -> Self {
+        Self {
+            email: r.email,
+            username: r.username,
+            password: r.password,
+            external_id: None,
+            first_name: String::new(),
+            last_name: String::new(),
+        }
+    }
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("external_id", &self.external_id)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +152,39 @@ pub struct UserPatch {
     /// New role list.
     #[serde(default)]
     pub roles: Option<Vec<RoleId>>,
+    /// New billing id (`""` clears it).
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub external_id: Option<String>,
+    /// New given name.
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub first_name: Option<String>,
+    /// New family name.
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub last_name: Option<String>,
+}
+
+/// How many of the requested ports were new to the pool.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AllocationsAdded {
+    /// Ports added (those already in the pool are left as they are).
+    pub added: u64,
+}
+
+/// Change an allocation of a node's pool.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationPatch {
+    /// New alias (`""` clears it).
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub alias: Option<String>,
+    /// New notes (`""` clears them).
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    pub notes: Option<String>,
 }
 
 /// A new role.
@@ -247,8 +331,17 @@ pub struct NewServer {
     pub description: String,
     /// The customer.
     pub owner_id: UserId,
-    /// The node to place the server on.
-    pub node_id: NodeId,
+    /// The node to place the server on; or give `deploy` and let Catalyst choose.
+    #[serde(default)]
+    pub node_id: Option<NodeId>,
+    /// Let Catalyst choose a node with room and a free allocation in its pool (instead of
+    /// `node_id` and `allocations`).
+    #[serde(default)]
+    pub deploy: Option<Deploy>,
+    /// The billing system's id for this service: unique, looked up exactly.
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub external_id: Option<String>,
     /// The template to build the server from (image, startup, variables).
     pub template_id: TemplateId,
     /// Variable values.
@@ -257,8 +350,10 @@ pub struct NewServer {
     /// Resource limits (default: 1024 MiB memory, one core, 5120 MiB disk).
     #[serde(default)]
     pub limits: Limits,
-    /// Endpoints; one primary (the first if none is marked).
-    #[schema(min_items = 1, max_items = 32)]
+    /// Endpoints; one primary (the first if none is marked). With `node_id`, at least one;
+    /// addresses not yet in the node's pool are added to it. Empty with `deploy`.
+    #[serde(default)]
+    #[schema(max_items = 32)]
     pub allocations: Vec<Allocation>,
     /// Crash policy.
     #[serde(default)]
@@ -271,7 +366,8 @@ pub struct NewServer {
     pub startup_command: Option<String>,
 }
 
-/// Change a server. Limits, allocations and the restart policy need a global `server.update`.
+/// Change a server. Limits, allocations, the restart policy, the template and the external id
+/// need a global `server.update`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerPatch {
@@ -302,6 +398,14 @@ pub struct ServerPatch {
     /// Another of the template's startup commands, by name.
     #[serde(default)]
     pub startup_command: Option<String>,
+    /// Rebuild it from another template (operators): variables the new one lacks are dropped,
+    /// the image and startup command go back to its defaults unless given here too.
+    #[serde(default)]
+    pub template_id: Option<TemplateId>,
+    /// New billing id (operators; `""` clears it).
+    #[serde(default)]
+    #[schema(max_length = 191)]
+    pub external_id: Option<String>,
 }
 
 /// Give a user (subuser) permissions on a server.

@@ -68,12 +68,13 @@ impl Catalyst {
         let grant = authorize(who, Permission::NodeCreate, Scope::Global)?;
         let location = Location {
             id: LocationId::new(),
+            number: 0,
             name: validate::name("name", &input.name, 64)?,
             description: validate::text("description", &input.description, 1024)?,
             created_at: self.now(),
             version: 0,
         };
-        self.inner.store.create_location(&location).await?;
+        let location = self.inner.store.create_location(&location).await?;
         self.audit(
             Who::Grant(&grant, who),
             "location.create",
@@ -127,6 +128,7 @@ impl Catalyst {
         let grant = authorize(who, Permission::NodeCreate, Scope::Global)?;
         let node = Node {
             id: NodeId::new(),
+            number: 0,
             name: validate::name("name", &input.name, 64)?,
             location_id: input.location_id,
             fqdn: check_fqdn(&input.fqdn)?,
@@ -140,7 +142,7 @@ impl Catalyst {
             created_at: self.now(),
             version: 0,
         };
-        self.inner.store.create_node(&node).await?;
+        let node = self.inner.store.create_node(&node).await?;
         self.audit(
             Who::Grant(&grant, who),
             "node.create",

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use catalyst_core::events::DomainEvent;
 use catalyst_core::id::{ServerId, UserId};
 use catalyst_core::lifecycle::{Event, ServerState, apply};
-use catalyst_core::model::{Allocation, Limits, LogQuery, Page, Paged, Server, ServerAccess, ServerLog};
+use catalyst_core::model::{
+    Allocation, Limits, LogQuery, MAX_ALLOCATIONS, Page, Paged, Server, ServerAccess, ServerLog, optional_text,
+};
 use catalyst_core::permission::{
     Grant, Permission, PermissionSet, Principal, Scope, ServerAuthz, authorize, effective_server_permissions,
 };
@@ -17,12 +19,11 @@ use catalyst_core::render;
 use catalyst_core::{Error, ErrorKind, Result, validate};
 use serde_json::json;
 
+use super::allocations::PLACEMENT_ATTEMPTS;
 use super::spec::spec_for;
 use super::{Catalyst, GrantAccess, NewServer, ServerPatch, Who};
 
 pub use catalyst_core::render::BUILTIN_VARIABLES;
-
-const MAX_ALLOCATIONS: usize = 32;
 
 fn check_limits(l: &Limits) -> Result<()> {
     let bad = |m: &str| Err(Error::invalid(format!("limits: {m}")));
@@ -44,13 +45,24 @@ fn check_limits(l: &Limits) -> Result<()> {
     if !(16..=65536).contains(&l.pids) {
         return bad("pids must be 16..=65536");
     }
+    if !(1..=MAX_ALLOCATIONS).contains(&l.allocations) {
+        return bad("allocations must be 1..=32");
+    }
     Ok(())
 }
 
-/// Validate and normalise allocations: parseable IPs, ports > 0, no duplicates, one primary.
-fn check_allocations(mut allocations: Vec<Allocation>) -> Result<Vec<Allocation>> {
-    if allocations.is_empty() || allocations.len() > MAX_ALLOCATIONS {
-        return Err(Error::invalid(format!("a server needs 1-{MAX_ALLOCATIONS} allocations")));
+/// Validate and normalise allocations: within the server's limit, parseable IPs, ports > 0,
+/// no duplicates, one primary.
+fn check_allocations(mut allocations: Vec<Allocation>, limits: &Limits) -> Result<Vec<Allocation>> {
+    if allocations.is_empty() {
+        return Err(Error::invalid("a server needs at least one allocation"));
+    }
+    if allocations.len() > limits.allocations as usize {
+        return Err(Error::quota_exceeded(format!(
+            "the server may hold {} allocations; {} were given",
+            limits.allocations,
+            allocations.len()
+        )));
     }
     let mut seen = BTreeSet::new();
     for a in &mut allocations {
@@ -202,23 +214,36 @@ impl Catalyst {
         Ok(server)
     }
 
-    /// Create a server (`server.create`) on a node with room, then install it.
+    /// Create a server (`server.create`) on a node with room, then install it. With `deploy`,
+    /// Catalyst chooses the node and the primary allocation.
     pub async fn create_server(&self, who: &Principal, input: NewServer) -> Result<Server> {
         let grant = authorize(who, Permission::ServerCreate, Scope::Global)?;
         let template = self.inner.store.get_template(input.template_id).await?;
         check_limits(&input.limits)?;
         let variables = render::resolve_variables(&template, &input.variables)?;
         let now = self.now();
-        let server = Server {
+        let (node_id, allocations) = match (&input.deploy, input.node_id) {
+            (None, Some(node)) => (node, check_allocations(input.allocations, &input.limits)?),
+            (None, None) => return Err(Error::invalid("give node_id and allocations, or deploy")),
+            (Some(_), Some(_)) => return Err(Error::invalid("give node_id or deploy, not both")),
+            (Some(_), None) if !input.allocations.is_empty() => {
+                return Err(Error::invalid("deploy chooses the allocation: leave allocations empty"));
+            }
+            // Placed below.
+            (Some(_), None) => (catalyst_core::id::NodeId(uuid::Uuid::nil()), vec![]),
+        };
+        let mut server = Server {
             id: ServerId::new(),
+            number: 0,
+            external_id: optional_text("external_id", input.external_id.as_deref(), 191)?,
             name: validate::name("name", &input.name, 100)?,
             description: validate::text("description", &input.description, 4096)?,
             owner_id: input.owner_id,
-            node_id: input.node_id,
+            node_id,
             template_id: input.template_id,
             variables,
             limits: input.limits,
-            allocations: check_allocations(input.allocations)?,
+            allocations,
             restart_policy: input.restart_policy,
             image: input.image.map(|i| template.image_for(Some(&i)).map(str::to_string)).transpose()?,
             startup_command: match input.startup_command {
@@ -232,17 +257,17 @@ impl Catalyst {
             updated_at: now,
             version: 0,
         };
-        spec_for(&server, &template, &self.location_name(server.node_id).await?)?;
-        self.check_capacity(server.node_id, server.limits.memory_mb, server.limits.disk_mb).await?;
-        self.inner.store.create_server(&server).await?;
-        self.audit(
-            Who::Grant(&grant, who),
-            "server.create",
-            ("server", Some(server.id.to_string())),
-            true,
-            json!({"name": server.name, "node_id": server.node_id}),
-        )
-        .await;
+        let server = match &input.deploy {
+            None => {
+                spec_for(&server, &template, &self.location_name(server.node_id).await?)?;
+                self.check_capacity(server.node_id, server.limits.memory_mb, server.limits.disk_mb).await?;
+                self.inner.store.create_server(&server).await?
+            }
+            Some(deploy) => self.create_placed(&mut server, &template, deploy).await?,
+        };
+        let detail = json!({"name": server.name, "node_id": server.node_id, "external_id": server.external_id});
+        self.audit(Who::Grant(&grant, who), "server.create", ("server", Some(server.id.to_string())), true, detail)
+            .await;
         let dispatched = match self.configure(&grant, &server).await {
             Ok(()) => self.send(&grant, &server, NodeRequest::Install { server_id: server.id }).await.map(|_| ()),
             Err(e) => Err(e),
@@ -252,6 +277,33 @@ impl Catalyst {
             return self.set_state(server.id, ServerState::InstallFailed, Some(reason)).await;
         }
         Ok(server)
+    }
+
+    /// Place `server` and store it; when a concurrent create claimed the chosen allocation
+    /// first, place it again.
+    async fn create_placed(
+        &self,
+        server: &mut Server,
+        template: &catalyst_core::model::Template,
+        deploy: &catalyst_core::model::Deploy,
+    ) -> Result<Server> {
+        for _ in 0..PLACEMENT_ATTEMPTS {
+            let placed = self.place(deploy, server.limits.memory_mb, server.limits.disk_mb).await?;
+            server.node_id = placed.node_id;
+            server.allocations = vec![placed.allocation];
+            spec_for(server, template, &self.location_name(server.node_id).await?)?;
+            match self.inner.store.create_server(server).await {
+                Ok(stored) => return Ok(stored),
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    let lost = self.inner.store.get_allocation(placed.number).await;
+                    if !lost.is_ok_and(|a| a.server_id.is_some()) {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::conflict("placement kept losing races for free allocations; retry"))
     }
 
     /// Does the caller hold `permission` on the server? (`not_found` if they cannot see it.)
@@ -297,9 +349,18 @@ impl Catalyst {
     /// variables that are not user-editable need a global grant.
     pub async fn update_server(&self, who: &Principal, id: ServerId, patch: ServerPatch) -> Result<Server> {
         let (mut server, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
-        let operator_only = patch.limits.is_some() || patch.allocations.is_some() || patch.restart_policy.is_some();
+        let operator_only = patch.limits.is_some()
+            || patch.allocations.is_some()
+            || patch.restart_policy.is_some()
+            || patch.template_id.is_some()
+            || patch.external_id.is_some();
         if operator_only && !grant.is_global() {
-            return Err(Error::denied("only operators may change limits, allocations or the restart policy"));
+            return Err(Error::denied(
+                "only operators may change limits, allocations, the restart policy, the template or the external id",
+            ));
+        }
+        if let Some(v) = &patch.external_id {
+            server.external_id = optional_text("external_id", Some(v), 191)?;
         }
         if let Some(v) = &patch.name {
             server.name = validate::name("name", v, 100)?;
@@ -307,7 +368,18 @@ impl Catalyst {
         if let Some(v) = &patch.description {
             server.description = validate::text("description", v, 4096)?;
         }
-        let template = self.inner.store.get_template(server.template_id).await?;
+        let template = match patch.template_id {
+            Some(id) if id != server.template_id => {
+                let template = self.inner.store.get_template(id).await?;
+                server.template_id = id;
+                server.variables.retain(|k, _| template.variables.iter().any(|v| &v.name == k));
+                server.variables = render::resolve_variables(&template, &server.variables)?;
+                server.image = None;
+                server.startup_command = None;
+                template
+            }
+            _ => self.inner.store.get_template(server.template_id).await?,
+        };
         if let Some(vars) = &patch.variables {
             for key in vars.keys() {
                 let editable = template
@@ -333,7 +405,13 @@ impl Catalyst {
             server.limits = limits;
         }
         if let Some(allocations) = patch.allocations {
-            server.allocations = check_allocations(allocations)?;
+            server.allocations = check_allocations(allocations, &server.limits)?;
+        } else if server.allocations.len() > server.limits.allocations as usize {
+            return Err(Error::quota_exceeded(format!(
+                "the server holds {} allocations, more than the new limit of {}",
+                server.allocations.len(),
+                server.limits.allocations
+            )));
         }
         if let Some(policy) = patch.restart_policy {
             server.restart_policy = policy;

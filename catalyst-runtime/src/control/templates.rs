@@ -103,7 +103,7 @@ impl Catalyst {
     pub async fn create_template(&self, who: &Principal, input: NewTemplate) -> Result<Template> {
         let grant = authorize(who, Permission::TemplateCreate, Scope::Global)?;
         let t = build(TemplateId::new(), input, self.now(), 0)?;
-        self.inner.store.create_template(&t).await?;
+        let t = self.inner.store.create_template(&t).await?;
         self.audit(
             Who::Grant(&grant, who),
             "template.create",
@@ -155,8 +155,7 @@ impl Catalyst {
             }
             None => {
                 let t = build(TemplateId::new(), input, self.now(), 0)?;
-                self.inner.store.create_template(&t).await?;
-                t
+                self.inner.store.create_template(&t).await?
             }
         };
         self.audit(

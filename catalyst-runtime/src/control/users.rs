@@ -1,14 +1,14 @@
 //! Users, logins, sessions and roles.
 
 use catalyst_core::id::{RoleId, SessionId, UserId};
-use catalyst_core::model::{Page, Paged, Role, Session, User};
+use catalyst_core::model::{Page, Paged, Role, Session, User, optional_text};
 use catalyst_core::permission::{Permission, PermissionSet, Principal, Scope, authorize};
 use catalyst_core::{Error, ErrorKind, Result, validate};
 use serde_json::json;
 
 use super::auth::{constant_time_eq, hash_password, random_secret, sha256_hex, verify_password};
 use super::cache::{SessionEntry, VerifiedToken};
-use super::{Catalyst, LoginInput, LoginOutput, Me, NewRole, RegisterInput, UserPatch, Who};
+use super::{Catalyst, LoginInput, LoginOutput, Me, NewRole, NewUser, RegisterInput, UserPatch, Who};
 
 /// The role the bootstrap admin gets.
 pub const ADMIN_ROLE: &str = "admin";
@@ -25,7 +25,7 @@ impl Catalyst {
         if !self.inner.auth.open_registration {
             return Err(Error::denied("registration is closed: ask the operator for an account"));
         }
-        let (user, created) = self.new_user(input).await?;
+        let (user, created) = self.new_user(NewUser::from(input)).await?;
         let outcome = if created { "created" } else { "e-mail taken" };
         self.audit(
             Who::Anonymous(None),
@@ -39,7 +39,7 @@ impl Catalyst {
     }
 
     /// Create an account for someone (`admin.users`), whether or not registration is open.
-    pub async fn create_user(&self, who: &Principal, input: RegisterInput) -> Result<User> {
+    pub async fn create_user(&self, who: &Principal, input: NewUser) -> Result<User> {
         let grant = authorize(who, Permission::AdminUsers, Scope::Global)?;
         let (user, created) = self.new_user(input).await?;
         if !created {
@@ -50,7 +50,7 @@ impl Catalyst {
             "user.create",
             ("user", Some(user.id.to_string())),
             true,
-            json!({"email": user.email}),
+            json!({"email": user.email, "external_id": user.external_id}),
         )
         .await;
         Ok(user)
@@ -58,13 +58,17 @@ impl Catalyst {
 
     /// Validate and store a user; `false` when the e-mail was taken (the returned user is then
     /// the one that would have been, never stored). A taken username is a conflict.
-    async fn new_user(&self, input: RegisterInput) -> Result<(User, bool)> {
+    async fn new_user(&self, input: NewUser) -> Result<(User, bool)> {
         let email = validate::email(&input.email)?;
         let username = validate::username(&input.username)?;
         validate::password(&input.password)?;
         let now = self.now();
         let user = User {
             id: UserId::new(),
+            number: 0,
+            external_id: optional_text("external_id", input.external_id.as_deref(), 191)?,
+            first_name: validate::text("first_name", input.first_name.trim(), 191)?,
+            last_name: validate::text("last_name", input.last_name.trim(), 191)?,
             email,
             username,
             // Hashed either way, so a taken e-mail costs the same time as a new one.
@@ -78,7 +82,7 @@ impl Catalyst {
             return Ok((user, false));
         }
         match self.inner.store.create_user(&user).await {
-            Ok(()) => Ok((user, true)),
+            Ok(user) => Ok((user, true)),
             // The e-mail was taken between the look-up and the insert.
             Err(e)
                 if e.kind() == ErrorKind::Conflict
@@ -292,6 +296,15 @@ impl Catalyst {
         if let Some(username) = &patch.username {
             user.username = validate::username(username)?;
         }
+        if let Some(external_id) = &patch.external_id {
+            user.external_id = optional_text("external_id", Some(external_id), 191)?;
+        }
+        if let Some(name) = &patch.first_name {
+            user.first_name = validate::text("first_name", name.trim(), 191)?;
+        }
+        if let Some(name) = &patch.last_name {
+            user.last_name = validate::text("last_name", name.trim(), 191)?;
+        }
         let roles_changed = patch.roles.as_ref().is_some_and(|r| r != &user.roles);
         if let Some(roles) = patch.roles {
             self.check_outranks(who, &roles).await?;
@@ -432,6 +445,10 @@ impl Catalyst {
         let now = self.now();
         let user = User {
             id: UserId::new(),
+            number: 0,
+            external_id: None,
+            first_name: String::new(),
+            last_name: String::new(),
             email,
             username: validate::username(username)?,
             password_hash: hash_password(password).await?,
@@ -440,7 +457,7 @@ impl Catalyst {
             updated_at: now,
             version: 0,
         };
-        self.inner.store.create_user(&user).await?;
+        let user = self.inner.store.create_user(&user).await?;
         self.audit(
             Who::Principal(&Principal::system()),
             "user.bootstrap_admin",

@@ -20,6 +20,10 @@ pub(crate) use rows::*;
 fn constraint_err(e: sqlx::Error, unique: &str, reference: (ErrorKind, &str)) -> Error {
     if let sqlx::Error::Database(db) = &e {
         match db.kind() {
+            // Both dialects name the index or column in the message.
+            sqlx::error::ErrorKind::UniqueViolation if db.message().contains("external_id") => {
+                return Error::conflict("external_id is taken");
+            }
             sqlx::error::ErrorKind::UniqueViolation => return Error::conflict(unique.to_string()),
             sqlx::error::ErrorKind::ForeignKeyViolation => return Error::new(reference.0, reference.1.to_string()),
             // SQLite reports ON DELETE RESTRICT with the generic constraint code.
@@ -235,6 +239,8 @@ mod metrics;
 mod alerts;
 #[macro_use]
 mod backups;
+#[macro_use]
+mod allocations;
 
 /// Implements every store port except [`catalyst_core::ports::LogStore::append_logs`]
 /// (dialect-specific bulk path, provided by the adapter as `append_logs_impl`).
@@ -302,6 +308,13 @@ macro_rules! impl_sql_store {
                 Ok(Paged { items, total: count(total.build_query_scalar::<i64>().fetch_one(pool).await)? })
             }
 
+            /// The number the database gave the row `id` of `table` on insert (SQLite's
+            /// trigger sets it after the insert, where `RETURNING` does not see it).
+            async fn number_of<'e>(db: impl sqlx::Executor<'e, Database = Db>, table: &str, id: Uuid) -> Result<u64> {
+                let sql = format!("SELECT number FROM {table} WHERE id = $1");
+                count(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(db).await)
+            }
+
             /// A filter that keeps every row.
             fn everything(_: &mut Builder) {}
 
@@ -314,6 +327,7 @@ macro_rules! impl_sql_store {
             sql_metrics!($store);
             sql_alerts!($store);
             sql_backups!($store);
+            sql_allocations!($store);
         }
     };
 }

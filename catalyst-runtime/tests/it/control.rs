@@ -129,7 +129,9 @@ impl World {
             name: format!("srv-{port}"),
             description: String::new(),
             owner_id: owner,
-            node_id: self.node.id,
+            node_id: Some(self.node.id),
+            deploy: None,
+            external_id: None,
             template_id: self.template.id,
             variables: Default::default(),
             limits: Limits { memory_mb: 512, disk_mb: 1024, ..Limits::default() },
@@ -336,7 +338,7 @@ async fn sessions_tokens_and_revocation() {
     assert_eq!(kind(taken), ErrorKind::Unauthenticated);
     assert_eq!(kind(c.register(reg("robert@example.test", "bob", "password-123")).await), ErrorKind::Conflict);
     assert_eq!(
-        kind(c.create_user(&w.admin, reg("bob@example.test", "bob3", "password-123")).await),
+        kind(c.create_user(&w.admin, reg("bob@example.test", "bob3", "password-123").into()).await),
         ErrorKind::Conflict
     );
 
@@ -541,7 +543,7 @@ async fn validation_capacity_and_conflicts() {
     huge.limits.memory_mb = 4000;
     assert_eq!(kind(c.create_server(&w.admin, huge).await), ErrorKind::QuotaExceeded, "node memory");
     let mut other_node = w.new_server(alice.id, 30012);
-    other_node.node_id = catalyst_core::id::NodeId::new();
+    other_node.node_id = Some(catalyst_core::id::NodeId::new());
     assert_eq!(kind(c.create_server(&w.admin, other_node).await), ErrorKind::NotFound);
     assert_eq!(kind(c.get_server(&w.admin, catalyst_core::id::ServerId::new()).await), ErrorKind::NotFound);
 
@@ -582,7 +584,7 @@ async fn offline_nodes_and_enrollment() {
         .expect("node");
     assert!(!c.node_online(away.id));
     let mut input = w.new_server(alice.id, 30020);
-    input.node_id = away.id;
+    input.node_id = Some(away.id);
     let s = c.create_server(&w.admin, input).await.expect("created even though the node is away");
     assert_eq!(s.state, ServerState::InstallFailed, "install could not be dispatched");
     assert_eq!(kind(c.reinstall_server(&w.admin, s.id).await), ErrorKind::Unavailable);

@@ -46,12 +46,15 @@ async fn sqlite_in_memory_url_works_with_one_connection() -> catalyst_core::Resu
 async fn sqlite_survives_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("c.db");
-    let user = conformance::fixtures::user("persisted");
-    {
+    let user = {
         let store = SqliteStore::open(&path).await.expect("open");
-        catalyst_core::ports::UserStore::create_user(&store, &user).await.expect("create");
-    }
+        let user = conformance::fixtures::user("persisted");
+        catalyst_core::ports::UserStore::create_user(&store, &user).await.expect("create")
+    };
     let store = SqliteStore::open(&path).await.expect("reopen");
     let back = catalyst_core::ports::UserStore::get_user(&store, user.id).await.expect("get");
     assert_eq!(back, user);
+    let next = conformance::fixtures::user("after");
+    let next = catalyst_core::ports::UserStore::create_user(&store, &next).await.expect("create");
+    assert_eq!(next.number, user.number + 1, "numbering goes on after a reopen");
 }

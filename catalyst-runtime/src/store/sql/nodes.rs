@@ -4,7 +4,7 @@ macro_rules! sql_nodes {
     ($store:ty) => {
         #[async_trait]
         impl NodeStore for $store {
-            async fn create_location(&self, l: &Location) -> Result<()> {
+            async fn create_location(&self, l: &Location) -> Result<Location> {
                 let done = sqlx::query(
                     "INSERT INTO locations (id, name, description, created_at, version) VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -15,7 +15,24 @@ macro_rules! sql_nodes {
                 .bind(l.version)
                 .execute(&self.pool)
                 .await;
-                written(done.on_constraint("location name is taken", NO_REFERENCE))
+                written(done.on_constraint("location name is taken", NO_REFERENCE))?;
+                Ok(Location { number: number_of(&self.pool, "locations", l.id.0).await?, ..l.clone() })
+            }
+
+            async fn find_location(&self, number: u64) -> Result<Option<Location>> {
+                let row = sqlx::query_as::<_, LocationRow>("SELECT * FROM locations WHERE number = $1")
+                    .bind(to_i64(number))
+                    .fetch_optional(&self.pool)
+                    .await;
+                maybe(row)
+            }
+
+            async fn find_node(&self, number: u64) -> Result<Option<Node>> {
+                let row = sqlx::query_as::<_, NodeRow>("SELECT * FROM nodes WHERE number = $1")
+                    .bind(to_i64(number))
+                    .fetch_optional(&self.pool)
+                    .await;
+                maybe(row)
             }
 
             async fn get_location(&self, id: LocationId) -> Result<Location> {
@@ -53,7 +70,7 @@ macro_rules! sql_nodes {
                 found(done.on_constraint("", (ErrorKind::Conflict, "nodes are still in this location")), "location")
             }
 
-            async fn create_node(&self, n: &Node) -> Result<()> {
+            async fn create_node(&self, n: &Node) -> Result<Node> {
                 let done = sqlx::query(
                     "INSERT INTO nodes (id, name, location_id, fqdn, memory_mb, disk_mb, overallocate_percent, \
                          deployment_token_hash, deployment_token_expires_at, credential_hash, last_seen_at, \
@@ -74,7 +91,8 @@ macro_rules! sql_nodes {
                 .bind(n.version)
                 .execute(&self.pool)
                 .await;
-                written(done.on_constraint("node name is taken", (ErrorKind::NotFound, "location not found")))
+                written(done.on_constraint("node name is taken", (ErrorKind::NotFound, "location not found")))?;
+                Ok(Node { number: number_of(&self.pool, "nodes", n.id.0).await?, ..n.clone() })
             }
 
             async fn get_node(&self, id: NodeId) -> Result<Node> {

@@ -9,8 +9,8 @@ use catalyst_core::id::{
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{
     ActorRef, Alert, AlertCondition, AlertRule, ApiKey, AuditLog, Backup, CatchUp, Location, LogStream, MetricsRollup,
-    Node, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, TaskAction, Template,
-    Timestamp, User, WebhookDelivery,
+    Node, NodeAllocation, Role, ScheduledTask, Server, ServerAccess, ServerLog, ServerMetrics, Session, TaskAction,
+    Template, Timestamp, User, WebhookDelivery,
 };
 use catalyst_core::permission::Permission;
 use catalyst_core::{Error, Result};
@@ -94,6 +94,10 @@ impl ServerBody {
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
     pub id: Uuid,
+    number: i64,
+    external_id: Option<String>,
+    first_name: String,
+    last_name: String,
     email: String,
     username: String,
     password_hash: String,
@@ -107,6 +111,10 @@ impl UserRow {
     pub fn into_user(self, roles: Vec<RoleId>) -> User {
         User {
             id: UserId(self.id),
+            number: to_u64(self.number),
+            external_id: self.external_id,
+            first_name: self.first_name,
+            last_name: self.last_name,
             email: self.email,
             username: self.username,
             password_hash: self.password_hash,
@@ -176,6 +184,7 @@ impl TryFrom<SessionRow> for Session {
 #[derive(sqlx::FromRow)]
 pub(crate) struct LocationRow {
     id: Uuid,
+    number: i64,
     name: String,
     description: String,
     created_at: Timestamp,
@@ -187,6 +196,7 @@ impl TryFrom<LocationRow> for Location {
     fn try_from(r: LocationRow) -> Result<Self> {
         Ok(Location {
             id: LocationId(r.id),
+            number: to_u64(r.number),
             name: r.name,
             description: r.description,
             created_at: r.created_at,
@@ -198,6 +208,7 @@ impl TryFrom<LocationRow> for Location {
 #[derive(sqlx::FromRow)]
 pub(crate) struct NodeRow {
     id: Uuid,
+    number: i64,
     name: String,
     location_id: Uuid,
     fqdn: String,
@@ -217,6 +228,7 @@ impl TryFrom<NodeRow> for Node {
     fn try_from(r: NodeRow) -> Result<Self> {
         Ok(Node {
             id: NodeId(r.id),
+            number: to_u64(r.number),
             name: r.name,
             location_id: LocationId(r.location_id),
             fqdn: r.fqdn,
@@ -236,6 +248,7 @@ impl TryFrom<NodeRow> for Node {
 #[derive(sqlx::FromRow)]
 pub(crate) struct TemplateRow {
     id: Uuid,
+    number: i64,
     name: String,
     body: Json<TemplateBody>,
     created_at: Timestamp,
@@ -249,13 +262,16 @@ impl TryFrom<TemplateRow> for Template {
         body.insert("name".into(), serde_json::Value::String(r.name));
         let input: catalyst_core::model::NewTemplate =
             serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| decode_err("template body", e))?;
-        Ok(input.into_template(TemplateId(r.id), r.created_at, r.version))
+        let template = input.into_template(TemplateId(r.id), r.created_at, r.version);
+        Ok(Template { number: to_u64(r.number), ..template })
     }
 }
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ServerRow {
     id: Uuid,
+    number: i64,
+    external_id: Option<String>,
     owner_id: Uuid,
     node_id: Uuid,
     template_id: Uuid,
@@ -272,6 +288,8 @@ impl TryFrom<ServerRow> for Server {
         let body = r.body.0;
         Ok(Server {
             id: ServerId(r.id),
+            number: to_u64(r.number),
+            external_id: r.external_id,
             name: body.name,
             description: body.description,
             owner_id: UserId(r.owner_id),
@@ -289,6 +307,33 @@ impl TryFrom<ServerRow> for Server {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+        })
+    }
+}
+
+/// An `allocations` row: one address of a node's pool.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AllocationRow {
+    number: i64,
+    node_id: Uuid,
+    ip: String,
+    port: i64,
+    alias: Option<String>,
+    notes: Option<String>,
+    server_id: Option<Uuid>,
+}
+
+impl TryFrom<AllocationRow> for NodeAllocation {
+    type Error = Error;
+    fn try_from(r: AllocationRow) -> Result<Self> {
+        Ok(NodeAllocation {
+            number: to_u64(r.number),
+            node_id: NodeId(r.node_id),
+            ip: r.ip,
+            port: u16::try_from(r.port).map_err(|e| decode_err("port", e))?,
+            alias: r.alias,
+            notes: r.notes,
+            server_id: r.server_id.map(ServerId),
         })
     }
 }
@@ -657,6 +702,7 @@ mod tests {
         let serde_json::Value::Object(map) = old else { unreachable!() };
         let row = TemplateRow {
             id: Uuid::new_v4(),
+            number: 1,
             name: "legacy".into(),
             body: Json(TemplateBody(map)),
             created_at: chrono::Utc::now(),
@@ -673,6 +719,7 @@ mod tests {
         // Written back, it loads as the same template.
         let again = TemplateRow {
             id: t.id.0,
+            number: 1,
             name: t.name.clone(),
             body: TemplateBody::of(&t),
             created_at: t.created_at,

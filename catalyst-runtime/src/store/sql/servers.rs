@@ -5,7 +5,7 @@ macro_rules! sql_servers {
     ($store:ty) => {
         #[async_trait]
         impl TemplateStore for $store {
-            async fn create_template(&self, t: &Template) -> Result<()> {
+            async fn create_template(&self, t: &Template) -> Result<Template> {
                 let done = sqlx::query(
                     "INSERT INTO templates (id, name, body, created_at, version) VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -16,7 +16,16 @@ macro_rules! sql_servers {
                 .bind(t.version)
                 .execute(&self.pool)
                 .await;
-                written(done.on_constraint("template name is taken", NO_REFERENCE))
+                written(done.on_constraint("template name is taken", NO_REFERENCE))?;
+                Ok(Template { number: number_of(&self.pool, "templates", t.id.0).await?, ..t.clone() })
+            }
+
+            async fn find_template(&self, number: u64) -> Result<Option<Template>> {
+                let row = sqlx::query_as::<_, TemplateRow>("SELECT * FROM templates WHERE number = $1")
+                    .bind(to_i64(number))
+                    .fetch_optional(&self.pool)
+                    .await;
+                maybe(row)
             }
 
             async fn get_template(&self, id: TemplateId) -> Result<Template> {
@@ -52,19 +61,26 @@ macro_rules! sql_servers {
             }
         }
 
+        /// Release what `s` held, then claim what it lists: a free pool row is taken, a
+        /// missing one added; a row another server holds updates nothing, which is the conflict.
         async fn write_allocations(tx: &mut sqlx::Transaction<'_, Db>, s: &Server) -> Result<()> {
-            written(sqlx::query("DELETE FROM allocations WHERE server_id = $1").bind(s.id.0).execute(&mut **tx).await)?;
+            let release = sqlx::query("UPDATE allocations SET server_id = NULL WHERE server_id = $1");
+            written(release.bind(s.id.0).execute(&mut **tx).await)?;
             for a in &s.allocations {
-                let done =
-                    sqlx::query("INSERT INTO allocations (node_id, ip, port, server_id) VALUES ($1, $2, $3, $4)")
-                        .bind(s.node_id.0)
-                        .bind(&a.ip)
-                        .bind(i64::from(a.port))
-                        .bind(s.id.0)
-                        .execute(&mut **tx)
-                        .await;
-                let taken = "an allocation is already used on this node";
-                written(done.on_constraint(taken, (ErrorKind::NotFound, "node not found")))?;
+                let done = sqlx::query(
+                    "INSERT INTO allocations (node_id, ip, port, server_id) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (node_id, ip, port) DO UPDATE SET server_id = excluded.server_id \
+                         WHERE allocations.server_id IS NULL",
+                )
+                .bind(s.node_id.0)
+                .bind(&a.ip)
+                .bind(i64::from(a.port))
+                .bind(s.id.0)
+                .execute(&mut **tx)
+                .await;
+                if affected(done.on_constraint("", (ErrorKind::NotFound, "node not found")))? == 0 {
+                    return Err(Error::conflict("an allocation is already used on this node"));
+                }
             }
             Ok(())
         }
@@ -82,7 +98,7 @@ macro_rules! sql_servers {
 
         #[async_trait]
         impl ServerStore for $store {
-            async fn create_server(&self, s: &Server) -> Result<()> {
+            async fn create_server(&self, s: &Server) -> Result<Server> {
                 let mut tx = self.write_tx().await?;
                 for (table, id, what) in [
                     ("users", s.owner_id.0, "user"),
@@ -94,10 +110,12 @@ macro_rules! sql_servers {
                     }
                 }
                 let done = sqlx::query(
-                    "INSERT INTO servers (id, owner_id, node_id, template_id, state, memory_mb, disk_mb, body, \
-                         created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO servers (id, external_id, owner_id, node_id, template_id, state, memory_mb, \
+                         disk_mb, body, created_at, updated_at, version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(s.id.0)
+                .bind(&s.external_id)
                 .bind(s.owner_id.0)
                 .bind(s.node_id.0)
                 .bind(s.template_id.0)
@@ -114,7 +132,17 @@ macro_rules! sql_servers {
                     done.on_constraint("server id exists", (ErrorKind::NotFound, "owner, node or template not found")),
                 )?;
                 write_allocations(&mut tx, s).await?;
-                tx.commit().await.map_err(db_err)
+                let number = number_of(&mut *tx, "servers", s.id.0).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Server { number, ..s.clone() })
+            }
+
+            async fn find_server(&self, key: Lookup<'_>) -> Result<Option<Server>> {
+                let q = match key {
+                    Lookup::Number(n) => sqlx::query_as("SELECT * FROM servers WHERE number = $1").bind(to_i64(n)),
+                    Lookup::External(e) => sqlx::query_as("SELECT * FROM servers WHERE external_id = $1").bind(e),
+                };
+                maybe::<ServerRow, _>(q.fetch_optional(&self.pool).await)
             }
 
             async fn get_server(&self, id: ServerId) -> Result<Server> {
@@ -134,7 +162,8 @@ macro_rules! sql_servers {
                 let mut tx = self.write_tx().await?;
                 let row = sqlx::query_as::<_, ServerRow>(
                     "UPDATE servers SET node_id = $1, state = $2, memory_mb = $3, disk_mb = $4, body = $5, \
-                         updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8 RETURNING *",
+                         updated_at = $6, external_id = $7, template_id = $8, version = version + 1 \
+                         WHERE id = $9 AND version = $10 RETURNING *",
                 )
                 .bind(s.node_id.0)
                 .bind(s.state.as_str())
@@ -142,11 +171,13 @@ macro_rules! sql_servers {
                 .bind(to_i64(s.limits.disk_mb))
                 .bind(ServerBody::of(s))
                 .bind(s.updated_at)
+                .bind(&s.external_id)
+                .bind(s.template_id.0)
                 .bind(s.id.0)
                 .bind(s.version)
                 .fetch_optional(&mut *tx)
                 .await
-                .on_constraint("", (ErrorKind::NotFound, "node not found"));
+                .on_constraint("", (ErrorKind::NotFound, "node or template not found"));
                 let row = cas(&mut *tx, row, "servers", s.id.0, "server").await?;
                 write_allocations(&mut tx, s).await?;
                 tx.commit().await.map_err(db_err)?;

@@ -49,13 +49,16 @@ macro_rules! sql_users {
 
         #[async_trait]
         impl UserStore for $store {
-            async fn create_user(&self, user: &User) -> Result<()> {
+            async fn create_user(&self, user: &User) -> Result<User> {
                 let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
-                    "INSERT INTO users (id, email, username, password_hash, created_at, updated_at, version) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO users (id, external_id, first_name, last_name, email, username, password_hash, \
+                         created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(user.id.0)
+                .bind(&user.external_id)
+                .bind(&user.first_name)
+                .bind(&user.last_name)
                 .bind(&user.email)
                 .bind(&user.username)
                 .bind(&user.password_hash)
@@ -66,7 +69,17 @@ macro_rules! sql_users {
                 .await;
                 written(done.on_constraint(USER_TAKEN, NO_REFERENCE))?;
                 write_user_roles(&mut tx, user).await?;
-                tx.commit().await.map_err(db_err)
+                let number = number_of(&mut *tx, "users", user.id.0).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(User { number, ..user.clone() })
+            }
+
+            async fn find_user(&self, key: Lookup<'_>) -> Result<Option<User>> {
+                let q = match key {
+                    Lookup::Number(n) => sqlx::query_as("SELECT * FROM users WHERE number = $1").bind(to_i64(n)),
+                    Lookup::External(e) => sqlx::query_as("SELECT * FROM users WHERE external_id = $1").bind(e),
+                };
+                with_roles_one(&self.pool, q.fetch_optional(&self.pool).await.map_err(db_err)?).await
             }
 
             async fn get_user(&self, id: UserId) -> Result<User> {
@@ -90,12 +103,16 @@ macro_rules! sql_users {
                 let mut tx = self.write_tx().await?;
                 let row = sqlx::query_as::<_, UserRow>(
                     "UPDATE users SET email = $1, username = $2, password_hash = $3, updated_at = $4, \
-                         version = version + 1 WHERE id = $5 AND version = $6 RETURNING *",
+                         external_id = $5, first_name = $6, last_name = $7, version = version + 1 \
+                         WHERE id = $8 AND version = $9 RETURNING *",
                 )
                 .bind(&user.email)
                 .bind(&user.username)
                 .bind(&user.password_hash)
                 .bind(user.updated_at)
+                .bind(&user.external_id)
+                .bind(&user.first_name)
+                .bind(&user.last_name)
                 .bind(user.id.0)
                 .bind(user.version)
                 .fetch_optional(&mut *tx)
