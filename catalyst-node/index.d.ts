@@ -27,6 +27,11 @@ export declare class Catalyst {
   listNodes(offset?: number, limit?: number): Promise<Json>;
   createNode(node: Json): Promise<Json>;
   getNode(nodeId: string): Promise<Json>;
+  /** Add ports to a node's allocation pool; resolves to how many were new. */
+  addAllocations(nodeId: string, allocations: { ip: string; ports: string[]; alias?: string; notes?: string }): Promise<number>;
+  listAllocations(nodeId: string, offset?: number, limit?: number): Promise<Json>;
+  updateAllocation(nodeId: string, number: number, patch: { alias?: string; notes?: string }): Promise<Json>;
+  deleteAllocation(nodeId: string, number: number): Promise<null>;
   createTemplate(template: Json): Promise<Json>;
   importTemplate(egg: string | Buffer): Promise<Json>;
   exportTemplate(templateId: string, format?: 'ptdl_v2' | 'plcn_v3'): Promise<string>;

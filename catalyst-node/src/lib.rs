@@ -185,6 +185,53 @@ impl Catalyst {
         json(env, async move { output(api.get_node(id(&node_id)?).await) })
     }
 
+    /// Add ports to a node's allocation pool; resolves to how many were new.
+    #[napi]
+    pub fn add_allocations<'env>(
+        &self,
+        env: &'env Env,
+        node_id: String,
+        allocations: Value,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.add_allocations(id(&node_id)?, input(allocations)?).await) })
+    }
+
+    #[napi]
+    pub fn list_allocations<'env>(
+        &self,
+        env: &'env Env,
+        node_id: String,
+        offset: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.list_allocations(id(&node_id)?, page(offset, limit)).await) })
+    }
+
+    #[napi]
+    pub fn update_allocation<'env>(
+        &self,
+        env: &'env Env,
+        node_id: String,
+        number: u32,
+        patch: Value,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.update_allocation(id(&node_id)?, u64::from(number), input(patch)?).await) })
+    }
+
+    #[napi]
+    pub fn delete_allocation<'env>(
+        &self,
+        env: &'env Env,
+        node_id: String,
+        number: u32,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let api = self.api.clone();
+        json(env, async move { output(api.delete_allocation(id(&node_id)?, u64::from(number)).await) })
+    }
+
     #[napi]
     pub fn create_template<'env>(&self, env: &'env Env, template: Value) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let api = self.api.clone();

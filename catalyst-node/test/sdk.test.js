@@ -43,8 +43,23 @@ async function eggs(c) {
   await rejectsWith(c.exportTemplate(imported.id, 'toml'), 'invalid_input');
 }
 
+// A node's allocation pool: ranges in, who holds what, aliases, deleting free ones.
+async function pools(c, port) {
+  const node = (await c.listNodes()).items[0].id;
+  assert.strictEqual(await c.addAllocations(node, { ip: '127.0.0.1', ports: [`${port + 1000}-${port + 1002}`, `${port + 1002}`] }), 3);
+  const pool = (await c.listAllocations(node, 0, 200)).items.filter((a) => a.port > port + 999);
+  assert.deepStrictEqual(pool.map((a) => a.port), [port + 1000, port + 1001, port + 1002]);
+  assert.ok(pool.every((a) => a.server_id === null));
+  const named = await c.updateAllocation(node, pool[0].number, { alias: 'play.example.test' });
+  assert.strictEqual(named.alias, 'play.example.test');
+  await c.deleteAllocation(node, pool[0].number);
+  await rejectsWith(c.deleteAllocation(node, pool[0].number), 'not_found');
+  await rejectsWith(c.addAllocations(node, { ip: '127.0.0.1', ports: ['70000-1'] }), 'invalid_input');
+}
+
 async function flow(c, port) {
   await eggs(c);
+  await pools(c, port);
   const user = await c.createUser({ email: `n${port}@example.test`, username: `n${port}`, password: 'changeme-123' });
   const node = (await c.listNodes()).items[0];
   const template = await c.createTemplate({

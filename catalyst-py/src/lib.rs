@@ -305,6 +305,46 @@ impl Catalyst {
         call(py, async move { api.get_node(node_id).await })
     }
 
+    /// Add ports to a node's allocation pool: `{"ip", "ports": ["25565", "27015-27030"]}`.
+    /// Returns how many were new.
+    fn add_allocations<'py>(
+        &self,
+        py: Python<'py>,
+        node_id: &str,
+        allocations: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (api, node_id, allocations) = (self.api.clone(), id(node_id)?, input(allocations)?);
+        call(py, async move { api.add_allocations(node_id, allocations).await })
+    }
+
+    #[pyo3(signature = (node_id, offset = 0, limit = 50))]
+    fn list_allocations<'py>(
+        &self,
+        py: Python<'py>,
+        node_id: &str,
+        offset: u64,
+        limit: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (api, node_id) = (self.api.clone(), id(node_id)?);
+        call(py, async move { api.list_allocations(node_id, catalyst_core::model::Page::new(offset, limit)).await })
+    }
+
+    fn update_allocation<'py>(
+        &self,
+        py: Python<'py>,
+        node_id: &str,
+        number: u64,
+        patch: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (api, node_id, patch) = (self.api.clone(), id(node_id)?, input(patch)?);
+        call(py, async move { api.update_allocation(node_id, number, patch).await })
+    }
+
+    fn delete_allocation<'py>(&self, py: Python<'py>, node_id: &str, number: u64) -> PyResult<Bound<'py, PyAny>> {
+        let (api, node_id) = (self.api.clone(), id(node_id)?);
+        call(py, async move { api.delete_allocation(node_id, number).await })
+    }
+
     fn create_template<'py>(&self, py: Python<'py>, template: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let (api, template) = (self.api.clone(), input(template)?);
         call(py, async move { api.create_template(template).await })

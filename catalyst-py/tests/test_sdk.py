@@ -83,6 +83,24 @@ async def exercise(c: catalyst.Catalyst, port: int) -> None:
     with pytest.raises(catalyst.NotFoundError):
         await c.events(str(uuid.uuid4()))
     await eggs(c)
+    await pools(c, port)
+
+
+async def pools(c: catalyst.Catalyst, port: int) -> None:
+    """A node's allocation pool: ranges in, who holds what, aliases, deleting free ones."""
+    node = (await c.list_nodes())["items"][0]["id"]
+    ports = [f"{port + 1000}-{port + 1002}", str(port + 1002)]
+    assert await c.add_allocations(node, {"ip": "127.0.0.1", "ports": ports}) == 3
+    pool = [a for a in (await c.list_allocations(node, limit=200))["items"] if a["port"] > port + 999]
+    assert [a["port"] for a in pool] == [port + 1000, port + 1001, port + 1002]
+    assert all(a["server_id"] is None for a in pool)
+    named = await c.update_allocation(node, pool[0]["number"], {"alias": "play.example.test"})
+    assert named["alias"] == "play.example.test" and named["port"] == port + 1000
+    await c.delete_allocation(node, pool[0]["number"])
+    with pytest.raises(catalyst.NotFoundError):
+        await c.delete_allocation(node, pool[0]["number"])
+    with pytest.raises(catalyst.InvalidInputError):
+        await c.add_allocations(node, {"ip": "127.0.0.1", "ports": ["70000-1"]})
 
 
 async def eggs(c: catalyst.Catalyst) -> None:

@@ -25,7 +25,7 @@ pub(super) fn spec_for(server: &Server, template: &Template, location: &str) -> 
         .with("SERVER_PORT", primary.port.to_string())
         .with("TZ", "UTC")
         .with("P_SERVER_LOCATION", location)
-        .with("P_SERVER_ALLOCATION_LIMIT", server.allocations.len().to_string())
+        .with("P_SERVER_ALLOCATION_LIMIT", server.limits.allocations.to_string())
         // What egg images' entrypoints expand; in shell mode merely informative.
         .with("STARTUP", startup);
     let mut env = BTreeMap::new();
