@@ -14,6 +14,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The error, for edges that answer in another shape (`/api/application`).
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
     /// Keep a more precise status than the kind's default (e.g. 413, 415).
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);

@@ -5,6 +5,7 @@
 
 mod agent;
 pub mod agent_client;
+mod application;
 pub mod client;
 pub mod error;
 pub mod extract;
@@ -150,6 +151,7 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
     // The 405 fallback goes on every method router registered so far: call it last.
     let api = api
         .merge(openapi::docs_router(doc))
+        .merge(application::router())
         .fallback(security::not_found)
         .method_not_allowed_fallback(security::method_not_allowed);
     let limiters = limits::Limiters::new(config.rate_limits);

@@ -13,6 +13,7 @@ mod bus;
 mod cache;
 mod files;
 mod inputs;
+mod lookups;
 mod metrics;
 mod node_events;
 mod nodes;

@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod application;
 mod client;
 mod connections;
 mod eggs;

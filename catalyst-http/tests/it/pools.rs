@@ -56,13 +56,13 @@ async fn pools_place_servers_until_exhausted_and_refuse_bad_input() {
     let body = json!({"name": "one-too-many", "owner_id": alice, "template_id": template, "deploy": deploy,
                       "limits": {"memory_mb": 64, "disk_mb": 64}});
     let (s, v) = status(&api, Method::POST, "/api/servers", &admin, Some(body)).await;
-    assert_eq!((s.is_client_error(), error_code(&v)), (true, "invalid_input"), "{v}");
+    assert_eq!((s, error_code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"), "{v}");
     let message = v["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("no node satisfies the request") && message.contains("free allocation"), "{message}");
     let huge = json!({"name": "huge", "owner_id": alice, "template_id": template, "deploy": {},
                       "limits": {"memory_mb": 1048576, "disk_mb": 64}});
     let (s, v) = status(&api, Method::POST, "/api/servers", &admin, Some(huge)).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(v["error"]["message"].as_str().unwrap_or_default().contains("MiB memory"), "{v}");
     for (bad, why) in [
         (json!({"deploy": {}, "node_id": node}), "deploy and node_id"),

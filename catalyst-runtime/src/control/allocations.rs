@@ -83,8 +83,8 @@ impl Catalyst {
     }
 
     /// Choose a node in `deploy`'s locations with `memory_mb` and `disk_mb` to spare and a free
-    /// allocation that fits, trying the emptiest node first. Refuses with the constraint that
-    /// ruled every node out.
+    /// allocation that fits, trying the emptiest node first. Refuses (`quota_exceeded`: the
+    /// fleet is full for this request) with the constraint that ruled every node out.
     pub(super) async fn place(&self, deploy: &Deploy, memory_mb: u64, disk_mb: u64) -> Result<Placement> {
         let want = FreeAllocation { ranges: deploy.ranges()?, dedicated_ip: deploy.dedicated_ip };
         for location in &deploy.locations {
@@ -120,6 +120,6 @@ impl Catalyst {
             let ip = if deploy.dedicated_ip { " on a dedicated IP" } else { "" };
             format!("none of {} nodes with room has a free allocation{ports}{ip}", roomy.len())
         };
-        Err(Error::invalid(format!("no node satisfies the request: {why}")))
+        Err(Error::quota_exceeded(format!("no node satisfies the request: {why}")))
     }
 }

@@ -138,7 +138,7 @@ pub struct Me {
 }
 
 /// Change a user (operators).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// New e-mail.
@@ -164,6 +164,22 @@ pub struct UserPatch {
     #[serde(default)]
     #[schema(max_length = 191)]
     pub last_name: Option<String>,
+    /// New password (8 characters or more); the user's sessions end.
+    #[serde(default)]
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserPatch")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .field("external_id", &self.external_id)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// How many of the requested ports were new to the pool.

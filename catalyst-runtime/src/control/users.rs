@@ -305,6 +305,11 @@ impl Catalyst {
         if let Some(name) = &patch.last_name {
             user.last_name = validate::text("last_name", name.trim(), 191)?;
         }
+        let password_changed = patch.password.is_some();
+        if let Some(password) = patch.password {
+            validate::password(&password)?;
+            user.password_hash = hash_password(password).await?;
+        }
         let roles_changed = patch.roles.as_ref().is_some_and(|r| r != &user.roles);
         if let Some(roles) = patch.roles {
             self.check_outranks(who, &roles).await?;
@@ -312,7 +317,7 @@ impl Catalyst {
         }
         user.updated_at = self.now();
         let user = self.inner.store.update_user(&user).await?;
-        if roles_changed {
+        if roles_changed || password_changed {
             self.inner.store.revoke_user_sessions(id).await?;
             self.publish(catalyst_core::events::DomainEvent::UserRevoked { user_id: id });
         }
@@ -321,7 +326,7 @@ impl Catalyst {
             "user.update",
             ("user", Some(id.to_string())),
             true,
-            json!({"roles_changed": roles_changed}),
+            json!({"roles_changed": roles_changed, "password_changed": password_changed}),
         )
         .await;
         Ok(user)

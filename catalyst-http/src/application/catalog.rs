@@ -1,0 +1,221 @@
+//! Nests and eggs (templates grouped by `group`), locations, nodes and their allocations.
+//! A nest's id is the smallest number of its templates, so it is stable while that one lives.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use catalyst_core::model::{NodeAllocation, Page, Template};
+use catalyst_core::permission::Principal;
+use serde_json::{Value, json};
+
+use super::{Caller, ListQuery, Num, PResult, Params, item, list, time};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/application/nests", get(list_nests))
+        .route("/api/application/nests/{nest}", get(get_nest))
+        .route("/api/application/nests/{nest}/eggs", get(list_eggs))
+        .route("/api/application/nests/{nest}/eggs/{egg}", get(get_egg))
+        .route("/api/application/locations", get(list_locations))
+        .route("/api/application/locations/{id}", get(get_location))
+        .route("/api/application/nodes", get(list_nodes))
+        .route("/api/application/nodes/{id}", get(get_node))
+        .route("/api/application/nodes/{id}/allocations", get(list_allocations))
+}
+
+/// A nest: the templates of one group.
+struct Nest {
+    id: u64,
+    name: String,
+    eggs: Vec<Template>,
+}
+
+/// Every template, grouped, by nest id.
+async fn nests(s: &AppState, who: &Principal) -> PResult<BTreeMap<u64, Nest>> {
+    let mut by_group: BTreeMap<String, Vec<Template>> = BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let page = s.catalyst.list_templates(who, Page::new(offset, Page::MAX_LIMIT)).await?;
+        offset += page.items.len() as u64;
+        let done = page.items.is_empty() || offset >= page.total;
+        for t in page.items {
+            by_group.entry(t.group.clone()).or_default().push(t);
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(by_group
+        .into_iter()
+        .map(|(group, mut eggs)| {
+            eggs.sort_by_key(|t| t.number);
+            let name = if group.is_empty() { "Catalyst".to_string() } else { group };
+            (eggs[0].number, Nest { id: eggs[0].number, name, eggs })
+        })
+        .collect())
+}
+
+/// The nest id of a template.
+pub(super) async fn nest_of(s: &AppState, who: &Principal, t: &Template) -> PResult<u64> {
+    Ok(nests(s, who).await?.into_values().find(|n| n.eggs.iter().any(|e| e.id == t.id)).map_or(t.number, |n| n.id))
+}
+
+fn nest_view(n: &Nest) -> Value {
+    let created = n.eggs.iter().map(|e| e.created_at).min().map(time);
+    item(
+        "nest",
+        json!({"id": n.id, "uuid": n.eggs[0].id, "author": "catalyst", "name": n.name, "description": "",
+               "created_at": created, "updated_at": created}),
+    )
+}
+
+fn egg_view(nest: u64, t: &Template, with_variables: bool) -> Value {
+    let mut images: serde_json::Map<String, Value> =
+        t.images.iter().map(|i| (i.name.clone(), json!(i.image))).collect();
+    if images.is_empty() {
+        images.insert(t.image.clone(), json!(t.image));
+    }
+    let mut attributes = json!({
+        "id": t.number, "uuid": t.egg.as_ref().map_or_else(|| t.id.to_string(), |e| e.uuid.clone()), "name": t.name,
+        "nest": nest, "author": t.egg.as_ref().map_or("catalyst", |e| e.author.as_str()),
+        "description": t.description, "docker_image": t.image, "docker_images": images,
+        "startup": t.startup, "created_at": time(t.created_at), "updated_at": time(t.created_at),
+    });
+    if with_variables {
+        let variables: Vec<Value> = t
+            .variables
+            .iter()
+            .map(|v| {
+                item(
+                    "egg_variable",
+                    json!({"name": v.label, "description": v.description, "env_variable": v.name,
+                           "default_value": v.default.clone().unwrap_or_default(), "user_viewable": v.user_viewable,
+                           "user_editable": v.user_editable, "rules": v.rules.joined()}),
+                )
+            })
+            .collect();
+        attributes["relationships"] = json!({"variables": {"object": "list", "data": variables}});
+    }
+    item("egg", attributes)
+}
+
+async fn list_nests(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
+    let all = nests(&s, &who).await?;
+    let page = q.page()?;
+    let data: Vec<Value> =
+        all.values().skip(page.offset as usize).take(page.effective_limit() as usize).map(nest_view).collect();
+    Ok(Json(list(&q, "/api/application/nests", data, all.len() as u64)?))
+}
+
+async fn one_nest(s: &AppState, who: &Principal, id: u64) -> PResult<Nest> {
+    nests(s, who).await?.remove(&id).ok_or_else(|| catalyst_core::Error::not_found("nest").into())
+}
+
+async fn get_nest(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Json<Value>> {
+    Ok(Json(nest_view(&one_nest(&s, &who, id).await?)))
+}
+
+async fn list_eggs(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num(id): Num<u64>,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
+    let nest = one_nest(&s, &who, id).await?;
+    let data = nest.eggs.iter().map(|t| egg_view(nest.id, t, q.includes("variables"))).collect();
+    Ok(Json(list(&q, &format!("/api/application/nests/{id}/eggs"), data, nest.eggs.len() as u64)?))
+}
+
+/// The egg by its id; the nest in the path is not checked (WHMCS sends what it has).
+async fn get_egg(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num((_, egg)): Num<(u64, u64)>,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
+    let t = s.catalyst.find_template(&who, egg).await?;
+    let nest = nest_of(&s, &who, &t).await?;
+    Ok(Json(egg_view(nest, &t, q.includes("variables"))))
+}
+
+fn location_view(l: &catalyst_core::model::Location) -> Value {
+    item(
+        "location",
+        json!({"id": l.number, "short": l.name, "long": l.description,
+               "created_at": time(l.created_at), "updated_at": time(l.created_at)}),
+    )
+}
+
+async fn list_locations(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
+    let all = s.catalyst.list_locations(&who).await?;
+    let page = q.page()?;
+    let data = all.iter().skip(page.offset as usize).take(page.effective_limit() as usize).map(location_view).collect();
+    Ok(Json(list(&q, "/api/application/locations", data, all.len() as u64)?))
+}
+
+async fn get_location(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Json<Value>> {
+    Ok(Json(location_view(&s.catalyst.find_location(&who, id).await?)))
+}
+
+async fn node_view(s: &AppState, who: &Principal, n: &catalyst_core::model::Node) -> PResult<Value> {
+    let location = s.catalyst.get_location(who, n.location_id).await?.number;
+    Ok(item(
+        "node",
+        json!({"id": n.number, "uuid": n.id, "public": true, "name": n.name, "description": "",
+               "location_id": location, "fqdn": n.fqdn, "scheme": "https", "behind_proxy": false,
+               "maintenance_mode": false, "memory": n.memory_mb, "memory_overallocate": n.overallocate_percent,
+               "disk": n.disk_mb, "disk_overallocate": n.overallocate_percent, "upload_size": 100,
+               "daemon_listen": 8080, "daemon_sftp": 2022, "daemon_base": "/var/lib/catalyst",
+               "created_at": time(n.created_at), "updated_at": time(n.created_at)}),
+    ))
+}
+
+async fn list_nodes(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
+    let page = s.catalyst.list_nodes(&who, q.page()?).await?;
+    let mut data = Vec::with_capacity(page.items.len());
+    for n in &page.items {
+        data.push(node_view(&s, &who, n).await?);
+    }
+    Ok(Json(list(&q, "/api/application/nodes", data, page.total)?))
+}
+
+async fn get_node(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Json<Value>> {
+    let node = s.catalyst.find_node(&who, id).await?;
+    Ok(Json(node_view(&s, &who, &node).await?))
+}
+
+fn allocation_view(a: &NodeAllocation) -> Value {
+    item(
+        "allocation",
+        json!({"id": a.number, "ip": a.ip, "alias": a.alias, "port": a.port, "notes": a.notes,
+               "assigned": a.server_id.is_some()}),
+    )
+}
+
+async fn list_allocations(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num(id): Num<u64>,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
+    let node = s.catalyst.find_node(&who, id).await?;
+    let page = s.catalyst.list_allocations(&who, node.id, q.page()?).await?;
+    let data = page.items.iter().map(allocation_view).collect();
+    Ok(Json(list(&q, &format!("/api/application/nodes/{id}/allocations"), data, page.total)?))
+}

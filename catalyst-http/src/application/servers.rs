@@ -1,0 +1,336 @@
+//! `/api/application/servers`: list, get, by external id, create (with `allocation` or
+//! `deploy`), suspend, unsuspend, reinstall, delete.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use catalyst_core::ErrorKind;
+use catalyst_core::id::{NodeId, TemplateId, UserId};
+use catalyst_core::lifecycle::ServerState;
+use catalyst_core::model::{Allocation, Deploy, Limits, MAX_ALLOCATIONS, Server, Template};
+use catalyst_core::permission::Principal;
+use catalyst_core::ports::Lookup;
+use catalyst_runtime::control::NewServer;
+use serde_json::{Value, json};
+
+use super::catalog::nest_of;
+use super::{Caller, Input, ListQuery, Num, PResult, Params, created, item, list, no_content, time};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/application/servers", get(list_servers).post(create_server))
+        .route("/api/application/servers/external/{external}", get(by_external))
+        .route("/api/application/servers/{id}", get(get_server).delete(delete_server))
+        .route("/api/application/servers/{id}/force", delete(delete_server))
+        .route("/api/application/servers/{id}/suspend", post(suspend))
+        .route("/api/application/servers/{id}/unsuspend", post(unsuspend))
+        .route("/api/application/servers/{id}/reinstall", post(reinstall))
+}
+
+/// The integer ids a server view names, read once per page.
+#[derive(Default)]
+struct Numbers {
+    users: HashMap<UserId, u64>,
+    nodes: HashMap<NodeId, u64>,
+    templates: HashMap<TemplateId, (u64, u64)>,
+}
+
+impl Numbers {
+    async fn view(&mut self, s: &AppState, who: &Principal, server: &Server) -> PResult<Value> {
+        let c = &s.catalyst;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.users.entry(server.owner_id) {
+            e.insert(c.get_user(who, server.owner_id).await?.number);
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = self.nodes.entry(server.node_id) {
+            e.insert(c.get_node(who, server.node_id).await?.number);
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = self.templates.entry(server.template_id) {
+            let t = c.get_template(who, server.template_id).await?;
+            e.insert((t.number, nest_of(s, who, &t).await?));
+        }
+        let held = c.server_allocations(who, server).await?;
+        let primary = server.primary_allocation();
+        let allocation = held.iter().find(|a| primary.is_some_and(|p| p.ip == a.ip && p.port == a.port));
+        let (egg, nest) = self.templates[&server.template_id];
+        let status = match server.state {
+            ServerState::Installing => json!("installing"),
+            ServerState::InstallFailed => json!("install_failed"),
+            ServerState::Suspended => json!("suspended"),
+            ServerState::Restoring => json!("restoring_backup"),
+            _ => Value::Null,
+        };
+        let l = &server.limits;
+        let mut environment: serde_json::Map<String, Value> =
+            server.variables.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        environment.insert("P_SERVER_UUID".into(), json!(server.id));
+        environment.insert("P_SERVER_ALLOCATION_LIMIT".into(), json!(l.allocations));
+        Ok(item(
+            "server",
+            json!({
+                "id": server.number, "external_id": server.external_id, "uuid": server.id,
+                "identifier": &server.id.to_string()[..8], "name": server.name, "description": server.description,
+                "status": status, "suspended": server.suspended(),
+                "limits": {"memory": l.memory_mb, "swap": l.swap_mb, "disk": l.disk_mb, "io": l.io_weight,
+                           "cpu": l.cpu_percent, "threads": null, "oom_disabled": true},
+                "feature_limits": {"databases": 0, "allocations": l.allocations, "backups": l.backups},
+                "user": self.users[&server.owner_id], "node": self.nodes[&server.node_id],
+                "allocation": allocation.map(|a| a.number), "nest": nest, "egg": egg,
+                "container": {"startup_command": server.startup_command, "image": server.image,
+                              "installed": u8::from(!matches!(server.state, ServerState::Installing | ServerState::InstallFailed)),
+                              "environment": environment},
+                "created_at": time(server.created_at), "updated_at": time(server.updated_at),
+            }),
+        ))
+    }
+}
+
+async fn list_servers(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
+    let page = s.catalyst.list_servers(&who, q.page()?).await?;
+    let mut numbers = Numbers::default();
+    let mut data = Vec::with_capacity(page.items.len());
+    for server in &page.items {
+        data.push(numbers.view(&s, &who, server).await?);
+    }
+    Ok(Json(list(&q, "/api/application/servers", data, page.total)?))
+}
+
+async fn get_server(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Json<Value>> {
+    let server = s.catalyst.find_server(&who, Lookup::Number(id)).await?;
+    Ok(Json(Numbers::default().view(&s, &who, &server).await?))
+}
+
+async fn by_external(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    axum::extract::Path(external): axum::extract::Path<String>,
+) -> PResult<Json<Value>> {
+    let server = s.catalyst.find_server(&who, Lookup::External(&external)).await?;
+    Ok(Json(Numbers::default().view(&s, &who, &server).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct AllocationIds {
+    default: u64,
+    #[serde(default)]
+    additional: Vec<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct DeployBody {
+    #[serde(default)]
+    locations: Vec<u64>,
+    #[serde(default)]
+    dedicated_ip: bool,
+    #[serde(default)]
+    port_range: Vec<String>,
+}
+
+/// `POST /servers` (`StoreServerRequest`); `nest`, `pack`, `oom_disabled`, `skip_scripts` and
+/// `start_on_completion` are accepted and ignored.
+#[derive(serde::Deserialize)]
+struct CreateServer {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    user: u64,
+    egg: u64,
+    #[serde(default)]
+    docker_image: Option<String>,
+    #[serde(default)]
+    startup: Option<String>,
+    #[serde(default)]
+    environment: BTreeMap<String, Value>,
+    #[serde(default)]
+    limits: BTreeMap<String, Value>,
+    #[serde(default)]
+    feature_limits: BTreeMap<String, Value>,
+    #[serde(default)]
+    allocation: Option<AllocationIds>,
+    #[serde(default)]
+    deploy: Option<DeployBody>,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+/// An integer that a client may send as a number or a numeric string; `None` when absent or null.
+fn int(map: &BTreeMap<String, Value>, key: &str) -> PResult<Option<i64>> {
+    let bad = || catalyst_core::Error::invalid(format!("The {key} field must be an integer."));
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| bad().into()),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad().into()),
+        Some(_) => Err(bad().into()),
+    }
+}
+
+/// Pterodactyl's limits onto Catalyst's: swap −1 (unlimited) is the largest swap Catalyst
+/// allows; memory and disk 0 (unlimited) are refused, since nodes are placed by capacity.
+pub(super) fn limits(
+    limits: &BTreeMap<String, Value>,
+    features: &BTreeMap<String, Value>,
+    base: Limits,
+) -> PResult<Limits> {
+    let mut l = base;
+    let mib = |key: &str, v: i64| -> PResult<u64> {
+        if v <= 0 {
+            let m = format!("The limits.{key} must be at least 16 (unlimited, 0, is not supported: give MiB).");
+            return Err(catalyst_core::Error::invalid(m).into());
+        }
+        Ok(v as u64)
+    };
+    if let Some(v) = int(limits, "memory")? {
+        l.memory_mb = mib("memory", v)?;
+    }
+    if let Some(v) = int(limits, "disk")? {
+        l.disk_mb = mib("disk", v)?;
+    }
+    if let Some(v) = int(limits, "swap")? {
+        l.swap_mb = if v < 0 { 1 << 20 } else { v as u64 };
+    }
+    if let Some(v) = int(limits, "io")? {
+        l.io_weight = u16::try_from(v).unwrap_or(0);
+    }
+    if let Some(v) = int(limits, "cpu")? {
+        l.cpu_percent = u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    }
+    if let Some(v) = int(features, "backups")? {
+        l.backups = u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    }
+    if let Some(v) = int(features, "allocations")? {
+        // Pterodactyl counts extra ports; the primary always exists.
+        l.allocations = u32::try_from(v.clamp(1, i64::from(MAX_ALLOCATIONS))).unwrap_or(1);
+    }
+    Ok(l)
+}
+
+/// The template's variables from `environment`, as strings; other keys are ignored.
+pub(super) fn variables(t: &Template, environment: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for v in &t.variables {
+        let value = match environment.get(&v.name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => if *b { "1" } else { "0" }.to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        out.insert(v.name.clone(), value);
+    }
+    out
+}
+
+/// The startup command by name for a startup line: the template's own, one of its named
+/// commands, or refused (arbitrary startup lines are not taken).
+pub(super) fn startup_name(t: &Template, startup: Option<&str>) -> PResult<Option<String>> {
+    match startup.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) if s == t.startup.trim() => Ok(None),
+        Some(s) => {
+            t.startup_commands.iter().find(|c| c.command.trim() == s).map(|c| Some(c.name.clone())).ok_or_else(|| {
+                catalyst_core::Error::invalid("The startup must be the egg's startup or one of its startup commands.")
+                    .into()
+            })
+        }
+    }
+}
+
+/// The image, `None` for the template's default.
+pub(super) fn image(t: &Template, image: Option<String>) -> Option<String> {
+    image.filter(|i| !i.trim().is_empty() && i.trim() != t.image)
+}
+
+async fn create_server(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Input(b): Input<CreateServer>,
+) -> PResult<Response> {
+    let c = &s.catalyst;
+    let owner = c.find_user(&who, Lookup::Number(b.user)).await?;
+    let template = c.find_template(&who, b.egg).await?;
+    let mut input = NewServer {
+        name: b.name,
+        description: b.description.unwrap_or_default(),
+        owner_id: owner.id,
+        node_id: None,
+        deploy: None,
+        external_id: b.external_id,
+        template_id: template.id,
+        variables: variables(&template, &b.environment),
+        limits: limits(&b.limits, &b.feature_limits, Limits::default())?,
+        allocations: vec![],
+        restart_policy: Default::default(),
+        image: image(&template, b.docker_image),
+        startup_command: startup_name(&template, b.startup.as_deref())?,
+    };
+    match (b.allocation, b.deploy) {
+        (Some(ids), _) => {
+            let primary = c.find_allocation(&who, ids.default).await?;
+            input.node_id = Some(primary.node_id);
+            input.allocations.push(Allocation { ip: primary.ip, port: primary.port, primary: true });
+            for number in ids.additional {
+                let extra = c.find_allocation(&who, number).await?;
+                if extra.node_id != primary.node_id {
+                    let m = "The allocation.additional must be on the default allocation's node.";
+                    return Err(catalyst_core::Error::invalid(m).into());
+                }
+                input.allocations.push(Allocation { ip: extra.ip, port: extra.port, primary: false });
+            }
+        }
+        (None, Some(d)) => {
+            let mut locations = Vec::with_capacity(d.locations.len());
+            for number in d.locations {
+                locations.push(c.find_location(&who, number).await?.id);
+            }
+            input.deploy = Some(Deploy { locations, dedicated_ip: d.dedicated_ip, port_range: d.port_range });
+        }
+        (None, None) => {
+            return Err(catalyst_core::Error::invalid(
+                "The allocation.default field is required unless deploy is given.",
+            )
+            .into());
+        }
+    }
+    let server = c.create_server(&who, input).await?;
+    Ok(created(Numbers::default().view(&s, &who, &server).await?))
+}
+
+async fn server_id(s: &AppState, who: &Principal, number: u64) -> PResult<Server> {
+    Ok(s.catalyst.find_server(who, Lookup::Number(number)).await?)
+}
+
+/// Suspending a suspended server succeeds (billing systems retry).
+async fn suspend(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
+    let server = server_id(&s, &who, id).await?;
+    match s.catalyst.suspend_server(&who, server.id).await {
+        Err(e) if e.kind() == ErrorKind::InvalidTransition && server.suspended() => Ok(no_content()),
+        other => other.map(|_| no_content()).map_err(Into::into),
+    }
+}
+
+async fn unsuspend(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
+    let server = server_id(&s, &who, id).await?;
+    match s.catalyst.unsuspend_server(&who, server.id).await {
+        Err(e) if e.kind() == ErrorKind::InvalidTransition && !server.suspended() => Ok(no_content()),
+        other => other.map(|_| no_content()).map_err(Into::into),
+    }
+}
+
+async fn reinstall(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
+    let server = server_id(&s, &who, id).await?;
+    s.catalyst.reinstall_server(&who, server.id).await?;
+    Ok(no_content())
+}
+
+async fn delete_server(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
+    let server = server_id(&s, &who, id).await?;
+    s.catalyst.delete_server(&who, server.id).await?;
+    Ok(no_content())
+}

@@ -1,0 +1,224 @@
+//! `/api/application`: what a WHMCS-style billing module does, with an API key as Bearer, in
+//! Pterodactyl's shapes and status codes; bad input and missing scopes in its error shape.
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::api::Api;
+
+const WHMCS: &[(&str, &str)] = &[
+    ("accept", "Application/vnd.pterodactyl.v1+json"),
+    ("content-type", "application/json"),
+    ("user-agent", "Pterodactyl-WHMCS"),
+];
+
+async fn call(api: &Api, key: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let (status, v, _) = api.call_with(method, path, Some(key), WHMCS, body).await;
+    (status, v)
+}
+
+/// The first error's code and status, in Pterodactyl's shape.
+fn error(v: &Value) -> (&str, &str) {
+    let e = &v["errors"][0];
+    (e["code"].as_str().unwrap_or("<no errors>"), e["status"].as_str().unwrap_or("<no status>"))
+}
+
+async fn key(api: &Api, scopes: &[&str]) -> String {
+    let body = json!({"name": "billing", "scopes": scopes});
+    api.ok(Method::POST, "/api/admin/api-keys", &api.admin, Some(body)).await["key"].as_str().expect("key").to_string()
+}
+
+const BILLING: &[&str] = &[
+    "admin.users",
+    "server.create",
+    "server.read",
+    "server.update",
+    "server.delete",
+    "server.suspend",
+    "node.read",
+    "template.read",
+];
+
+#[tokio::test]
+async fn a_billing_module_provisions_suspends_and_terminates() {
+    let api = Api::new().await;
+    let (node, _) = api.world().await;
+    let egg =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../catalyst-core/tests/eggs/pterodactyl-egg-paper.json"))
+            .expect("egg");
+    let (s, _, _) = api
+        .call_with(
+            Method::POST,
+            "/api/templates/import",
+            Some(&api.admin),
+            &[("content-type", "application/json")],
+            Body::from(egg),
+        )
+        .await;
+    assert!(s.is_success());
+    api.ok(
+        Method::POST,
+        &format!("/api/nodes/{node}/allocations"),
+        &api.admin,
+        Some(json!({"ip": "0.0.0.0", "ports": ["27000-27001"]})),
+    )
+    .await;
+    let key = key(&api, BILLING).await;
+
+    // WHMCS's connection test and look-ups.
+    let (s, nodes) = call(&api, &key, Method::GET, "/api/application/nodes", None).await;
+    assert_eq!((s, nodes["meta"]["pagination"]["count"].as_u64()), (StatusCode::OK, Some(1)), "{nodes}");
+    let location = nodes["data"][0]["attributes"]["location_id"].as_u64().expect("location id");
+    let (s, v) = call(&api, &key, Method::GET, "/api/application/users/external/whmcs-7", None).await;
+    assert_eq!((s, error(&v)), (StatusCode::NOT_FOUND, ("NotFoundHttpException", "404")), "absent means create");
+    let user = json!({"username": "k3v9x2mq", "email": "Client@Example.test", "first_name": "Ada", "last_name": "L",
+                      "external_id": "whmcs-7", "language": "en"});
+    let (s, created) = call(&api, &key, Method::POST, "/api/application/users", Some(user.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["object"], "user");
+    let user_id = created["attributes"]["id"].as_u64().expect("integer id");
+    let (s, v) = call(&api, &key, Method::POST, "/api/application/users", Some(user)).await;
+    assert!(s.is_client_error() && v["errors"].is_array(), "duplicate: {s} {v}");
+    let (_, found) =
+        call(&api, &key, Method::GET, "/api/application/users?filter[email]=client@example.test", None).await;
+    assert_eq!(found["meta"]["pagination"]["total"], 1, "{found}");
+    let (_, none) = call(&api, &key, Method::GET, "/api/application/users?filter[email]=example.test", None).await;
+    assert_eq!(none["meta"]["pagination"]["total"], 0, "exact, not a substring: {none}");
+    let (_, ext) = call(&api, &key, Method::GET, "/api/application/users/external/whmcs-7", None).await;
+    assert_eq!(ext["attributes"]["id"].as_u64(), Some(user_id));
+
+    // The egg with its variables, through any nest id.
+    let (_, nests) = call(&api, &key, Method::GET, "/api/application/nests", None).await;
+    let nest = nests["data"][0]["attributes"]["id"].as_u64().expect("nest");
+    let (_, eggs) = call(&api, &key, Method::GET, &format!("/api/application/nests/{nest}/eggs"), None).await;
+    let paper =
+        eggs["data"].as_array().expect("eggs").iter().find(|e| e["attributes"]["name"] == "Paper").expect("paper");
+    let egg_id = paper["attributes"]["id"].as_u64().expect("egg id");
+    let (_, egg) =
+        call(&api, &key, Method::GET, &format!("/api/application/nests/999/eggs/{egg_id}?include=variables"), None)
+            .await;
+    let vars = egg["attributes"]["relationships"]["variables"]["data"].as_array().expect("variables");
+    assert!(vars.iter().any(|v| v["attributes"]["env_variable"] == "SERVER_JARFILE"), "{egg}");
+    let environment: serde_json::Map<String, Value> = vars
+        .iter()
+        .map(|v| {
+            (
+                v["attributes"]["env_variable"].as_str().expect("env").to_string(),
+                v["attributes"]["default_value"].clone(),
+            )
+        })
+        .collect();
+
+    // Create with deploy, the way WHMCS sends it (flat ints, an ignored nest).
+    let server = json!({
+        "name": "Minecraft", "user": user_id, "nest": nest, "egg": egg_id, "docker_image": egg["attributes"]["docker_image"],
+        "startup": egg["attributes"]["startup"], "environment": environment,
+        "limits": {"memory": 1024, "swap": -1, "io": 500, "cpu": 100, "disk": 2048},
+        "feature_limits": {"databases": null, "allocations": 2, "backups": 3},
+        "deploy": {"locations": [location], "dedicated_ip": false, "port_range": ["27000-27001"]},
+        "start_on_completion": true, "oom_disabled": true, "external_id": "svc-1",
+    });
+    let (s, created) = call(&api, &key, Method::POST, "/api/application/servers", Some(server.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let a = &created["attributes"];
+    assert_eq!(
+        (a["user"].as_u64(), a["egg"].as_u64(), a["external_id"].as_str()),
+        (Some(user_id), Some(egg_id), Some("svc-1"))
+    );
+    assert_eq!((a["limits"]["swap"].as_u64(), a["feature_limits"]["backups"].as_u64()), (Some(1 << 20), Some(3)));
+    assert_eq!(a["identifier"].as_str().map(str::len), Some(8));
+    assert!(a["allocation"].is_u64(), "{a}");
+    let server_id = a["id"].as_u64().expect("id");
+    let (_, by_ext) = call(&api, &key, Method::GET, "/api/application/servers/external/svc-1", None).await;
+    assert_eq!(by_ext["attributes"]["id"].as_u64(), Some(server_id));
+
+    // The pool holds two ports: the third create finds no node.
+    let mut two = server.clone();
+    two["external_id"] = json!("svc-2");
+    let (s, v) = call(&api, &key, Method::POST, "/api/application/servers", Some(two)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let mut three = server.clone();
+    three["external_id"] = json!("svc-3");
+    let (s, v) = call(&api, &key, Method::POST, "/api/application/servers", Some(three)).await;
+    assert_eq!((s, error(&v).1), (StatusCode::BAD_REQUEST, "400"), "no node satisfies: {v}");
+    assert!(v["errors"][0]["detail"].as_str().unwrap_or_default().contains("no node satisfies the request"), "{v}");
+    let mut dup = server.clone();
+    dup["deploy"]["port_range"] = json!(["70000-1"]);
+    let (s, v) = call(&api, &key, Method::POST, "/api/application/servers", Some(dup)).await;
+    assert_eq!((s, error(&v).0), (StatusCode::UNPROCESSABLE_ENTITY, "ValidationException"), "{v}");
+    let mut unknown_egg = server.clone();
+    unknown_egg["egg"] = json!(99_999);
+    let (s, v) = call(&api, &key, Method::POST, "/api/application/servers", Some(unknown_egg)).await;
+    assert_eq!((s, error(&v).1), (StatusCode::NOT_FOUND, "404"), "{v}");
+
+    // Pages.
+    let (_, page) = call(&api, &key, Method::GET, "/api/application/servers?per_page=1&page=2", None).await;
+    let p = &page["meta"]["pagination"];
+    assert_eq!(
+        (p["total"].as_u64(), p["count"].as_u64(), p["current_page"].as_u64(), p["total_pages"].as_u64()),
+        (Some(2), Some(1), Some(2), Some(2))
+    );
+    for bad in ["per_page=0", "per_page=10000", "page=0", "page=x"] {
+        let (s, v) = call(&api, &key, Method::GET, &format!("/api/application/servers?{bad}"), None).await;
+        assert_eq!((s, error(&v).0), (StatusCode::UNPROCESSABLE_ENTITY, "ValidationException"), "{bad}: {v}");
+    }
+
+    // Suspend twice, unsuspend, terminate: 204 with no body each time.
+    api.wait_state(created["attributes"]["uuid"].as_str().expect("uuid"), &api.admin, "stopped").await;
+    for action in ["suspend", "suspend", "unsuspend"] {
+        let (s, v) =
+            call(&api, &key, Method::POST, &format!("/api/application/servers/{server_id}/{action}"), None).await;
+        assert_eq!((s, &v), (StatusCode::NO_CONTENT, &Value::Null), "{action}");
+    }
+    let (s, _) = call(&api, &key, Method::DELETE, &format!("/api/application/servers/{server_id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(&api, &key, Method::GET, &format!("/api/application/servers/{server_id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(&api, &key, Method::GET, "/api/application/servers/not-a-number", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // A password change, then the user cannot be deleted while they own a server.
+    let (s, v) = call(
+        &api,
+        &key,
+        Method::PATCH,
+        &format!("/api/application/users/{user_id}"),
+        Some(json!({"password": "a-new-password"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    api.login("client@example.test", "a-new-password").await;
+    let (s, v) = call(&api, &key, Method::DELETE, &format!("/api/application/users/{user_id}"), None).await;
+    assert_eq!((s, error(&v).0), (StatusCode::CONFLICT, "ConflictHttpException"), "{v}");
+}
+
+#[tokio::test]
+async fn keys_without_the_scope_and_customers_get_pterodactyls_errors() {
+    let api = Api::new().await;
+    let (_, _) = api.world().await;
+    let reader = key(&api, &["server.read"]).await;
+    let (s, v) = call(&api, &reader, Method::GET, "/api/application/users", None).await;
+    assert_eq!((s, error(&v)), (StatusCode::FORBIDDEN, ("AccessDeniedHttpException", "403")), "{v}");
+    let (s, v) = call(
+        &api,
+        &reader,
+        Method::POST,
+        "/api/application/users",
+        Some(json!({"email": "x@example.test", "username": "xx1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = call(&api, "ptla_forged", Method::GET, "/api/application/servers", None).await;
+    assert_eq!((s, error(&v).0), (StatusCode::UNAUTHORIZED, "AuthenticationException"), "{v}");
+
+    // A customer's own token sees only their servers; the admin lists are closed to them.
+    let (_, alice) = api.user("alice").await;
+    let (s, v) = call(&api, &alice, Method::GET, "/api/application/servers", None).await;
+    assert_eq!((s, v["meta"]["pagination"]["total"].as_u64()), (StatusCode::OK, Some(0)), "{v}");
+    let (s, _) = call(&api, &alice, Method::GET, "/api/application/nodes", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = call(&api, &alice, Method::GET, "/api/application/users/1", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
