@@ -7,14 +7,14 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use catalyst_core::ErrorKind;
 use catalyst_core::id::{NodeId, TemplateId, UserId};
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{Allocation, Deploy, Limits, MAX_ALLOCATIONS, Server, Template};
 use catalyst_core::permission::Principal;
 use catalyst_core::ports::Lookup;
-use catalyst_runtime::control::NewServer;
+use catalyst_runtime::control::{NewServer, ServerPatch};
 use serde_json::{Value, json};
 
 use super::catalog::nest_of;
@@ -30,6 +30,9 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/application/servers/{id}/suspend", post(suspend))
         .route("/api/application/servers/{id}/unsuspend", post(unsuspend))
         .route("/api/application/servers/{id}/reinstall", post(reinstall))
+        .route("/api/application/servers/{id}/details", patch(details))
+        .route("/api/application/servers/{id}/build", patch(build))
+        .route("/api/application/servers/{id}/startup", patch(startup))
 }
 
 /// The integer ids a server view names, read once per page.
@@ -333,4 +336,158 @@ async fn delete_server(State(s): State<AppState>, Caller(who): Caller, Num(id): 
     let server = server_id(&s, &who, id).await?;
     s.catalyst.delete_server(&who, server.id).await?;
     Ok(no_content())
+}
+
+/// The server view after a change.
+async fn changed(
+    s: &AppState,
+    who: &Principal,
+    id: catalyst_core::id::ServerId,
+    patch: ServerPatch,
+) -> PResult<Json<Value>> {
+    let server = s.catalyst.update_server(who, id, patch).await?;
+    Ok(Json(Numbers::default().view(s, who, &server).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct Details {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    user: Option<u64>,
+    /// Absent: unchanged; `null` or `""`: cleared.
+    #[serde(default)]
+    external_id: Option<Value>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// `PATCH /details`: name, owner, external id, description.
+async fn details(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num(id): Num<u64>,
+    Input(d): Input<Details>,
+) -> PResult<Json<Value>> {
+    let server = server_id(&s, &who, id).await?;
+    let owner_id = match d.user {
+        Some(n) => Some(s.catalyst.find_user(&who, Lookup::Number(n)).await?.id),
+        None => None,
+    };
+    let external_id = match d.external_id {
+        None => None,
+        Some(Value::Null) => Some(String::new()),
+        Some(Value::String(e)) => Some(e),
+        Some(other) => Some(other.to_string()),
+    };
+    let patch = ServerPatch { name: d.name, description: d.description, external_id, owner_id, ..Default::default() };
+    changed(&s, &who, server.id, patch).await
+}
+
+#[derive(serde::Deserialize)]
+struct Build {
+    /// The primary allocation's id.
+    #[serde(default)]
+    allocation: Option<u64>,
+    /// Nested limits; the legacy flat fields beside them win when both are sent (panel #1500).
+    #[serde(default)]
+    limits: BTreeMap<String, Value>,
+    #[serde(default)]
+    feature_limits: BTreeMap<String, Value>,
+    #[serde(default)]
+    add_allocations: Vec<u64>,
+    #[serde(default)]
+    remove_allocations: Vec<u64>,
+    #[serde(flatten)]
+    flat: BTreeMap<String, Value>,
+}
+
+/// `PATCH /build`: limits (nested or flat), feature limits, the primary allocation, and
+/// allocations added or removed by id.
+async fn build(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num(id): Num<u64>,
+    Input(b): Input<Build>,
+) -> PResult<Json<Value>> {
+    let c = &s.catalyst;
+    let server = server_id(&s, &who, id).await?;
+    let mut nested = b.limits;
+    for key in ["memory", "swap", "disk", "io", "cpu"] {
+        if let Some(v) = b.flat.get(key) {
+            nested.insert(key.to_string(), v.clone());
+        }
+    }
+    let new_limits = limits(&nested, &b.feature_limits, server.limits)?;
+    let held = c.server_allocations(&who, &server).await?;
+    let mut allocations: Vec<(u64, Allocation)> = held
+        .iter()
+        .filter(|a| !b.remove_allocations.contains(&a.number))
+        .map(|a| {
+            let primary = server.primary_allocation().is_some_and(|p| p.ip == a.ip && p.port == a.port);
+            (a.number, Allocation { ip: a.ip.clone(), port: a.port, primary })
+        })
+        .collect();
+    for number in b.add_allocations {
+        let a = c.find_allocation(&who, number).await?;
+        if a.node_id != server.node_id {
+            return Err(catalyst_core::Error::invalid("The add_allocations must be on the server's node.").into());
+        }
+        if !allocations.iter().any(|(n, _)| *n == number) {
+            allocations.push((number, Allocation { ip: a.ip, port: a.port, primary: false }));
+        }
+    }
+    if let Some(primary) = b.allocation {
+        if !allocations.iter().any(|(n, _)| *n == primary) {
+            return Err(catalyst_core::Error::invalid("The allocation must be one the server holds.").into());
+        }
+        for (n, a) in &mut allocations {
+            a.primary = *n == primary;
+        }
+    }
+    if !allocations.iter().any(|(_, a)| a.primary) {
+        return Err(catalyst_core::Error::invalid("The primary allocation cannot be removed.").into());
+    }
+    let patch = ServerPatch {
+        limits: Some(new_limits),
+        allocations: Some(allocations.into_iter().map(|(_, a)| a).collect()),
+        ..Default::default()
+    };
+    changed(&s, &who, server.id, patch).await
+}
+
+#[derive(serde::Deserialize)]
+struct Startup {
+    #[serde(default)]
+    startup: Option<String>,
+    #[serde(default)]
+    environment: BTreeMap<String, Value>,
+    #[serde(default)]
+    egg: Option<u64>,
+    #[serde(default)]
+    image: Option<String>,
+}
+
+/// `PATCH /startup`: variables, image, startup and the egg ("change package": the variables
+/// the new egg lacks go, its defaults fill the rest).
+async fn startup(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num(id): Num<u64>,
+    Input(b): Input<Startup>,
+) -> PResult<Json<Value>> {
+    let c = &s.catalyst;
+    let server = server_id(&s, &who, id).await?;
+    let template = match b.egg {
+        Some(n) => c.find_template(&who, n).await?,
+        None => c.get_template(&who, server.template_id).await?,
+    };
+    let patch = ServerPatch {
+        template_id: Some(template.id),
+        variables: Some(variables(&template, &b.environment)),
+        image: image(&template, b.image),
+        startup_command: startup_name(&template, b.startup.as_deref())?,
+        ..Default::default()
+    };
+    changed(&s, &who, server.id, patch).await
 }

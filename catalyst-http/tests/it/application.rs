@@ -165,8 +165,66 @@ async fn a_billing_module_provisions_suspends_and_terminates() {
         assert_eq!((s, error(&v).0), (StatusCode::UNPROCESSABLE_ENTITY, "ValidationException"), "{bad}: {v}");
     }
 
-    // Suspend twice, unsuspend, terminate: 204 with no body each time.
     api.wait_state(created["attributes"]["uuid"].as_str().expect("uuid"), &api.admin, "stopped").await;
+
+    // Details, build (WHMCS's flat form, one more port) and startup (change package).
+    let path = format!("/api/application/servers/{server_id}");
+    let details = json!({"name": "Renamed", "user": user_id, "description": "upgraded"});
+    let (s, v) = call(&api, &key, Method::PATCH, &format!("{path}/details"), Some(details)).await;
+    assert_eq!(
+        (s, &v["attributes"]["name"], &v["attributes"]["external_id"]),
+        (StatusCode::OK, &json!("Renamed"), &json!("svc-1")),
+        "{v}"
+    );
+    api.ok(
+        Method::POST,
+        &format!("/api/nodes/{node}/allocations"),
+        &api.admin,
+        Some(json!({"ip": "0.0.0.0", "ports": ["27002"]})),
+    )
+    .await;
+    let node_number = nodes["data"][0]["attributes"]["id"].as_u64().expect("node");
+    let (_, pool) =
+        call(&api, &key, Method::GET, &format!("/api/application/nodes/{node_number}/allocations"), None).await;
+    let extra =
+        pool["data"].as_array().expect("pool").iter().find(|a| a["attributes"]["port"] == 27002).expect("27002");
+    assert_eq!(extra["attributes"]["assigned"], false);
+    let build = json!({"allocation": a["allocation"], "memory": 2048, "swap": 0, "io": 500, "cpu": 200, "disk": 4096,
+                       "threads": null, "oom_disabled": true, "add_allocations": [extra["attributes"]["id"]],
+                       "feature_limits": {"databases": 0, "allocations": 2, "backups": 1}});
+    let (s, v) = call(&api, &key, Method::PATCH, &format!("{path}/build"), Some(build)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((&v["attributes"]["limits"]["memory"], &v["attributes"]["limits"]["cpu"]), (&json!(2048), &json!(200)));
+    assert_eq!(v["attributes"]["allocation"], a["allocation"], "the primary stays");
+    let (_, pool) =
+        call(&api, &key, Method::GET, &format!("/api/application/nodes/{node_number}/allocations"), None).await;
+    assert!(pool["data"].as_array().expect("pool").iter().all(|a| a["attributes"]["assigned"] == true), "{pool}");
+    let over = json!({"memory": 2048, "disk": 4096, "feature_limits": {"allocations": 1}});
+    let (s, v) = call(&api, &key, Method::PATCH, &format!("{path}/build"), Some(over)).await;
+    assert!(s.is_client_error() && v["errors"].is_array(), "two allocations over a limit of one: {s} {v}");
+    let catalyst_nest =
+        nests["data"].as_array().expect("nests").iter().find(|n| n["attributes"]["name"] == "Catalyst").expect("nest");
+    let (_, game) = call(
+        &api,
+        &key,
+        Method::GET,
+        &format!("/api/application/nests/{}/eggs", catalyst_nest["attributes"]["id"]),
+        None,
+    )
+    .await;
+    let game = game["data"][0]["attributes"]["id"].as_u64().expect("game egg");
+    let startup = json!({"egg": game, "environment": {}, "image": "img", "skip_scripts": false});
+    let (s, v) = call(&api, &key, Method::PATCH, &format!("{path}/startup"), Some(startup)).await;
+    assert_eq!((s, v["attributes"]["egg"].as_u64()), (StatusCode::OK, Some(game)), "{v}");
+    let bad = json!({"egg": game, "environment": {}, "startup": "rm -rf /", "skip_scripts": false});
+    let (s, v) = call(&api, &key, Method::PATCH, &format!("{path}/startup"), Some(bad)).await;
+    assert_eq!(
+        (s, error(&v).0),
+        (StatusCode::UNPROCESSABLE_ENTITY, "ValidationException"),
+        "an arbitrary startup: {v}"
+    );
+
+    // Suspend twice, unsuspend, terminate: 204 with no body each time.
     for action in ["suspend", "suspend", "unsuspend"] {
         let (s, v) =
             call(&api, &key, Method::POST, &format!("/api/application/servers/{server_id}/{action}"), None).await;

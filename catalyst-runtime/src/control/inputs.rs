@@ -382,8 +382,8 @@ pub struct NewServer {
     pub startup_command: Option<String>,
 }
 
-/// Change a server. Limits, allocations, the restart policy, the template and the external id
-/// need a global `server.update`.
+/// Change a server. Limits, allocations, the restart policy, the template, the external id and
+/// the owner need a global `server.update`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerPatch {
@@ -422,6 +422,9 @@ pub struct ServerPatch {
     #[serde(default)]
     #[schema(max_length = 191)]
     pub external_id: Option<String>,
+    /// Hand the server to another customer (operators); the old owner loses it at once.
+    #[serde(default)]
+    pub owner_id: Option<UserId>,
 }
 
 /// Give a user (subuser) permissions on a server.

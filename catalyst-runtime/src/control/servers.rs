@@ -353,11 +353,17 @@ impl Catalyst {
             || patch.allocations.is_some()
             || patch.restart_policy.is_some()
             || patch.template_id.is_some()
-            || patch.external_id.is_some();
+            || patch.external_id.is_some()
+            || patch.owner_id.is_some();
         if operator_only && !grant.is_global() {
             return Err(Error::denied(
-                "only operators may change limits, allocations, the restart policy, the template or the external id",
+                "only operators may change limits, allocations, the restart policy, the template, the external id \
+                 or the owner",
             ));
+        }
+        let old_owner = server.owner_id;
+        if let Some(owner) = patch.owner_id {
+            server.owner_id = self.inner.store.get_user(owner).await?.id;
         }
         if let Some(v) = &patch.external_id {
             server.external_id = optional_text("external_id", Some(v), 191)?;
@@ -426,6 +432,10 @@ impl Catalyst {
         spec_for(&server, &template, &self.location_name(server.node_id).await?)?;
         server.updated_at = self.now();
         let server = self.store_server(&server).await?;
+        if server.owner_id != old_owner {
+            // Open sockets of the old owner re-check and close.
+            self.publish(DomainEvent::AccessChanged { server_id: id, user_id: old_owner });
+        }
         if self.inner.link.is_online(server.node_id) {
             // The node keeps the old definition until it hears this; the next start needs it anyway.
             let _ = self.configure(&grant, &server).await;

@@ -62,7 +62,9 @@ pub async fn numbers(store: &dyn Store) -> crate::Result<()> {
     assert_eq!(kind(store.update_server(&steal).await), ErrorKind::Conflict, "update to a taken external id");
     let mut moved = s2.clone();
     moved.description = "changed".into();
+    moved.owner_id = w.other.id;
     assert_eq!(store.update_server(&moved).await.context("update")?.number, s2.number);
+    assert_eq!(store.get_server(s2.id).await.context("moved")?.owner_id, w.other.id, "the owner changes");
     Ok(())
 }
 

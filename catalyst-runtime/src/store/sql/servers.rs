@@ -162,8 +162,8 @@ macro_rules! sql_servers {
                 let mut tx = self.write_tx().await?;
                 let row = sqlx::query_as::<_, ServerRow>(
                     "UPDATE servers SET node_id = $1, state = $2, memory_mb = $3, disk_mb = $4, body = $5, \
-                         updated_at = $6, external_id = $7, template_id = $8, version = version + 1 \
-                         WHERE id = $9 AND version = $10 RETURNING *",
+                         updated_at = $6, external_id = $7, template_id = $8, owner_id = $9, \
+                         version = version + 1 WHERE id = $10 AND version = $11 RETURNING *",
                 )
                 .bind(s.node_id.0)
                 .bind(s.state.as_str())
@@ -173,11 +173,12 @@ macro_rules! sql_servers {
                 .bind(s.updated_at)
                 .bind(&s.external_id)
                 .bind(s.template_id.0)
+                .bind(s.owner_id.0)
                 .bind(s.id.0)
                 .bind(s.version)
                 .fetch_optional(&mut *tx)
                 .await
-                .on_constraint("", (ErrorKind::NotFound, "node or template not found"));
+                .on_constraint("", (ErrorKind::NotFound, "node, template or owner not found"));
                 let row = cas(&mut *tx, row, "servers", s.id.0, "server").await?;
                 write_allocations(&mut tx, s).await?;
                 tx.commit().await.map_err(db_err)?;
