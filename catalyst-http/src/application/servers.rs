@@ -40,7 +40,7 @@ pub(super) fn router() -> Router<AppState> {
 struct Numbers {
     users: HashMap<UserId, u64>,
     nodes: HashMap<NodeId, u64>,
-    templates: HashMap<TemplateId, (u64, u64)>,
+    templates: HashMap<TemplateId, (Template, u64)>,
 }
 
 impl Numbers {
@@ -54,12 +54,16 @@ impl Numbers {
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.templates.entry(server.template_id) {
             let t = c.get_template(who, server.template_id).await?;
-            e.insert((t.number, nest_of(s, who, &t).await?));
+            let nest = nest_of(s, who, &t).await?;
+            e.insert((t, nest));
         }
         let held = c.server_allocations(who, server).await?;
         let primary = server.primary_allocation();
         let allocation = held.iter().find(|a| primary.is_some_and(|p| p.ip == a.ip && p.port == a.port));
-        let (egg, nest) = self.templates[&server.template_id];
+        let (template, nest) = &self.templates[&server.template_id];
+        // The effective image and startup line, as Pterodactyl shows them (and clients send back).
+        let image = template.image_for(server.image.as_deref()).unwrap_or(&template.image);
+        let startup = template.startup_for(server.startup_command.as_deref()).unwrap_or(&template.startup);
         let status = match server.state {
             ServerState::Installing => json!("installing"),
             ServerState::InstallFailed => json!("install_failed"),
@@ -72,6 +76,7 @@ impl Numbers {
             server.variables.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         environment.insert("P_SERVER_UUID".into(), json!(server.id));
         environment.insert("P_SERVER_ALLOCATION_LIMIT".into(), json!(l.allocations));
+        environment.insert("STARTUP".into(), json!(startup));
         Ok(item(
             "server",
             json!({
@@ -82,8 +87,8 @@ impl Numbers {
                            "cpu": l.cpu_percent, "threads": null, "oom_disabled": true},
                 "feature_limits": {"databases": 0, "allocations": l.allocations, "backups": l.backups},
                 "user": self.users[&server.owner_id], "node": self.nodes[&server.node_id],
-                "allocation": allocation.map(|a| a.number), "nest": nest, "egg": egg,
-                "container": {"startup_command": server.startup_command, "image": server.image,
+                "allocation": allocation.map(|a| a.number), "nest": nest, "egg": template.number,
+                "container": {"startup_command": startup, "image": image,
                               "installed": u8::from(!matches!(server.state, ServerState::Installing | ServerState::InstallFailed)),
                               "environment": environment},
                 "created_at": time(server.created_at), "updated_at": time(server.updated_at),
@@ -123,8 +128,9 @@ async fn by_external(
 #[derive(serde::Deserialize)]
 struct AllocationIds {
     default: u64,
+    /// pydactyl sends `null` when there are none.
     #[serde(default)]
-    additional: Vec<u64>,
+    additional: Option<Vec<u64>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -133,8 +139,9 @@ struct DeployBody {
     locations: Vec<u64>,
     #[serde(default)]
     dedicated_ip: bool,
+    /// Ports and ranges, as strings or numbers (pydactyl's example mixes them).
     #[serde(default)]
-    port_range: Vec<String>,
+    port_range: Vec<Value>,
 }
 
 /// `POST /servers` (`StoreServerRequest`); `nest`, `pack`, `oom_disabled`, `skip_scripts` and
@@ -278,7 +285,7 @@ async fn create_server(
             let primary = c.find_allocation(&who, ids.default).await?;
             input.node_id = Some(primary.node_id);
             input.allocations.push(Allocation { ip: primary.ip, port: primary.port, primary: true });
-            for number in ids.additional {
+            for number in ids.additional.unwrap_or_default() {
                 let extra = c.find_allocation(&who, number).await?;
                 if extra.node_id != primary.node_id {
                     let m = "The allocation.additional must be on the default allocation's node.";
@@ -292,7 +299,9 @@ async fn create_server(
             for number in d.locations {
                 locations.push(c.find_location(&who, number).await?.id);
             }
-            input.deploy = Some(Deploy { locations, dedicated_ip: d.dedicated_ip, port_range: d.port_range });
+            let port_range =
+                d.port_range.iter().map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string)).collect();
+            input.deploy = Some(Deploy { locations, dedicated_ip: d.dedicated_ip, port_range });
         }
         (None, None) => {
             return Err(catalyst_core::Error::invalid(

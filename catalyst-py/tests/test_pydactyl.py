@@ -1,0 +1,114 @@
+"""py-dactyl, the Pterodactyl client from PyPI, driving a real catalyst-server through
+/api/application: every call must return what py-dactyl expects, with no exception."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+from pydactyl import PterodactylClient
+from pydactyl.exceptions import PterodactylApiError
+
+
+def rest(server: str, method: str, path: str, body: dict | None = None) -> dict:
+    """Catalyst's own REST as the operator, for the setup py-dactyl has no call for."""
+    login = json.dumps({"email": "admin@example.test", "password": "admin-password"}).encode()
+    request = urllib.request.Request(f"{server}/api/auth/login", login, {"content-type": "application/json"})
+    token = json.load(urllib.request.urlopen(request))["access_token"]
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(f"{server}{path}", data, headers, method=method)) as answer:
+        text = answer.read()
+    return json.loads(text) if text else {}
+
+
+def setup(server: str) -> str:
+    """Two templates in one group, ports in the local node's pool, and an API key."""
+    for name, startup in [("echo", "echo Done; while read line; do echo \"> $line\"; done"),
+                          ("echo-fast", "echo Done fast; while read line; do echo \"> $line\"; done")]:
+        rest(server, "POST", "/api/templates", {
+            "name": name, "group": "Echo", "image": "busybox", "startup": startup,
+            "stop": {"type": "signal", "value": "SIGTERM"}, "done_patterns": [{"type": "substring", "value": "Done"}],
+            "variables": [{"name": "GREETING", "description": "", "default": "hi", "rules": "required|string|max:20",
+                           "user_viewable": True, "user_editable": True}],
+        })
+    node = rest(server, "GET", "/api/nodes")["items"][0]["id"]
+    rest(server, "POST", f"/api/nodes/{node}/allocations", {"ip": "127.0.0.1", "ports": ["25801-25802"]})
+    scopes = ["admin.users", "server.create", "server.read", "server.update", "server.delete", "server.suspend",
+              "node.read", "template.read"]
+    return rest(server, "POST", "/api/admin/api-keys", {"name": "pydactyl", "scopes": scopes})["key"]
+
+
+def wait_installed(api: PterodactylClient, server_id: int) -> None:
+    for _ in range(200):
+        if api.servers.get_server_info(server_id)["container"]["installed"] == 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server never finished installing")
+
+
+def test_pydactyl_provisions_changes_and_terminates(server: str) -> None:
+    api = PterodactylClient(server, setup(server))
+
+    user = api.user.create_user("pyd_user", "pyd@example.test", "Py", "Dactyl", external_id="billing-42")
+    user_id = user["attributes"]["id"]
+    assert api.user.get_user_info(external_id="billing-42")["attributes"]["id"] == user_id
+    assert [u["attributes"]["id"] for u in api.user.list_users(email="pyd@example.test").data] == [user_id]
+    assert api.user.list_users(email="dactyl").data == [], "filter[email] is exact"
+
+    nest = api.nests.list_nests()[0]["attributes"]
+    in_nest = api.nests.get_eggs_in_nest(nest["id"])["data"]
+    eggs = {e["attributes"]["name"]: e["attributes"]["id"] for e in in_nest}
+    location = api.locations.list_locations()[0]["attributes"]["id"]
+    created = api.servers.create_server(
+        "pyd-server", user_id, nest["id"], eggs["echo"], 256, 0, 1024, location_ids=[location],
+        port_range=["25801-25802"], environment={"GREETING": "hello"}, external_id="svc-42",
+        allocation_limit=2, backup_limit=1,
+    ).json()["attributes"]
+    server_id = created["id"]
+    assert created["container"]["environment"]["GREETING"] == "hello"
+    assert api.servers.get_server_info(external_id="svc-42")["id"] == server_id
+    wait_installed(api, server_id)
+
+    assert api.servers.suspend_server(server_id).status_code == 204
+    assert api.servers.get_server_info(server_id)["suspended"] is True
+    assert api.servers.unsuspend_server(server_id).status_code == 204
+    allocation = api.servers.get_server_info(server_id)["allocation"]
+    api.servers.update_server_build(server_id, allocation, memory_limit=512, swap_limit=0, disk_limit=2048,
+                                    cpu_limit=100, io_limit=500, database_limit=0, allocation_limit=2,
+                                    backup_limit=2)
+    assert api.servers.get_server_info(server_id)["limits"]["memory"] == 512
+    api.servers.update_server_startup(server_id, egg_id=eggs["echo-fast"], environment={"GREETING": "hey"})
+    info = api.servers.get_server_info(server_id)
+    assert (info["egg"], info["container"]["environment"]["GREETING"]) == (eggs["echo-fast"], "hey")
+    api.servers.update_server_details(server_id, "renamed", user_id, external_id="svc-42", description="up")
+    assert api.servers.get_server_info(server_id)["name"] == "renamed"
+    wait_installed(api, server_id)
+    assert api.servers.reinstall_server(server_id).status_code == 204
+
+    # A second server takes the other port; a third finds no room (400, as WHMCS expects).
+    second = api.servers.create_server("pyd-2", user_id, nest["id"], eggs["echo"], 256, 0, 1024,
+                                       location_ids=[location], port_range=["25801-25802"])
+    assert second.status_code == 201
+    with pytest.raises(PterodactylApiError, match="no node satisfies the request"):
+        api.servers.create_server("pyd-3", user_id, nest["id"], eggs["echo"], 256, 0, 1024,
+                                  location_ids=[location], port_range=["25801-25802"])
+    with pytest.raises(PterodactylApiError):
+        api.servers.create_server("pyd-4", user_id, nest["id"], eggs["echo"], 256, 0, 1024,
+                                  location_ids=[location], port_range=["70000-1"])
+
+    # Pages: one server per page, following meta.pagination.links.next.
+    first = api.servers.list_servers(params={"per_page": 1})
+    assert (first.meta["pagination"]["total"], first.meta["pagination"]["total_pages"]) == (2, 2)
+    assert "next" in first.meta["pagination"]["links"]
+    assert len(api.servers.list_servers().collect()) == 2
+
+    for sid in (server_id, second.json()["attributes"]["id"]):
+        wait_installed(api, sid)
+        assert api.servers.delete_server(sid).status_code == 204
+    assert api.servers.list_servers().meta["pagination"]["total"] == 0
+    api.user.delete_user(user_id)
+    with pytest.raises(Exception):
+        api.user.get_user_info(user_id)
