@@ -126,6 +126,8 @@ pub trait AllocationStore: Send + Sync {
     async fn update_allocation(&self, allocation: &NodeAllocation) -> Result<NodeAllocation>;
     /// Remove a free allocation from its pool; `conflict` while a server holds it.
     async fn delete_allocation(&self, number: u64) -> Result<()>;
+    /// The allocations any of `servers` hold, in one read.
+    async fn held_by(&self, servers: &[ServerId]) -> Result<Vec<NodeAllocation>>;
     /// A free allocation of the node that fits, chosen at random (so concurrent placements
     /// rarely pick the same one; the loser's claim is a `conflict` and it tries again).
     async fn free_allocation(&self, node: NodeId, want: &FreeAllocation) -> Result<Option<NodeAllocation>>;
@@ -190,6 +192,8 @@ pub trait ServerStore: Send + Sync {
     async fn delete_server(&self, id: ServerId) -> Result<()>;
     /// Totals handed out on a node.
     async fn node_usage(&self, node: NodeId) -> Result<NodeUsage>;
+    /// Totals of every node that has servers, in one read (placement).
+    async fn usage_by_node(&self) -> Result<Vec<(NodeId, NodeUsage)>>;
     /// Grant or replace a user's subuser permissions on a server.
     async fn put_access(&self, access: &ServerAccess) -> Result<()>;
     /// A user's access row on a server, if any.

@@ -534,6 +534,18 @@ impl ServerStore for MemoryStore {
         Ok(usage)
     }
 
+    async fn usage_by_node(&self) -> Result<Vec<(NodeId, NodeUsage)>> {
+        let s = self.lock();
+        let mut by: BTreeMap<NodeId, NodeUsage> = BTreeMap::new();
+        for srv in s.servers.values() {
+            let usage = by.entry(srv.node_id).or_default();
+            usage.servers += 1;
+            usage.memory_mb += srv.limits.memory_mb;
+            usage.disk_mb += srv.limits.disk_mb;
+        }
+        Ok(by.into_iter().collect())
+    }
+
     async fn put_access(&self, access: &ServerAccess) -> Result<()> {
         let mut s = self.lock();
         if !s.servers.contains_key(&access.server_id) {

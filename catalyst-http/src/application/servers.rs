@@ -44,7 +44,30 @@ struct Numbers {
 }
 
 impl Numbers {
-    async fn view(&mut self, s: &AppState, who: &Principal, server: &Server) -> PResult<Value> {
+    /// The views of `servers`, their allocations read at once.
+    async fn views(&mut self, s: &AppState, who: &Principal, servers: &[Server]) -> PResult<Vec<Value>> {
+        let ids: Vec<_> = servers.iter().map(|x| x.id).collect();
+        let held = s.catalyst.allocations_held(who, &ids).await?;
+        let mut out = Vec::with_capacity(servers.len());
+        for server in servers {
+            out.push(self.view(s, who, server, &held).await?);
+        }
+        Ok(out)
+    }
+
+    /// One server's view.
+    async fn one(s: &AppState, who: &Principal, server: &Server) -> PResult<Value> {
+        let mut views = Numbers::default().views(s, who, std::slice::from_ref(server)).await?;
+        Ok(views.remove(0))
+    }
+
+    async fn view(
+        &mut self,
+        s: &AppState,
+        who: &Principal,
+        server: &Server,
+        held: &[catalyst_core::model::NodeAllocation],
+    ) -> PResult<Value> {
         let c = &s.catalyst;
         if let std::collections::hash_map::Entry::Vacant(e) = self.users.entry(server.owner_id) {
             e.insert(c.get_user(who, server.owner_id).await?.number);
@@ -57,9 +80,10 @@ impl Numbers {
             let nest = nest_of(s, who, &t).await?;
             e.insert((t, nest));
         }
-        let held = c.server_allocations(who, server).await?;
         let primary = server.primary_allocation();
-        let allocation = held.iter().find(|a| primary.is_some_and(|p| p.ip == a.ip && p.port == a.port));
+        let allocation = held
+            .iter()
+            .find(|a| a.server_id == Some(server.id) && primary.is_some_and(|p| p.ip == a.ip && p.port == a.port));
         let (template, nest) = &self.templates[&server.template_id];
         // The effective image and startup line, as Pterodactyl shows them (and clients send back).
         let image = template.image_for(server.image.as_deref()).unwrap_or(&template.image);
@@ -103,17 +127,13 @@ async fn list_servers(
     Params(q): Params<ListQuery>,
 ) -> PResult<Json<Value>> {
     let page = s.catalyst.list_servers(&who, q.page()?).await?;
-    let mut numbers = Numbers::default();
-    let mut data = Vec::with_capacity(page.items.len());
-    for server in &page.items {
-        data.push(numbers.view(&s, &who, server).await?);
-    }
+    let data = Numbers::default().views(&s, &who, &page.items).await?;
     Ok(Json(list(&q, "/api/application/servers", data, page.total)?))
 }
 
 async fn get_server(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Json<Value>> {
     let server = s.catalyst.find_server(&who, Lookup::Number(id)).await?;
-    Ok(Json(Numbers::default().view(&s, &who, &server).await?))
+    Ok(Json(Numbers::one(&s, &who, &server).await?))
 }
 
 async fn by_external(
@@ -122,7 +142,7 @@ async fn by_external(
     axum::extract::Path(external): axum::extract::Path<String>,
 ) -> PResult<Json<Value>> {
     let server = s.catalyst.find_server(&who, Lookup::External(&external)).await?;
-    Ok(Json(Numbers::default().view(&s, &who, &server).await?))
+    Ok(Json(Numbers::one(&s, &who, &server).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -311,7 +331,7 @@ async fn create_server(
         }
     }
     let server = c.create_server(&who, input).await?;
-    Ok(created(Numbers::default().view(&s, &who, &server).await?))
+    Ok(created(Numbers::one(&s, &who, &server).await?))
 }
 
 async fn server_id(s: &AppState, who: &Principal, number: u64) -> PResult<Server> {
@@ -355,7 +375,7 @@ async fn changed(
     patch: ServerPatch,
 ) -> PResult<Json<Value>> {
     let server = s.catalyst.update_server(who, id, patch).await?;
-    Ok(Json(Numbers::default().view(s, who, &server).await?))
+    Ok(Json(Numbers::one(s, who, &server).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -428,7 +448,7 @@ async fn build(
         }
     }
     let new_limits = limits(&nested, &b.feature_limits, server.limits)?;
-    let held = c.server_allocations(&who, &server).await?;
+    let held = c.allocations_held(&who, &[server.id]).await?;
     let mut allocations: Vec<(u64, Allocation)> = held
         .iter()
         .filter(|a| !b.remove_allocations.contains(&a.number))

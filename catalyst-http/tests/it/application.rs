@@ -252,6 +252,14 @@ async fn a_billing_module_provisions_suspends_and_terminates() {
     assert_eq!((s, error(&v).0), (StatusCode::CONFLICT, "ConflictHttpException"), "{v}");
 }
 
+async fn nodes_of(api: &Api) -> String {
+    api.ok(Method::GET, "/api/nodes", &api.admin, None).await["items"][0]["id"].as_str().expect("node").to_string()
+}
+
+async fn template_of(api: &Api) -> String {
+    api.ok(Method::GET, "/api/templates", &api.admin, None).await["items"][0]["id"].as_str().expect("tpl").to_string()
+}
+
 #[tokio::test]
 async fn keys_without_the_scope_and_customers_get_pterodactyls_errors() {
     let api = Api::new().await;
@@ -271,8 +279,44 @@ async fn keys_without_the_scope_and_customers_get_pterodactyls_errors() {
     let (s, v) = call(&api, "ptla_forged", Method::GET, "/api/application/servers", None).await;
     assert_eq!((s, error(&v).0), (StatusCode::UNAUTHORIZED, "AuthenticationException"), "{v}");
 
-    // A customer's own token sees only their servers; the admin lists are closed to them.
+    // Every server route refuses another customer's server, and changes nothing.
+    let (node, template) = (nodes_of(&api).await, template_of(&api).await);
+    let (bob, _) = api.user("bob").await;
+    let body = json!({"name": "bobs", "owner_id": bob, "node_id": node, "template_id": template,
+                      "allocations": [{"ip": "0.0.0.0", "port": 25565}]});
+    let bobs = api.ok(Method::POST, "/api/servers", &api.admin, Some(body)).await;
+    let number = bobs["number"].as_u64().expect("number");
+    api.wait_state(bobs["id"].as_str().expect("id"), &api.admin, "stopped").await;
     let (_, alice) = api.user("alice").await;
+    let base = format!("/api/application/servers/{number}");
+    for (method, path, body) in [
+        (Method::GET, base.clone(), None),
+        (Method::PATCH, format!("{base}/details"), Some(json!({"name": "mine"}))),
+        (Method::PATCH, format!("{base}/build"), Some(json!({"memory": 64, "disk": 64}))),
+        (Method::PATCH, format!("{base}/startup"), Some(json!({"environment": {}}))),
+        (Method::POST, format!("{base}/suspend"), None),
+        (Method::POST, format!("{base}/unsuspend"), None),
+        (Method::POST, format!("{base}/reinstall"), None),
+        (Method::DELETE, base.clone(), None),
+        (Method::DELETE, format!("{base}/force"), None),
+        (Method::GET, "/api/application/servers/external/x".to_string(), None),
+    ] {
+        for token in [&alice, &reader] {
+            let (s, v) = call(&api, token, method.clone(), &path, body.clone()).await;
+            let refused = s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN;
+            let readable = token == &reader && method == Method::GET && s == StatusCode::OK;
+            assert!(refused || readable, "{method} {path}: {s} {v}");
+            assert!(v.is_null() || v["errors"].is_array() || readable, "{v}");
+        }
+    }
+    let after =
+        api.ok(Method::GET, &format!("/api/servers/{}", bobs["id"].as_str().expect("id")), &api.admin, None).await;
+    assert_eq!(
+        (&after["name"], &after["state"], &after["limits"]),
+        (&bobs["name"], &json!("stopped"), &bobs["limits"])
+    );
+
+    // A customer's own token sees only their servers; the admin lists are closed to them.
     let (s, v) = call(&api, &alice, Method::GET, "/api/application/servers", None).await;
     assert_eq!((s, v["meta"]["pagination"]["total"].as_u64()), (StatusCode::OK, Some(0)), "{v}");
     let (s, _) = call(&api, &alice, Method::GET, "/api/application/nodes", None).await;

@@ -92,12 +92,13 @@ impl Catalyst {
         }
         let mut in_locations = 0;
         let mut roomy: Vec<(u64, Node)> = Vec::new();
+        let usage: std::collections::HashMap<_, _> = self.inner.store.usage_by_node().await?.into_iter().collect();
         for node in self.all_nodes().await? {
             if !deploy.locations.is_empty() && !deploy.locations.contains(&node.location_id) {
                 continue;
             }
             in_locations += 1;
-            let usage = self.inner.store.node_usage(node.id).await?;
+            let usage = usage.get(&node.id).copied().unwrap_or_default();
             let free_memory = node.memory_capacity_mb().saturating_sub(usage.memory_mb);
             if free_memory >= memory_mb && node.disk_capacity_mb().saturating_sub(usage.disk_mb) >= disk_mb {
                 roomy.push((free_memory, node));

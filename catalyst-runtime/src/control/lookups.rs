@@ -52,11 +52,16 @@ impl Catalyst {
         self.inner.store.get_allocation(number).await
     }
 
-    /// The allocations a server holds, by number (`server.read` on it).
-    pub async fn server_allocations(&self, who: &Principal, server: &Server) -> Result<Vec<NodeAllocation>> {
-        self.check_server_permission(who, server.id, Permission::ServerRead).await?;
-        let filter = catalyst_core::ports::AllocationFilter { server_id: Some(server.id), ..Default::default() };
-        let page = catalyst_core::model::Page::new(0, catalyst_core::model::Page::MAX_LIMIT);
-        Ok(self.inner.store.list_allocations(filter, page).await?.items)
+    /// The pool allocations these servers hold, in one read (`server.read` on each; the rows
+    /// of a page just listed are cached, so the checks read nothing).
+    pub async fn allocations_held(
+        &self,
+        who: &Principal,
+        servers: &[catalyst_core::id::ServerId],
+    ) -> Result<Vec<NodeAllocation>> {
+        for id in servers {
+            self.check_server_permission(who, *id, Permission::ServerRead).await?;
+        }
+        self.inner.store.held_by(servers).await
     }
 }

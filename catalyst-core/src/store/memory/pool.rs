@@ -135,6 +135,14 @@ impl AllocationStore for MemoryStore {
         Ok(())
     }
 
+    async fn held_by(&self, servers: &[ServerId]) -> Result<Vec<NodeAllocation>> {
+        let s = self.lock();
+        let mut rows: Vec<NodeAllocation> =
+            s.pool.values().filter(|a| a.server_id.is_some_and(|x| servers.contains(&x))).cloned().collect();
+        rows.sort_by_key(|a| a.number);
+        Ok(rows)
+    }
+
     async fn free_allocation(&self, node: NodeId, want: &FreeAllocation) -> Result<Option<NodeAllocation>> {
         let s = self.lock();
         let on_node = || s.pool.values().filter(|a| a.node_id == node);

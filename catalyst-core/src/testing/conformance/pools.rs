@@ -107,6 +107,11 @@ pub async fn pools(store: &dyn Store) -> crate::Result<()> {
     assert_eq!(mine.items[0].number, first.number, "the pool's row is claimed, not copied");
     assert_eq!(mine.items[0].alias.as_deref(), Some("play.example.test"));
     assert!(mine.items.iter().all(|a| a.server_id == Some(s.id)));
+    assert_eq!(store.held_by(&[s.id, ServerId::new()]).await.context("held by")?, mine.items, "one read");
+    assert!(store.held_by(&[]).await.context("none")?.is_empty());
+    let usage = store.usage_by_node().await.context("usage by node")?;
+    let here = usage.iter().find(|(n, _)| *n == node).map(|(_, u)| *u).expect("the node has a server");
+    assert_eq!(here, store.node_usage(node).await.context("usage")?, "the same totals as node_usage");
 
     // A clash is refused and nothing of the refused server is claimed.
     let mut clash = server("clash", w.owner.id, node, w.template.id, 0);

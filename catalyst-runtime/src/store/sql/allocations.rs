@@ -72,6 +72,20 @@ macro_rules! sql_allocations {
                 Ok(())
             }
 
+            async fn held_by(&self, servers: &[ServerId]) -> Result<Vec<NodeAllocation>> {
+                let mut out = Vec::new();
+                for chunk in servers.chunks(POOL_CHUNK) {
+                    let mut q = Builder::new("SELECT * FROM allocations WHERE server_id IN (");
+                    let mut ids = q.separated(", ");
+                    for id in chunk {
+                        ids.push_bind(id.0);
+                    }
+                    q.push(") ORDER BY number");
+                    out.extend(all::<AllocationRow, NodeAllocation>(q.build_query_as().fetch_all(&self.pool).await)?);
+                }
+                Ok(out)
+            }
+
             async fn free_allocation(&self, node: NodeId, want: &FreeAllocation) -> Result<Option<NodeAllocation>> {
                 let mut q = Builder::new("SELECT * FROM allocations WHERE server_id IS NULL AND node_id = ");
                 q.push_bind(node.0);

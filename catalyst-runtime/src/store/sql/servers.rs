@@ -201,6 +201,22 @@ macro_rules! sql_servers {
                 Ok(NodeUsage { servers: to_u64(n), memory_mb: to_u64(mem), disk_mb: to_u64(disk) })
             }
 
+            async fn usage_by_node(&self) -> Result<Vec<(NodeId, NodeUsage)>> {
+                let rows = sqlx::query_as::<_, (Uuid, i64, i64, i64)>(
+                    "SELECT node_id, COUNT(*), CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT), \
+                         CAST(COALESCE(SUM(disk_mb), 0) AS BIGINT) FROM servers GROUP BY node_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(node, n, mem, disk)| {
+                        (NodeId(node), NodeUsage { servers: to_u64(n), memory_mb: to_u64(mem), disk_mb: to_u64(disk) })
+                    })
+                    .collect())
+            }
+
             async fn put_access(&self, a: &ServerAccess) -> Result<()> {
                 let done = sqlx::query(
                     "INSERT INTO server_access (server_id, user_id, permissions, created_at) VALUES ($1, $2, $3, $4) \
