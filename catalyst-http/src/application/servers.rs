@@ -44,21 +44,10 @@ struct Numbers {
 }
 
 impl Numbers {
-    /// The views of `servers`, their allocations read at once.
-    async fn views(&mut self, s: &AppState, who: &Principal, servers: &[Server]) -> PResult<Vec<Value>> {
-        let ids: Vec<_> = servers.iter().map(|x| x.id).collect();
-        let held = s.catalyst.allocations_held(who, &ids).await?;
-        let mut out = Vec::with_capacity(servers.len());
-        for server in servers {
-            out.push(self.view(s, who, server, &held).await?);
-        }
-        Ok(out)
-    }
-
     /// One server's view.
     async fn one(s: &AppState, who: &Principal, server: &Server) -> PResult<Value> {
-        let mut views = Numbers::default().views(s, who, std::slice::from_ref(server)).await?;
-        Ok(views.remove(0))
+        let held = s.catalyst.allocations_held(who, &[server.id]).await?;
+        Numbers::default().view(s, who, server, &held).await
     }
 
     async fn view(
@@ -126,8 +115,12 @@ async fn list_servers(
     Caller(who): Caller,
     Params(q): Params<ListQuery>,
 ) -> PResult<Json<Value>> {
-    let page = s.catalyst.list_servers(&who, q.page()?).await?;
-    let data = Numbers::default().views(&s, &who, &page.items).await?;
+    let (page, held) = s.catalyst.list_servers_held(&who, q.page()?).await?;
+    let mut numbers = Numbers::default();
+    let mut data = Vec::with_capacity(page.items.len());
+    for server in &page.items {
+        data.push(numbers.view(&s, &who, server, &held).await?);
+    }
     Ok(Json(list(&q, "/api/application/servers", data, page.total)?))
 }
 

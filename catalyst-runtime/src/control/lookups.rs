@@ -52,8 +52,20 @@ impl Catalyst {
         self.inner.store.get_allocation(number).await
     }
 
-    /// The pool allocations these servers hold, in one read (`server.read` on each; the rows
-    /// of a page just listed are cached, so the checks read nothing).
+    /// A page of the servers the caller may see ([`Catalyst::list_servers`]) and the pool
+    /// allocations they hold, read at once.
+    pub async fn list_servers_held(
+        &self,
+        who: &Principal,
+        page: catalyst_core::model::Page,
+    ) -> Result<(catalyst_core::model::Paged<Server>, Vec<NodeAllocation>)> {
+        let page = self.list_servers(who, page).await?;
+        let ids: Vec<_> = page.items.iter().map(|s| s.id).collect();
+        let held = self.inner.store.held_by(&ids).await?;
+        Ok((page, held))
+    }
+
+    /// The pool allocations these servers hold, in one read (`server.read` on each).
     pub async fn allocations_held(
         &self,
         who: &Principal,

@@ -329,9 +329,6 @@ impl Catalyst {
             ServerFilter { visible_to: Some(u), ..Default::default() }
         };
         let mut page = self.inner.store.list_servers(&filter, page).await?;
-        for server in &page.items {
-            self.inner.cache.put_server(server);
-        }
         if !who.holds(Permission::ServerRead) {
             // One read per template, not per server.
             let mut templates = std::collections::HashMap::new();
