@@ -331,21 +331,45 @@ async fn server_id(s: &AppState, who: &Principal, number: u64) -> PResult<Server
     Ok(s.catalyst.find_server(who, Lookup::Number(number)).await?)
 }
 
-/// Suspending a suspended server succeeds (billing systems retry).
-async fn suspend(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
-    let server = server_id(&s, &who, id).await?;
-    match s.catalyst.suspend_server(&who, server.id).await {
-        Err(e) if e.kind() == ErrorKind::InvalidTransition && server.suspended() => Ok(no_content()),
-        other => other.map(|_| no_content()).map_err(Into::into),
+/// Wait (at most 2 s) for the row to show the suspension the node carried out or refused as
+/// already done, so that the next call reads what this one did. `Ok(false)` if it never did.
+async fn row_shows(s: &AppState, who: &Principal, server: &Server, suspended: bool) -> PResult<bool> {
+    for _ in 0..20 {
+        if s.catalyst.get_server(who, server.id).await?.suspended() == suspended {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(false)
+}
+
+/// Suspend or unsuspend; doing it twice succeeds (billing systems retry), and the answer comes
+/// once the row agrees.
+async fn set_suspended(s: &AppState, who: &Principal, id: u64, suspended: bool) -> PResult<Response> {
+    let server = server_id(s, who, id).await?;
+    let done = if suspended {
+        s.catalyst.suspend_server(who, server.id).await
+    } else {
+        s.catalyst.unsuspend_server(who, server.id).await
+    };
+    match done {
+        Ok(_) => {
+            row_shows(s, who, &server, suspended).await?;
+            Ok(no_content())
+        }
+        Err(e) if e.kind() == ErrorKind::InvalidTransition && row_shows(s, who, &server, suspended).await? => {
+            Ok(no_content())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
+async fn suspend(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
+    set_suspended(&s, &who, id, true).await
+}
+
 async fn unsuspend(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
-    let server = server_id(&s, &who, id).await?;
-    match s.catalyst.unsuspend_server(&who, server.id).await {
-        Err(e) if e.kind() == ErrorKind::InvalidTransition && !server.suspended() => Ok(no_content()),
-        other => other.map(|_| no_content()).map_err(Into::into),
-    }
+    set_suspended(&s, &who, id, false).await
 }
 
 async fn reinstall(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
