@@ -8,10 +8,10 @@ import json
 import pathlib
 import subprocess
 import sys
-import urllib.request
 import uuid
 
 import pytest
+from helpers import rest
 
 import catalyst
 import catalyst.sync
@@ -155,18 +155,6 @@ def test_remote_against_a_catalyst_server(server: str) -> None:
         await billing().on_cancellation(c, server_id)
 
     asyncio.run(main())
-
-
-def rest(server: str, method: str, path: str, body: dict | None = None) -> dict:
-    """A REST call as the operator (for what the SDK leaves to the admin API)."""
-    login = json.dumps({"email": "admin@example.test", "password": "admin-password"}).encode()
-    request = urllib.request.Request(f"{server}/api/auth/login", login, {"content-type": "application/json"})
-    token = json.load(urllib.request.urlopen(request))["access_token"]
-    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
-    data = json.dumps(body).encode() if body is not None else None
-    with urllib.request.urlopen(urllib.request.Request(f"{server}{path}", data, headers, method=method)) as answer:
-        text = answer.read()
-    return json.loads(text) if text else {}
 
 
 def test_sync_facade(server: str) -> None:
