@@ -5,7 +5,6 @@
 
 mod agent;
 pub mod agent_client;
-mod application;
 pub mod client;
 pub mod error;
 pub mod extract;
@@ -13,6 +12,7 @@ pub mod gateway;
 mod health;
 pub mod limits;
 pub mod openapi;
+mod pterodactyl;
 mod routes;
 mod security;
 mod serve;
@@ -124,6 +124,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(routes::auth::router())
+        .merge(routes::account::router())
         .merge(routes::nodes::locations())
         .merge(routes::nodes::nodes())
         .merge(routes::templates::router())
@@ -151,7 +152,7 @@ pub fn router_with(catalyst: Catalyst, hub: Option<NodeHub>, config: &HttpConfig
     // The 405 fallback goes on every method router registered so far: call it last.
     let api = api
         .merge(openapi::docs_router(doc))
-        .merge(application::router())
+        .merge(pterodactyl::router())
         .fallback(security::not_found)
         .method_not_allowed_fallback(security::method_not_allowed);
     let limiters = limits::Limiters::new(config.rate_limits);

@@ -1,5 +1,6 @@
 //! One router per resource, nested under `/api`. Handlers are a few lines that call the facade.
 
+pub mod account;
 pub mod admin;
 pub mod alerts;
 pub mod auth;

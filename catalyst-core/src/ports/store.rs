@@ -159,6 +159,9 @@ pub struct ServerFilter {
     pub node_id: Option<NodeId>,
     /// Only servers owned by this user.
     pub owner_id: Option<UserId>,
+    /// Only servers whose UUID begins with these four bytes (Pterodactyl's 8-character
+    /// `identifier`).
+    pub id_prefix: Option<[u8; 4]>,
 }
 
 /// What a node has handed out.

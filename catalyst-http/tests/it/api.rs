@@ -540,6 +540,7 @@ async fn every_route_with_an_id_refuses_another_users_objects() {
             Some("templates") => (&template, REFUSED),
             Some("locations") => (&location, REFUSED),
             Some("admin") if path.starts_with("/api/admin/api-keys/") => (&key, REFUSED),
+            Some("account") if path.starts_with("/api/account/api-keys/") => (&key, HIDDEN),
             Some("tasks") => (&task, HIDDEN),
             Some("alerts") => (&alert, HIDDEN),
             Some("alert-rules") => (&rule, REFUSED),

@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod application;
 mod client;
+mod client_api;
 mod connections;
 mod eggs;
 mod files;

@@ -109,10 +109,42 @@ impl Catalyst {
     /// copy of its secret.
     pub async fn create_api_key(&self, who: &Principal, input: NewApiKey) -> Result<CreatedApiKey> {
         let grant = authorize(who, Permission::ApikeyCreate, Scope::Global)?;
+        check_scopes(who, &input.scopes)?;
+        self.mint_api_key(Who::Grant(&grant, who), who, input).await
+    }
+
+    /// Create a key for the caller's own scripts, as any signed-in user may (Pterodactyl's
+    /// client keys): each scope is a server permission, which the key exercises only where the
+    /// caller holds it (servers they own or share), or a global permission the caller holds.
+    pub async fn create_account_key(&self, who: &Principal, input: NewApiKey) -> Result<CreatedApiKey> {
+        if input.scopes.is_empty() {
+            return Err(Error::invalid("scopes: at least one permission is required"));
+        }
+        if let Some(p) = input.scopes.iter().find(|p| !p.is_server_scoped() && !who.holds(**p)) {
+            return Err(Error::denied(format!("a key cannot have {p}: you do not hold it")));
+        }
+        self.mint_api_key(Who::Principal(who), who, input).await
+    }
+
+    /// The caller's own keys, newest first.
+    pub async fn list_account_keys(&self, who: &Principal, page: Page) -> Result<Paged<ApiKey>> {
+        let user_id = who.user_id().ok_or_else(|| Error::invalid("API keys belong to users"))?;
+        self.inner.store.list_api_keys(Some(user_id), page).await
+    }
+
+    /// Delete one of the caller's own keys; another user's is `not_found`.
+    pub async fn delete_account_key(&self, who: &Principal, id: ApiKeyId) -> Result<()> {
+        let key = self.inner.store.get_api_key(id).await?;
+        if Some(key.user_id) != who.user_id() {
+            return Err(Error::not_found("api key"));
+        }
+        self.remove_api_key(Who::Principal(who), key).await
+    }
+
+    async fn mint_api_key(&self, audit_as: Who<'_>, who: &Principal, input: NewApiKey) -> Result<CreatedApiKey> {
         refuse_keys(who)?;
         let user_id = who.user_id().ok_or_else(|| Error::invalid("API keys belong to users"))?;
         let name = validate::name("name", &input.name, 100)?;
-        check_scopes(who, &input.scopes)?;
         check_rate(input.rate_limit, input.rate_window_secs)?;
         if input.expires_at.is_some_and(|e| e <= self.now()) {
             return Err(Error::invalid("expires_at: must be in the future"));
@@ -135,8 +167,7 @@ impl Catalyst {
         };
         self.inner.store.create_api_key(&key).await?;
         let details = json!({"name": key.name, "prefix": key.prefix, "scopes": key.scopes});
-        self.audit(Who::Grant(&grant, who), "apikey.create", ("api_key", Some(key.id.to_string())), true, details)
-            .await;
+        self.audit(audit_as, "apikey.create", ("api_key", Some(key.id.to_string())), true, details).await;
         Ok(CreatedApiKey { api_key: key, key: format!("{KEY_PREFIX}{prefix}_{secret}") })
     }
 
@@ -188,12 +219,16 @@ impl Catalyst {
     pub async fn delete_api_key(&self, who: &Principal, id: ApiKeyId) -> Result<()> {
         let grant = authorize(who, Permission::ApikeyDelete, Scope::Global)?;
         let key = self.inner.store.get_api_key(id).await?;
-        let deleted = self.inner.store.delete_api_key(id).await;
+        self.remove_api_key(Who::Grant(&grant, who), key).await
+    }
+
+    async fn remove_api_key(&self, audit_as: Who<'_>, key: ApiKey) -> Result<()> {
+        let deleted = self.inner.store.delete_api_key(key.id).await;
         self.forget_api_key(&key);
         deleted?;
         // Sockets opened with it re-authenticate, and close.
         self.publish(DomainEvent::UserRevoked { user_id: key.user_id });
-        self.audit(Who::Grant(&grant, who), "apikey.delete", ("api_key", Some(id.to_string())), true, json!({})).await;
+        self.audit(audit_as, "apikey.delete", ("api_key", Some(key.id.to_string())), true, json!({})).await;
         Ok(())
     }
 

@@ -52,6 +52,10 @@ impl Latest {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
+    pub fn get(&self, id: ServerId) -> Option<ServerMetrics> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
     fn all(&self) -> Vec<ServerMetrics> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }

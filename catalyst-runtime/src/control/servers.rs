@@ -328,7 +328,18 @@ impl Catalyst {
             let u = who.user_id().ok_or_else(|| Error::denied("missing permission server.read"))?;
             ServerFilter { visible_to: Some(u), ..Default::default() }
         };
-        let mut page = self.inner.store.list_servers(&filter, page).await?;
+        self.list_servers_where(who, &filter, page).await
+    }
+
+    /// A page of servers, redacted for a caller without a global `server.read`; the filter
+    /// must already confine such a caller to what they may see.
+    pub(super) async fn list_servers_where(
+        &self,
+        who: &Principal,
+        filter: &ServerFilter,
+        page: Page,
+    ) -> Result<Paged<Server>> {
+        let mut page = self.inner.store.list_servers(filter, page).await?;
         if !who.holds(Permission::ServerRead) {
             // One read per template, not per server.
             let mut templates = std::collections::HashMap::new();

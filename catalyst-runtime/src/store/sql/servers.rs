@@ -89,6 +89,16 @@ macro_rules! sql_servers {
         fn server_filter(q: &mut Builder, f: &ServerFilter) {
             filter(q, "node_id = ", f.node_id.map(|x| x.0));
             filter(q, "owner_id = ", f.owner_id.map(|x| x.0));
+            if let Some(p) = f.id_prefix {
+                // A range over the primary key: both dialects order UUIDs bytewise.
+                let bound = |fill: u8| {
+                    let mut b = [fill; 16];
+                    b[..4].copy_from_slice(&p);
+                    uuid::Uuid::from_bytes(b)
+                };
+                filter(q, "id >= ", Some(bound(0)));
+                filter(q, "id <= ", Some(bound(0xff)));
+            }
             if let Some(u) = f.visible_to {
                 q.push(" AND (owner_id = ").push_bind(u.0);
                 q.push(" OR EXISTS (SELECT 1 FROM server_access a WHERE a.server_id = servers.id AND a.user_id = ");

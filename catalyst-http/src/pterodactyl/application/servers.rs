@@ -18,8 +18,11 @@ use catalyst_runtime::control::{NewServer, ServerPatch};
 use serde_json::{Value, json};
 
 use super::catalog::nest_of;
-use super::{Caller, Input, ListQuery, Num, PResult, Params, created, item, list, no_content, time};
 use crate::AppState;
+use crate::pterodactyl::{
+    Caller, Input, ListQuery, Num, PResult, Params, created, feature_limits_view, item, limits_view, list, no_content,
+    status, time,
+};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -77,13 +80,6 @@ impl Numbers {
         // The effective image and startup line, as Pterodactyl shows them (and clients send back).
         let image = template.image_for(server.image.as_deref()).unwrap_or(&template.image);
         let startup = template.startup_for(server.startup_command.as_deref()).unwrap_or(&template.startup);
-        let status = match server.state {
-            ServerState::Installing => json!("installing"),
-            ServerState::InstallFailed => json!("install_failed"),
-            ServerState::Suspended => json!("suspended"),
-            ServerState::Restoring => json!("restoring_backup"),
-            _ => Value::Null,
-        };
         let l = &server.limits;
         let mut environment: serde_json::Map<String, Value> =
             server.variables.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -95,10 +91,9 @@ impl Numbers {
             json!({
                 "id": server.number, "external_id": server.external_id, "uuid": server.id,
                 "identifier": &server.id.to_string()[..8], "name": server.name, "description": server.description,
-                "status": status, "suspended": server.suspended(),
-                "limits": {"memory": l.memory_mb, "swap": l.swap_mb, "disk": l.disk_mb, "io": l.io_weight,
-                           "cpu": l.cpu_percent, "threads": null, "oom_disabled": true},
-                "feature_limits": {"databases": 0, "allocations": l.allocations, "backups": l.backups},
+                "status": status(server.state), "suspended": server.suspended(),
+                "limits": limits_view(l),
+                "feature_limits": feature_limits_view(l),
                 "user": self.users[&server.owner_id], "node": self.nodes[&server.node_id],
                 "allocation": allocation.map(|a| a.number), "nest": nest, "egg": template.number,
                 "container": {"startup_command": startup, "image": image,

@@ -11,8 +11,8 @@ use catalyst_core::model::{NodeAllocation, Page, Template};
 use catalyst_core::permission::Principal;
 use serde_json::{Value, json};
 
-use super::{Caller, ListQuery, Num, PResult, Params, item, list, time};
 use crate::AppState;
+use crate::pterodactyl::{Caller, ListQuery, Num, PResult, Params, item, list, time};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()

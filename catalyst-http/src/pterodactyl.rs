@@ -1,9 +1,11 @@
-//! `/api/application/*`: Pterodactyl 1.x's Application API, as billing modules (WHMCS,
-//! Paymenter, Blesta) and pydactyl speak it. A translation at the edge: ids are the stores'
-//! integer numbers, bodies are lenient (unknown fields ignored), answers use Pterodactyl's
-//! `{object, attributes}` envelope and `{"errors": [{code, status, detail}]}`; every rule is
-//! the facade's. Authenticated like every route (a Catalyst API key as `Authorization: Bearer`,
-//! its scopes deciding), audited as the key's owner.
+//! Pterodactyl 1.x's HTTP dialects, as billing modules (WHMCS, Paymenter, Blesta) and
+//! pydactyl speak them: the Application API (`/api/application`, operators) and a subset of the
+//! Client API (`/api/client`, customers). A translation at the edge: ids are the stores' integer
+//! numbers (servers go by Pterodactyl's 8-character identifier or their UUID), bodies are lenient
+//! (unknown fields ignored), answers use Pterodactyl's `{object, attributes}` envelope and
+//! `{"errors": [{code, status, detail}]}`; every rule is the facade's. Authenticated like every
+//! route (a Catalyst API key as `Authorization: Bearer`, its scopes deciding), audited as the
+//! key's owner.
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -18,13 +20,12 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::extract::Auth;
 
-mod catalog;
-mod servers;
-mod users;
+mod application;
+mod client;
 
-/// Every route of the dialect.
+/// Every route of both dialects.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).merge(servers::router()).merge(catalog::router())
+    Router::new().merge(application::router()).merge(client::router())
 }
 
 /// An error in Pterodactyl's shape.
@@ -204,4 +205,27 @@ pub(crate) fn created(v: Value) -> Response {
 /// Pterodactyl's timestamps.
 pub(crate) fn time(t: catalyst_core::model::Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+/// A server's `status`: what it is busy with, or null when it is simply up or down.
+pub(crate) fn status(state: catalyst_core::lifecycle::ServerState) -> Value {
+    use catalyst_core::lifecycle::ServerState;
+    match state {
+        ServerState::Installing => json!("installing"),
+        ServerState::InstallFailed => json!("install_failed"),
+        ServerState::Suspended => json!("suspended"),
+        ServerState::Restoring => json!("restoring_backup"),
+        _ => Value::Null,
+    }
+}
+
+/// A server's `limits` object.
+pub(crate) fn limits_view(l: &catalyst_core::model::Limits) -> Value {
+    json!({"memory": l.memory_mb, "swap": l.swap_mb, "disk": l.disk_mb, "io": l.io_weight, "cpu": l.cpu_percent,
+           "threads": null, "oom_disabled": true})
+}
+
+/// A server's `feature_limits` (databases are not offered yet: 0).
+pub(crate) fn feature_limits_view(l: &catalyst_core::model::Limits) -> Value {
+    json!({"databases": 0, "allocations": l.allocations, "backups": l.backups})
 }

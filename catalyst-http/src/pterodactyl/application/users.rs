@@ -10,8 +10,10 @@ use catalyst_core::ports::Lookup;
 use catalyst_runtime::control::{NewUser, UserPatch};
 use serde_json::{Value, json};
 
-use super::{Caller, Input, ListQuery, Num, PResult, Params, PteroError, created, item, list, no_content, time};
 use crate::AppState;
+use crate::pterodactyl::{
+    Caller, Input, ListQuery, Num, PResult, Params, PteroError, created, item, list, no_content, time,
+};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
