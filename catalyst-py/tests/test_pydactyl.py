@@ -1,12 +1,13 @@
 """py-dactyl, the Pterodactyl client from PyPI, driving a real catalyst-server through
-/api/application: every call must return what py-dactyl expects, with no exception."""
+/api/application (the billing side) and /api/client (the customer, with a client key): every
+call must return what py-dactyl expects, with no exception."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from helpers import rest
+from helpers import login, rest
 from pydactyl import PterodactylClient
 from pydactyl.exceptions import PterodactylApiError
 
@@ -36,10 +37,47 @@ def wait_installed(api: PterodactylClient, server_id: int) -> None:
     raise AssertionError("the server never finished installing")
 
 
+def wait_state(client: PterodactylClient, identifier: str, state: str) -> None:
+    for _ in range(200):
+        if client.client.servers.get_server_utilization(identifier)["current_state"] == state:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the server never became {state}")
+
+
+def customer_drives(server: str, identifier: str) -> None:
+    """The customer makes a client key (signed in, as in a panel) and runs their server with it."""
+    signed_in = PterodactylClient(server, login(server, "pyd@example.test", "customer-password"))
+    made = signed_in.client.account.api_key_create("my scripts", [])
+    client = PterodactylClient(server, made["attributes"]["identifier"] + made["meta"]["secret_token"])
+
+    assert client.client.account.get_account()["attributes"]["email"] == "pyd@example.test"
+    listed = client.client.servers.list_servers()
+    assert [s["attributes"]["identifier"] for s in listed.data] == [identifier]
+    assert client.client.servers.get_server(identifier)["identifier"] == identifier
+
+    assert client.client.servers.send_power_action(identifier, "start").status_code == 204
+    wait_state(client, identifier, "running")
+    assert client.client.servers.send_console_command(identifier, "say hello").status_code == 204
+    client.client.servers.files.write_file(identifier, "notes.txt", "from pydactyl\n")
+    names = [f["attributes"]["name"] for f in client.client.servers.files.list_files(identifier, "/")["data"]]
+    assert "notes.txt" in names
+    assert client.client.servers.files.get_file_contents(identifier, "notes.txt", json=False).text == "from pydactyl\n"
+    backup = client.client.servers.backups.create_backup(identifier)
+    assert backup["object"] == "backup"
+    backups = client.client.servers.backups.list_backups(identifier)
+    assert [b["attributes"]["uuid"] for b in backups["data"]] == [backup["attributes"]["uuid"]]
+    variables = client.client.servers.startup.list_variables(identifier)
+    assert [v["attributes"]["env_variable"] for v in variables["data"]] == ["GREETING"]
+    assert client.client.servers.send_power_action(identifier, "stop").status_code == 204
+    wait_state(client, identifier, "offline")
+
+
 def test_pydactyl_provisions_changes_and_terminates(server: str) -> None:
     api = PterodactylClient(server, setup(server))
 
-    user = api.user.create_user("pyd_user", "pyd@example.test", "Py", "Dactyl", external_id="billing-42")
+    user = api.user.create_user("pyd_user", "pyd@example.test", "Py", "Dactyl", external_id="billing-42",
+                                password="customer-password")
     user_id = user["attributes"]["id"]
     assert api.user.get_user_info(external_id="billing-42")["attributes"]["id"] == user_id
     assert [u["attributes"]["id"] for u in api.user.list_users(email="pyd@example.test").data] == [user_id]
@@ -74,6 +112,9 @@ def test_pydactyl_provisions_changes_and_terminates(server: str) -> None:
     assert api.servers.get_server_info(server_id)["name"] == "renamed"
     wait_installed(api, server_id)
     assert api.servers.reinstall_server(server_id).status_code == 204
+
+    wait_installed(api, server_id)
+    customer_drives(server, created["identifier"])
 
     # A second server takes the other port; a third finds no room (400, as WHMCS expects).
     second = api.servers.create_server("pyd-2", user_id, nest["id"], eggs["echo"], 256, 0, 1024,
