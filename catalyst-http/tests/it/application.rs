@@ -133,6 +133,31 @@ async fn a_billing_module_provisions_suspends_and_terminates() {
     let server_id = a["id"].as_u64().expect("id");
     let (_, by_ext) = call(&api, &key, Method::GET, "/api/application/servers/external/svc-1", None).await;
     assert_eq!(by_ext["attributes"]["id"].as_u64(), Some(server_id));
+    assert!(by_ext["attributes"].get("relationships").is_none(), "no includes unless asked: {by_ext}");
+    let path = "/api/application/servers/external/svc-1?include=allocations,user,node,location,egg,nest,variables";
+    let (_, with) = call(&api, &key, Method::GET, path, None).await;
+    let r = &with["attributes"]["relationships"];
+    let held = &r["allocations"]["data"][0]["attributes"];
+    assert_eq!((&held["id"], &held["assigned"]), (&a["allocation"], &json!(true)), "{with}");
+    assert!(held["port"].as_u64().is_some_and(|p| (27000..=27001).contains(&p)), "{with}");
+    assert_eq!((&r["user"]["attributes"]["id"], &r["egg"]["attributes"]["id"]), (&json!(user_id), &json!(egg_id)));
+    assert_eq!((&r["node"]["object"], &r["location"]["attributes"]["id"]), (&json!("node"), &json!(location)));
+    assert_eq!(r["nest"]["attributes"]["id"], a["nest"]);
+    assert!(r["variables"]["data"].as_array().is_some_and(|v| !v.is_empty()), "{with}");
+
+    // Paymenter's look-up: nodes with room in a location, with their pools.
+    let deployable = format!(
+        "/api/application/nodes/deployable?memory=1024&disk=2048&location_ids[]={location}&include=allocations"
+    );
+    let (s, fit) = call(&api, &key, Method::GET, &deployable, None).await;
+    assert_eq!((s, &fit["meta"]["pagination"]["total"]), (StatusCode::OK, &json!(1)), "{fit}");
+    let pool = fit["data"][0]["attributes"]["relationships"]["allocations"]["data"].as_array().expect("pool");
+    assert_eq!(pool.iter().filter(|a| a["attributes"]["assigned"] == true).count(), 1, "{fit}");
+    let (_, none) =
+        call(&api, &key, Method::GET, "/api/application/nodes/deployable?memory=99999999&disk=1", None).await;
+    assert_eq!(none["meta"]["pagination"]["total"], 0, "{none}");
+    let (s, v) = call(&api, &key, Method::GET, "/api/application/nodes/deployable?disk=1", None).await;
+    assert_eq!((s, error(&v).0), (StatusCode::UNPROCESSABLE_ENTITY, "ValidationException"), "{v}");
 
     // The pool holds two ports: the third create finds no node.
     let mut two = server.clone();

@@ -90,21 +90,7 @@ impl Catalyst {
         for location in &deploy.locations {
             self.inner.store.get_location(*location).await?;
         }
-        let mut in_locations = 0;
-        let mut roomy: Vec<(u64, Node)> = Vec::new();
-        let usage: std::collections::HashMap<_, _> = self.inner.store.usage_by_node().await?.into_iter().collect();
-        for node in self.all_nodes().await? {
-            if !deploy.locations.is_empty() && !deploy.locations.contains(&node.location_id) {
-                continue;
-            }
-            in_locations += 1;
-            let usage = usage.get(&node.id).copied().unwrap_or_default();
-            let free_memory = node.memory_capacity_mb().saturating_sub(usage.memory_mb);
-            if free_memory >= memory_mb && node.disk_capacity_mb().saturating_sub(usage.disk_mb) >= disk_mb {
-                roomy.push((free_memory, node));
-            }
-        }
-        roomy.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        let (in_locations, roomy) = self.roomy_nodes(&deploy.locations, memory_mb, disk_mb).await?;
         for (_, node) in &roomy {
             if let Some(a) = self.inner.store.free_allocation(node.id, &want).await? {
                 let allocation = Allocation { ip: a.ip, port: a.port, primary: true };
@@ -122,5 +108,43 @@ impl Catalyst {
             format!("none of {} nodes with room has a free allocation{ports}{ip}", roomy.len())
         };
         Err(Error::quota_exceeded(format!("no node satisfies the request: {why}")))
+    }
+
+    /// Nodes in these locations (all of them when empty) with `memory_mb` and `disk_mb` to
+    /// spare, emptiest first (`node.read`): where a server of that size could go.
+    pub async fn deployable_nodes(
+        &self,
+        who: &Principal,
+        locations: &[catalyst_core::id::LocationId],
+        memory_mb: u64,
+        disk_mb: u64,
+    ) -> Result<Vec<Node>> {
+        authorize(who, Permission::NodeRead, Scope::Global)?;
+        Ok(self.roomy_nodes(locations, memory_mb, disk_mb).await?.1.into_iter().map(|(_, n)| n).collect())
+    }
+
+    /// How many nodes are in the locations, and those with room, by free memory, most first.
+    async fn roomy_nodes(
+        &self,
+        locations: &[catalyst_core::id::LocationId],
+        memory_mb: u64,
+        disk_mb: u64,
+    ) -> Result<(usize, Vec<(u64, Node)>)> {
+        let mut in_locations = 0;
+        let mut roomy: Vec<(u64, Node)> = Vec::new();
+        let usage: std::collections::HashMap<_, _> = self.inner.store.usage_by_node().await?.into_iter().collect();
+        for node in self.all_nodes().await? {
+            if !locations.is_empty() && !locations.contains(&node.location_id) {
+                continue;
+            }
+            in_locations += 1;
+            let usage = usage.get(&node.id).copied().unwrap_or_default();
+            let free_memory = node.memory_capacity_mb().saturating_sub(usage.memory_mb);
+            if free_memory >= memory_mb && node.disk_capacity_mb().saturating_sub(usage.disk_mb) >= disk_mb {
+                roomy.push((free_memory, node));
+            }
+        }
+        roomy.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        Ok((in_locations, roomy))
     }
 }

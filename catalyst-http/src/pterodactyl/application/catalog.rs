@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
-use catalyst_core::model::{NodeAllocation, Page, Template};
+use catalyst_core::Error;
+use catalyst_core::model::{Node, NodeAllocation, Page, Template};
 use catalyst_core::permission::Principal;
 use serde_json::{Value, json};
 
@@ -23,12 +24,13 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/application/locations", get(list_locations))
         .route("/api/application/locations/{id}", get(get_location))
         .route("/api/application/nodes", get(list_nodes))
+        .route("/api/application/nodes/deployable", get(deployable))
         .route("/api/application/nodes/{id}", get(get_node))
         .route("/api/application/nodes/{id}/allocations", get(list_allocations))
 }
 
 /// A nest: the templates of one group.
-struct Nest {
+pub(super) struct Nest {
     id: u64,
     name: String,
     eggs: Vec<Template>,
@@ -64,7 +66,7 @@ pub(super) async fn nest_of(s: &AppState, who: &Principal, t: &Template) -> PRes
     Ok(nests(s, who).await?.into_values().find(|n| n.eggs.iter().any(|e| e.id == t.id)).map_or(t.number, |n| n.id))
 }
 
-fn nest_view(n: &Nest) -> Value {
+pub(super) fn nest_view(n: &Nest) -> Value {
     let created = n.eggs.iter().map(|e| e.created_at).min().map(time);
     item(
         "nest",
@@ -73,7 +75,7 @@ fn nest_view(n: &Nest) -> Value {
     )
 }
 
-fn egg_view(nest: u64, t: &Template, with_variables: bool) -> Value {
+pub(super) fn egg_view(nest: u64, t: &Template, with_variables: bool) -> Value {
     let mut images: serde_json::Map<String, Value> =
         t.images.iter().map(|i| (i.name.clone(), json!(i.image))).collect();
     if images.is_empty() {
@@ -115,7 +117,7 @@ async fn list_nests(
     Ok(Json(list(&q, "/api/application/nests", data, all.len() as u64)?))
 }
 
-async fn one_nest(s: &AppState, who: &Principal, id: u64) -> PResult<Nest> {
+pub(super) async fn one_nest(s: &AppState, who: &Principal, id: u64) -> PResult<Nest> {
     nests(s, who).await?.remove(&id).ok_or_else(|| catalyst_core::Error::not_found("nest").into())
 }
 
@@ -146,7 +148,7 @@ async fn get_egg(
     Ok(Json(egg_view(nest, &t, q.includes("variables"))))
 }
 
-fn location_view(l: &catalyst_core::model::Location) -> Value {
+pub(super) fn location_view(l: &catalyst_core::model::Location) -> Value {
     item(
         "location",
         json!({"id": l.number, "short": l.name, "long": l.description,
@@ -169,7 +171,7 @@ async fn get_location(State(s): State<AppState>, Caller(who): Caller, Num(id): N
     Ok(Json(location_view(&s.catalyst.find_location(&who, id).await?)))
 }
 
-async fn node_view(s: &AppState, who: &Principal, n: &catalyst_core::model::Node) -> PResult<Value> {
+pub(super) async fn node_view(s: &AppState, who: &Principal, n: &Node) -> PResult<Value> {
     let location = s.catalyst.get_location(who, n.location_id).await?.number;
     Ok(item(
         "node",
@@ -182,6 +184,31 @@ async fn node_view(s: &AppState, who: &Principal, n: &catalyst_core::model::Node
     ))
 }
 
+/// A node with the includes asked for: `allocations` (its whole pool) and `location`.
+async fn node_with(s: &AppState, who: &Principal, n: &Node, q: &ListQuery) -> PResult<Value> {
+    let mut view = node_view(s, who, n).await?;
+    let mut relationships = serde_json::Map::new();
+    if q.includes("allocations") {
+        let mut data = Vec::new();
+        loop {
+            let page = s.catalyst.list_allocations(who, n.id, Page::new(data.len() as u64, Page::MAX_LIMIT)).await?;
+            let done = page.items.is_empty() || data.len() + page.items.len() >= page.total as usize;
+            data.extend(page.items.iter().map(allocation_view));
+            if done {
+                break;
+            }
+        }
+        relationships.insert("allocations".into(), json!({"object": "list", "data": data}));
+    }
+    if q.includes("location") {
+        relationships.insert("location".into(), location_view(&s.catalyst.get_location(who, n.location_id).await?));
+    }
+    if !relationships.is_empty() {
+        view["attributes"]["relationships"] = Value::Object(relationships);
+    }
+    Ok(view)
+}
+
 async fn list_nodes(
     State(s): State<AppState>,
     Caller(who): Caller,
@@ -190,17 +217,51 @@ async fn list_nodes(
     let page = s.catalyst.list_nodes(&who, q.page()?).await?;
     let mut data = Vec::with_capacity(page.items.len());
     for n in &page.items {
-        data.push(node_view(&s, &who, n).await?);
+        data.push(node_with(&s, &who, n, &q).await?);
     }
     Ok(Json(list(&q, "/api/application/nodes", data, page.total)?))
 }
 
-async fn get_node(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Json<Value>> {
+async fn get_node(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num(id): Num<u64>,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
     let node = s.catalyst.find_node(&who, id).await?;
-    Ok(Json(node_view(&s, &who, &node).await?))
+    Ok(Json(node_with(&s, &who, &node, &q).await?))
 }
 
-fn allocation_view(a: &NodeAllocation) -> Value {
+/// `?memory=&disk=&location_ids[]=`: the nodes with room for a server of that size
+/// (Paymenter then picks a free allocation from `include=allocations`).
+async fn deployable(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Params(q): Params<ListQuery>,
+    RawQuery(raw): RawQuery,
+) -> PResult<Json<Value>> {
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
+    let size = |name: &str| -> PResult<u64> {
+        let v = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or_default();
+        v.parse().map_err(|_| Error::invalid(format!("The {name} field is required and must be an integer.")).into())
+    };
+    let (memory, disk) = (size("memory")?, size("disk")?);
+    let mut locations = Vec::new();
+    for (_, v) in pairs.iter().filter(|(k, _)| k == "location_ids" || k.starts_with("location_ids[")) {
+        let number = v.trim().parse().map_err(|_| Error::invalid("The location_ids must be integers."))?;
+        locations.push(s.catalyst.find_location(&who, number).await?.id);
+    }
+    let nodes = s.catalyst.deployable_nodes(&who, &locations, memory, disk).await?;
+    let page = q.page()?;
+    let mut data = Vec::new();
+    for n in nodes.iter().skip(page.offset as usize).take(page.effective_limit() as usize) {
+        data.push(node_with(&s, &who, n, &q).await?);
+    }
+    Ok(Json(list(&q, "/api/application/nodes/deployable", data, nodes.len() as u64)?))
+}
+
+pub(super) fn allocation_view(a: &NodeAllocation) -> Value {
     item(
         "allocation",
         json!({"id": a.number, "ip": a.ip, "alias": a.alias, "port": a.port, "notes": a.notes,

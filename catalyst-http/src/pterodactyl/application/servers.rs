@@ -11,13 +11,13 @@ use axum::routing::{delete, get, patch, post};
 use catalyst_core::ErrorKind;
 use catalyst_core::id::{NodeId, TemplateId, UserId};
 use catalyst_core::lifecycle::ServerState;
-use catalyst_core::model::{Allocation, Deploy, Limits, MAX_ALLOCATIONS, Server, Template};
+use catalyst_core::model::{Allocation, Deploy, Limits, MAX_ALLOCATIONS, Node, Server, Template, User};
 use catalyst_core::permission::Principal;
 use catalyst_core::ports::Lookup;
 use catalyst_runtime::control::{NewServer, ServerPatch};
 use serde_json::{Value, json};
 
-use super::catalog::nest_of;
+use super::catalog::{self, nest_of};
 use crate::AppState;
 use crate::pterodactyl::{
     Caller, Input, ListQuery, Num, PResult, Params, created, feature_limits_view, item, limits_view, list, no_content,
@@ -38,19 +38,31 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/application/servers/{id}/startup", patch(startup))
 }
 
-/// The integer ids a server view names, read once per page.
+/// What `?include=` may ask of a server.
+const INCLUDES: [&str; 7] = ["allocations", "user", "node", "location", "egg", "nest", "variables"];
+
+/// The records a server view names, read once per page, and the includes asked for.
 #[derive(Default)]
 struct Numbers {
-    users: HashMap<UserId, u64>,
-    nodes: HashMap<NodeId, u64>,
+    users: HashMap<UserId, User>,
+    nodes: HashMap<NodeId, Node>,
     templates: HashMap<TemplateId, (Template, u64)>,
+    includes: Vec<&'static str>,
 }
 
 impl Numbers {
+    fn including(q: &ListQuery) -> Self {
+        Numbers { includes: INCLUDES.into_iter().filter(|i| q.includes(i)).collect(), ..Default::default() }
+    }
+
     /// One server's view.
     async fn one(s: &AppState, who: &Principal, server: &Server) -> PResult<Value> {
+        Numbers::default().single(s, who, server).await
+    }
+
+    async fn single(mut self, s: &AppState, who: &Principal, server: &Server) -> PResult<Value> {
         let held = s.catalyst.allocations_held(who, &[server.id]).await?;
-        Numbers::default().view(s, who, server, &held).await
+        self.view(s, who, server, &held).await
     }
 
     async fn view(
@@ -62,16 +74,69 @@ impl Numbers {
     ) -> PResult<Value> {
         let c = &s.catalyst;
         if let std::collections::hash_map::Entry::Vacant(e) = self.users.entry(server.owner_id) {
-            e.insert(c.get_user(who, server.owner_id).await?.number);
+            e.insert(c.get_user(who, server.owner_id).await?);
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.nodes.entry(server.node_id) {
-            e.insert(c.get_node(who, server.node_id).await?.number);
+            e.insert(c.get_node(who, server.node_id).await?);
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.templates.entry(server.template_id) {
             let t = c.get_template(who, server.template_id).await?;
             let nest = nest_of(s, who, &t).await?;
             e.insert((t, nest));
         }
+        let mut view = self.attributes(server, held);
+        if !self.includes.is_empty() {
+            view["attributes"]["relationships"] = self.relationships(s, who, server, held).await?;
+        }
+        Ok(view)
+    }
+
+    /// `attributes.relationships` for the includes asked for.
+    async fn relationships(
+        &self,
+        s: &AppState,
+        who: &Principal,
+        server: &Server,
+        held: &[catalyst_core::model::NodeAllocation],
+    ) -> PResult<Value> {
+        let node = &self.nodes[&server.node_id];
+        let (template, nest) = &self.templates[&server.template_id];
+        let mut out = serde_json::Map::new();
+        for include in &self.includes {
+            let v = match *include {
+                "allocations" => {
+                    let mine = held.iter().filter(|a| a.server_id == Some(server.id)).map(catalog::allocation_view);
+                    json!({"object": "list", "data": mine.collect::<Vec<_>>()})
+                }
+                "user" => super::users::user_view(&self.users[&server.owner_id]),
+                "node" => catalog::node_view(s, who, node).await?,
+                "location" => catalog::location_view(&s.catalyst.get_location(who, node.location_id).await?),
+                "egg" => catalog::egg_view(*nest, template, false),
+                "nest" => catalog::nest_view(&catalog::one_nest(s, who, *nest).await?),
+                _ => {
+                    let data: Vec<Value> = template
+                        .variables
+                        .iter()
+                        .map(|v| {
+                            let value = server.variables.get(&v.name).or(v.default.as_ref());
+                            item(
+                                "server_variable",
+                                json!({"name": v.label, "description": v.description, "env_variable": v.name,
+                                       "default_value": v.default.clone().unwrap_or_default(), "server_value": value,
+                                       "user_viewable": v.user_viewable, "user_editable": v.user_editable,
+                                       "rules": v.rules.joined()}),
+                            )
+                        })
+                        .collect();
+                    json!({"object": "list", "data": data})
+                }
+            };
+            out.insert((*include).to_string(), v);
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn attributes(&self, server: &Server, held: &[catalyst_core::model::NodeAllocation]) -> Value {
         let primary = server.primary_allocation();
         let allocation = held
             .iter()
@@ -86,7 +151,7 @@ impl Numbers {
         environment.insert("P_SERVER_UUID".into(), json!(server.id));
         environment.insert("P_SERVER_ALLOCATION_LIMIT".into(), json!(l.allocations));
         environment.insert("STARTUP".into(), json!(startup));
-        Ok(item(
+        item(
             "server",
             json!({
                 "id": server.number, "external_id": server.external_id, "uuid": server.id,
@@ -94,14 +159,14 @@ impl Numbers {
                 "status": status(server.state), "suspended": server.suspended(),
                 "limits": limits_view(l),
                 "feature_limits": feature_limits_view(l),
-                "user": self.users[&server.owner_id], "node": self.nodes[&server.node_id],
+                "user": self.users[&server.owner_id].number, "node": self.nodes[&server.node_id].number,
                 "allocation": allocation.map(|a| a.number), "nest": nest, "egg": template.number,
                 "container": {"startup_command": startup, "image": image,
                               "installed": u8::from(!matches!(server.state, ServerState::Installing | ServerState::InstallFailed)),
                               "environment": environment},
                 "created_at": time(server.created_at), "updated_at": time(server.updated_at),
             }),
-        ))
+        )
     }
 }
 
@@ -111,7 +176,7 @@ async fn list_servers(
     Params(q): Params<ListQuery>,
 ) -> PResult<Json<Value>> {
     let (page, held) = s.catalyst.list_servers_held(&who, q.page()?).await?;
-    let mut numbers = Numbers::default();
+    let mut numbers = Numbers::including(&q);
     let mut data = Vec::with_capacity(page.items.len());
     for server in &page.items {
         data.push(numbers.view(&s, &who, server, &held).await?);
@@ -119,18 +184,25 @@ async fn list_servers(
     Ok(Json(list(&q, "/api/application/servers", data, page.total)?))
 }
 
-async fn get_server(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Json<Value>> {
+async fn get_server(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Num(id): Num<u64>,
+    Params(q): Params<ListQuery>,
+) -> PResult<Json<Value>> {
     let server = s.catalyst.find_server(&who, Lookup::Number(id)).await?;
-    Ok(Json(Numbers::one(&s, &who, &server).await?))
+    Ok(Json(Numbers::including(&q).single(&s, &who, &server).await?))
 }
 
+/// WHMCS reads the server's address with `?include=allocations` here.
 async fn by_external(
     State(s): State<AppState>,
     Caller(who): Caller,
     axum::extract::Path(external): axum::extract::Path<String>,
+    Params(q): Params<ListQuery>,
 ) -> PResult<Json<Value>> {
     let server = s.catalyst.find_server(&who, Lookup::External(&external)).await?;
-    Ok(Json(Numbers::one(&s, &who, &server).await?))
+    Ok(Json(Numbers::including(&q).single(&s, &who, &server).await?))
 }
 
 #[derive(serde::Deserialize)]
