@@ -99,7 +99,8 @@ pub fn check_backup_room(limits: &crate::model::Limits, existing: &[Backup]) -> 
     }
     let bytes: u64 = kept.iter().map(|b| b.size_bytes).sum();
     let allowed_mb = limits.backup_mb.unwrap_or(limits.disk_mb);
-    if bytes >= allowed_mb.saturating_mul(1 << 20) {
+    // No disk limit and no backup budget: only the count limits backups.
+    if allowed_mb > 0 && bytes >= allowed_mb.saturating_mul(1 << 20) {
         return Err(crate::Error::new(
             crate::ErrorKind::QuotaExceeded,
             format!(

@@ -74,8 +74,8 @@ impl Server {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Memory in MiB.
-    #[schema(minimum = 16, maximum = 1048576)]
+    /// Memory in MiB (0 = unlimited, else at least 16).
+    #[schema(maximum = 1048576)]
     pub memory_mb: u64,
     /// Swap in MiB on top of memory (0 = none).
     #[serde(default)]
@@ -85,8 +85,8 @@ pub struct Limits {
     #[serde(default)]
     #[schema(maximum = 102400)]
     pub cpu_percent: u32,
-    /// Disk in MiB.
-    #[schema(minimum = 16, maximum = 1073741824)]
+    /// Disk in MiB (0 = unlimited, else at least 16).
+    #[schema(maximum = 1073741824)]
     pub disk_mb: u64,
     /// Block-IO weight 10..=1000.
     #[serde(default = "default_io_weight")]

@@ -349,3 +349,47 @@ async fn keys_without_the_scope_and_customers_get_pterodactyls_errors() {
     let (s, _) = call(&api, &alice, Method::GET, "/api/application/users/1", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn memory_and_disk_zero_are_unlimited_as_in_pterodactyl() {
+    let api = Api::new().await;
+    let (node, template) = api.world().await;
+    let (bob, _) = api.user("bob").await;
+    let body = json!({"name": "big", "owner_id": bob, "node_id": node, "template_id": template,
+                      "limits": {"memory_mb": 0, "disk_mb": 0}, "allocations": [{"ip": "0.0.0.0", "port": 25570}]});
+    let server = api.ok(Method::POST, "/api/servers", &api.admin, Some(body)).await;
+    let id = server["id"].as_str().expect("id");
+    api.wait_state(id, &api.admin, "stopped").await;
+    let key = key(&api, BILLING).await;
+    let number = server["number"].as_u64().expect("number");
+    let (_, view) = call(&api, &key, Method::GET, &format!("/api/application/servers/{number}"), None).await;
+    assert_eq!(
+        (&view["attributes"]["limits"]["memory"], &view["attributes"]["limits"]["disk"]),
+        (&json!(0), &json!(0))
+    );
+    // Backups are bounded by their count only.
+    api.ok(Method::POST, &format!("/api/servers/{id}/backups"), &api.admin, Some(json!({}))).await;
+    let build = json!({"allocation": view["attributes"]["allocation"], "memory": 0, "disk": 0, "swap": -1, "io": 500,
+                       "cpu": 0, "feature_limits": {"databases": 0, "allocations": 1, "backups": 1}});
+    let (s, v) =
+        call(&api, &key, Method::PATCH, &format!("/api/application/servers/{number}/build"), Some(build)).await;
+    assert_eq!((s, &v["attributes"]["limits"]["memory"]), (StatusCode::OK, &json!(0)), "{v}");
+    let (s, v) = call(
+        &api,
+        &key,
+        Method::PATCH,
+        &format!("/api/application/servers/{number}/build"),
+        Some(json!({"allocation": view["attributes"]["allocation"], "memory": -5, "disk": 0})),
+    )
+    .await;
+    assert_eq!((s, error(&v).0), (StatusCode::UNPROCESSABLE_ENTITY, "ValidationException"), "{v}");
+    let (s, v, _) = api
+        .call(
+            Method::PUT,
+            &format!("/api/servers/{id}"),
+            Some(&api.admin),
+            Some(json!({"limits": {"memory_mb": 8, "disk_mb": 0}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "between 0 and 16 MiB is no limit anyone means: {v}");
+}

@@ -27,8 +27,9 @@ pub use catalyst_core::render::BUILTIN_VARIABLES;
 
 fn check_limits(l: &Limits) -> Result<()> {
     let bad = |m: &str| Err(Error::invalid(format!("limits: {m}")));
-    if !(16..=1 << 20).contains(&l.memory_mb) {
-        return bad("memory_mb must be 16..=1048576");
+    // 0 is unlimited, as in Pterodactyl (and counts for nothing in a node's capacity).
+    if l.memory_mb != 0 && !(16..=1 << 20).contains(&l.memory_mb) {
+        return bad("memory_mb must be 0 (unlimited) or 16..=1048576");
     }
     if l.swap_mb > 1 << 20 {
         return bad("swap_mb must be at most 1048576");
@@ -36,8 +37,8 @@ fn check_limits(l: &Limits) -> Result<()> {
     if l.cpu_percent > 100 * 1024 {
         return bad("cpu_percent must be at most 102400");
     }
-    if !(16..=1 << 30).contains(&l.disk_mb) {
-        return bad("disk_mb must be 16..=1073741824");
+    if l.disk_mb != 0 && !(16..=1 << 30).contains(&l.disk_mb) {
+        return bad("disk_mb must be 0 (unlimited) or 16..=1073741824");
     }
     if !(10..=1000).contains(&l.io_weight) {
         return bad("io_weight must be 10..=1000");

@@ -81,13 +81,16 @@ impl Cgroup {
     /// Write limits. Memory and pids must take; CPU and IO weights are best effort (not every
     /// kernel has every knob).
     pub fn apply(&self, l: &Limits) -> Result<()> {
-        let mem = l.memory_mb << 20;
-        let swap = l.swap_mb << 20;
+        let (mem, swap) = (l.memory_mb << 20, l.swap_mb << 20);
+        // Memory 0 is unlimited: `max` on cgroup v2, -1 on v1.
+        let limited = l.memory_mb > 0;
         let fail = |what: &str, e: std::io::Error| Error::internal(format!("cannot set {what}"), e);
         if self.v2 {
             let d = self.dir("");
-            write(&d.join("memory.max"), &mem.to_string()).map_err(|e| fail("memory.max", e))?;
-            let _ = write(&d.join("memory.swap.max"), &swap.to_string());
+            let (max, swap_max) =
+                if limited { (mem.to_string(), swap.to_string()) } else { ("max".to_string(), "max".to_string()) };
+            write(&d.join("memory.max"), &max).map_err(|e| fail("memory.max", e))?;
+            let _ = write(&d.join("memory.swap.max"), &swap_max);
             write(&d.join("pids.max"), &l.pids.to_string()).map_err(|e| fail("pids.max", e))?;
             let cpu = if l.cpu_percent == 0 {
                 "max 100000".to_string()
@@ -99,11 +102,14 @@ impl Cgroup {
         } else {
             let m = self.dir("memory");
             // memsw must stay >= the memory limit: try both orders.
-            let memsw = (mem + swap).to_string();
-            if write(&m.join("memory.limit_in_bytes"), &mem.to_string()).is_err() {
+            let (limit, memsw) = if limited {
+                (mem.to_string(), (mem + swap).to_string())
+            } else {
+                ("-1".to_string(), "-1".to_string())
+            };
+            if write(&m.join("memory.limit_in_bytes"), &limit).is_err() {
                 let _ = write(&m.join("memory.memsw.limit_in_bytes"), &memsw);
-                write(&m.join("memory.limit_in_bytes"), &mem.to_string())
-                    .map_err(|e| fail("memory.limit_in_bytes", e))?;
+                write(&m.join("memory.limit_in_bytes"), &limit).map_err(|e| fail("memory.limit_in_bytes", e))?;
             }
             let _ = write(&m.join("memory.memsw.limit_in_bytes"), &memsw);
             write(&self.dir("pids").join("pids.max"), &l.pids.to_string()).map_err(|e| fail("pids.max", e))?;

@@ -262,8 +262,8 @@ fn int(map: &BTreeMap<String, Value>, key: &str) -> PResult<Option<i64>> {
     }
 }
 
-/// Pterodactyl's limits onto Catalyst's: swap −1 (unlimited) is the largest swap Catalyst
-/// allows; memory and disk 0 (unlimited) are refused, since nodes are placed by capacity.
+/// Pterodactyl's limits onto Catalyst's: memory and disk 0 are unlimited in both; swap −1
+/// (unlimited) is the largest swap Catalyst allows.
 pub(super) fn limits(
     limits: &BTreeMap<String, Value>,
     features: &BTreeMap<String, Value>,
@@ -271,11 +271,8 @@ pub(super) fn limits(
 ) -> PResult<Limits> {
     let mut l = base;
     let mib = |key: &str, v: i64| -> PResult<u64> {
-        if v <= 0 {
-            let m = format!("The limits.{key} must be at least 16 (unlimited, 0, is not supported: give MiB).");
-            return Err(catalyst_core::Error::invalid(m).into());
-        }
-        Ok(v as u64)
+        u64::try_from(v)
+            .map_err(|_| catalyst_core::Error::invalid(format!("The limits.{key} must be at least 0.")).into())
     };
     if let Some(v) = int(limits, "memory")? {
         l.memory_mb = mib("memory", v)?;

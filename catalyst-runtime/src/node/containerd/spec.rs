@@ -103,9 +103,13 @@ pub fn build(
     }
     let limits = &spec.limits;
     let memory = limits.memory_mb << 20;
-    let mut memory_json = json!({"limit": memory});
-    if swap_accounting {
-        memory_json["swap"] = json!(memory + (limits.swap_mb << 20));
+    // No limit for 0 (unlimited); swap only bounds something on top of a limit.
+    let mut memory_json = json!({});
+    if memory > 0 {
+        memory_json["limit"] = json!(memory);
+        if swap_accounting {
+            memory_json["swap"] = json!(memory + (limits.swap_mb << 20));
+        }
     }
     let mut resources = json!({
         "devices": [
@@ -201,6 +205,9 @@ mod tests {
         );
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], json!(512u64 << 20));
         assert_eq!(v["linux"]["resources"]["memory"]["swap"], json!(640u64 << 20));
+        let unlimited = ContainerSpec { limits: Limits { memory_mb: 0, ..spec.limits }, ..spec.clone() };
+        let u = build(&unlimited, &unlimited.command, &image, "/catalyst/abc", None, true);
+        assert_eq!(u["linux"]["resources"]["memory"], json!({}), "memory 0 is unlimited: no limit, no swap bound");
         assert_eq!(v["linux"]["resources"]["cpu"]["quota"], json!(150_000));
         assert_eq!(v["linux"]["resources"]["pids"]["limit"], json!(100));
         assert_eq!(v["root"]["readonly"], json!(true));
