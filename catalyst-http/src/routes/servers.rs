@@ -96,10 +96,31 @@ async fn update_server(
     Ok(Json(s.catalyst.update_server(&who, id, patch).await?))
 }
 
+/// `?force=true`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct DeleteQuery {
+    /// Operators: delete even when the node is away (the record turns `deleting`, its
+    /// allocations and external id are released, and the node finishes when it reconnects);
+    /// forcing a `deleting` server drops the record for good.
+    #[serde(default)]
+    force: bool,
+}
+
 /// Delete a server (`server.delete`): the node kills and removes it, then the record goes.
-#[utoipa::path(delete, path = "/api/servers/{id}", tag = "servers", params(("id" = ServerId, Path)), responses((status = 204, description = "Deleted")))]
-async fn delete_server(State(s): State<AppState>, Auth(who): Auth, Ids(id): Ids<ServerId>) -> ApiResult<StatusCode> {
-    s.catalyst.delete_server(&who, id).await?;
+#[utoipa::path(delete, path = "/api/servers/{id}", tag = "servers", params(("id" = ServerId, Path), DeleteQuery), responses((status = 204, description = "Deleted")))]
+async fn delete_server(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Ids(id): Ids<ServerId>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    if q.force {
+        s.catalyst.force_delete_server(&who, id).await?;
+    } else {
+        s.catalyst.delete_server(&who, id).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -393,3 +393,81 @@ async fn memory_and_disk_zero_are_unlimited_as_in_pterodactyl() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "between 0 and 16 MiB is no limit anyone means: {v}");
 }
+
+#[tokio::test]
+async fn a_forced_delete_releases_the_server_while_its_node_is_away() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use catalyst_core::clock::SystemClock;
+    use catalyst_core::lifecycle::ServerState;
+    use catalyst_core::testing::FakeRuntime;
+    use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
+
+    let api = Api::new().await;
+    let (node, template) = api.world().await;
+    let (bob, _) = api.user("bob").await;
+    api.ok(
+        Method::POST,
+        &format!("/api/nodes/{node}/allocations"),
+        &api.admin,
+        Some(json!({"ip": "0.0.0.0", "ports": ["27100-27101"]})),
+    )
+    .await;
+    let mut made = Vec::new();
+    for (port, ext) in [(27100, "svc-a"), (27101, "svc-b")] {
+        let body = json!({"name": ext, "owner_id": bob, "node_id": node, "template_id": template, "external_id": ext,
+                          "allocations": [{"ip": "0.0.0.0", "port": port}]});
+        let server = api.ok(Method::POST, "/api/servers", &api.admin, Some(body)).await;
+        api.wait_state(server["id"].as_str().expect("id"), &api.admin, "stopped").await;
+        made.push((server["id"].as_str().expect("id").to_string(), server["number"].as_u64().expect("number")));
+    }
+    let key = key(&api, BILLING).await;
+    let node_id: catalyst_core::id::NodeId = node.parse().expect("node id");
+    api.link.remove_node(node_id);
+
+    // A plain delete needs the node; a forced one does not.
+    let ((a, a_number), (b, _)) = (&made[0], &made[1]);
+    let (s, v) = call(&api, &key, Method::DELETE, &format!("/api/application/servers/{a_number}"), None).await;
+    assert_eq!((s, error(&v).0), (StatusCode::SERVICE_UNAVAILABLE, "DaemonConnectionException"), "{v}");
+    let (s, v) = call(&api, &key, Method::DELETE, &format!("/api/application/servers/{a_number}/force"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let gone = api.ok(Method::GET, &format!("/api/servers/{a}"), &api.admin, None).await;
+    assert_eq!(
+        (&gone["state"], &gone["external_id"], &gone["allocations"]),
+        (&json!("deleting"), &Value::Null, &json!([]))
+    );
+    let pool = api.ok(Method::GET, &format!("/api/nodes/{node}/allocations"), &api.admin, None).await;
+    let port = pool["items"].as_array().expect("pool").iter().find(|x| x["port"] == 27100).cloned().expect("27100");
+    assert!(port["server_id"].is_null(), "the port is free again: {port}");
+    let (s, _) = call(&api, &key, Method::GET, "/api/application/servers/external/svc-a", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the external id is free for the next order");
+    let (_, v, _) = api.call(Method::POST, &format!("/api/servers/{a}/start"), Some(&api.admin), None).await;
+    assert_eq!(v["error"]["code"], "invalid_transition", "a deleting server cannot start: {v}");
+
+    // A customer cannot force; forcing again drops a record whose node is gone.
+    let bob_token = api.login("bob@example.test", "password-123").await;
+    let (s, _, _) = api.call(Method::DELETE, &format!("/api/servers/{b}?force=true"), Some(&bob_token), None).await;
+    assert!(s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND, "{s}");
+    api.call(Method::DELETE, &format!("/api/servers/{b}?force=true"), Some(&api.admin), None).await;
+    let (s, _, _) = api.call(Method::DELETE, &format!("/api/servers/{b}?force=true"), Some(&api.admin), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = api.call(Method::GET, &format!("/api/servers/{b}"), Some(&api.admin), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The node reconnects reporting the server: the deletion finishes there, then the record goes.
+    let inventory = [(a.parse().expect("server id"), ServerState::Stopped)];
+    api.catalyst.reconcile_node(node_id, &inventory).await.expect("reconcile while away");
+    api.ok(Method::GET, &format!("/api/servers/{a}"), &api.admin, None).await;
+    let daemon = NodeDaemon::new(
+        node_id,
+        Arc::new(FakeRuntime::new()),
+        Arc::new(SystemClock),
+        DaemonConfig::new(api.dir.path()),
+    );
+    daemon.spawn_reporters(Duration::from_millis(100), Duration::from_secs(30));
+    api.link.add_node(daemon);
+    api.catalyst.reconcile_node(node_id, &inventory).await.expect("reconcile");
+    let (s, _, _) = api.call(Method::GET, &format!("/api/servers/{a}"), Some(&api.admin), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -65,7 +65,7 @@ fn enforced_constraints_are_declared() {
     let port = property(&doc, "Allocation", "port");
     assert_eq!((&port["minimum"], &port["maximum"]), (&json!(1), &json!(65535)), "{port}");
     let memory = property(&doc, "Limits", "memory_mb");
-    assert_eq!((&memory["minimum"], &memory["maximum"]), (&json!(16), &json!(1_048_576)), "{memory}");
+    assert_eq!((&memory["minimum"], &memory["maximum"]), (&json!(0), &json!(1_048_576)), "{memory}");
     let allocations = property(&doc, "NewServer", "allocations");
     assert_eq!(allocations["maxItems"], 32, "{allocations}");
     let ports = property(&doc, "NewAllocations", "ports");

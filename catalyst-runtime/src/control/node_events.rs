@@ -217,6 +217,11 @@ impl Catalyst {
     ) -> Result<()> {
         for (server_id, state) in inventory {
             match self.inner.store.get_server(*server_id).await {
+                Ok(s) if s.node_id == node && s.state == ServerState::Deleting => {
+                    if let Err(e) = self.finish_deletion(&s).await {
+                        tracing::warn!(%node, %server_id, error = %e, "could not finish a deletion");
+                    }
+                }
                 Ok(s) if s.node_id == node => {
                     self.record_state(*server_id, *state).await?;
                     self.interrupted_backups(*server_id).await?;
@@ -226,6 +231,24 @@ impl Catalyst {
                 }
                 Ok(_) | Err(_) => tracing::warn!(%node, %server_id, "a node reported a server that is not its own"),
             }
+        }
+        // Deleting rows of this node that it no longer has: nothing is left to remove there.
+        let filter = catalyst_core::ports::ServerFilter { node_id: Some(node), ..Default::default() };
+        let (mut offset, mut gone) = (0, Vec::new());
+        loop {
+            let page = self.inner.store.list_servers(&filter, catalyst_core::model::Page::new(offset, 500)).await?;
+            offset += page.items.len() as u64;
+            let unreported = |s: &&catalyst_core::model::Server| {
+                s.state == ServerState::Deleting && !inventory.iter().any(|(id, _)| *id == s.id)
+            };
+            gone.extend(page.items.iter().filter(unreported).map(|s| s.id));
+            if page.items.is_empty() || offset >= page.total {
+                break;
+            }
+        }
+        for id in gone {
+            self.inner.store.delete_server(id).await?;
+            self.publish(DomainEvent::ServerDeleted { server_id: id });
         }
         Ok(())
     }

@@ -476,6 +476,52 @@ impl Catalyst {
         Ok(())
     }
 
+    /// Delete a server even when its node cannot be reached (operators: a global
+    /// `server.delete`). With the node away the record turns `deleting` at once: its
+    /// allocations and external id are released and nothing can start it; the node finishes
+    /// the deletion when it reconnects. Forcing a server that is already `deleting` drops the
+    /// record for good (its node is gone).
+    pub async fn force_delete_server(&self, who: &Principal, id: ServerId) -> Result<()> {
+        let (server, grant) = self.server_with(who, id, Permission::ServerDelete).await?;
+        if !grant.is_global() {
+            return Err(Error::denied("forced deletion is for operators"));
+        }
+        if server.state == ServerState::Deleting {
+            self.inner.store.delete_server(id).await?;
+            self.publish(DomainEvent::ServerDeleted { server_id: id });
+        } else {
+            match self.delete_server(who, id).await {
+                Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
+                    self.modify_server(id, |s| {
+                        s.state = ServerState::Deleting;
+                        s.allocations.clear();
+                        s.external_id = None;
+                        true
+                    })
+                    .await?;
+                }
+                other => return other,
+            }
+        }
+        let details = json!({"forced": true});
+        self.audit(Who::Grant(&grant, who), "server.delete", ("server", Some(id.to_string())), true, details).await;
+        Ok(())
+    }
+
+    /// Finish a deletion the node could not carry out when it was asked (it was away): the
+    /// node removes the server, then the record goes.
+    pub(super) async fn finish_deletion(&self, server: &Server) -> Result<()> {
+        let grant = super::transfers::system_grant();
+        match self.send(&grant, server, NodeRequest::Delete { server_id: server.id }).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.inner.store.delete_server(server.id).await?;
+        self.publish(DomainEvent::ServerDeleted { server_id: server.id });
+        Ok(())
+    }
+
     /// Validate with the table, then let the node execute. Returns the server with the state the
     /// node reports right after the request (the row follows through node events).
     async fn power(&self, who: &Principal, id: ServerId, permission: Permission, event: Event) -> Result<Server> {

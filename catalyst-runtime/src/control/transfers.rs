@@ -355,7 +355,7 @@ impl Catalyst {
     }
 }
 
-fn system_grant() -> Grant {
+pub(super) fn system_grant() -> Grant {
     authorize(&Principal::system(), Permission::ServerTransfer, Scope::Global)
         .expect("the system holds every permission")
 }

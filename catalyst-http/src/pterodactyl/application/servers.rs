@@ -29,7 +29,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/application/servers", get(list_servers).post(create_server))
         .route("/api/application/servers/external/{external}", get(by_external))
         .route("/api/application/servers/{id}", get(get_server).delete(delete_server))
-        .route("/api/application/servers/{id}/force", delete(delete_server))
+        .route("/api/application/servers/{id}/force", delete(force_delete_server))
         .route("/api/application/servers/{id}/suspend", post(suspend))
         .route("/api/application/servers/{id}/unsuspend", post(unsuspend))
         .route("/api/application/servers/{id}/reinstall", post(reinstall))
@@ -445,6 +445,13 @@ async fn reinstall(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<
 async fn delete_server(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
     let server = server_id(&s, &who, id).await?;
     s.catalyst.delete_server(&who, server.id).await?;
+    Ok(no_content())
+}
+
+/// Deleted even when its node is away: the node finishes when it reconnects.
+async fn force_delete_server(State(s): State<AppState>, Caller(who): Caller, Num(id): Num<u64>) -> PResult<Response> {
+    let server = server_id(&s, &who, id).await?;
+    s.catalyst.force_delete_server(&who, server.id).await?;
     Ok(no_content())
 }
 
