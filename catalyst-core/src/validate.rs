@@ -40,13 +40,15 @@ pub fn email(value: &str) -> Result<String> {
     if ok { Ok(v) } else { Err(Error::invalid(format!("email {value:?} is not a valid address"))) }
 }
 
-/// A username: 3-32 of `[a-zA-Z0-9_.-]`.
+/// A username: 3-191 of `[a-zA-Z0-9_.@+-]` (191 and `@` as in Pterodactyl: Blesta uses the
+/// customer's e-mail address as the username).
 pub fn username(value: &str) -> Result<String> {
-    let ok = (3..=32).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let ok =
+        (3..=191).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-@+".contains(c));
     if ok {
         Ok(value.to_string())
     } else {
-        Err(Error::invalid("username must be 3-32 characters of letters, digits, '_', '.', '-'"))
+        Err(Error::invalid("username must be 3-191 characters of letters, digits, '_', '.', '-', '@', '+'"))
     }
 }
 
@@ -88,6 +90,9 @@ mod tests {
         assert_eq!(name("name", " ok ", 10).ok().as_deref(), Some("ok"));
         assert!(username("ab").is_err());
         assert!(username("a b c").is_err());
+        assert!(username("<script>").is_err());
+        assert!(username(&"a".repeat(192)).is_err());
+        assert_eq!(username("client+7@example.test").ok().as_deref(), Some("client+7@example.test"), "Blesta");
         assert!(password("short").is_err());
     }
 }

@@ -137,6 +137,8 @@ pub(crate) struct ListQuery {
     pub filter_external_id: Option<String>,
     #[serde(rename = "filter[uuid]")]
     pub filter_uuid: Option<String>,
+    #[serde(rename = "filter[username]")]
+    pub filter_username: Option<String>,
 }
 
 /// The most items a page holds.

@@ -33,6 +33,8 @@ pub trait UserStore: Send + Sync {
     async fn get_user(&self, id: UserId) -> Result<User>;
     /// A user by (lower-cased) email.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// A user by username, matched exactly.
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>>;
     /// A user by number or external id.
     async fn find_user(&self, key: Lookup<'_>) -> Result<Option<User>>;
     /// Users ordered by creation time.

@@ -119,6 +119,10 @@ impl UserStore for MemoryStore {
         Ok(self.lock().users.values().find(|u| u.email == email).cloned())
     }
 
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        Ok(self.lock().users.values().find(|u| u.username == username).cloned())
+    }
+
     async fn find_user(&self, key: Lookup<'_>) -> Result<Option<User>> {
         let s = self.lock();
         Ok(s.users.values().find(|u| matches_key(key, u.number, &u.external_id)).cloned())

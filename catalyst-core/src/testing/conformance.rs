@@ -305,6 +305,9 @@ pub async fn users(store: &dyn Store) -> crate::Result<()> {
     assert_eq!(kind(store.get_user(UserId::new()).await), ErrorKind::NotFound);
     assert_eq!(store.find_user_by_email(&alice.email).await.context("find")?.map(|u| u.id), Some(alice.id));
     assert!(store.find_user_by_email("nobody@example.test").await.context("find")?.is_none());
+    let by_name = store.find_user_by_username(&alice.username).await.context("by username")?;
+    assert_eq!(by_name.map(|u| u.id), Some(alice.id));
+    assert!(store.find_user_by_username(&alice.username[..2]).await.context("prefix")?.is_none(), "exact");
 
     // Compare-and-swap: exactly one of two writers holding version 0 wins.
     let mut a = alice.clone();

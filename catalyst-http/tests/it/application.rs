@@ -88,6 +88,15 @@ async fn a_billing_module_provisions_suspends_and_terminates() {
     assert_eq!(none["meta"]["pagination"]["total"], 0, "exact, not a substring: {none}");
     let (_, ext) = call(&api, &key, Method::GET, "/api/application/users/external/whmcs-7", None).await;
     assert_eq!(ext["attributes"]["id"].as_u64(), Some(user_id));
+    let (_, named) = call(&api, &key, Method::GET, "/api/application/users?filter[username]=k3v9x2mq", None).await;
+    assert_eq!(named["data"][0]["attributes"]["id"].as_u64(), Some(user_id), "{named}");
+    let (_, none) = call(&api, &key, Method::GET, "/api/application/users?filter[username]=k3v9", None).await;
+    assert_eq!(none["meta"]["pagination"]["total"], 0, "exact: {none}");
+    // Blesta sends the e-mail address as the username.
+    let blesta = json!({"username": "bl+9@example.test", "email": "bl+9@example.test", "first_name": "B",
+                        "last_name": "L", "external_id": "bl-9"});
+    let (s, v) = call(&api, &key, Method::POST, "/api/application/users", Some(blesta)).await;
+    assert_eq!((s, &v["attributes"]["username"]), (StatusCode::CREATED, &json!("bl+9@example.test")), "{v}");
 
     // The egg with its variables, through any nest id.
     let (_, nests) = call(&api, &key, Method::GET, "/api/application/nests", None).await;

@@ -21,7 +21,7 @@ pub struct RegisterInput {
     #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
     pub email: String,
     /// Display name.
-    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
+    #[schema(min_length = 3, max_length = 191, pattern = r"^[A-Za-z0-9_.@+-]{3,191}$")]
     pub username: String,
     /// Password, 8 characters or more.
     #[schema(min_length = 8, max_length = 1024)]
@@ -46,7 +46,7 @@ pub struct NewUser {
     #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
     pub email: String,
     /// Display name.
-    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
+    #[schema(min_length = 3, max_length = 191, pattern = r"^[A-Za-z0-9_.@+-]{3,191}$")]
     pub username: String,
     /// Password, 8 characters or more.
     #[schema(min_length = 8, max_length = 1024)]
@@ -147,7 +147,7 @@ pub struct UserPatch {
     pub email: Option<String>,
     /// New display name.
     #[serde(default)]
-    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
+    #[schema(min_length = 3, max_length = 191, pattern = r"^[A-Za-z0-9_.@+-]{3,191}$")]
     pub username: Option<String>,
     /// New role list.
     #[serde(default)]

@@ -21,6 +21,12 @@ impl Catalyst {
         self.inner.store.find_user_by_email(&email.trim().to_lowercase()).await
     }
 
+    /// A user by username, matched exactly (`admin.users`).
+    pub async fn find_user_by_username(&self, who: &Principal, username: &str) -> Result<Option<User>> {
+        authorize(who, Permission::AdminUsers, Scope::Global)?;
+        self.inner.store.find_user_by_username(username.trim()).await
+    }
+
     /// A server by number or external id, as [`Catalyst::get_server`] shows it (`server.read`;
     /// one the caller cannot see is `not_found`).
     pub async fn find_server(&self, who: &Principal, key: Lookup<'_>) -> Result<Server> {

@@ -35,7 +35,7 @@ pub(super) fn user_view(u: &User) -> Value {
     )
 }
 
-/// `filter[email]` and `filter[external_id]` match exactly (Pterodactyl's substring match puts
+/// `filter[email]`, `filter[username]` and `filter[external_id]` match exactly (Pterodactyl's substring match puts
 /// servers on the wrong account: pterodactyl/whmcs#151).
 async fn list_users(
     State(s): State<AppState>,
@@ -47,6 +47,8 @@ async fn list_users(
         Some(s.catalyst.find_user_by_email(&who, email).await?)
     } else if let Some(ext) = &q.filter_external_id {
         Some(found(s.catalyst.find_user(&who, Lookup::External(ext)).await)?)
+    } else if let Some(username) = &q.filter_username {
+        Some(s.catalyst.find_user_by_username(&who, username).await?)
     } else if let Some(uuid) = &q.filter_uuid {
         match uuid.parse() {
             Ok(id) => Some(found(s.catalyst.get_user(&who, id).await)?),

@@ -94,6 +94,14 @@ macro_rules! sql_users {
                 with_roles_one(&self.pool, row.map_err(db_err)?).await
             }
 
+            async fn find_user_by_username(&self, username: &str) -> Result<Option<User>> {
+                let row = sqlx::query_as("SELECT * FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await;
+                with_roles_one(&self.pool, row.map_err(db_err)?).await
+            }
+
             async fn list_users(&self, page: Page) -> Result<Paged<User>> {
                 let rows = select_page::<UserRow>(&self.pool, "users", everything, "created_at, id", page).await?;
                 Ok(Paged { items: with_roles(&self.pool, rows.items).await?, total: rows.total })
