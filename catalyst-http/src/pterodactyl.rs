@@ -20,12 +20,36 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::extract::Auth;
 
+/// One route of a dialect, as its OpenAPI document lists it.
+pub(crate) struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub status: u16,
+    pub summary: &'static str,
+}
+
+/// A module's routes from one table: its `router()` and its `ROUTES` for the dialect's
+/// OpenAPI document, which therefore cannot drift apart.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path, $status:literal, $summary:literal;)*) => {
+        pub(super) fn router() -> axum::Router<crate::AppState> {
+            axum::Router::new()$(.route($path, axum::routing::$method($handler)))*
+        }
+
+        pub(super) const ROUTES: &[crate::pterodactyl::Route] = &[$(crate::pterodactyl::Route {
+            method: stringify!($method), path: $path, status: $status, summary: $summary,
+        }),*];
+    };
+}
+pub(crate) use routes;
+
 mod application;
 mod client;
+mod openapi;
 
-/// Every route of both dialects.
+/// Every route of both dialects, and their OpenAPI documents.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().merge(application::router()).merge(client::router())
+    Router::new().merge(application::router()).merge(client::router()).merge(openapi::router())
 }
 
 /// An error in Pterodactyl's shape.

@@ -12,3 +12,8 @@ mod users;
 pub(super) fn router() -> Router<AppState> {
     Router::new().merge(users::router()).merge(servers::router()).merge(catalog::router())
 }
+
+/// Every route, for the OpenAPI document.
+pub(super) fn routes() -> impl Iterator<Item = &'static super::Route> {
+    users::ROUTES.iter().chain(servers::ROUTES).chain(catalog::ROUTES)
+}

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::http::request::Parts;
-use axum::routing::get;
 use catalyst_core::Error;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{NodeAllocation, Server};
@@ -25,12 +24,12 @@ mod files;
 mod servers;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/client", get(list_servers))
-        .merge(account::router())
-        .merge(servers::router())
-        .merge(files::router())
-        .merge(backups::router())
+    Router::new().merge(account::router()).merge(servers::router()).merge(files::router()).merge(backups::router())
+}
+
+/// Every route, for the OpenAPI document.
+pub(super) fn routes() -> impl Iterator<Item = &'static super::Route> {
+    account::ROUTES.iter().chain(servers::ROUTES).chain(files::ROUTES).chain(backups::ROUTES)
 }
 
 /// The caller and the server the path's `{server}` names (its 8-character identifier or
@@ -96,7 +95,7 @@ async fn server_view(s: &AppState, who: &Principal, server: &Server, held: &[Nod
 }
 
 /// `GET /api/client`: the servers the caller owns or shares, whatever else they may see.
-async fn list_servers(
+pub(super) async fn list_servers(
     State(s): State<AppState>,
     Caller(who): Caller,
     Params(q): Params<ListQuery>,

@@ -58,8 +58,8 @@ fn property<'a>(doc: &'a Value, schema: &str, field: &str) -> &'a Value {
 fn enforced_constraints_are_declared() {
     let doc = document();
     let username = property(&doc, "RegisterInput", "username");
-    assert_eq!((&username["minLength"], &username["maxLength"]), (&json!(3), &json!(32)), "{username}");
-    assert!(username["pattern"].as_str().is_some_and(|p| p.contains("A-Za-z0-9_.-")), "{username}");
+    assert_eq!((&username["minLength"], &username["maxLength"]), (&json!(3), &json!(191)), "{username}");
+    assert!(username["pattern"].as_str().is_some_and(|p| p.contains("A-Za-z0-9_.@+-")), "{username}");
     assert_eq!(property(&doc, "RegisterInput", "password")["minLength"], 8);
     assert_eq!(property(&doc, "RegisterInput", "email")["maxLength"], 254);
     let port = property(&doc, "Allocation", "port");
@@ -78,4 +78,36 @@ fn enforced_constraints_are_declared() {
     assert_eq!(property(&doc, "CommandInput", "command")["maxLength"], 4096);
     assert_eq!(property(&doc, "NewApiKey", "rate_window_secs")["maximum"], 86_400);
     assert_eq!(property(&doc, "NewNode", "overallocate_percent")["maximum"], 1000);
+}
+
+/// The Pterodactyl dialects have documents of their own, and every operation they list is a
+/// route the router answers (with Pterodactyl's error shape, never the "route not found" body).
+#[tokio::test]
+async fn the_pterodactyl_dialects_document_every_route_they_serve() {
+    use axum::http::{Method, StatusCode};
+
+    let api = super::api::Api::new().await;
+    for (doc_path, at_least) in [("/api/application/openapi.json", 28), ("/api/client/openapi.json", 26)] {
+        let (s, doc, _) = api.call(Method::GET, doc_path, None, None).await;
+        assert_eq!(s, StatusCode::OK, "{doc_path} needs no credential");
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut operations = 0;
+        for (path, methods) in paths {
+            assert!(path.starts_with(doc_path.trim_end_matches("/openapi.json")), "{path} in {doc_path}");
+            for (method, op) in methods.as_object().expect("methods") {
+                operations += 1;
+                assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path}");
+                let concrete =
+                    path.replace("{server}", "deadbeef").replace("{identifier}", "x").replace(['{', '}'], "");
+                let method: Method = method.to_uppercase().parse().expect("method");
+                let (s, v, _) = api.call(method.clone(), &concrete, Some(&api.admin), Some(json!({}))).await;
+                assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {v}");
+                assert!(
+                    v["error"]["message"] != "route not found",
+                    "{method} {path} is documented but not routed: {v}"
+                );
+            }
+        }
+        assert!(operations >= at_least, "{doc_path}: {operations} operations");
+    }
 }

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
 use catalyst_core::Error;
 use catalyst_core::model::{Node, NodeAllocation, Page, Template};
 use catalyst_core::permission::Principal;
@@ -15,18 +13,17 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::pterodactyl::{Caller, ListQuery, Num, PResult, Params, item, list, time};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/application/nests", get(list_nests))
-        .route("/api/application/nests/{nest}", get(get_nest))
-        .route("/api/application/nests/{nest}/eggs", get(list_eggs))
-        .route("/api/application/nests/{nest}/eggs/{egg}", get(get_egg))
-        .route("/api/application/locations", get(list_locations))
-        .route("/api/application/locations/{id}", get(get_location))
-        .route("/api/application/nodes", get(list_nodes))
-        .route("/api/application/nodes/deployable", get(deployable))
-        .route("/api/application/nodes/{id}", get(get_node))
-        .route("/api/application/nodes/{id}/allocations", get(list_allocations))
+crate::pterodactyl::routes! {
+    get "/api/application/nests" => list_nests, 200, "Nests: templates grouped by their group";
+    get "/api/application/nests/{nest}" => get_nest, 200, "One nest";
+    get "/api/application/nests/{nest}/eggs" => list_eggs, 200, "A nest's eggs (`include=variables`)";
+    get "/api/application/nests/{nest}/eggs/{egg}" => get_egg, 200, "One egg (`include=variables`)";
+    get "/api/application/locations" => list_locations, 200, "Locations";
+    get "/api/application/locations/{id}" => get_location, 200, "One location";
+    get "/api/application/nodes" => list_nodes, 200, "Nodes (`include=allocations,location`)";
+    get "/api/application/nodes/deployable" => deployable, 200, "Nodes with room for `memory` and `disk` MiB in `location_ids[]`";
+    get "/api/application/nodes/{id}" => get_node, 200, "One node (`include=allocations,location`)";
+    get "/api/application/nodes/{id}/allocations" => list_allocations, 200, "A node's allocation pool";
 }
 
 /// A nest: the templates of one group.

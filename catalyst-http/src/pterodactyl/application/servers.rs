@@ -4,10 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{delete, get, patch, post};
 use catalyst_core::ErrorKind;
 use catalyst_core::id::{NodeId, TemplateId, UserId};
 use catalyst_core::lifecycle::ServerState;
@@ -24,18 +22,19 @@ use crate::pterodactyl::{
     status, time,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/application/servers", get(list_servers).post(create_server))
-        .route("/api/application/servers/external/{external}", get(by_external))
-        .route("/api/application/servers/{id}", get(get_server).delete(delete_server))
-        .route("/api/application/servers/{id}/force", delete(force_delete_server))
-        .route("/api/application/servers/{id}/suspend", post(suspend))
-        .route("/api/application/servers/{id}/unsuspend", post(unsuspend))
-        .route("/api/application/servers/{id}/reinstall", post(reinstall))
-        .route("/api/application/servers/{id}/details", patch(details))
-        .route("/api/application/servers/{id}/build", patch(build))
-        .route("/api/application/servers/{id}/startup", patch(startup))
+crate::pterodactyl::routes! {
+    get "/api/application/servers" => list_servers, 200, "Servers (`include=allocations,user,node,location,egg,nest,variables`)";
+    post "/api/application/servers" => create_server, 201, "Create a server with `allocation` or `deploy` (400 when no node fits)";
+    get "/api/application/servers/external/{external}" => by_external, 200, "A server by its external id, exactly";
+    get "/api/application/servers/{id}" => get_server, 200, "One server";
+    delete "/api/application/servers/{id}" => delete_server, 204, "Delete a server (its node removes it)";
+    delete "/api/application/servers/{id}/force" => force_delete_server, 204, "Delete a server even while its node is away";
+    post "/api/application/servers/{id}/suspend" => suspend, 204, "Suspend (stop, refuse starts)";
+    post "/api/application/servers/{id}/unsuspend" => unsuspend, 204, "Lift a suspension";
+    post "/api/application/servers/{id}/reinstall" => reinstall, 204, "Run the install script again";
+    patch "/api/application/servers/{id}/details" => details, 200, "Name, owner, external id, description";
+    patch "/api/application/servers/{id}/build" => build, 200, "Limits, feature limits and allocations (nested or flat)";
+    patch "/api/application/servers/{id}/startup" => startup, 200, "Egg, image, startup and environment";
 }
 
 /// What `?include=` may ask of a server.

@@ -1,10 +1,8 @@
 //! `/api/application/users`: list (exact filters), get, by external id, create, update, delete.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
 use catalyst_core::model::User;
 use catalyst_core::ports::Lookup;
 use catalyst_runtime::control::{NewUser, UserPatch};
@@ -15,11 +13,13 @@ use crate::pterodactyl::{
     Caller, Input, ListQuery, Num, PResult, Params, PteroError, created, item, list, no_content, time,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/application/users", get(list_users).post(create_user))
-        .route("/api/application/users/external/{external}", get(by_external))
-        .route("/api/application/users/{id}", get(get_user).patch(update_user).delete(delete_user))
+crate::pterodactyl::routes! {
+    get "/api/application/users" => list_users, 200, "Users (`filter[email|username|external_id|uuid]`, exact)";
+    post "/api/application/users" => create_user, 201, "Create a user (password optional)";
+    get "/api/application/users/external/{external}" => by_external, 200, "A user by external id, exactly";
+    get "/api/application/users/{id}" => get_user, 200, "One user";
+    patch "/api/application/users/{id}" => update_user, 200, "Change a user (password too)";
+    delete "/api/application/users/{id}" => delete_user, 204, "Delete a user without servers";
 }
 
 /// A user as Pterodactyl's `UserTransformer` shows it.

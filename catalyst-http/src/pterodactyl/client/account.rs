@@ -4,10 +4,8 @@
 //! concatenated are the key, as Pterodactyl clients assume.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{delete, get};
 use catalyst_core::Error;
 use catalyst_core::model::{ApiKey, Page};
 use catalyst_core::permission::Permission;
@@ -17,11 +15,11 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::pterodactyl::{Caller, Input, PResult, item, no_content, time};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/client/account", get(account))
-        .route("/api/client/account/api-keys", get(list_keys).post(create_key))
-        .route("/api/client/account/api-keys/{identifier}", delete(delete_key))
+crate::pterodactyl::routes! {
+    get "/api/client/account" => account, 200, "The caller";
+    get "/api/client/account/api-keys" => list_keys, 200, "The caller's client keys";
+    post "/api/client/account/api-keys" => create_key, 200, "A client key: `identifier` + `meta.secret_token` is the key";
+    delete "/api/client/account/api-keys/{identifier}" => delete_key, 204, "Delete one of the caller's keys";
 }
 
 async fn account(State(s): State<AppState>, Caller(who): Caller) -> PResult<Json<Value>> {

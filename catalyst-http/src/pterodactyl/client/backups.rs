@@ -2,11 +2,9 @@
 //! (its limits, locks and storage rules apply).
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use catalyst_core::Error;
 use catalyst_core::id::BackupId;
 use catalyst_core::model::{Backup, BackupStatus};
@@ -16,10 +14,11 @@ use super::Target;
 use crate::AppState;
 use crate::pterodactyl::{PResult, item, no_content, time};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/client/servers/{server}/backups", get(list).post(create))
-        .route("/api/client/servers/{server}/backups/{backup}", get(one).delete(delete))
+crate::pterodactyl::routes! {
+    get "/api/client/servers/{server}/backups" => list, 200, "A server's backups";
+    post "/api/client/servers/{server}/backups" => create, 200, "Start a backup (`{name?}` or no body)";
+    get "/api/client/servers/{server}/backups/{backup}" => one, 200, "One backup";
+    delete "/api/client/servers/{server}/backups/{backup}" => delete, 204, "Delete a backup";
 }
 
 /// A `backup` object.

@@ -3,12 +3,10 @@
 //! every path inside the server).
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body as RawBody;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use catalyst_core::Error;
 use catalyst_core::model::{ArchiveFormat, FileEntry, FileKind, FileOp, FileReply};
 use serde_json::{Value, json};
@@ -17,17 +15,15 @@ use super::Target;
 use crate::AppState;
 use crate::pterodactyl::{Input, PResult, Params, item, no_content, time};
 
-pub(super) fn router() -> Router<AppState> {
-    let at = |p: &str| format!("/api/client/servers/{{server}}/files/{p}");
-    Router::new()
-        .route(&at("list"), get(list))
-        .route(&at("contents"), get(contents))
-        .route(&at("write"), post(write))
-        .route(&at("rename"), put(rename))
-        .route(&at("delete"), post(delete))
-        .route(&at("compress"), post(compress))
-        .route(&at("decompress"), post(decompress))
-        .route(&at("create-folder"), post(create_folder))
+crate::pterodactyl::routes! {
+    get "/api/client/servers/{server}/files/list" => list, 200, "A directory (`?directory=`)";
+    get "/api/client/servers/{server}/files/contents" => contents, 200, "A file's bytes (`?file=`)";
+    post "/api/client/servers/{server}/files/write" => write, 204, "Replace a file with the raw body (`?file=`)";
+    put "/api/client/servers/{server}/files/rename" => rename, 204, "Rename `{root, files: [{from, to}]}`";
+    post "/api/client/servers/{server}/files/delete" => delete, 204, "Delete `{root, files}`";
+    post "/api/client/servers/{server}/files/compress" => compress, 200, "Pack `{root, files}` into a .tar.gz in root";
+    post "/api/client/servers/{server}/files/decompress" => decompress, 204, "Unpack `{root, file}` into root";
+    post "/api/client/servers/{server}/files/create-folder" => create_folder, 204, "Create `{root, name}`";
 }
 
 /// `root` joined with a name given relative to it.

@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::{get, post, put};
 use catalyst_core::Error;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_runtime::control::ServerPatch;
@@ -18,17 +16,17 @@ use super::{Target, one_server};
 use crate::AppState;
 use crate::pterodactyl::{Input, PResult, item, no_content};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/client/servers/{server}", get(details))
-        .route("/api/client/servers/{server}/resources", get(resources))
-        .route("/api/client/servers/{server}/power", post(power))
-        .route("/api/client/servers/{server}/command", post(command))
-        .route("/api/client/servers/{server}/websocket", get(websocket))
-        .route("/api/client/servers/{server}/startup", get(startup))
-        .route("/api/client/servers/{server}/startup/variable", put(set_variable))
-        .route("/api/client/servers/{server}/settings/rename", post(rename))
-        .route("/api/client/servers/{server}/settings/reinstall", post(reinstall))
+crate::pterodactyl::routes! {
+    get "/api/client" => super::list_servers, 200, "The servers the caller owns or shares";
+    get "/api/client/servers/{server}" => details, 200, "One server";
+    get "/api/client/servers/{server}/resources" => resources, 200, "State and latest resource sample";
+    post "/api/client/servers/{server}/power" => power, 204, "`{signal: start|stop|restart|kill}`";
+    post "/api/client/servers/{server}/command" => command, 204, "`{command}` to the console";
+    get "/api/client/servers/{server}/websocket" => websocket, 200, "Credentials for Catalyst's gateway (`/api/ws`), not a Wings socket";
+    get "/api/client/servers/{server}/startup" => startup, 200, "Startup line and the variables the caller may see";
+    put "/api/client/servers/{server}/startup/variable" => set_variable, 200, "Set a variable `{key, value}` (its rules apply)";
+    post "/api/client/servers/{server}/settings/rename" => rename, 204, "`{name, description?}`";
+    post "/api/client/servers/{server}/settings/reinstall" => reinstall, 204, "Run the install script again";
 }
 
 async fn details(State(s): State<AppState>, Target { who, server }: Target) -> PResult<Json<Value>> {
