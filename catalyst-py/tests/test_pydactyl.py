@@ -4,6 +4,7 @@ call must return what py-dactyl expects, with no exception."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -12,16 +13,24 @@ from pydactyl import PterodactylClient
 from pydactyl.exceptions import PterodactylApiError
 
 
+def egg(name: str, done: str) -> dict:
+    """A Pterodactyl egg (PTDL_v2), as hosts export them from their panels."""
+    return {
+        "meta": {"version": "PTDL_v2", "update_url": None}, "name": name, "author": "ops@example.test",
+        "description": "An echo server", "features": None, "docker_images": {"busybox": "busybox"},
+        "file_denylist": [], "startup": f"echo {done}; while read line; do echo \"> $line\"; done",
+        "config": {"files": "{}", "startup": json.dumps({"done": done}), "logs": "{}", "stop": "^C"},
+        "scripts": {"installation": {"script": "", "container": "busybox", "entrypoint": "sh"}},
+        "variables": [{"name": "Greeting", "description": "", "env_variable": "GREETING", "default_value": "hi",
+                       "user_viewable": True, "user_editable": True, "rules": "required|string|max:20",
+                       "field_type": "text"}],
+    }
+
+
 def setup(server: str) -> str:
-    """Two templates in one group, ports in the local node's pool, and an API key."""
-    for name, startup in [("echo", "echo Done; while read line; do echo \"> $line\"; done"),
-                          ("echo-fast", "echo Done fast; while read line; do echo \"> $line\"; done")]:
-        rest(server, "POST", "/api/templates", {
-            "name": name, "group": "Echo", "image": "busybox", "startup": startup,
-            "stop": {"type": "signal", "value": "SIGTERM"}, "done_patterns": [{"type": "substring", "value": "Done"}],
-            "variables": [{"name": "GREETING", "description": "", "default": "hi", "rules": "required|string|max:20",
-                           "user_viewable": True, "user_editable": True}],
-        })
+    """Two imported eggs (one nest), ports in the local node's pool, and an API key."""
+    for name, done in [("echo", "Done"), ("echo-fast", "Done fast")]:
+        rest(server, "POST", "/api/templates/import", egg(name, done))
     node = rest(server, "GET", "/api/nodes")["items"][0]["id"]
     rest(server, "POST", f"/api/nodes/{node}/allocations", {"ip": "127.0.0.1", "ports": ["25801-25802"]})
     scopes = ["admin.users", "server.create", "server.read", "server.update", "server.delete", "server.suspend",
