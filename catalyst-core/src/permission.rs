@@ -239,12 +239,22 @@ pub struct Principal {
     ceiling: Option<PermissionSet>,
     session: Option<crate::id::SessionId>,
     ip: Option<std::net::IpAddr>,
+    /// A console ticket's server: nothing global, and nothing on any other server.
+    confined: Option<ServerId>,
 }
 
 impl Principal {
     /// A user with the union of their roles' permissions.
     pub fn user(user_id: UserId, global: PermissionSet) -> Self {
-        Self { user_id: Some(user_id), actor: ActorRef::User(user_id), global, ceiling: None, session: None, ip: None }
+        Self {
+            user_id: Some(user_id),
+            actor: ActorRef::User(user_id),
+            global,
+            ceiling: None,
+            session: None,
+            ip: None,
+            confined: None,
+        }
     }
 
     /// A user acting through an API key limited to `scopes`.
@@ -256,6 +266,7 @@ impl Principal {
             ceiling: Some(scopes),
             session: None,
             ip: None,
+            confined: None,
         }
     }
 
@@ -268,6 +279,7 @@ impl Principal {
             ceiling: None,
             session: None,
             ip: None,
+            confined: None,
         }
     }
 
@@ -275,6 +287,19 @@ impl Principal {
     pub fn with_session(mut self, session: crate::id::SessionId) -> Self {
         self.session = Some(session);
         self
+    }
+
+    /// The same principal, limited to one server and to `scopes` there (a console ticket):
+    /// it holds nothing globally, and on that server at most what it held before.
+    pub fn confined_to(mut self, server: ServerId, scopes: PermissionSet) -> Self {
+        self.ceiling = Some(self.ceiling.map_or(scopes, |c| c.intersect(scopes)));
+        self.confined = Some(server);
+        self
+    }
+
+    /// The one server a console ticket's principal is bound to.
+    pub fn confined_server(&self) -> Option<ServerId> {
+        self.confined
     }
 
     /// The same principal, calling from `ip` (recorded in audit entries).
@@ -305,6 +330,9 @@ impl Principal {
 
     /// Global permissions, after any API key ceiling.
     pub fn global(&self) -> PermissionSet {
+        if self.confined.is_some() {
+            return PermissionSet::EMPTY;
+        }
         match self.ceiling {
             Some(c) => self.global.intersect(c),
             None => self.global,
@@ -383,6 +411,26 @@ impl Grant {
 /// On a server the caller cannot even read, the error is `not_found`, exactly like a missing
 /// server, so ids cannot be probed.
 pub fn authorize(principal: &Principal, permission: Permission, scope: Scope<'_>) -> Result<Grant> {
+    if let Some(only) = principal.confined {
+        return match scope {
+            Scope::Server(s) if s.server_id == only => {
+                let held = principal.global.union(server_permissions(principal, s));
+                if held.contains(permission) && principal.allowed_by_ceiling(permission) {
+                    Ok(Grant {
+                        permission,
+                        server: Some(only),
+                        actor: principal.actor,
+                        user_id: principal.user_id,
+                        global: false,
+                    })
+                } else {
+                    Err(Error::denied(format!("missing permission {permission} on this server")))
+                }
+            }
+            Scope::Server(_) => Err(Error::not_found("server")),
+            Scope::Global => Err(Error::denied("this credential is for one server's console only")),
+        };
+    }
     let grant = |global| Grant {
         permission,
         server: match scope {
@@ -415,6 +463,9 @@ pub fn authorize(principal: &Principal, permission: Permission, scope: Scope<'_>
 /// Everything `principal` may exercise on one server: its global permissions, ownership and
 /// any subuser grant, all within an API key's ceiling. Nobody may grant more than this.
 pub fn effective_server_permissions(principal: &Principal, server: &ServerAuthz) -> PermissionSet {
+    if principal.confined.is_some_and(|only| only != server.server_id) {
+        return PermissionSet::EMPTY;
+    }
     let held = principal.global.union(server_permissions(principal, server));
     match principal.ceiling {
         Some(c) => held.intersect(c),
@@ -529,6 +580,28 @@ mod tests {
             effective_server_permissions(&Principal::user(owner, PermissionSet::EMPTY), &s)
                 .contains(Permission::FileWrite)
         );
+    }
+
+    #[test]
+    fn a_console_ticket_reaches_one_server_and_nothing_global() {
+        let owner = UserId::new();
+        let (mine, other) = (authz(owner, None), authz(owner, None));
+        let scopes: PermissionSet = [Permission::ServerRead, Permission::ConsoleWrite].into_iter().collect();
+        let ticket = Principal::user(owner, PermissionSet::all()).confined_to(mine.server_id, scopes);
+        let grant = authorize(&ticket, Permission::ConsoleWrite, Scope::Server(&mine)).expect("its server");
+        assert!(!grant.is_global());
+        let kind = |r: Result<Grant>| r.err().map(|e| e.kind());
+        assert_eq!(
+            kind(authorize(&ticket, Permission::ServerRead, Scope::Server(&other))),
+            Some(crate::ErrorKind::NotFound)
+        );
+        assert!(authorize(&ticket, Permission::FileRead, Scope::Server(&mine)).is_err(), "outside its scopes");
+        assert!(authorize(&ticket, Permission::NodeRead, Scope::Global).is_err());
+        assert!(!ticket.holds(Permission::ServerRead), "nothing global, even for an admin's ticket");
+        assert_eq!(effective_server_permissions(&ticket, &other), PermissionSet::EMPTY);
+        let key = Principal::api_key(owner, crate::id::ApiKeyId::new(), PermissionSet::EMPTY, PermissionSet::EMPTY);
+        let narrow = key.confined_to(mine.server_id, scopes);
+        assert!(authorize(&narrow, Permission::ServerRead, Scope::Server(&mine)).is_err(), "never more than the key");
     }
 
     #[test]

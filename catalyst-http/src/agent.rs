@@ -134,6 +134,9 @@ async fn serve(state: AppState, mut socket: WebSocket) {
     let endpoint: Arc<dyn NodeEndpoint> = agent.clone();
     hub.attach(node_id, endpoint.clone());
     tracing::info!(%node_id, "agent connected");
+    // What was decided while the node was away needs the link running: below.
+    let catalyst = state.catalyst.clone();
+    state.catalyst.background().spawn(async move { catalyst.settle_node(node_id, &inventory).await });
     let mut ping = tokio::time::interval(IDLE_TIMEOUT / 3);
     let mut last_heard = tokio::time::Instant::now();
     loop {

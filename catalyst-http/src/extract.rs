@@ -27,10 +27,23 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ip = client_ip(parts);
+        let Credential(credential) = Credential::from_request_parts(parts, state).await?;
+        Ok(Auth(state.catalyst.authenticate(&credential, client_ip(parts)).await?))
+    }
+}
+
+/// The credential the request presents, not yet checked: `x-api-key`, else the
+/// `Authorization: Bearer` token (the one [`Auth`] authenticates).
+#[derive(Debug, Clone)]
+pub struct Credential(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         if let Some(key) = parts.headers.get("x-api-key") {
             let key = key.to_str().map_err(|_| Error::unauthenticated("the API key is invalid"))?;
-            return Ok(Auth(state.catalyst.authenticate(key.trim(), ip).await?));
+            return Ok(Credential(key.trim().to_string()));
         }
         let header =
             parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
@@ -39,9 +52,8 @@ impl FromRequestParts<AppState> for Auth {
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| Error::unauthenticated("the Authorization header must be a Bearer token"))?
-            .trim();
-        Ok(Auth(state.catalyst.authenticate(token, ip).await?))
+            .ok_or_else(|| Error::unauthenticated("the Authorization header must be a Bearer token"))?;
+        Ok(Credential(token.trim().to_string()))
     }
 }
 

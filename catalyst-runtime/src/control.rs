@@ -22,6 +22,7 @@ mod servers;
 mod spec;
 mod tasks;
 mod templates;
+mod tickets;
 mod transfers;
 mod users;
 
@@ -41,6 +42,7 @@ pub use files::{CHUNK, Download, UploadStatus};
 pub use inputs::*;
 pub use metrics::MetricsRetention;
 pub use tasks::MISSED_AFTER;
+pub use tickets::{TICKET_PREFIX, TICKET_TTL};
 
 use self::auth::{AuthConfig, Tokens};
 
@@ -61,6 +63,7 @@ struct Inner {
     cache: cache::ReadCache,
     key_usage: api_keys::KeyUsage,
     latest: metrics::Latest,
+    tickets: tickets::Tickets,
     retention: metrics::MetricsRetention,
     webhooks: crate::webhook::WebhookSender,
     alert_interval: std::time::Duration,
@@ -219,6 +222,7 @@ impl CatalystBuilder {
                 cache: cache::ReadCache::new(self.cache_ttl),
                 key_usage: Default::default(),
                 latest: Default::default(),
+                tickets: Default::default(),
                 retention: self.retention,
                 webhooks: crate::webhook::WebhookSender::new(self.webhooks)?,
                 alert_interval: self.alert_interval,

@@ -1,6 +1,6 @@
 //! `/api/account/api-keys`: keys a signed-in user makes for their own scripts, without
-//! `apikey.create` (Pterodactyl's client keys); server scopes reach only the servers the user
-//! owns or shares.
+//! `apikey.create` (Pterodactyl's client keys); server scopes reach the servers the user may
+//! act on (a customer's own and shared ones).
 
 use axum::Json;
 use axum::extract::State;

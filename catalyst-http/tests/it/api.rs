@@ -98,6 +98,12 @@ impl Api {
 
     /// A location, a node with a daemon over the fake runtime, and a template.
     pub(crate) async fn world(&self) -> (String, String) {
+        let (node, template, _) = self.world_daemon().await;
+        (node, template)
+    }
+
+    /// [`Api::world`], with the node's daemon (to take the node away and bring it back).
+    pub(crate) async fn world_daemon(&self) -> (String, String, NodeDaemon) {
         let loc = self.ok(Method::POST, "/api/locations", &self.admin, Some(json!({"name": "eu"}))).await;
         let node = self
             .ok(Method::POST, "/api/nodes", &self.admin, Some(json!({"name": "n1", "location_id": loc["id"], "fqdn": "n1.example.test", "memory_mb": 8192, "disk_mb": 100000})))
@@ -110,7 +116,7 @@ impl Api {
             DaemonConfig::new(self.dir.path()),
         );
         daemon.spawn_reporters(Duration::from_millis(100), Duration::from_secs(30));
-        self.link.add_node(daemon);
+        self.link.add_node(daemon.clone());
         let template = self
             .ok(
                 Method::POST,
@@ -119,7 +125,7 @@ impl Api {
                 Some(json!({"name": "game", "image": "img", "startup": "./run --port {{SERVER_PORT}}", "stop": {"type": "command", "value": "stop"}, "done_patterns": [{"type": "substring", "value": "Done"}]})),
             )
             .await;
-        (node["id"].as_str().expect("id").to_string(), template["id"].as_str().expect("id").to_string())
+        (node["id"].as_str().expect("id").to_string(), template["id"].as_str().expect("id").to_string(), daemon)
     }
 
     pub(crate) async fn wait_state(&self, server: &str, token: &str, state: &str) {

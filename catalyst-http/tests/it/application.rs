@@ -405,24 +405,13 @@ async fn memory_and_disk_zero_are_unlimited_as_in_pterodactyl() {
 
 #[tokio::test]
 async fn a_forced_delete_releases_the_server_while_its_node_is_away() {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use catalyst_core::clock::SystemClock;
     use catalyst_core::lifecycle::ServerState;
-    use catalyst_core::testing::FakeRuntime;
-    use catalyst_runtime::node::{DaemonConfig, NodeDaemon};
 
     let api = Api::new().await;
-    let (node, template) = api.world().await;
+    let (node, template, daemon) = api.world_daemon().await;
     let (bob, _) = api.user("bob").await;
-    api.ok(
-        Method::POST,
-        &format!("/api/nodes/{node}/allocations"),
-        &api.admin,
-        Some(json!({"ip": "0.0.0.0", "ports": ["27100-27101"]})),
-    )
-    .await;
+    let ports = json!({"ip": "0.0.0.0", "ports": ["27100-27101"]});
+    api.ok(Method::POST, &format!("/api/nodes/{node}/allocations"), &api.admin, Some(ports)).await;
     let mut made = Vec::new();
     for (port, ext) in [(27100, "svc-a"), (27101, "svc-b")] {
         let body = json!({"name": ext, "owner_id": bob, "node_id": node, "template_id": template, "external_id": ext,
@@ -453,9 +442,11 @@ async fn a_forced_delete_releases_the_server_while_its_node_is_away() {
     assert_eq!(s, StatusCode::NOT_FOUND, "the external id is free for the next order");
     let (_, v, _) = api.call(Method::POST, &format!("/api/servers/{a}/start"), Some(&api.admin), None).await;
     assert_eq!(v["error"]["code"], "invalid_transition", "a deleting server cannot start: {v}");
+    let bob_token = api.login("bob@example.test", "password-123").await;
+    let (s, v, _) = api.call(Method::GET, &format!("/api/servers/{a}/files/access"), Some(&bob_token), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "its files are closed to the customer (SFTP too): {v}");
 
     // A customer cannot force; forcing again drops a record whose node is gone.
-    let bob_token = api.login("bob@example.test", "password-123").await;
     let (s, _, _) = api.call(Method::DELETE, &format!("/api/servers/{b}?force=true"), Some(&bob_token), None).await;
     assert!(s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND, "{s}");
     api.call(Method::DELETE, &format!("/api/servers/{b}?force=true"), Some(&api.admin), None).await;
@@ -464,19 +455,44 @@ async fn a_forced_delete_releases_the_server_while_its_node_is_away() {
     let (s, _, _) = api.call(Method::GET, &format!("/api/servers/{b}"), Some(&api.admin), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
-    // The node reconnects reporting the server: the deletion finishes there, then the record goes.
+    // The node reconnects reporting the server: what it reports does not undo the deletion,
+    // and once it takes requests it deletes the server, then the record goes.
     let inventory = [(a.parse().expect("server id"), ServerState::Stopped)];
-    api.catalyst.reconcile_node(node_id, &inventory).await.expect("reconcile while away");
-    api.ok(Method::GET, &format!("/api/servers/{a}"), &api.admin, None).await;
-    let daemon = NodeDaemon::new(
-        node_id,
-        Arc::new(FakeRuntime::new()),
-        Arc::new(SystemClock),
-        DaemonConfig::new(api.dir.path()),
-    );
-    daemon.spawn_reporters(Duration::from_millis(100), Duration::from_secs(30));
-    api.link.add_node(daemon);
     api.catalyst.reconcile_node(node_id, &inventory).await.expect("reconcile");
+    let still = api.ok(Method::GET, &format!("/api/servers/{a}"), &api.admin, None).await;
+    assert_eq!(still["state"], "deleting");
+    api.link.attach(node_id, std::sync::Arc::new(daemon));
+    api.catalyst.settle_node(node_id, &inventory).await;
     let (s, _, _) = api.call(Method::GET, &format!("/api/servers/{a}"), Some(&api.admin), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_suspension_made_while_the_node_was_away_reaches_it_when_it_returns() {
+    use catalyst_core::lifecycle::ServerState;
+
+    let api = Api::new().await;
+    let (node, template, daemon) = api.world_daemon().await;
+    let (bob, bob_token) = api.user("bob").await;
+    let body = json!({"name": "unpaid", "owner_id": bob, "node_id": node, "template_id": template,
+                      "allocations": [{"ip": "0.0.0.0", "port": 25590}]});
+    let server = api.ok(Method::POST, "/api/servers", &api.admin, Some(body)).await;
+    let id = server["id"].as_str().expect("id").to_string();
+    api.wait_state(&id, &api.admin, "stopped").await;
+    let node_id: catalyst_core::id::NodeId = node.parse().expect("node id");
+    api.link.remove_node(node_id);
+    api.ok(Method::POST, &format!("/api/servers/{id}/suspend"), &api.admin, None).await;
+
+    // The node comes back still thinking the server is stopped: the suspension wins.
+    let inventory = [(id.parse().expect("server id"), ServerState::Stopped)];
+    api.catalyst.reconcile_node(node_id, &inventory).await.expect("reconcile");
+    assert_eq!(api.ok(Method::GET, &format!("/api/servers/{id}"), &api.admin, None).await["state"], "suspended");
+    api.link.attach(node_id, std::sync::Arc::new(daemon));
+    api.catalyst.settle_node(node_id, &inventory).await;
+    let (_, v, _) = api.call(Method::POST, &format!("/api/servers/{id}/start"), Some(&bob_token), None).await;
+    assert_eq!(v["error"]["code"], "invalid_transition", "{v}");
+    // The node applied it: lifting it is a transition the node accepts.
+    api.ok(Method::POST, &format!("/api/servers/{id}/unsuspend"), &api.admin, None).await;
+    api.wait_state(&id, &api.admin, "stopped").await;
+    api.ok(Method::POST, &format!("/api/servers/{id}/start"), &bob_token, None).await;
 }

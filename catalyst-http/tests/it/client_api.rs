@@ -84,10 +84,30 @@ async fn a_customer_runs_their_server_with_a_client_key() {
     let (s, _) = call(&api, &key, Method::POST, &format!("{base}/power"), Some(json!({"signal": "kill"}))).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
 
-    // Websocket credentials point at Catalyst's gateway with the caller's own credential.
+    // Websocket credentials: a ticket for Catalyst's gateway, good for this server's console
+    // and power only, never the key itself.
     let (s, ws) = call(&api, &key, Method::GET, &format!("{base}/websocket"), None).await;
-    assert_eq!((s, &ws["data"]["token"]), (StatusCode::OK, &json!(key)), "{ws}");
+    assert_eq!(s, StatusCode::OK, "{ws}");
     assert!(ws["data"]["socket"].as_str().is_some_and(|u| u.ends_with("/api/ws")), "{ws}");
+    let ticket = ws["data"]["token"].as_str().expect("token").to_string();
+    assert!(ticket.starts_with("catalyst-ticket.") && !ticket.contains(&key), "{ticket}");
+    api.ok(Method::GET, &format!("/api/servers/{id}"), &ticket, None).await;
+    api.ok(Method::POST, &format!("/api/servers/{id}/start"), &ticket, None).await;
+    api.wait_state(&id, &bob_token, "running").await;
+    api.ok(Method::POST, &format!("/api/servers/{id}/command"), &ticket, Some(json!({"command": "list"}))).await;
+    let other = server_for(&api, &bob, &node, &template, 25567).await;
+    for (method, path, body) in [
+        (Method::GET, format!("/api/servers/{other}"), None),
+        (Method::GET, "/api/servers".to_string(), None),
+        (Method::GET, format!("/api/servers/{id}/files"), None),
+        (Method::POST, format!("/api/servers/{id}/backups"), Some(json!({}))),
+        (Method::POST, "/api/account/api-keys".to_string(), Some(json!({"name": "k", "scopes": ["server.read"]}))),
+        (Method::GET, format!("{base}/websocket"), None),
+    ] {
+        let (s, v, _) = api.call(method.clone(), &path, Some(&ticket), body).await;
+        let lists_its_own = path == "/api/servers" && v["total"] == 1 && v["items"][0]["id"] == json!(id);
+        assert!(lists_its_own || s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN, "{method} {path}: {s} {v}");
+    }
 
     // Files: write, read, list, rename, compress, delete.
     let (s, _, _) = api
@@ -138,6 +158,13 @@ async fn a_customer_runs_their_server_with_a_client_key() {
     assert_eq!((s, &backup["object"]), (StatusCode::OK, &json!("backup")), "{backup}");
     let (s, backups) = call(&api, &key, Method::GET, &format!("{base}/backups"), None).await;
     assert_eq!((s, &backups["data"][0]["attributes"]["uuid"]), (StatusCode::OK, &backup["attributes"]["uuid"]));
+
+    // The ticket ends with the key it was made from.
+    let keys = api.ok(Method::GET, "/api/account/api-keys", &bob_token, None).await;
+    let key_id = keys["items"][0]["id"].as_str().expect("key id");
+    api.ok(Method::DELETE, &format!("/api/account/api-keys/{key_id}"), &bob_token, None).await;
+    let (s, _, _) = api.call(Method::GET, &format!("/api/servers/{id}"), Some(&ticket), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -182,6 +209,13 @@ async fn another_customers_server_is_not_found_on_every_client_route() {
     }
     let (s, list) = call(&api, &alice_key, Method::GET, "/api/client", None).await;
     assert_eq!((s, &list["meta"]["pagination"]["total"]), (StatusCode::OK, &json!(0)));
+    // A share without server.read does not break the list (or show the server).
+    let bob_token = api.login("bob@example.test", "password-123").await;
+    let alice_id = api.ok(Method::GET, "/api/auth/me", &alice_token, None).await["user"]["id"].clone();
+    let grant = json!({"user_id": alice_id, "permissions": ["console.read"]});
+    api.ok(Method::POST, &format!("/api/servers/{id}/access"), &bob_token, Some(grant)).await;
+    let (s, list) = call(&api, &alice_key, Method::GET, "/api/client", None).await;
+    assert_eq!((s, &list["meta"]["pagination"]["total"]), (StatusCode::OK, &json!(0)), "{list}");
     let after = api.ok(Method::GET, &format!("/api/servers/{id}"), &api.admin, None).await;
     assert_eq!((&after["name"], &after["state"]), (&json!("srv-25566"), &json!("stopped")));
 
@@ -203,7 +237,6 @@ async fn another_customers_server_is_not_found_on_every_client_route() {
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     let admin_keys = api.ok(Method::GET, "/api/admin/api-keys", &api.admin, None).await;
     let alice_key_id = admin_keys["items"][0]["id"].as_str().expect("id").to_string();
-    let (_, bob_token) = (bob, api.login("bob@example.test", "password-123").await);
     let (s, _, _) =
         api.call(Method::DELETE, &format!("/api/account/api-keys/{alice_key_id}"), Some(&bob_token), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);

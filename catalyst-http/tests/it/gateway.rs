@@ -197,3 +197,29 @@ async fn a_lagging_socket_still_hears_its_revocation() {
     };
     assert_eq!(end["code"], 4401, "still streaming after logout: {end} after {frames} frames");
 }
+
+/// A console ticket (what `/api/client/servers/{id}/websocket` hands out) opens the gateway for
+/// its one server: console and power there, nothing elsewhere; it ends when its maker's session does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_ticket_opens_one_servers_console() {
+    let w = world().await;
+    let (ticket, ttl) = w.catalyst.console_ticket(&w.owner_token, None, w.server).await.expect("ticket");
+    assert!(ttl > 0 && ttl <= 600, "{ttl}");
+    let mut ws = connect(&w.url, &ticket).await;
+    send(&mut ws, json!({"type": "subscribe", "server_id": w.server})).await;
+    until(&mut ws, "subscribed", |v| v["type"] == "subscribed").await;
+    send(&mut ws, json!({"type": "power", "server_id": w.server, "action": "start"})).await;
+    until(&mut ws, "running", |v| v["type"] == "server_state_update" && v["to"] == "running").await;
+    send(&mut ws, json!({"type": "command", "server_id": w.server, "command": "via ticket"})).await;
+    until(&mut ws, "the echo", |v| v["type"] == "server_log" && v["line"] == "> via ticket").await;
+    send(&mut ws, json!({"type": "subscribe", "server_id": catalyst_core::id::ServerId::new()})).await;
+    assert_eq!(until(&mut ws, "an error", |v| v["type"] == "error").await["code"], "not_found");
+    assert!(w.catalyst.console_ticket(&ticket, None, w.server).await.is_err(), "a ticket makes no tickets");
+    assert!(w.catalyst.console_ticket(&w.sub_token, None, w.server).await.is_err(), "no console.read, no ticket");
+
+    // Logging out ends the session the ticket came from: the socket closes.
+    let owner = w.catalyst.authenticate(&w.owner_token, None).await.expect("owner");
+    w.catalyst.logout(&owner).await.expect("logout");
+    until(&mut ws, "the close", |v| v["type"] == "closed").await;
+    assert!(w.catalyst.authenticate(&ticket, None).await.is_err());
+}

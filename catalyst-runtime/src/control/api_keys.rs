@@ -21,10 +21,12 @@ use super::{ApiKeyPatch, Catalyst, CreatedApiKey, NewApiKey, Who};
 pub const KEY_PREFIX: &str = "catalyst_";
 /// The longest rate window a key may have.
 const MAX_WINDOW_SECS: u32 = 86_400;
+/// Keys one user may make for their own scripts.
+pub const MAX_ACCOUNT_KEYS: u64 = 50;
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-fn random_hex(bytes: usize) -> String {
+pub(super) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
     hex::encode(buf)
@@ -86,6 +88,9 @@ fn check_scopes(who: &Principal, scopes: &[Permission]) -> Result<()> {
 /// Keys are minted and changed by signed-in users only: a key that made keys would hand out
 /// credentials that outlive its own expiry, rate limit and revocation.
 fn refuse_keys(who: &Principal) -> Result<()> {
+    if who.confined_server().is_some() {
+        return Err(Error::denied("API keys are created and changed by signed-in users, not with a console ticket"));
+    }
     match who.actor() {
         catalyst_core::model::ActorRef::ApiKey(_) => {
             Err(Error::denied("API keys are created and changed by signed-in users, not by other keys"))
@@ -114,9 +119,17 @@ impl Catalyst {
     }
 
     /// Create a key for the caller's own scripts, as any signed-in user may (Pterodactyl's
-    /// client keys): each scope is a server permission, which the key exercises only where the
-    /// caller holds it (servers they own or share), or a global permission the caller holds.
+    /// client keys), at most [`MAX_ACCOUNT_KEYS`] each: each scope is a server permission,
+    /// which the key exercises wherever the caller holds it (for a customer, the servers they
+    /// own or share; for an operator with a global grant, every server), or a global
+    /// permission the caller holds.
     pub async fn create_account_key(&self, who: &Principal, input: NewApiKey) -> Result<CreatedApiKey> {
+        refuse_keys(who)?;
+        if self.list_account_keys(who, Page::new(0, 1)).await?.total >= MAX_ACCOUNT_KEYS {
+            return Err(Error::quota_exceeded(format!(
+                "a user keeps at most {MAX_ACCOUNT_KEYS} keys: delete one first"
+            )));
+        }
         if input.scopes.is_empty() {
             return Err(Error::invalid("scopes: at least one permission is required"));
         }
@@ -126,14 +139,16 @@ impl Catalyst {
         self.mint_api_key(Who::Principal(who), who, input).await
     }
 
-    /// The caller's own keys, newest first.
+    /// The caller's own keys, newest first (signed-in users: a key does not manage keys).
     pub async fn list_account_keys(&self, who: &Principal, page: Page) -> Result<Paged<ApiKey>> {
+        refuse_keys(who)?;
         let user_id = who.user_id().ok_or_else(|| Error::invalid("API keys belong to users"))?;
         self.inner.store.list_api_keys(Some(user_id), page).await
     }
 
     /// Delete one of the caller's own keys; another user's is `not_found`.
     pub async fn delete_account_key(&self, who: &Principal, id: ApiKeyId) -> Result<()> {
+        refuse_keys(who)?;
         let key = self.inner.store.get_api_key(id).await?;
         if Some(key.user_id) != who.user_id() {
             return Err(Error::not_found("api key"));

@@ -64,11 +64,20 @@ impl Catalyst {
     }
 
     /// A page of the servers the caller owns or was given access to (whatever global grants
-    /// they hold), and the pool allocations those servers hold.
+    /// they hold) and may read, and the pool allocations those servers hold. A share without
+    /// `server.read` is left out of the page (and its total).
     pub async fn list_own_servers(&self, who: &Principal, page: Page) -> Result<(Paged<Server>, Vec<NodeAllocation>)> {
         let user = who.user_id().ok_or_else(|| Error::denied("only a user has servers of their own"))?;
         let filter = ServerFilter { visible_to: Some(user), ..Default::default() };
-        let page = self.list_servers_where(who, &filter, page).await?;
+        let mut page = self.list_servers_where(who, &filter, page).await?;
+        let mut readable = Vec::with_capacity(page.items.len());
+        for server in std::mem::take(&mut page.items) {
+            match self.check_server_permission(who, server.id, Permission::ServerRead).await {
+                Ok(()) => readable.push(server),
+                Err(_) => page.total = page.total.saturating_sub(1),
+            }
+        }
+        page.items = readable;
         let ids: Vec<_> = page.items.iter().map(|s| s.id).collect();
         let held = self.inner.store.held_by(&ids).await?;
         Ok((page, held))

@@ -89,7 +89,7 @@ impl Catalyst {
         if server.suspended() {
             return Err(Error::conflict("the server is suspended"));
         }
-        if matches!(server.state, ServerState::Restoring | ServerState::Transferring) {
+        if matches!(server.state, ServerState::Restoring | ServerState::Transferring | ServerState::Deleting) {
             return Err(Error::conflict(format!("the server's files are locked while it is {}", server.state)));
         }
         Ok((server, grant))
@@ -301,6 +301,9 @@ impl Catalyst {
         }
         if server.suspended() {
             return Err(Error::conflict("the server is suspended"));
+        }
+        if server.state == ServerState::Deleting {
+            return Err(Error::conflict("the server is being deleted"));
         }
         Ok(FileAccess {
             user_id: who.user_id(),

@@ -8,7 +8,7 @@ use catalyst_core::id::ServerId;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{ServerLog, ServerMetrics, Timestamp};
 use catalyst_core::ports::Store;
-use catalyst_core::protocol::NodeEvent;
+use catalyst_core::protocol::{NodeEvent, NodeRequest};
 use catalyst_core::{ErrorKind, Result};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -209,7 +209,10 @@ async fn write_metrics(store: std::sync::Arc<dyn Store>, mut rx: mpsc::Receiver<
 }
 
 impl Catalyst {
-    /// A node (re)connected: store the states it reports for its own servers.
+    /// A node (re)connected: store the states it reports for its own servers, except where the
+    /// control plane decided while the node was away (a suspension or its lifting, a forced
+    /// deletion): those wait for [`Catalyst::settle_node`], which tells the node. Deleting rows
+    /// the node no longer has go at once.
     pub async fn reconcile_node(
         &self,
         node: catalyst_core::id::NodeId,
@@ -217,11 +220,7 @@ impl Catalyst {
     ) -> Result<()> {
         for (server_id, state) in inventory {
             match self.inner.store.get_server(*server_id).await {
-                Ok(s) if s.node_id == node && s.state == ServerState::Deleting => {
-                    if let Err(e) = self.finish_deletion(&s).await {
-                        tracing::warn!(%node, %server_id, error = %e, "could not finish a deletion");
-                    }
-                }
+                Ok(s) if s.node_id == node && decided_while_away(s.state, *state) => {}
                 Ok(s) if s.node_id == node => {
                     self.record_state(*server_id, *state).await?;
                     self.interrupted_backups(*server_id).await?;
@@ -232,30 +231,59 @@ impl Catalyst {
                 Ok(_) | Err(_) => tracing::warn!(%node, %server_id, "a node reported a server that is not its own"),
             }
         }
-        // Deleting rows of this node that it no longer has: nothing is left to remove there.
-        let filter = catalyst_core::ports::ServerFilter { node_id: Some(node), ..Default::default() };
-        let (mut offset, mut gone) = (0, Vec::new());
-        loop {
-            let page = self.inner.store.list_servers(&filter, catalyst_core::model::Page::new(offset, 500)).await?;
-            offset += page.items.len() as u64;
-            let unreported = |s: &&catalyst_core::model::Server| {
-                s.state == ServerState::Deleting && !inventory.iter().any(|(id, _)| *id == s.id)
-            };
-            gone.extend(page.items.iter().filter(unreported).map(|s| s.id));
-            if page.items.is_empty() || offset >= page.total {
-                break;
+        for s in self.node_servers(node).await? {
+            if s.state == ServerState::Deleting && !inventory.iter().any(|(id, _)| *id == s.id) {
+                self.inner.store.delete_server(s.id).await?;
+                self.publish(DomainEvent::ServerDeleted { server_id: s.id });
             }
-        }
-        for id in gone {
-            self.inner.store.delete_server(id).await?;
-            self.publish(DomainEvent::ServerDeleted { server_id: id });
         }
         Ok(())
     }
 
-    /// The node is authoritative for runtime states: store what it reports.
+    /// Once a reconnected node takes requests: carry out what was decided while it was away
+    /// (finish forced deletions, suspend or unsuspend), as its inventory shows is needed.
+    pub async fn settle_node(&self, node: catalyst_core::id::NodeId, inventory: &[(ServerId, ServerState)]) {
+        let grant = super::transfers::system_grant();
+        for (server_id, reported) in inventory {
+            let Ok(s) = self.inner.store.get_server(*server_id).await else { continue };
+            if s.node_id != node || !decided_while_away(s.state, *reported) {
+                continue;
+            }
+            let done = match s.state {
+                ServerState::Deleting => self.finish_deletion(&s).await,
+                ServerState::Suspended => {
+                    self.send(&grant, &s, NodeRequest::Suspend { server_id: s.id }).await.map(|_| ())
+                }
+                _ => self.send(&grant, &s, NodeRequest::Unsuspend { server_id: s.id }).await.map(|_| ()),
+            };
+            if let Err(e) = done {
+                tracing::warn!(%node, %server_id, error = %e, "could not carry out what was decided while the node was away");
+            }
+        }
+    }
+
+    /// Every server row of a node.
+    async fn node_servers(&self, node: catalyst_core::id::NodeId) -> Result<Vec<catalyst_core::model::Server>> {
+        let filter = catalyst_core::ports::ServerFilter { node_id: Some(node), ..Default::default() };
+        let mut all = Vec::new();
+        loop {
+            let page =
+                self.inner.store.list_servers(&filter, catalyst_core::model::Page::new(all.len() as u64, 500)).await?;
+            let done = page.items.is_empty() || all.len() + page.items.len() >= page.total as usize;
+            all.extend(page.items);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// The node is authoritative for runtime states: store what it reports (but a deletion
+    /// the control plane forced stays).
     async fn record_state(&self, id: ServerId, to: ServerState) -> Result<()> {
         self.modify_server(id, |s| {
+            if s.state == ServerState::Deleting && to != ServerState::Deleting {
+                return false;
+            }
             let changed = s.state != to;
             s.state = to;
             changed
@@ -274,5 +302,16 @@ impl Catalyst {
         })
         .await
         .map(|_| ())
+    }
+}
+
+/// Did the control plane decide this server's state while its node was away? A forced
+/// deletion; a suspension the node has not applied; a suspension lifted at rest.
+fn decided_while_away(stored: ServerState, reported: ServerState) -> bool {
+    match stored {
+        ServerState::Deleting => true,
+        ServerState::Suspended => reported != ServerState::Suspended,
+        ServerState::Stopped => reported == ServerState::Suspended,
+        _ => false,
     }
 }

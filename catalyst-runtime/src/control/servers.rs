@@ -340,7 +340,18 @@ impl Catalyst {
         filter: &ServerFilter,
         page: Page,
     ) -> Result<Paged<Server>> {
-        let mut page = self.inner.store.list_servers(filter, page).await?;
+        let mut page = match who.confined_server() {
+            // A console ticket lists its one server at most.
+            Some(only) => {
+                let b = only.0.as_bytes();
+                let narrow = ServerFilter { id_prefix: Some([b[0], b[1], b[2], b[3]]), ..filter.clone() };
+                let mut page = self.inner.store.list_servers(&narrow, page).await?;
+                page.items.retain(|s| s.id == only);
+                page.total = page.items.len() as u64;
+                page
+            }
+            None => self.inner.store.list_servers(filter, page).await?,
+        };
         if !who.holds(Permission::ServerRead) {
             // One read per template, not per server.
             let mut templates = std::collections::HashMap::new();
@@ -358,8 +369,21 @@ impl Catalyst {
     }
 
     /// Change a server (`server.update`). Limits, allocations, the restart policy and
-    /// variables that are not user-editable need a global grant.
+    /// variables that are not user-editable need a global grant. A node report that lands
+    /// between the read and the write (a starting server changes state often) is not the
+    /// caller's conflict: the patch is applied again to the fresh row.
     pub async fn update_server(&self, who: &Principal, id: ServerId, patch: ServerPatch) -> Result<Server> {
+        for _ in 0..8 {
+            if let Some(server) = self.update_server_once(who, id, &patch).await? {
+                return Ok(server);
+            }
+        }
+        Err(Error::conflict("the server kept changing while it was being updated; retry"))
+    }
+
+    /// One attempt of [`Catalyst::update_server`]; `None` when another writer won the race.
+    async fn update_server_once(&self, who: &Principal, id: ServerId, patch: &ServerPatch) -> Result<Option<Server>> {
+        let patch = patch.clone();
         let (mut server, grant) = self.server_with(who, id, Permission::ServerUpdate).await?;
         let operator_only = patch.limits.is_some()
             || patch.allocations.is_some()
@@ -443,7 +467,17 @@ impl Catalyst {
         }
         spec_for(&server, &template, &self.location_name(server.node_id).await?)?;
         server.updated_at = self.now();
-        let server = self.store_server(&server).await?;
+        let server = match self.store_server(&server).await {
+            Ok(stored) => stored,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                let fresh = self.inner.store.get_server(id).await?;
+                if fresh.version != server.version {
+                    return Ok(None);
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         if server.owner_id != old_owner {
             // Open sockets of the old owner re-check and close.
             self.publish(DomainEvent::AccessChanged { server_id: id, user_id: old_owner });
@@ -458,7 +492,7 @@ impl Catalyst {
             // The template read above, not a second read.
             Self::redact(&template, &mut server);
         }
-        Ok(server)
+        Ok(Some(server))
     }
 
     /// Delete a server (`server.delete`): the node kills and removes it, then the record goes.

@@ -139,12 +139,25 @@ impl Catalyst {
         })
     }
 
-    /// Who presents `credential`, an access token or an API key (`catalyst_…`), from
+    /// Who presents `credential`, an access token, an API key (`catalyst_…`) or a console
+    /// ticket (`catalyst-ticket.…`, see [`Catalyst::console_ticket`]), from
     /// `client_ip`: the one way in for HTTP, the gateway, SFTP and embedders. An API key gets
     /// its creator's permissions capped by its scopes, is rate-limited and audited; an access
     /// token gets what its user holds now. Revoked sessions, revoked keys and deleted users are
     /// refused at once, whatever the expiry.
     pub async fn authenticate(&self, credential: &str, client_ip: Option<std::net::IpAddr>) -> Result<Principal> {
+        if credential.starts_with(super::TICKET_PREFIX) {
+            return self.authenticate_ticket(credential, client_ip).await;
+        }
+        self.authenticate_credential(credential, client_ip).await
+    }
+
+    /// An access token or an API key (not a ticket).
+    pub(super) async fn authenticate_credential(
+        &self,
+        credential: &str,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<Principal> {
         if credential.starts_with(super::KEY_PREFIX) {
             return self.authenticate_api_key(credential, client_ip).await;
         }
@@ -192,6 +205,9 @@ impl Catalyst {
     /// Seconds until a credential stops working: an access token's lifetime, an API key's (at
     /// most a day); `None` if it is neither.
     pub async fn credential_seconds_left(&self, credential: &str) -> Option<u64> {
+        if credential.starts_with(super::TICKET_PREFIX) {
+            return self.ticket_seconds_left(credential);
+        }
         if let Some(rest) = credential.strip_prefix(super::KEY_PREFIX) {
             // An API key lasts until it expires, but a socket re-authenticates daily anyway.
             const DAY: i64 = 86_400;

@@ -113,9 +113,11 @@ impl Numbers {
                 "egg" => catalog::egg_view(*nest, template, false),
                 "nest" => catalog::nest_view(&catalog::one_nest(s, who, *nest).await?),
                 _ => {
+                    let operator = who.holds(catalyst_core::permission::Permission::ServerRead);
                     let data: Vec<Value> = template
                         .variables
                         .iter()
+                        .filter(|v| operator || v.user_viewable)
                         .map(|v| {
                             let value = server.variables.get(&v.name).or(v.default.as_ref());
                             item(

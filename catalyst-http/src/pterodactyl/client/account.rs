@@ -1,5 +1,6 @@
 //! `/api/client/account`: the caller and their client API keys. A client key gets every
-//! server permission, which reaches only the servers its owner owns or shares. Its
+//! server permission but `server.delete`, which it exercises wherever its owner may: a
+//! customer's own and shared servers (an operator's reach every server, as in Pterodactyl). Its
 //! `identifier` is the key's public part and `meta.secret_token` the rest, so the two
 //! concatenated are the key, as Pterodactyl clients assume.
 
@@ -61,7 +62,8 @@ async fn create_key(
     Input(input): Input<NewKey>,
 ) -> PResult<Json<Value>> {
     let name = if input.description.trim().is_empty() { "client key".to_string() } else { input.description };
-    let scopes = Permission::ALL.iter().copied().filter(|p| p.is_server_scoped()).collect();
+    let scopes =
+        Permission::ALL.iter().copied().filter(|p| p.is_server_scoped() && *p != Permission::ServerDelete).collect();
     let new = NewApiKey { name, scopes, rate_limit: None, rate_window_secs: 60, expires_at: None };
     let created = s.catalyst.create_account_key(&who, new).await?;
     let secret = created.key.strip_prefix(&identifier(&created.api_key)).unwrap_or_default().to_string();

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::{Target, one_server};
 use crate::AppState;
+use crate::extract::{ClientIp, Credential};
 use crate::pterodactyl::{Input, PResult, item, no_content};
 
 crate::pterodactyl::routes! {
@@ -96,20 +97,18 @@ async fn command(
     Ok(no_content())
 }
 
-/// `{data: {token, socket}}`. The socket is Catalyst's own gateway (`/api/ws`), not a Wings
-/// socket: it takes the token in an `auth` frame and then speaks Catalyst's frames (see the
-/// README). The token is the caller's own credential, so the socket has exactly its grants.
+/// `{data: {token, socket}}`: a console ticket (ten minutes, this server only, console and
+/// power) for Catalyst's own gateway (`/api/ws`). The gateway takes it in an `auth` frame and
+/// then speaks Catalyst's frames, not a Wings socket's events (see the README).
 async fn websocket(
-    // Resolving the target is the check: only a server the caller sees gets credentials.
-    _: Target,
+    State(s): State<AppState>,
+    Target { server, .. }: Target,
+    Credential(credential): Credential,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> PResult<Json<Value>> {
+    let (token, _) = s.catalyst.console_ticket(&credential, ip, server.id).await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let token = header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .or_else(|| header("x-api-key"))
-        .unwrap_or_default()
-        .trim();
     let host = header("host").unwrap_or("127.0.0.1:3000");
     let scheme = if header("x-forwarded-proto") == Some("https") { "wss" } else { "ws" };
     Ok(Json(json!({"data": {"token": token, "socket": format!("{scheme}://{host}/api/ws")}})))
