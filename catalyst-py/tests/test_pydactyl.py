@@ -68,6 +68,8 @@ def customer_drives(server: str, identifier: str) -> None:
     assert client.client.servers.send_power_action(identifier, "start").status_code == 204
     wait_state(client, identifier, "running")
     assert client.client.servers.send_console_command(identifier, "say hello").status_code == 204
+    socket = client.client.servers.get_websocket(identifier)["data"]
+    assert socket["socket"].endswith("/api/ws") and socket["token"].startswith("catalyst-ticket."), socket
     client.client.servers.files.write_file(identifier, "notes.txt", "from pydactyl\n")
     names = [f["attributes"]["name"] for f in client.client.servers.files.list_files(identifier, "/")["data"]]
     assert "notes.txt" in names
