@@ -78,6 +78,19 @@ typed_id!(
     SessionId,
 );
 
+impl ServerId {
+    /// The first four bytes, which Pterodactyl's 8-character `identifier` names a server by.
+    pub fn prefix(&self) -> [u8; 4] {
+        let b = self.0.as_bytes();
+        [b[0], b[1], b[2], b[3]]
+    }
+
+    /// Pterodactyl's `identifier`: [`ServerId::prefix`] in hex (the UUID's first 8 digits).
+    pub fn identifier(&self) -> String {
+        format!("{:08x}", u32::from_be_bytes(self.prefix()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +101,6 @@ mod tests {
         assert_eq!(id.to_string().parse::<ServerId>().ok(), Some(id));
         let err = "nope".parse::<ServerId>().err().map(|e| e.kind());
         assert_eq!(err, Some(crate::ErrorKind::InvalidInput));
+        assert_eq!(id.identifier(), id.to_string()[..8], "the identifier is the UUID's first 8 digits");
     }
 }

@@ -411,26 +411,6 @@ impl Grant {
 /// On a server the caller cannot even read, the error is `not_found`, exactly like a missing
 /// server, so ids cannot be probed.
 pub fn authorize(principal: &Principal, permission: Permission, scope: Scope<'_>) -> Result<Grant> {
-    if let Some(only) = principal.confined {
-        return match scope {
-            Scope::Server(s) if s.server_id == only => {
-                let held = principal.global.union(server_permissions(principal, s));
-                if held.contains(permission) && principal.allowed_by_ceiling(permission) {
-                    Ok(Grant {
-                        permission,
-                        server: Some(only),
-                        actor: principal.actor,
-                        user_id: principal.user_id,
-                        global: false,
-                    })
-                } else {
-                    Err(Error::denied(format!("missing permission {permission} on this server")))
-                }
-            }
-            Scope::Server(_) => Err(Error::not_found("server")),
-            Scope::Global => Err(Error::denied("this credential is for one server's console only")),
-        };
-    }
     let grant = |global| Grant {
         permission,
         server: match scope {
@@ -441,6 +421,20 @@ pub fn authorize(principal: &Principal, permission: Permission, scope: Scope<'_>
         user_id: principal.user_id,
         global,
     };
+    if let Some(only) = principal.confined {
+        // A ticket: what its maker holds on its one server, within the ticket's scopes.
+        return match scope {
+            Scope::Server(s) if s.server_id == only => {
+                if effective_server_permissions(principal, s).contains(permission) {
+                    Ok(grant(false))
+                } else {
+                    Err(Error::denied(format!("missing permission {permission} on this server")))
+                }
+            }
+            Scope::Server(_) => Err(Error::not_found("server")),
+            Scope::Global => Err(Error::denied("this credential is for one server's console only")),
+        };
+    }
     if principal.holds(permission) {
         return Ok(grant(true));
     }

@@ -483,7 +483,7 @@ impl ServerStore for MemoryStore {
             .values()
             .filter(|srv| filter.node_id.is_none_or(|n| srv.node_id == n))
             .filter(|srv| filter.owner_id.is_none_or(|o| srv.owner_id == o))
-            .filter(|srv| filter.id_prefix.is_none_or(|p| srv.id.0.as_bytes()[..4] == p))
+            .filter(|srv| filter.id_prefix.is_none_or(|p| srv.id.prefix() == p))
             .filter(|srv| filter.visible_to.is_none_or(|u| srv.owner_id == u || s.access.contains_key(&(srv.id, u))))
             .cloned()
             .collect();

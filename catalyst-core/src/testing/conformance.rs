@@ -567,16 +567,13 @@ pub async fn servers(store: &dyn Store) -> crate::Result<()> {
         .context("page 2")?;
     assert_eq!((owned.items.len(), owned.total), (1, 2), "offset paging");
     for target in [s.id, beta.id] {
-        let b = target.0.as_bytes();
-        let prefix = [b[0], b[1], b[2], b[3]];
         let by_prefix = store
-            .list_servers(&ServerFilter { id_prefix: Some(prefix), ..Default::default() }, Page::default())
+            .list_servers(&ServerFilter { id_prefix: Some(target.prefix()), ..Default::default() }, Page::default())
             .await
             .context("by prefix")?;
         assert_eq!(by_prefix.items.iter().map(|x| x.id).collect::<Vec<_>>(), vec![target], "identifier prefix");
     }
-    let b = s.id.0.as_bytes();
-    let beyond = u32::from_be_bytes([b[0], b[1], b[2], b[3]]).wrapping_add(1);
+    let beyond = u32::from_be_bytes(s.id.prefix()).wrapping_add(1);
     let none = store
         .list_servers(&ServerFilter { id_prefix: Some(beyond.to_be_bytes()), ..Default::default() }, Page::default())
         .await

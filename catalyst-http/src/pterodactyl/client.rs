@@ -3,14 +3,19 @@
 //! variables, settings, files and backups. A server is addressed by its 8-character
 //! identifier (or UUID); one the caller cannot see is a 404, as everywhere.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequestParts, RawPathParams, State};
 use axum::http::request::Parts;
 use catalyst_core::Error;
+use catalyst_core::id::NodeId;
 use catalyst_core::lifecycle::ServerState;
 use catalyst_core::model::{NodeAllocation, Server};
 use catalyst_core::permission::Principal;
+use catalyst_runtime::control::NodeAddress;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -52,14 +57,14 @@ impl FromRequestParts<AppState> for Target {
     }
 }
 
-/// Pterodactyl's short identifier: the first 8 hex digits of the UUID.
-pub(super) fn identifier(server: &Server) -> String {
-    server.id.to_string()[..8].to_string()
-}
-
 /// A server as Pterodactyl's client `ServerTransformer` shows it.
-async fn server_view(s: &AppState, who: &Principal, server: &Server, held: &[NodeAllocation]) -> PResult<Value> {
-    let node = s.catalyst.server_node_address(who, server.id).await?;
+async fn server_view(
+    s: &AppState,
+    who: &Principal,
+    server: &Server,
+    node: &NodeAddress,
+    held: &[NodeAllocation],
+) -> PResult<Value> {
     let startup = s.catalyst.server_startup(who, server.id).await?;
     let l = &server.limits;
     let allocations: Vec<Value> = held
@@ -78,7 +83,7 @@ async fn server_view(s: &AppState, who: &Principal, server: &Server, held: &[Nod
         "server",
         json!({
             "server_owner": who.user_id() == Some(server.owner_id),
-            "identifier": identifier(server), "internal_id": server.number, "uuid": server.id,
+            "identifier": server.id.identifier(), "internal_id": server.number, "uuid": server.id,
             "name": server.name, "description": server.description,
             "node": node.name, "is_node_under_maintenance": false,
             // Catalyst's SFTP listens on the node, by default on 2022.
@@ -101,9 +106,15 @@ pub(super) async fn list_servers(
     Params(q): Params<ListQuery>,
 ) -> PResult<Json<Value>> {
     let (page, held) = s.catalyst.list_own_servers(&who, q.page()?).await?;
+    // One read per node, not per server.
+    let mut nodes: HashMap<NodeId, NodeAddress> = HashMap::new();
     let mut data = Vec::with_capacity(page.items.len());
     for server in &page.items {
-        data.push(server_view(&s, &who, server, &held).await?);
+        let node = match nodes.entry(server.node_id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(s.catalyst.server_node_address(&who, server.id).await?),
+        };
+        data.push(server_view(&s, &who, server, node, &held).await?);
     }
     Ok(Json(list(&q, "/api/client", data, page.total)?))
 }
@@ -111,5 +122,6 @@ pub(super) async fn list_servers(
 /// `GET /api/client/servers/{server}`.
 pub(super) async fn one_server(s: &AppState, who: &Principal, server: &Server) -> PResult<Value> {
     let held = s.catalyst.allocations_held(who, &[server.id]).await?;
-    server_view(s, who, server, &held).await
+    let node = s.catalyst.server_node_address(who, server.id).await?;
+    server_view(s, who, server, &node, &held).await
 }

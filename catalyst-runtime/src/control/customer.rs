@@ -65,7 +65,8 @@ impl Catalyst {
 
     /// A page of the servers the caller owns or was given access to (whatever global grants
     /// they hold) and may read, and the pool allocations those servers hold. A share without
-    /// `server.read` is left out of the page (and its total).
+    /// `server.read` is left out of the page, and the total drops by the ones this page left
+    /// out (not by those on other pages).
     pub async fn list_own_servers(&self, who: &Principal, page: Page) -> Result<(Paged<Server>, Vec<NodeAllocation>)> {
         let user = who.user_id().ok_or_else(|| Error::denied("only a user has servers of their own"))?;
         let filter = ServerFilter { visible_to: Some(user), ..Default::default() };

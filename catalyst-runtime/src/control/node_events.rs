@@ -233,8 +233,7 @@ impl Catalyst {
         }
         for s in self.node_servers(node).await? {
             if s.state == ServerState::Deleting && !inventory.iter().any(|(id, _)| *id == s.id) {
-                self.inner.store.delete_server(s.id).await?;
-                self.publish(DomainEvent::ServerDeleted { server_id: s.id });
+                self.drop_server(s.id).await?;
             }
         }
         Ok(())

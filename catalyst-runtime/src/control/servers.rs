@@ -343,8 +343,7 @@ impl Catalyst {
         let mut page = match who.confined_server() {
             // A console ticket lists its one server at most.
             Some(only) => {
-                let b = only.0.as_bytes();
-                let narrow = ServerFilter { id_prefix: Some([b[0], b[1], b[2], b[3]]), ..filter.clone() };
+                let narrow = ServerFilter { id_prefix: Some(only.prefix()), ..filter.clone() };
                 let mut page = self.inner.store.list_servers(&narrow, page).await?;
                 page.items.retain(|s| s.id == only);
                 page.total = page.items.len() as u64;
@@ -504,8 +503,7 @@ impl Catalyst {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        self.inner.store.delete_server(id).await?;
-        self.publish(DomainEvent::ServerDeleted { server_id: id });
+        self.drop_server(id).await?;
         self.audit(Who::Grant(&grant, who), "server.delete", ("server", Some(id.to_string())), true, json!({})).await;
         Ok(())
     }
@@ -521,8 +519,7 @@ impl Catalyst {
             return Err(Error::denied("forced deletion is for operators"));
         }
         if server.state == ServerState::Deleting {
-            self.inner.store.delete_server(id).await?;
-            self.publish(DomainEvent::ServerDeleted { server_id: id });
+            self.drop_server(id).await?;
         } else {
             match self.delete_server(who, id).await {
                 Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
@@ -551,8 +548,13 @@ impl Catalyst {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        self.inner.store.delete_server(server.id).await?;
-        self.publish(DomainEvent::ServerDeleted { server_id: server.id });
+        self.drop_server(server.id).await
+    }
+
+    /// The record goes, and everyone following the server hears it.
+    pub(super) async fn drop_server(&self, id: ServerId) -> Result<()> {
+        self.inner.store.delete_server(id).await?;
+        self.publish(DomainEvent::ServerDeleted { server_id: id });
         Ok(())
     }
 

@@ -72,6 +72,13 @@ pub(super) fn nest_view(n: &Nest) -> Value {
     )
 }
 
+/// An egg variable's attributes (a server's adds its `server_value`).
+pub(super) fn variable_attributes(v: &catalyst_core::model::TemplateVariable) -> Value {
+    json!({"name": v.label, "description": v.description, "env_variable": v.name,
+           "default_value": v.default.clone().unwrap_or_default(), "user_viewable": v.user_viewable,
+           "user_editable": v.user_editable, "rules": v.rules.joined()})
+}
+
 pub(super) fn egg_view(nest: u64, t: &Template, with_variables: bool) -> Value {
     let mut images: serde_json::Map<String, Value> =
         t.images.iter().map(|i| (i.name.clone(), json!(i.image))).collect();
@@ -85,18 +92,7 @@ pub(super) fn egg_view(nest: u64, t: &Template, with_variables: bool) -> Value {
         "startup": t.startup, "created_at": time(t.created_at), "updated_at": time(t.created_at),
     });
     if with_variables {
-        let variables: Vec<Value> = t
-            .variables
-            .iter()
-            .map(|v| {
-                item(
-                    "egg_variable",
-                    json!({"name": v.label, "description": v.description, "env_variable": v.name,
-                           "default_value": v.default.clone().unwrap_or_default(), "user_viewable": v.user_viewable,
-                           "user_editable": v.user_editable, "rules": v.rules.joined()}),
-                )
-            })
-            .collect();
+        let variables: Vec<Value> = t.variables.iter().map(|v| item("egg_variable", variable_attributes(v))).collect();
         attributes["relationships"] = json!({"variables": {"object": "list", "data": variables}});
     }
     item("egg", attributes)

@@ -119,14 +119,9 @@ impl Numbers {
                         .iter()
                         .filter(|v| operator || v.user_viewable)
                         .map(|v| {
-                            let value = server.variables.get(&v.name).or(v.default.as_ref());
-                            item(
-                                "server_variable",
-                                json!({"name": v.label, "description": v.description, "env_variable": v.name,
-                                       "default_value": v.default.clone().unwrap_or_default(), "server_value": value,
-                                       "user_viewable": v.user_viewable, "user_editable": v.user_editable,
-                                       "rules": v.rules.joined()}),
-                            )
+                            let mut attributes = catalog::variable_attributes(v);
+                            attributes["server_value"] = json!(server.variables.get(&v.name).or(v.default.as_ref()));
+                            item("server_variable", attributes)
                         })
                         .collect();
                     json!({"object": "list", "data": data})
@@ -156,7 +151,7 @@ impl Numbers {
             "server",
             json!({
                 "id": server.number, "external_id": server.external_id, "uuid": server.id,
-                "identifier": &server.id.to_string()[..8], "name": server.name, "description": server.description,
+                "identifier": server.id.identifier(), "name": server.name, "description": server.description,
                 "status": status(server.state), "suspended": server.suspended(),
                 "limits": limits_view(l),
                 "feature_limits": feature_limits_view(l),
